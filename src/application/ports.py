@@ -1,0 +1,81 @@
+"""Ports: what the application needs from the outside world, as Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol, TypeVar
+
+from application.event_log import (
+    ANY,
+    AppendRequest,
+    AppendResult,
+    ExpectedVersion,
+    FeedPosition,
+    NewEvent,
+    RecordedEvent,
+)
+
+TxT = TypeVar("TxT")
+TxT_contra = TypeVar("TxT_contra", contravariant=True)
+
+
+class EventStore(Protocol):
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion = ANY
+    ) -> AppendResult:
+        """Append to one stream; raises ConcurrencyError when the expected version is wrong."""
+        ...
+
+    async def append_atomic(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        """Append to several streams as one unit: all requests are stored or none."""
+        ...
+
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]: ...
+
+    async def stream_version(self, stream_id: str) -> int: ...
+
+    async def read_feed(self, after: FeedPosition, limit: int) -> list[RecordedEvent]:
+        """Events committed after ``after`` in commit order, never skipping a late commit."""
+        ...
+
+
+class Subscriber(Protocol[TxT_contra]):
+    """Consumes the global feed; its writes share a transaction with its checkpoint."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def handle(self, tx: TxT_contra, events: Sequence[RecordedEvent]) -> None: ...
+
+
+class SubscriptionSession(Protocol[TxT]):
+    """What a subscriber's runner may do while it is the one active runner of its name."""
+
+    async def load_checkpoint(self) -> FeedPosition: ...
+
+    async def read_feed(self, after: FeedPosition, limit: int) -> Sequence[RecordedEvent]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[TxT]: ...
+
+    async def save_checkpoint(self, tx: TxT, previous: FeedPosition, current: FeedPosition) -> None:
+        """Move the checkpoint inside ``tx``; fails if it is no longer at ``previous``."""
+        ...
+
+    async def record_error(self, message: str) -> None: ...
+
+    async def wait_for_events(self, timeout: float) -> None:
+        """Return when new events may be there (a notification) or after ``timeout`` seconds."""
+        ...
+
+
+class SubscriptionSource(Protocol[TxT]):
+    def lead(self, name: str) -> AbstractAsyncContextManager[SubscriptionSession[TxT]]:
+        """Wait until this runner is the only active one for ``name`` and hold that role.
+
+        Leaving the context (or losing the connection behind it) gives the role up,
+        so a runner in another process takes over.
+        """
+        ...

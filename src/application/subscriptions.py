@@ -1,0 +1,118 @@
+"""The runner that feeds one subscriber: catch up from its checkpoint, then follow live."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic
+
+import structlog
+
+from application.event_log import FeedPosition, RecordedEvent
+from application.ports import Subscriber, SubscriptionSession, SubscriptionSource, TxT
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    batch_size: int = 500
+    poll_interval: float = 2.0
+    retry_delay: float = 0.5
+    max_retry_delay: float = 30.0
+
+
+@dataclass(slots=True)
+class RunnerState:
+    leading: bool = False
+    checkpoint: FeedPosition | None = None
+    handled_events: int = 0
+    last_error: str | None = None
+
+
+class SubscriptionRunner(Generic[TxT]):
+    """Runs a subscriber while this process holds its leadership; retries after failures.
+
+    Each batch is handled in one transaction together with the checkpoint move,
+    so a crash anywhere replays the batch as a whole (exactly-once effect).
+    """
+
+    def __init__(
+        self,
+        subscriber: Subscriber[TxT],
+        source: SubscriptionSource[TxT],
+        settings: RunnerSettings | None = None,
+    ) -> None:
+        self.subscriber = subscriber
+        self._source = source
+        self._settings = settings or RunnerSettings()
+        self.state = RunnerState()
+        self._failures = 0
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        while True:
+            try:
+                async with self._source.lead(self.subscriber.name) as session:
+                    self.state.leading = True
+                    log.info("subscriber.leading", subscriber=self.subscriber.name)
+                    await self._follow(session)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._failures += 1
+                self.state.last_error = _describe(error)
+                log.warning(
+                    "subscriber.failed",
+                    subscriber=self.subscriber.name,
+                    error=self.state.last_error,
+                    attempt=self._failures,
+                )
+                await asyncio.sleep(self._backoff(self._failures))
+            finally:
+                self.state.leading = False
+
+    async def _follow(self, session: SubscriptionSession[TxT]) -> None:
+        checkpoint = await session.load_checkpoint()
+        self.state.checkpoint = checkpoint
+        while True:
+            batch = await session.read_feed(checkpoint, self._settings.batch_size)
+            if not batch:
+                await session.wait_for_events(self._settings.poll_interval)
+                continue
+            checkpoint = await self._handle_batch(session, checkpoint, batch)
+
+    async def _handle_batch(
+        self,
+        session: SubscriptionSession[TxT],
+        checkpoint: FeedPosition,
+        batch: Sequence[RecordedEvent],
+    ) -> FeedPosition:
+        latest = batch[-1].position
+        try:
+            async with session.transaction() as tx:
+                await self.subscriber.handle(tx, batch)
+                await session.save_checkpoint(tx, checkpoint, latest)
+        except Exception as error:
+            await _record_error_quietly(session, _describe(error))
+            raise
+        self.state.checkpoint = latest
+        self.state.handled_events += len(batch)
+        self._failures = 0
+        return latest
+
+    def _backoff(self, failures: int) -> float:
+        delay = self._settings.retry_delay * 2 ** min(failures - 1, 16)
+        return float(min(delay, self._settings.max_retry_delay))
+
+
+async def _record_error_quietly(session: SubscriptionSession[TxT], message: str) -> None:
+    try:
+        await session.record_error(message)
+    except Exception as error:  # the original failure matters more than this one
+        log.warning("subscriber.error_not_recorded", error=_describe(error))
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:1000]
