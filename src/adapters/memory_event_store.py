@@ -7,6 +7,7 @@ tests prove it); every append commits at once, so the feed has no late commits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -112,10 +113,9 @@ class InMemoryEventStore:
 
     async def wait_for_append(self, timeout: float) -> None:
         async with self._appended:
-            try:
-                await asyncio.wait_for(self._appended.wait(), timeout)
-            except TimeoutError:
-                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._appended.wait()
 
 
 class MemoryTransaction:

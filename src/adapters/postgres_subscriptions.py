@@ -8,11 +8,12 @@ runner in another process (blocked on the same lock) takes over at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import asyncpg
 
@@ -23,7 +24,7 @@ from application.event_log import CheckpointConflictError, FeedPosition, Recorde
 EVENTS_CHANNEL: Final = "wazybot_events"
 _LOCK_NAMESPACE: Final = "wazybot.subscriber:"
 
-PgTransaction = asyncpg.Connection[Any]
+PgTransaction: TypeAlias = "asyncpg.Connection[Any]"
 
 
 def process_owner() -> str:
@@ -124,10 +125,9 @@ class PostgresSubscriptionSession:
         )
 
     async def wait_for_events(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._woken.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._woken.wait()
         self._woken.clear()
         if self._lost:
             raise ConnectionError(f"subscriber {self._name!r} lost its database connection")

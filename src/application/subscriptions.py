@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic
 
@@ -49,6 +49,15 @@ class SubscriptionRunner(Generic[TxT]):
         self._settings = settings or RunnerSettings()
         self.state = RunnerState()
         self._failures = 0
+        self._progress = asyncio.Condition()
+
+    async def wait_for_checkpoint(self, position: FeedPosition) -> None:
+        """Return once every event up to ``position`` is handled and committed."""
+        async with self._progress:
+            await self._progress.wait_for(self._reached(position))
+
+    def _reached(self, position: FeedPosition) -> Callable[[], bool]:
+        return lambda: self.state.checkpoint is not None and self.state.checkpoint >= position
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -76,6 +85,8 @@ class SubscriptionRunner(Generic[TxT]):
     async def _follow(self, session: SubscriptionSession[TxT]) -> None:
         checkpoint = await session.load_checkpoint()
         self.state.checkpoint = checkpoint
+        async with self._progress:
+            self._progress.notify_all()
         while True:
             batch = await session.read_feed(checkpoint, self._settings.batch_size)
             if not batch:
@@ -100,6 +111,8 @@ class SubscriptionRunner(Generic[TxT]):
         self.state.checkpoint = latest
         self.state.handled_events += len(batch)
         self._failures = 0
+        async with self._progress:
+            self._progress.notify_all()
         return latest
 
     def _backoff(self, failures: int) -> float:
