@@ -13,7 +13,9 @@ import importlib.util
 import os
 import pwd
 import shutil
+import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,7 +61,7 @@ class EmbeddedPostgres:
         self._bin = binaries_dir()
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
         # Unix socket paths are limited to ~107 bytes, so the socket lives in a short path.
-        self.socket_dir = Path("/tmp") / f"wazybot-pg-{digest}"
+        self.socket_dir = Path(tempfile.gettempdir()) / f"wazybot-pg-{digest}"
         self._lock_path = self.data_dir.with_name(self.data_dir.name + ".lock")
         self._clients_dir = self.data_dir.with_name(self.data_dir.name + ".clients")
         self._log_path = self.data_dir / "server.log"
@@ -117,6 +119,7 @@ class EmbeddedPostgres:
     def _start_server(self) -> None:
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         self._hand_to_server_user(self.socket_dir)
+        _check_private(self.socket_dir, self._run_as)
         options = [f"-k {self.socket_dir}", f"-p {SOCKET_PORT}"]
         options += [f"-c {key}={_quote(value)}" for key, value in self._settings.items()]
         log.info("embedded_postgres.starting", data_dir=str(self.data_dir))
@@ -194,12 +197,22 @@ def _ensure_traversable(directory: Path, user: str) -> None:
     probe = subprocess.run(  # noqa: S603 - fixed arguments
         ["/usr/bin/test", "-x", str(directory)],
         user=user,
-        check=False,  # noqa: S607
+        check=False,
     )
     if probe.returncode != 0:
         raise EmbeddedPostgresError(
             f"the database user {user!r} cannot enter {directory}; "
             "choose a WAZYBOT_DATA_DIR whose parent directories are world-executable"
+        )
+
+
+def _check_private(directory: Path, server_user: str | None) -> None:
+    """Refuse a socket directory someone else prepared in the shared temporary directory."""
+    info = directory.stat()
+    owner = pwd.getpwnam(server_user).pw_uid if server_user else os.geteuid()
+    if info.st_uid != owner or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise EmbeddedPostgresError(
+            f"{directory} must belong to the database user and be writable by it alone"
         )
 
 

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from application.codec import EventCodec
 from application.event_log import (
     ANY,
     FEED_START,
@@ -27,7 +28,6 @@ from application.event_log import (
     plan_appends,
     validate_request,
 )
-from application.codec import EventCodec
 
 
 class InMemoryEventStore:

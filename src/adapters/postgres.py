@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import asyncpg
+import asyncpg.pool
+
+# What a query can run on: a plain connection or one borrowed from a pool.
+PgConnection: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 # One stuck transaction must not hold back every feed reader behind the snapshot fence.
 IDLE_IN_TRANSACTION_TIMEOUT: Final = "60s"

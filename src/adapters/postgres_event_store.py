@@ -18,6 +18,7 @@ from typing import Any, Final
 import asyncpg
 import structlog
 
+from adapters.postgres import PgConnection
 from application.codec import EventCodec
 from application.event_log import (
     ANY,
@@ -222,7 +223,7 @@ class PostgresEventStore:
         return last_error
 
     async def _write(
-        self, connection: asyncpg.Connection[Any], units: list[_PendingUnit]
+        self, connection: PgConnection, units: list[_PendingUnit]
     ) -> list[list[AppendResult] | BaseException]:
         plans = await self._plan(connection, units)
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
@@ -242,9 +243,7 @@ class PostgresEventStore:
                          for r in inserted}  # fmt: skip
         return [_outcome(plan, positions) for plan in plans]
 
-    async def _plan(
-        self, connection: asyncpg.Connection[Any], units: list[_PendingUnit]
-    ) -> list[UnitPlan]:
+    async def _plan(self, connection: PgConnection, units: list[_PendingUnit]) -> list[UnitPlan]:
         stream_ids = list(dict.fromkeys(r.stream_id for u in units for r in u.requests))
         event_ids = [event_id for unit in units for event_id in unit.encoded]
         state = await connection.fetchrow(_STATE_SQL, stream_ids, event_ids)
@@ -271,7 +270,7 @@ class PostgresEventStore:
             return await self.read_feed_on(connection, after, limit)
 
     async def read_feed_on(
-        self, connection: asyncpg.Connection[Any], after: FeedPosition, limit: int
+        self, connection: PgConnection, after: FeedPosition, limit: int
     ) -> list[RecordedEvent]:
         rows = await connection.fetch(_READ_FEED_SQL, str(after.tx), after.position, limit)
         return [self.decode_row(row) for row in rows]
