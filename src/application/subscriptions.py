@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic
+from typing import Any, Generic
 
 import structlog
 
@@ -129,3 +129,23 @@ async def _record_error_quietly(session: SubscriptionSession[TxT], message: str)
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:1000]
+
+
+class RunnerGroup:
+    """Starts and stops the runners of one process."""
+
+    def __init__(self, runners: Sequence[SubscriptionRunner[Any]]) -> None:
+        self.runners = list(runners)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(runner.run(), name=f"subscriber:{runner.subscriber.name}")
+            for runner in self.runners
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []

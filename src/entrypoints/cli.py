@@ -1,0 +1,140 @@
+"""The `wazybot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from adapters.embedded_postgres import EmbeddedPostgresError
+from adapters.postgres_migrations import MigrationError
+from entrypoints.container import Container, apply_migrations, provide_database_url, resolve
+from entrypoints.logging import configure_logging
+from entrypoints.settings import Role, Settings, SettingsError, describe_variables, load_settings
+
+log = structlog.get_logger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wazybot",
+        description="WazyBot: an AI assistant backend for WhatsApp Business.",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API and the background workers")
+    serve.add_argument("--host", help="listen address (default: WAZYBOT_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: WAZYBOT_PORT or 8000)")
+    serve.add_argument(
+        "--role",
+        choices=[r.value for r in Role],
+        help="all: API and workers (default); api: HTTP only; worker: event subscribers only",
+    )
+    serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database administration")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    migrate = db_commands.add_parser("migrate", help="apply pending migrations (safe to repeat)")
+    migrate.set_defaults(handler=_migrate)
+    return parser
+
+
+def _settings_help() -> str:
+    lines = ["environment variables:"]
+    for name, default, meaning in describe_variables():
+        shown = f" (default: {default})" if default else ""
+        lines.append(f"  {name:<32} {meaning}{shown}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            role=Role(args.role) if getattr(args, "role", None) else None,
+        )
+    except SettingsError as error:
+        print(f"wazybot: invalid setting: {error}", file=sys.stderr)
+        return 2
+    configure_logging(
+        production=settings.environment.value == "production", level=settings.log_level
+    )
+    try:
+        return int(args.handler(settings))
+    except (MigrationError, EmbeddedPostgresError, OSError) as error:
+        print(f"wazybot: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _migrate(settings: Settings) -> int:
+    async def run() -> list[str]:
+        generator = provide_database_url(settings)
+        url = await anext(generator)
+        try:
+            return await apply_migrations(url)
+        finally:
+            await generator.aclose()
+
+    applied = asyncio.run(run())
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    container = Container(settings=settings)
+    if settings.role.runs_api:
+        return _serve_http(container, settings)
+    asyncio.run(_serve_workers_only(container))
+    return 0
+
+
+def _serve_http(container: Container, settings: Settings) -> int:
+    import uvicorn
+
+    from entrypoints.http import create_app
+
+    app = create_app(container, run_workers=settings.role.runs_workers)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    log.info("http.listening", host=settings.host, port=settings.port, role=settings.role.value)
+    server.run()
+    return 0 if server.started else 1
+
+
+async def _serve_workers_only(container: Container) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await resolve(container.init_resources())
+    runners = await resolve(container.runners())
+    runners.start()
+    log.info("workers.started", subscribers=[r.subscriber.name for r in runners.runners])
+    try:
+        await stop.wait()
+    finally:
+        await runners.stop()
+        await resolve(container.shutdown_resources())
+        log.info("workers.stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The composition root: the only place that knows which adapter serves which port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import asyncpg
+import structlog
+from dependency_injector import containers, providers
+
+from adapters.embedded_postgres import EmbeddedPostgres
+from adapters.postgres import connect, create_pool
+from adapters.postgres_event_store import PostgresEventStore
+from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres_subscriptions import PostgresSubscriptionSource
+from application.codec import EventCodec
+from application.ports import Subscriber
+from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionRunner
+from domain.events import EVENT_TYPES
+from entrypoints.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+async def provide_database_url(settings: Settings) -> AsyncGenerator[str, None]:
+    """DATABASE_URL when set; otherwise the embedded server, started for this process."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    url = await asyncio.to_thread(embedded.start)
+    log.info("database.embedded", data_dir=str(embedded.data_dir))
+    try:
+        yield url
+    finally:
+        await asyncio.to_thread(embedded.stop)
+
+
+async def apply_migrations(database_url: str) -> list[str]:
+    connection = await connect(database_url, application_name="wazybot migrate")
+    try:
+        return await migrate(connection, load_migrations(default_migrations_dir()))
+    finally:
+        await connection.close()
+
+
+async def provide_pool(database_url: str, settings: Settings) -> AsyncIterator[asyncpg.Pool[Any]]:
+    if settings.auto_migrate:
+        applied = await apply_migrations(database_url)
+        log.info("database.migrated", applied=applied or "none, up to date")
+    pool = await create_pool(database_url, max_size=settings.db_pool_size)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def provide_event_store(
+    pool: asyncpg.Pool[Any], codec: EventCodec
+) -> AsyncIterator[PostgresEventStore]:
+    store = PostgresEventStore(pool, codec)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def build_runners(
+    subscribers: list[Subscriber[Any]],
+    source: PostgresSubscriptionSource,
+    settings: Settings,
+) -> RunnerGroup:
+    runner_settings = RunnerSettings(poll_interval=settings.subscriber_poll_seconds)
+    return RunnerGroup([SubscriptionRunner(s, source, runner_settings) for s in subscribers])
+
+
+async def resolve(value: Any) -> Any:
+    """Providers that depend on async resources hand back awaitables; others plain values."""
+    if hasattr(value, "__await__"):
+        return await value
+    return value
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    database_url = providers.Resource(provide_database_url, settings)
+    pool = providers.Resource(provide_pool, database_url, settings)
+    codec = providers.Singleton(EventCodec, EVENT_TYPES)
+    event_store = providers.Resource(provide_event_store, pool, codec)
+    subscription_source = providers.Singleton(PostgresSubscriptionSource, database_url, event_store)
+    # The projections and process managers that follow the event feed register here.
+    subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List()
+    runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)

@@ -1,0 +1,96 @@
+"""The Litestar application: health, readiness, and (later) the webhook and read-model API."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import structlog
+from litestar import Litestar, Response, get
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.postgres_migrations import default_migrations_dir, load_migrations, pending_migrations
+from entrypoints.container import Container, resolve
+
+log = structlog.get_logger(__name__)
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+
+
+class Readiness(msgspec.Struct, frozen=True, omit_defaults=True):
+    status: str
+    pending_migrations: list[str] = []
+    reason: str | None = None
+
+
+def correlation_middleware(app: ASGIApp) -> ASGIApp:
+    """Bind a correlation id to every log line of a request and echo it back."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        supplied = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128]
+        correlation_id = supplied or uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER.encode(), correlation_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+            await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+def create_app(container: Container, *, run_workers: bool) -> Litestar:
+    @get("/health", sync_to_thread=False)
+    def health() -> Health:
+        """The process is up."""
+        return Health(status="ok")
+
+    @get("/ready")
+    async def ready() -> Response[Readiness]:
+        """The database answers and every migration is applied."""
+        try:
+            pool = await container.pool()
+            async with pool.acquire() as connection:
+                pending = await pending_migrations(
+                    connection, load_migrations(default_migrations_dir())
+                )
+        except Exception as error:
+            log.warning("ready.database_unreachable", error=str(error))
+            return Response(Readiness("not_ready", reason="database unreachable"), status_code=503)
+        if pending:
+            return Response(Readiness("not_ready", pending_migrations=pending), status_code=503)
+        return Response(Readiness("ready"), status_code=200)
+
+    async def start(_: Litestar) -> None:
+        await resolve(container.init_resources())
+        if run_workers:
+            runners = await resolve(container.runners())
+            runners.start()
+        log.info("app.started", workers=run_workers)
+
+    async def stop(_: Litestar) -> None:
+        if run_workers:
+            await (await resolve(container.runners())).stop()
+        await resolve(container.shutdown_resources())
+        log.info("app.stopped")
+
+    return Litestar(
+        route_handlers=[health, ready],
+        on_startup=[start],
+        on_shutdown=[stop],
+        middleware=[correlation_middleware],
+        logging_config=None,
+    )

@@ -1,0 +1,162 @@
+"""Settings from environment variables, validated at start; errors name the variable."""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class Environment(enum.Enum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Role(enum.Enum):
+    """Which parts of the product a process runs; several processes may share one database."""
+
+    ALL = "all"
+    API = "api"
+    WORKER = "worker"
+
+    @property
+    def runs_api(self) -> bool:
+        return self in (Role.ALL, Role.API)
+
+    @property
+    def runs_workers(self) -> bool:
+        return self in (Role.ALL, Role.WORKER)
+
+
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".wazybot/pgdata")
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: str = "info"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    role: Role = Role.ALL
+    db_pool_size: int = 10
+    subscriber_poll_seconds: float = 2.0
+    auto_migrate: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Variable:
+    field: str
+    name: str
+    parse: Callable[[str, str], Any]
+    help: str
+
+
+def _integer(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.05 <= value <= 3600:
+        raise SettingsError(f"{name} must be a number of seconds from 0.05 to 3600, got {raw!r}")
+    return value
+
+
+def _choice(options: Mapping[str, Any]) -> Callable[[str, str], Any]:
+    def parse(name: str, raw: str) -> Any:
+        try:
+            return options[raw.strip().lower()]
+        except KeyError:
+            allowed = ", ".join(options)
+            raise SettingsError(f"{name} must be one of {allowed}; got {raw!r}") from None
+
+    return parse
+
+
+def _database_url(name: str, raw: str) -> str | None:
+    if not raw.strip():
+        return None
+    scheme = urlsplit(raw.strip()).scheme
+    if scheme not in ("postgres", "postgresql"):
+        raise SettingsError(f"{name} must be a postgresql:// URL, got one starting {scheme!r}")
+    return raw.strip()
+
+
+def _text(name: str, raw: str) -> str:
+    if not raw.strip():
+        raise SettingsError(f"{name} must not be empty")
+    return raw.strip()
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(_text(name, raw))
+
+
+_BOOLEANS: Final = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+VARIABLES: Final = (
+    _Variable("database_url", "DATABASE_URL", _database_url,
+              "PostgreSQL URL; unset runs the embedded server"),
+    _Variable("data_dir", "WAZYBOT_DATA_DIR", _path,
+              "data directory of the embedded PostgreSQL"),
+    _Variable("environment", "WAZYBOT_ENV", _choice({e.value: e for e in Environment}),
+              "development (readable logs) or production (JSON logs)"),
+    _Variable("log_level", "WAZYBOT_LOG_LEVEL", _choice({v: v for v in LOG_LEVELS}),
+              "debug, info, warning or error"),
+    _Variable("host", "WAZYBOT_HOST", _text, "address the HTTP server listens on"),
+    _Variable("port", "WAZYBOT_PORT", _integer(1, 65535), "port the HTTP server listens on"),
+    _Variable("role", "WAZYBOT_ROLE", _choice({r.value: r for r in Role}),
+              "all (API and workers), api or worker"),
+    _Variable("db_pool_size", "WAZYBOT_DB_POOL_SIZE", _integer(2, 100),
+              "connections in this process's pool"),
+    _Variable("subscriber_poll_seconds", "WAZYBOT_SUBSCRIBER_POLL_SECONDS", _seconds,
+              "safety-net poll of the event feed when no notification arrives"),
+    _Variable("auto_migrate", "WAZYBOT_AUTO_MIGRATE", _choice(_BOOLEANS),
+              "apply database migrations at start-up"),
+)  # fmt: skip
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read every variable; raise SettingsError naming the first bad one."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for variable in VARIABLES:
+        raw = env.get(variable.name)
+        if raw is not None:
+            values[variable.field] = variable.parse(variable.name, raw)
+    known = {f.name for f in fields(Settings)}
+    values.update({k: v for k, v in overrides.items() if k in known and v is not None})
+    return Settings(**values)
+
+
+def describe_variables() -> list[tuple[str, str, str]]:
+    """(name, default, meaning) for each variable, for docs and `--help`."""
+    defaults = Settings()
+    rows = []
+    for variable in VARIABLES:
+        default = getattr(defaults, variable.field)
+        shown = default.value if isinstance(default, enum.Enum) else default
+        rows.append((variable.name, "" if shown is None else str(shown), variable.help))
+    return rows
