@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import msgspec
@@ -28,7 +29,7 @@ class Readiness(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 def correlation_middleware(app: ASGIApp) -> ASGIApp:
-    """Bind a correlation id to every log line of a request and echo it back."""
+    """Bind a correlation id to every log line of a request, echo it back, log the request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -37,9 +38,13 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
         headers = dict(scope.get("headers") or [])
         supplied = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128]
         correlation_id = supplied or uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER.encode(), correlation_id.encode("latin-1")),
@@ -47,7 +52,16 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
-            await app(scope, receive, send_with_id)
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                log.info(
+                    "http.request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
 
     return middleware
 

@@ -17,6 +17,8 @@ _SECRET_KEY = re.compile(
     r"token|secret|password|passwd|api_?key|authorization|signature|cookie", re.I
 )
 _PHONE_KEY = re.compile(r"phone(?!_number_id)|wa_?id|msisdn|recipient|^from$|^to$", re.I)
+# Identifiers (phone_number_id, event_id, ...) are not personal data and are kept for debugging.
+_IDENTIFIER_KEY = re.compile(r"id$", re.I)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]+:)[^@/\s]+@", re.I)
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
 
@@ -31,14 +33,17 @@ def redact_value(key: str, value: Any) -> Any:
     if _PHONE_KEY.search(key) and isinstance(value, str | int):
         return mask_phone(str(value))
     if isinstance(value, str):
-        return redact_text(value)
+        return _redact_credentials(value) if _IDENTIFIER_KEY.search(key) else redact_text(value)
     return value
 
 
 def redact_text(text: str) -> str:
+    return mask_phones_in(_redact_credentials(text))
+
+
+def _redact_credentials(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + "***@", text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return mask_phones_in(text)
+    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
 def redact_event(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
