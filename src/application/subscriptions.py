@@ -101,13 +101,21 @@ class SubscriptionRunner(Generic[TxT]):
         batch: Sequence[RecordedEvent],
     ) -> FeedPosition:
         latest = batch[-1].position
-        try:
-            async with session.transaction() as tx:
-                await self.subscriber.handle(tx, batch)
-                await session.save_checkpoint(tx, checkpoint, latest)
-        except Exception as error:
-            await _record_error_quietly(session, _describe(error))
-            raise
+        with structlog.contextvars.bound_contextvars(**_batch_context(batch)):
+            try:
+                async with session.transaction() as tx:
+                    await self.subscriber.handle(tx, batch)
+                    await session.save_checkpoint(tx, checkpoint, latest)
+            except Exception as error:
+                log.warning(
+                    "subscriber.batch_failed",
+                    subscriber=self.subscriber.name,
+                    first_position=batch[0].position.position,
+                    last_position=latest.position,
+                    error=_describe(error),
+                )
+                await _record_error_quietly(session, _describe(error))
+                raise
         self.state.checkpoint = latest
         self.state.handled_events += len(batch)
         self._failures = 0
@@ -118,6 +126,14 @@ class SubscriptionRunner(Generic[TxT]):
     def _backoff(self, failures: int) -> float:
         delay = self._settings.retry_delay * 2 ** min(failures - 1, 16)
         return float(min(delay, self._settings.max_retry_delay))
+
+
+def _batch_context(batch: Sequence[RecordedEvent]) -> dict[str, str]:
+    """The batch's correlation id when all its events share one (a batch may mix several)."""
+    ids = {event.metadata.correlation_id for event in batch}
+    if len(ids) == 1 and (only := ids.pop()) is not None:
+        return {"correlation_id": only}
+    return {}
 
 
 async def _record_error_quietly(session: SubscriptionSession[TxT], message: str) -> None:

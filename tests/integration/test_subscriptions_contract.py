@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 
 from adapters.memory_event_store import InMemoryEventStore, InMemorySubscriptionSource
 from adapters.postgres import create_pool
@@ -115,3 +117,15 @@ async def test_subscribers_keep_separate_checkpoints(backend: Backend) -> None:
         await caught_up(late_runner, appended)
 
     assert [e.event_id for e in late.events] == [e.event_id for e in early.events]
+
+
+async def test_a_failing_batch_is_logged_with_its_correlation_id(backend: Backend) -> None:
+    appended = await backend.store.append("s", [noted("a")])  # correlation id "corr-1"
+    runner = SubscriptionRunner(RecordingSubscriber(fail_times=1), backend.source, FAST)
+
+    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logs:
+        async with running(runner):
+            await caught_up(runner, appended)
+
+    failures = [line for line in logs if line["event"] == "subscriber.batch_failed"]
+    assert [line.get("correlation_id") for line in failures] == ["corr-1"]
