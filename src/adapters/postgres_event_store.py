@@ -58,8 +58,11 @@ select * from unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::jsonb
 returning event_id, global_position, tx::text
 """
 
+# tx is sent as text under its own name: a bare "tx::text" would be the output column "tx",
+# and ORDER BY tx would then sort transaction ids as strings ('1000' < '999').
 _COLUMNS = (
-    "stream_id, version, global_position, tx::text, event_id, type, data, metadata, recorded_at"
+    "stream_id, version, global_position, tx::text as tx_text,"
+    " event_id, type, data, metadata, recorded_at"
 )
 
 _READ_STREAM_SQL = f"""
@@ -279,7 +282,7 @@ class PostgresEventStore:
         return RecordedEvent(
             stream_id=row["stream_id"],
             version=row["version"],
-            position=FeedPosition(int(row["tx"]), row["global_position"]),
+            position=FeedPosition(int(row["tx_text"]), row["global_position"]),
             event_id=row["event_id"],
             type=row["type"],
             event=self._codec.decode(row["type"], row["data"]),

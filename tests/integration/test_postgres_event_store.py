@@ -191,3 +191,31 @@ async def test_a_closed_store_refuses_appends(store: PostgresEventStore) -> None
 
     with pytest.raises(Exception, match="closed"):
         await store.append("s", [noted()])
+
+
+async def test_the_feed_orders_transaction_ids_as_numbers_not_text(
+    store: PostgresEventStore, database_url: str
+) -> None:
+    """999 < 1000 < 1001, though '1000' < '1001' < '999' as text: page through all three."""
+    connection = await connect(database_url)
+    try:
+        for tx, text in ((1001, "third"), (999, "first"), (1000, "second")):
+            await connection.execute(
+                "insert into events (tx, stream_id, version, event_id, type, data)"
+                " values ($1::text::xid8, $2, 1, $3, 'test.item_noted', $4)",
+                str(tx),
+                f"s-{tx}",
+                uuid.uuid4(),
+                TEST_CODEC.encode(ItemNoted(text=text)),
+            )
+    finally:
+        await connection.close()
+
+    seen = []
+    checkpoint = FEED_START
+    while batch := await store.read_feed(checkpoint, 1):
+        seen += batch
+        checkpoint = batch[-1].position
+
+    assert texts(seen) == ["first", "second", "third"]
+    assert [e.position.tx for e in seen] == [999, 1000, 1001]
