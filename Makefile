@@ -24,7 +24,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(INSTALLED)
-	$(BIN)/mypy src
+	$(BIN)/mypy src bench
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/append.py

@@ -92,6 +92,7 @@ class EmbeddedPostgres:
             if self._is_running():
                 self._pg_ctl("stop", "-m", "fast", "-w")
                 log.info("embedded_postgres.stopped", data_dir=str(self.data_dir))
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -62,6 +62,7 @@ def test_default_run_starts_and_stops_the_embedded_database(tmp_path: Path) -> N
         assert ready.status_code == 200
         assert (data_dir / "PG_VERSION").exists()
         assert not (data_dir / "postmaster.pid").exists(), "embedded server left running"
+        assert not EmbeddedPostgres(data_dir).socket_dir.exists(), "socket directory left behind"
     finally:
         shutil.rmtree(data_dir.parent, ignore_errors=True)
 
