@@ -196,10 +196,15 @@ async def test_a_closed_store_refuses_appends(store: PostgresEventStore) -> None
 async def test_the_feed_orders_transaction_ids_as_numbers_not_text(
     store: PostgresEventStore, database_url: str
 ) -> None:
-    """999 < 1000 < 1001, though '1000' < '1001' < '999' as text: page through all three."""
+    """E.g. 999 < 1000 < 1001, though '1000' < '1001' < '999' as text: page through all three."""
     connection = await connect(database_url)
     try:
-        for tx, text in ((1001, "third"), (999, "first"), (1000, "second")):
+        # A digit-length boundary below every running transaction, so the fence lets it pass.
+        current = int(await connection.fetchval("select pg_current_xact_id()::text"))
+        boundary = 10 ** (len(str(current - 2)) - 1)
+        assert boundary >= 10
+        ids = (boundary - 1, boundary, boundary + 1)
+        for tx, text in ((ids[2], "third"), (ids[0], "first"), (ids[1], "second")):
             await connection.execute(
                 "insert into events (tx, stream_id, version, event_id, type, data)"
                 " values ($1::text::xid8, $2, 1, $3, 'test.item_noted', $4)",
@@ -218,4 +223,4 @@ async def test_the_feed_orders_transaction_ids_as_numbers_not_text(
         checkpoint = batch[-1].position
 
     assert texts(seen) == ["first", "second", "third"]
-    assert [e.position.tx for e in seen] == [999, 1000, 1001]
+    assert [e.position.tx for e in seen] == list(ids)
