@@ -84,9 +84,7 @@ class SubscriptionRunner(Generic[TxT]):
 
     async def _follow(self, session: SubscriptionSession[TxT]) -> None:
         checkpoint = await session.load_checkpoint()
-        self.state.checkpoint = checkpoint
-        async with self._progress:
-            self._progress.notify_all()
+        await self._advance(checkpoint)
         while True:
             batch = await session.read_feed(checkpoint, self._settings.batch_size)
             if not batch:
@@ -116,12 +114,16 @@ class SubscriptionRunner(Generic[TxT]):
                 )
                 await _record_error_quietly(session, _describe(error))
                 raise
-        self.state.checkpoint = latest
         self.state.handled_events += len(batch)
         self._failures = 0
+        await self._advance(latest)
+        return latest
+
+    async def _advance(self, checkpoint: FeedPosition) -> None:
+        """Record where the subscriber stands and wake everyone waiting for it."""
+        self.state.checkpoint = checkpoint
         async with self._progress:
             self._progress.notify_all()
-        return latest
 
     def _backoff(self, failures: int) -> float:
         delay = self._settings.retry_delay * 2 ** min(failures - 1, 16)

@@ -120,12 +120,7 @@ def _any_caught_up(runners: list[SubscriptionRunner[Any]], appended: AppendResul
 async def test_a_notification_wakes_the_runner_long_before_its_poll(
     store: PostgresEventStore, database_url: str
 ) -> None:
-    subscriber = RecordingSubscriber()
-    runner = SubscriptionRunner(
-        subscriber,
-        PostgresSubscriptionSource(database_url, store),
-        RunnerSettings(poll_interval=3600),
-    )
+    runner = _recording_runner(store, database_url, poll_interval=3600)
     async with running(runner):
         await eventually(_is_leading(runner))
         appended = await store.append("s", [noted()])
@@ -136,12 +131,7 @@ async def test_polling_finds_events_a_notification_could_not_deliver(
     store: PostgresEventStore, database_url: str
 ) -> None:
     """An older transaction that writes no events fences the feed and commits silently."""
-    subscriber = RecordingSubscriber()
-    runner = SubscriptionRunner(
-        subscriber,
-        PostgresSubscriptionSource(database_url, store),
-        RunnerSettings(poll_interval=0.2),
-    )
+    runner = _recording_runner(store, database_url, poll_interval=0.2)
     blocker = await connect(database_url)
     try:
         async with running(runner):
@@ -152,6 +142,16 @@ async def test_polling_finds_events_a_notification_could_not_deliver(
             await caught_up(runner, appended)
     finally:
         await blocker.close()
+
+
+def _recording_runner(
+    store: PostgresEventStore, database_url: str, *, poll_interval: float
+) -> SubscriptionRunner[Any]:
+    return SubscriptionRunner(
+        RecordingSubscriber(),
+        PostgresSubscriptionSource(database_url, store),
+        RunnerSettings(poll_interval=poll_interval),
+    )
 
 
 def _is_leading(runner: SubscriptionRunner[Any]) -> Any:
