@@ -104,6 +104,15 @@ class InMemoryEventStore:
         events = self._streams.get(stream_id, [])[max(from_version, 1) - 1 :]
         return events if limit is None else events[:limit]
 
+    async def read_stream_backward(
+        self, stream_id: str, before_version: int | None = None, limit: int = 100
+    ) -> list[RecordedEvent]:
+        events = self._streams.get(stream_id, [])
+        end = (
+            len(events) if before_version is None else max(min(before_version - 1, len(events)), 0)
+        )
+        return events[max(end - limit, 0) : end][::-1]
+
     async def stream_version(self, stream_id: str) -> int:
         return len(self._streams.get(stream_id, ()))
 

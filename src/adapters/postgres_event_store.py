@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 MAX_BATCH_EVENTS: Final = 2000
 MAX_SOLO_ATTEMPTS: Final = 10
+_MAX_VERSION: Final = 2**63 - 1
 
 _STATE_SQL = """
 select
@@ -69,6 +70,13 @@ _READ_STREAM_SQL = f"""
 select {_COLUMNS} from events
 where stream_id = $1 and version >= $2
 order by version
+limit $3
+"""
+
+_READ_STREAM_BACKWARD_SQL = f"""
+select {_COLUMNS} from events
+where stream_id = $1 and version < $2
+order by version desc
 limit $3
 """
 
@@ -259,6 +267,14 @@ class PostgresEventStore:
     ) -> list[RecordedEvent]:
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(_READ_STREAM_SQL, stream_id, from_version, limit)
+        return [self.decode_row(row) for row in rows]
+
+    async def read_stream_backward(
+        self, stream_id: str, before_version: int | None = None, limit: int = 100
+    ) -> list[RecordedEvent]:
+        before = _MAX_VERSION if before_version is None else before_version
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(_READ_STREAM_BACKWARD_SQL, stream_id, before, limit)
         return [self.decode_row(row) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, TypeVar
 
+from application.businesses import BusinessRoute
 from application.event_log import (
     ANY,
     AppendRequest,
@@ -34,6 +35,12 @@ class EventStore(Protocol):
     async def read_stream(
         self, stream_id: str, from_version: int = 1, limit: int | None = None
     ) -> list[RecordedEvent]: ...
+
+    async def read_stream_backward(
+        self, stream_id: str, before_version: int | None = None, limit: int = 100
+    ) -> list[RecordedEvent]:
+        """The stream's newest events first, those below ``before_version`` when it is given."""
+        ...
 
     async def stream_version(self, stream_id: str) -> int: ...
 
@@ -79,3 +86,11 @@ class SubscriptionSource(Protocol[TxT]):
         so a runner in another process takes over.
         """
         ...
+
+
+class BusinessDirectory(Protocol):
+    """Which business owns a phone number or a WhatsApp Business Account."""
+
+    async def by_phone_number(self, phone_number_id: str) -> BusinessRoute | None: ...
+
+    async def by_account(self, account_id: str) -> BusinessRoute | None: ...

@@ -43,7 +43,3 @@ def event_type_name(event_type: type[DomainEvent]) -> str:
     if not isinstance(tag, str) or not tag:
         raise TypeError(f"{event_type.__name__} must declare a string tag, e.g. tag='x.happened'")
     return tag
-
-
-# The registry of every event type the product stores; the codec is built from it.
-EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = ()

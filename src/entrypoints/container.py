@@ -12,13 +12,16 @@ from dependency_injector import containers, providers
 
 from adapters.embedded_postgres import EmbeddedPostgres
 from adapters.postgres import connect, create_pool
+from adapters.postgres_businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
 from adapters.postgres_event_store import PostgresEventStore
 from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres_subscriptions import PostgresSubscriptionSource
+from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.ports import Subscriber
 from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionRunner
-from domain.events import EVENT_TYPES
+from application.webhook_ingest import WebhookIngestor
+from domain.event_types import EVENT_TYPES
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -76,6 +79,22 @@ def build_runners(
     return RunnerGroup([SubscriptionRunner(s, source, runner_settings) for s in subscribers])
 
 
+def default_business(settings: Settings) -> Business | None:
+    """The business WHATSAPP_PHONE_NUMBER_ID configures, when it is set."""
+    if not settings.whatsapp_phone_number_id:
+        return None
+    token = settings.whatsapp_access_token
+    return Business(
+        id=DEFAULT_BUSINESS_ID,
+        name="Default business",
+        phone_number_ids=(settings.whatsapp_phone_number_id,),
+        account_id=settings.whatsapp_business_account_id,
+        has_access_token=token is not None,
+        source="environment",
+        access_token=token.value if token else None,
+    )
+
+
 async def resolve(value: Any) -> Any:
     """Providers that depend on async resources hand back awaitables; others plain values."""
     if hasattr(value, "__await__"):
@@ -90,6 +109,15 @@ class Container(containers.DeclarativeContainer):
     codec = providers.Singleton(EventCodec, EVENT_TYPES)
     event_store = providers.Resource(provide_event_store, pool, codec)
     subscription_source = providers.Singleton(PostgresSubscriptionSource, database_url, event_store)
+    default_business = providers.Singleton(default_business, settings)
+    business_registry = providers.Singleton(PostgresBusinessRegistry, pool)
+    business_directory = providers.Singleton(
+        PostgresBusinessDirectory,
+        business_registry,
+        default=default_business,
+        default_flood_limit=settings.provided.flood_limit,
+    )
+    webhook_ingestor = providers.Singleton(WebhookIngestor, event_store, business_directory)
     # The projections and process managers that follow the event feed register here.
     subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List()
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)

@@ -13,6 +13,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.postgres_migrations import default_migrations_dir, load_migrations, pending_migrations
 from entrypoints.container import Container, resolve
+from entrypoints.webhook import IngestorSlot, WebhookConfig, webhook_handlers
 
 log = structlog.get_logger(__name__)
 REQUEST_ID_HEADER = "x-request-id"
@@ -67,6 +68,9 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
 
 
 def create_app(container: Container, *, run_workers: bool) -> Litestar:
+    settings = container.settings()
+    slot = IngestorSlot()
+
     @get("/health", sync_to_thread=False)
     def health() -> Health:
         """The process is up."""
@@ -90,6 +94,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
 
     async def start(_: Litestar) -> None:
         await resolve(container.init_resources())
+        slot.ingestor = await resolve(container.webhook_ingestor())
         if run_workers:
             runners = await resolve(container.runners())
             runners.start()
@@ -102,7 +107,15 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         log.info("app.stopped")
 
     return Litestar(
-        route_handlers=[health, ready],
+        route_handlers=[
+            health,
+            ready,
+            *webhook_handlers(
+                WebhookConfig.from_settings(settings),
+                slot,
+                signature_probe=settings.benchmark_endpoints,
+            ),
+        ],
         on_startup=[start],
         on_shutdown=[stop],
         middleware=[correlation_middleware],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -37,6 +37,20 @@ class Role(enum.Enum):
 
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+MEBIBYTE: Final = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A value that must never be printed: its repr and str hide it."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +65,14 @@ class Settings:
     db_pool_size: int = 10
     subscriber_poll_seconds: float = 2.0
     auto_migrate: bool = True
+    whatsapp_verify_token: Secret | None = None
+    whatsapp_app_secret: Secret | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_business_account_id: str | None = None
+    whatsapp_access_token: Secret | None = None
+    webhook_max_bytes: int = 4 * MEBIBYTE
+    flood_limit: int = 20
+    benchmark_endpoints: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +132,17 @@ def _text(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _secret(name: str, raw: str) -> Secret:
+    return Secret(_text(name, raw))
+
+
+def _meta_id(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value.isdigit() or len(value) > 30:
+        raise SettingsError(f"{name} must be the numeric id Meta shows (digits only)")
+    return value
+
+
 def _path(name: str, raw: str) -> Path:
     return Path(_text(name, raw))
 
@@ -135,6 +168,22 @@ VARIABLES: Final = (
               "safety-net poll of the event feed when no notification arrives"),
     _Variable("auto_migrate", "WAZYBOT_AUTO_MIGRATE", _choice(_BOOLEANS),
               "apply database migrations at start-up"),
+    _Variable("whatsapp_verify_token", "WHATSAPP_VERIFY_TOKEN", _secret,
+              "token Meta echoes when it verifies the webhook (GET)"),
+    _Variable("whatsapp_app_secret", "WHATSAPP_APP_SECRET", _secret,
+              "Meta app secret that signs every webhook POST"),
+    _Variable("whatsapp_phone_number_id", "WHATSAPP_PHONE_NUMBER_ID", _meta_id,
+              "phone number id owned by the default business"),
+    _Variable("whatsapp_business_account_id", "WHATSAPP_BUSINESS_ACCOUNT_ID", _meta_id,
+              "WhatsApp Business Account id of the default business (template updates)"),
+    _Variable("whatsapp_access_token", "WHATSAPP_ACCESS_TOKEN", _secret,
+              "Graph API access token of the default business"),
+    _Variable("webhook_max_bytes", "WAZYBOT_WEBHOOK_MAX_BYTES", _integer(1024, 64 * MEBIBYTE),
+              "largest webhook body accepted, in bytes"),
+    _Variable("flood_limit", "WAZYBOT_FLOOD_LIMIT", _integer(1, 10_000),
+              "messages a minute after which a customer gets no automatic replies"),
+    _Variable("benchmark_endpoints", "WAZYBOT_BENCHMARK_ENDPOINTS", _choice(_BOOLEANS),
+              "serve the signature-only endpoint that bench/ingest compares against"),
 )  # fmt: skip
 
 
@@ -158,5 +207,6 @@ def describe_variables() -> list[tuple[str, str, str]]:
     for variable in VARIABLES:
         default = getattr(defaults, variable.field)
         shown = default.value if isinstance(default, enum.Enum) else default
+        shown = "" if isinstance(shown, Secret) else shown
         rows.append((variable.name, "" if shown is None else str(shown), variable.help))
     return rows

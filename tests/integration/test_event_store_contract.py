@@ -186,6 +186,19 @@ async def test_read_stream_from_a_version_with_a_limit(store: EventStore) -> Non
     assert await store.read_stream("unknown") == []
 
 
+async def test_read_stream_backward_pages_from_the_newest_event(store: EventStore) -> None:
+    await store.append("cart-1", [noted(str(n)) for n in range(1, 6)])
+    await store.append("cart-2", [noted("other")])
+
+    newest = await store.read_stream_backward("cart-1", limit=2)
+    older = await store.read_stream_backward("cart-1", before_version=newest[-1].version, limit=9)
+
+    assert [e.version for e in newest] == [5, 4]
+    assert [e.version for e in older] == [3, 2, 1]
+    assert await store.read_stream_backward("cart-1", before_version=1) == []
+    assert await store.read_stream_backward("unknown") == []
+
+
 async def test_the_feed_is_read_in_batches_from_a_checkpoint(store: EventStore) -> None:
     for n in range(7):
         await store.append(f"s-{n % 3}", [noted(str(n))])

@@ -1,0 +1,60 @@
+"""Businesses: who owns which WhatsApp numbers, and the settings that apply to them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from domain.conversation import DEFAULT_FLOOD_LIMIT
+
+DEFAULT_BUSINESS_ID: Final = "default"
+BUSINESS_ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_FLOOD_LIMIT: Final = 10_000
+
+
+class BusinessError(ValueError):
+    """A business cannot be added or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessRoute:
+    """What the webhook needs to know about the business that owns an update."""
+
+    business_id: str
+    flood_limit: int = DEFAULT_FLOOD_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class Business:
+    id: str
+    name: str
+    phone_number_ids: tuple[str, ...]
+    account_id: str | None = None
+    flood_limit: int | None = None  # None: the deployment's default (WAZYBOT_FLOOD_LIMIT)
+    has_access_token: bool = False
+    source: str = "database"  # or "environment" for the default business
+    access_token: str | None = field(default=None, repr=False)
+
+    def route(self, default_flood_limit: int = DEFAULT_FLOOD_LIMIT) -> BusinessRoute:
+        return BusinessRoute(self.id, self.flood_limit or default_flood_limit)
+
+
+def validate_business(business: Business) -> None:
+    """Raise BusinessError naming the first thing wrong with a new business."""
+    if not BUSINESS_ID_PATTERN.match(business.id):
+        raise BusinessError(
+            f"business id {business.id!r} must be 1 to 63 lowercase letters, digits, '-' or '_'"
+            ", starting with a letter or digit"
+        )
+    if not business.name.strip():
+        raise BusinessError("a business needs a name")
+    if not business.phone_number_ids:
+        raise BusinessError("a business needs at least one phone number id")
+    for number in (*business.phone_number_ids, business.account_id or "0"):
+        if not number.isdigit() or len(number) > 30:
+            raise BusinessError(f"{number!r} is not a Meta id (digits only, as Meta shows it)")
+    if len(set(business.phone_number_ids)) != len(business.phone_number_ids):
+        raise BusinessError("the same phone number id is given twice")
+    if business.flood_limit is not None and not 1 <= business.flood_limit <= MAX_FLOOD_LIMIT:
+        raise BusinessError(f"the flood limit must be from 1 to {MAX_FLOOD_LIMIT} a minute")

@@ -1,0 +1,86 @@
+"""Account-level updates of a business: templates, account notices, unknown updates."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+
+from domain.events import DomainEvent, deterministic_event_id
+from domain.inbound import (
+    AccountNotice,
+    TemplateCategory,
+    TemplateQuality,
+    TemplateStatus,
+    UnrecognizedUpdate,
+)
+
+BUSINESS_STREAM_PREFIX: Final = "business-"
+UNROUTED_STREAM: Final = "unrouted"
+
+
+def business_stream(business_id: str) -> str:
+    return f"{BUSINESS_STREAM_PREFIX}{business_id}"
+
+
+class TemplateStatusUpdated(DomainEvent, frozen=True, tag="template.status_updated"):
+    business_id: str
+    template: TemplateStatus
+
+
+class TemplateQualityUpdated(DomainEvent, frozen=True, tag="template.quality_updated"):
+    business_id: str
+    template: TemplateQuality
+
+
+class TemplateCategoryUpdated(DomainEvent, frozen=True, tag="template.category_updated"):
+    business_id: str
+    template: TemplateCategory
+
+
+class AccountNoticeReceived(DomainEvent, frozen=True, tag="account.notice_received"):
+    business_id: str
+    notice: AccountNotice
+
+
+class UnrecognizedUpdateReceived(
+    DomainEvent, frozen=True, tag="webhook.unrecognized_update_received"
+):
+    """An update of a field this product does not handle yet, kept for later use."""
+
+    business_id: str
+    update: UnrecognizedUpdate
+
+
+class UnroutedUpdateReceived(DomainEvent, frozen=True, tag="webhook.unrouted_update_received"):
+    """An update for a number or account no business owns; kept apart from every business."""
+
+    phone_number_id: str | None
+    account_id: str
+    field: str
+    fingerprint: str
+
+
+def template_status_event_id(template: TemplateStatus) -> uuid.UUID:
+    return deterministic_event_id(
+        template.account_id, "template_status", template.template_id, template.status,
+        template.at.isoformat(),
+    )  # fmt: skip
+
+
+def template_quality_event_id(template: TemplateQuality) -> uuid.UUID:
+    return deterministic_event_id(
+        template.account_id, "template_quality", template.template_id, template.new_score,
+        template.at.isoformat(),
+    )  # fmt: skip
+
+
+def template_category_event_id(template: TemplateCategory) -> uuid.UUID:
+    return deterministic_event_id(
+        template.account_id, "template_category", template.template_id, template.new_category,
+        template.at.isoformat(),
+    )  # fmt: skip
+
+
+def fingerprint_event_id(kind: str, fingerprint: str) -> uuid.UUID:
+    """For updates without an id of their own: the hash of their exact bytes."""
+    return deterministic_event_id(kind, fingerprint)

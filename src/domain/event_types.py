@@ -1,0 +1,38 @@
+"""The registry of every event type the product stores; the codec is built from it."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from domain.account import (
+    AccountNoticeReceived,
+    TemplateCategoryUpdated,
+    TemplateQualityUpdated,
+    TemplateStatusUpdated,
+    UnrecognizedUpdateReceived,
+    UnroutedUpdateReceived,
+)
+from domain.conversation import (
+    CustomerThrottled,
+    CustomerThrottleLifted,
+    MarketingPreferenceChanged,
+    MessageReceived,
+    MessageStatusUpdated,
+    WebhookProblemReported,
+)
+from domain.events import DomainEvent
+
+EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
+    MessageReceived,
+    MessageStatusUpdated,
+    CustomerThrottled,
+    CustomerThrottleLifted,
+    MarketingPreferenceChanged,
+    WebhookProblemReported,
+    TemplateStatusUpdated,
+    TemplateQualityUpdated,
+    TemplateCategoryUpdated,
+    AccountNoticeReceived,
+    UnrecognizedUpdateReceived,
+    UnroutedUpdateReceived,
+)
