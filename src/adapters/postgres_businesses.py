@@ -1,9 +1,9 @@
 """Businesses in PostgreSQL: the registry the CLI edits and the directory the webhook reads.
 
 The directory keeps the whole number -> business map in memory and refreshes
-it every few seconds, and at once (at most once a second) when an update
-names a number it does not know, so a business added by `wazybot business add`
-in another process starts receiving within a moment.
+it every few seconds. A number or account missing from the map is looked up in
+the database at once, so a business added by `wazybot business add` in another
+process receives its very next update.
 """
 
 from __future__ import annotations
@@ -20,15 +20,22 @@ from application.businesses import Business, BusinessError, BusinessRoute, valid
 from domain.conversation import DEFAULT_FLOOD_LIMIT
 
 REFRESH_SECONDS: Final = 5.0
-MISS_REFRESH_SECONDS: Final = 1.0
 
-_LIST_SQL = """
+_SELECT_SQL = """
 select b.id, b.name, b.account_id, b.flood_limit, b.access_token is not null as has_token,
        array(select n.phone_number_id from business_phone_numbers n
              where n.business_id = b.id order by n.phone_number_id) as numbers
 from businesses b
-order by b.id
 """
+_LIST_SQL = _SELECT_SQL + " order by b.id"
+_FIND_SQL = (
+    _SELECT_SQL
+    + """
+where b.id in (select business_id from business_phone_numbers where phone_number_id = $1)
+   or b.account_id = $2
+limit 1
+"""
+)
 
 
 class PostgresBusinessRegistry:
@@ -69,9 +76,18 @@ class PostgresBusinessRegistry:
         ):
             raise BusinessError(f"account {business.account_id} already belongs to a business")
 
-    async def list(self) -> list[Business]:
+    async def all(self) -> list[Business]:
+        return await self._fetch(_LIST_SQL)
+
+    async def find(self, *, phone_number_id: str | None = None, account_id: str | None = None
+                   ) -> Business | None:  # fmt: skip
+        """The business owning this number (or account), straight from the database."""
+        found = await self._fetch(_FIND_SQL, phone_number_id, account_id)
+        return found[0] if found else None
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Business]:
         async with self._pool.acquire() as connection:
-            rows = await connection.fetch(_LIST_SQL)
+            rows = await connection.fetch(sql, *args)
         return [
             Business(
                 id=row["id"],
@@ -117,19 +133,20 @@ class PostgresBusinessDirectory:
         return await self._lookup(account_id, numbers=False)
 
     async def _lookup(self, key: str, *, numbers: bool) -> BusinessRoute | None:
-        age = time.monotonic() - self._snapshot.loaded_at
-        route = self._find(key, numbers)
-        stale = age > self._refresh_seconds or (route is None and age > MISS_REFRESH_SECONDS)
-        if stale:
+        if time.monotonic() - self._snapshot.loaded_at > self._refresh_seconds:
             await self._refresh(self._snapshot.loaded_at)
-            route = self._find(key, numbers)
-        return route
+        known = (self._snapshot.numbers if numbers else self._snapshot.accounts).get(key)
+        if known is not None:
+            return known
+        found = await (self._registry.find(phone_number_id=key) if numbers
+                       else self._registry.find(account_id=key))  # fmt: skip
+        if found is not None:
+            return found.route(self._default_flood_limit)
+        return self._default_route(key, numbers)
 
-    def _find(self, key: str, numbers: bool) -> BusinessRoute | None:
-        snapshot = self._snapshot
-        route = (snapshot.numbers if numbers else snapshot.accounts).get(key)
-        if route is not None or self._default is None:
-            return route
+    def _default_route(self, key: str, numbers: bool) -> BusinessRoute | None:
+        if self._default is None:
+            return None
         owned = self._default.phone_number_ids if numbers else (self._default.account_id,)
         return self._default.route(self._default_flood_limit) if key in owned else None
 
@@ -137,7 +154,7 @@ class PostgresBusinessDirectory:
         async with self._refreshing:
             if self._snapshot.loaded_at != seen_loaded_at:
                 return  # another request refreshed while this one waited
-            businesses = await self._registry.list()
+            businesses = await self._registry.all()
             self._snapshot = _snapshot_of(businesses, self._default_flood_limit)
 
 

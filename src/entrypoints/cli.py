@@ -155,7 +155,7 @@ def _business_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _business_list(settings: Settings) -> int:
-    stored = asyncio.run(_with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).list()))
+    stored = asyncio.run(_with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).all()))
     businesses = list(stored)
     default = default_business(settings)
     owned = {number for b in stored for number in b.phone_number_ids}

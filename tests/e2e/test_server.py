@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from adapters.embedded_postgres import EmbeddedPostgres
+from adapters.postgres_migrations import default_migrations_dir, load_migrations
 from tests.e2e.server import run_cli, serve, wait_for_log
 from tests.support.database import ROOT
 
@@ -48,7 +49,10 @@ def test_ready_reports_pending_migrations_with_503(empty_database_url: str, tmp_
 
     assert health.status_code == 200
     assert ready.status_code == 503
-    assert ready.json() == {"status": "not_ready", "pending_migrations": ["0001_event_store.sql"]}
+    assert ready.json() == {
+        "status": "not_ready",
+        "pending_migrations": ["0001_event_store.sql", "0002_businesses.sql"],
+    }
 
 
 @pytest.mark.slow
@@ -96,12 +100,12 @@ def test_db_migrate_is_idempotent_and_safe_with_concurrent_callers(
     assert [r.returncode for r in [*runs, again]] == [0, 0, 0, 0], [r.stderr for r in runs]
     outputs = sorted(r.stdout.strip().splitlines()[-1] for r in runs)
     assert outputs == [
-        "applied: 0001_event_store.sql",
+        "applied: 0001_event_store.sql, 0002_businesses.sql",
         "database is up to date",
         "database is up to date",
     ]
     assert again.stdout.strip().endswith("database is up to date")
-    assert asyncio.run(_ledger_size(empty_database_url)) == 1
+    assert asyncio.run(_ledger_size(empty_database_url)) == len(load_migrations(default_migrations_dir()))
 
 
 async def _ledger_size(url: str) -> int:
