@@ -56,6 +56,7 @@ from domain.inbound import (
 )
 
 WHATSAPP_OBJECT: Final = "whatsapp_business_account"
+MAX_ID_LENGTH: Final = 64  # phone number ids, wa_ids and user ids are far shorter
 Identifier = str | int  # Meta sends most ids as strings, some (template ids) as numbers
 
 
@@ -475,7 +476,8 @@ def _user_preferences(ctx: _ChangeContext) -> Iterator[NumberUpdate]:
     number = _text_id(value.metadata.phone_number_id, "phone_number_id")
     for preference in value.user_preferences:
         payload = MarketingPreference(
-            phone_number_id=number, customer_id=preference.wa_id, category=preference.category,
+            phone_number_id=number, customer_id=_text_id(preference.wa_id, "wa_id"),
+            category=preference.category,
             value=preference.value, at=_timestamp(preference.timestamp), detail=preference.detail,
             signup_id=preference.signup_id,
         )  # fmt: skip
@@ -564,9 +566,10 @@ def _inbound_message(
     raw: msgspec.Raw, phone_number_id: str, names: dict[str, str | None]
 ) -> InboundMessage:
     message = _MESSAGE.decode(raw)
-    customer_id = message.from_ or message.from_user_id
-    if not customer_id:
+    sender = message.from_ or message.from_user_id
+    if not sender:
         raise WebhookFormatError(f"message {message.id!r} names no sender (from)")
+    customer_id = _text_id(sender, "sender (from)")
     content = _content(message, raw)
     return InboundMessage(
         phone_number_id=phone_number_id,
@@ -772,7 +775,8 @@ def _delivery_status(status: _Status, phone_number_id: str) -> DeliveryStatus:
     pricing = status.pricing or _Pricing()
     expires = conversation.expiration_timestamp if conversation else None
     return DeliveryStatus(
-        phone_number_id=phone_number_id, recipient_id=status.recipient_id, wamid=status.id,
+        phone_number_id=phone_number_id, recipient_id=_text_id(status.recipient_id, "recipient_id"),
+        wamid=status.id,
         status=status.status, at=_timestamp(status.timestamp),
         recipient_type=status.recipient_type, participant_id=status.recipient_participant_id,
         errors=_errors(status.errors),
@@ -815,9 +819,12 @@ def _entry_time(entry: _Entry, received_at: datetime) -> datetime:
 
 
 def _text_id(value: Identifier, what: str) -> str:
+    """An id that names a stream: present and of a sane length."""
     text = str(value).strip()
     if not text:
         raise WebhookFormatError(f"{what} is empty")
+    if len(text) > MAX_ID_LENGTH:
+        raise WebhookFormatError(f"{what} is longer than {MAX_ID_LENGTH} characters")
     return text
 
 

@@ -105,7 +105,9 @@ def test_db_migrate_is_idempotent_and_safe_with_concurrent_callers(
         "database is up to date",
     ]
     assert again.stdout.strip().endswith("database is up to date")
-    assert asyncio.run(_ledger_size(empty_database_url)) == len(load_migrations(default_migrations_dir()))
+    assert asyncio.run(_ledger_size(empty_database_url)) == len(
+        load_migrations(default_migrations_dir())
+    )
 
 
 async def _ledger_size(url: str) -> int:

@@ -227,6 +227,20 @@ def test_one_post_with_several_entries_is_stored_whole_and_redelivery_adds_nothi
     }
 
 
+def test_non_ascii_bodies_verify_over_their_raw_bytes_escaped_or_not(
+    server: RunningServer, database_url: str
+) -> None:
+    text = "Olá, café às 9h? 👋 ✓ Привет"
+    escaped = encode(webhook(messages_change([text_message(text)])), ensure_ascii=True)
+    raw = encode(webhook(messages_change([text_message(text)])), ensure_ascii=False)
+
+    responses = [post(server, escaped), post(server, raw)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    stored = query(database_url, "select data->'message'->'content'->>'body' from events")
+    assert [r[0] for r in stored] == [text, text]
+
+
 def test_concurrent_posts_for_one_conversation_all_land_in_order_of_versions(
     server: RunningServer, database_url: str
 ) -> None:

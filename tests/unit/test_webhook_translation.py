@@ -255,6 +255,8 @@ def test_non_ascii_text_survives_both_escaped_and_raw_json() -> None:
             "sender",
         ),
         (encode(webhook({"field": "account_update", "value": [1]})), "object"),
+        (encode(webhook(messages_change([text_message(customer="1" * 65)]))), "longer than"),
+        (encode(webhook(messages_change(phone_number_id=" "))), "phone_number_id is empty"),
     ],
 )
 def test_malformed_bodies_are_rejected_with_a_reason(raw: bytes, says: str) -> None:
