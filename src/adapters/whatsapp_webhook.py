@@ -236,19 +236,6 @@ class _Context(_Struct):
     from_: str | None = msgspec.field(default=None, name="from")
 
 
-class _Referral(_Struct):
-    source_url: str | None = None
-    source_id: str | None = None
-    source_type: str | None = None
-    headline: str | None = None
-    body: str | None = None
-    media_type: str | None = None
-    image_url: str | None = None
-    video_url: str | None = None
-    thumbnail_url: str | None = None
-    ctwa_clid: str | None = None
-
-
 class _Body(_Struct, kw_only=True):
     """The content part of a message; an edit carries one of these without an id."""
 
@@ -283,7 +270,7 @@ class _Message(_Body, kw_only=True):
     timestamp: Identifier
     from_: str | None = msgspec.field(default=None, name="from")
     from_user_id: str | None = None
-    referral: _Referral | None = None
+    referral: AdReferral | None = None  # same field names as Meta's
 
 
 # --- statuses and other number-level values ----------------------------------------------
@@ -581,7 +568,7 @@ def _inbound_message(
         customer_name=names.get(customer_id) or _only_name(names),
         customer_user_id=message.from_user_id,
         context=_context(message.context),
-        referral=_referral(message.referral),
+        referral=message.referral,
     )
 
 
@@ -759,12 +746,6 @@ def _context(context: _Context | None) -> MessageContext | None:
             catalog_id=product.catalog_id, product_retailer_id=product.product_retailer_id
         ) if product else None,
     )  # fmt: skip
-
-
-def _referral(referral: _Referral | None) -> AdReferral | None:
-    if referral is None:
-        return None
-    return AdReferral(**msgspec.structs.asdict(referral))
 
 
 # --- statuses ----------------------------------------------------------------------------

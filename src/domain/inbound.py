@@ -258,13 +258,18 @@ class MarketingPreference(Value, frozen=True):
     signup_id: str | None = None
 
 
-class TemplateStatus(Value, frozen=True):
-    """Meta reviewed or changed the state of a message template (approved, rejected, ...)."""
+class TemplateUpdate(Value, frozen=True):
+    """Which template of which account an update is about."""
 
     account_id: str
     template_id: str
     name: str
     language: str
+
+
+class TemplateStatus(TemplateUpdate, frozen=True):
+    """Meta reviewed or changed the state of a message template (approved, rejected, ...)."""
+
     status: str
     at: datetime
     reason: str | None = None
@@ -273,21 +278,13 @@ class TemplateStatus(Value, frozen=True):
     recommendation: str | None = None
 
 
-class TemplateQuality(Value, frozen=True):
-    account_id: str
-    template_id: str
-    name: str
-    language: str
+class TemplateQuality(TemplateUpdate, frozen=True):
     previous_score: str
     new_score: str
     at: datetime
 
 
-class TemplateCategory(Value, frozen=True):
-    account_id: str
-    template_id: str
-    name: str
-    language: str
+class TemplateCategory(TemplateUpdate, frozen=True):
     new_category: str
     at: datetime
     previous_category: str | None = None
