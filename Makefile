@@ -28,6 +28,7 @@ typecheck: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/append.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

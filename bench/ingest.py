@@ -224,18 +224,23 @@ class CpuUse:
     server: float
     postgres: float
     busy_share: float  # of all the machine's CPUs
+    other_share: float  # the part of it neither client, server nor PostgreSQL used
 
     @classmethod
     def between(cls, before: CpuSample, after: CpuSample) -> CpuUse:
         postgres = sum(
             spent - before.postgres.get(pid, 0.0) for pid, spent in after.postgres.items()
         )
+        client = after.client - before.client
+        server = after.server - before.server
+        busy = after.busy - before.busy
         total = after.total - before.total
         return cls(
-            client=after.client - before.client,
-            server=after.server - before.server,
+            client=client,
+            server=server,
             postgres=postgres,
-            busy_share=(after.busy - before.busy) / total if total > 0 else 0.0,
+            busy_share=busy / total if total > 0 else 0.0,
+            other_share=max(busy - client - server - postgres, 0.0) / total if total > 0 else 0.0,
         )
 
 
@@ -248,12 +253,15 @@ class PhaseResult:
     path: str
     requests: int
     seconds: float = 0.0
+    done: int = 0
+    reconnects: int = 0
     latencies_ns: list[int] = field(default_factory=list)
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
     failures: list[tuple[int, str]] = field(default_factory=list)
     acknowledged: list[str] = field(default_factory=list)
     unexpected_bodies: int = 0
     cpu: CpuUse | None = None
+    commits: int | None = None  # transactions that stored the phase's messages
 
     @property
     def rate(self) -> float:
@@ -272,8 +280,8 @@ class ResponseFramingError(Exception):
     pass
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """Status and body of one HTTP/1.1 response framed by Content-Length."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """Status, body and keep-alive of one HTTP/1.1 response framed by Content-Length."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     lowered = head.lower()
@@ -283,21 +291,19 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     start += len(b"\r\ncontent-length:")
     length = int(lowered[start : lowered.index(b"\r\n", start)])
     body = await reader.readexactly(length) if length else b""
-    if b"\r\nconnection: close" in lowered:
-        raise ResponseFramingError(f"server closed the connection after status {status}")
-    return status, body
+    return status, body, b"\r\nconnection: close" not in lowered
 
 
 @contextlib.asynccontextmanager
-async def progress(result: PhaseResult, done: list[int]) -> AsyncIterator[None]:
+async def progress(result: PhaseResult) -> AsyncIterator[None]:
     """A line on stderr shows how far the phase is every PROGRESS_INTERVAL seconds."""
     start = time.perf_counter()
 
     def line() -> str:
         elapsed = time.perf_counter() - start
-        rate = done[0] / elapsed if elapsed > 0 else 0.0
+        rate = result.done / elapsed if elapsed > 0 else 0.0
         return (
-            f"  {result.label} {result.path}: {done[0]:,}/{result.requests:,}, "
+            f"  {result.label} {result.path}: {result.done:,}/{result.requests:,}, "
             f"{rate:,.0f}/s, {elapsed:.1f}s"
         )
 
@@ -325,7 +331,6 @@ async def run_phase(
     result.latencies_ns = [0] * len(phase.requests)
     connections = [await asyncio.open_connection(HOST, port) for _ in range(concurrency)]
     next_index = 0
-    done = [0]
     ingest = phase.path == INGEST_PATH
 
     async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -338,19 +343,21 @@ async def run_phase(
             started = time.perf_counter_ns()
             try:
                 writer.write(requests[index])
-                status, body = await read_response(reader)
+                status, body, keep_alive = await read_response(reader)
             except (
                 OSError,
                 asyncio.IncompleteReadError,
                 ResponseFramingError,
                 ValueError,
             ) as error:
-                status, body = 0, f"{type(error).__name__}: {error}".encode()
-                writer.close()
-                reader, writer = await asyncio.open_connection(HOST, port)
+                status, body, keep_alive = 0, f"{type(error).__name__}: {error}".encode(), False
             result.latencies_ns[index] = time.perf_counter_ns() - started
             result.statuses[status] += 1
-            done[0] += 1
+            result.done += 1
+            if not keep_alive:
+                result.reconnects += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection(HOST, port)
             if status != 200:
                 if len(result.failures) < 10:
                     result.failures.append((status, body[:500].decode(errors="replace")))
@@ -360,7 +367,7 @@ async def run_phase(
                     result.unexpected_bodies += 1
         writer.close()
 
-    async with progress(result, done):
+    async with progress(result):
         before = CpuSample.take(server_pid, data_dir)
         started = time.perf_counter()
         await asyncio.gather(*(worker(reader, writer) for reader, writer in connections))
@@ -483,14 +490,24 @@ class Stored:
     facts: dict[str, str]
 
 
-async def count_stored(dsn: str, wamids: Sequence[str]) -> Stored:
+STORED_SQL: Final = """
+select count(*) as stored, count(distinct tx) as commits from events
+where type = 'message.received' and data->'message'->>'wamid' = any($1::text[])
+"""
+
+
+async def count_stored(dsn: str, phases: Sequence[PhaseResult]) -> Stored:
+    """Count the acknowledged messages in the database; note each phase's commits."""
     connection = await asyncpg.connect(dsn)
     try:
-        stored = await connection.fetchval(
-            "select count(*) from events where type = 'message.received' "
-            "and data->'message'->>'wamid' = any($1::text[])",
-            list(wamids),
-        )
+        acknowledged = [wamid for phase in phases for wamid in phase.acknowledged]
+        stored = await connection.fetchrow(STORED_SQL, acknowledged)
+        assert stored is not None
+        for phase in phases:
+            if phase.path == INGEST_PATH:
+                row = await connection.fetchrow(STORED_SQL, phase.acknowledged)
+                assert row is not None
+                phase.commits = int(row["commits"])
         everything = await connection.fetchval(
             "select count(*) from events where type = 'message.received'"
         )
@@ -498,7 +515,7 @@ async def count_stored(dsn: str, wamids: Sequence[str]) -> Stored:
         facts = {name: str(await connection.fetchval(f"show {name}")) for name in names}
     finally:
         await connection.close()
-    return Stored(len(wamids), int(stored), int(everything), facts)
+    return Stored(len(acknowledged), int(stored["stored"]), int(everything), facts)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -553,11 +570,10 @@ def bench(args: argparse.Namespace) -> Results:
                 server.wait()
         crash_postgres(DATA_DIR)
         results.log_counts, results.log_samples = log_summary(SERVER_LOG)
-        acknowledged = [w for phase in results.every_phase() for w in phase.acknowledged]
         database = EmbeddedPostgres(DATA_DIR)
         dsn = database.start()
         try:
-            results.stored = asyncio.run(count_stored(dsn, acknowledged))
+            results.stored = asyncio.run(count_stored(dsn, results.every_phase()))
         finally:
             database.stop()
     finally:
@@ -652,6 +668,16 @@ def report(results: Results, args: argparse.Namespace) -> bool:
             "    machine CPU busy, %",
             [f"{p.cpu.busy_share * 100:.0f}" if p.cpu else "?" for p in phases],
         )
+        row(
+            "    of which other processes, %",
+            [f"{p.cpu.other_share * 100:.0f}" if p.cpu else "?" for p in phases],
+        )
+        if phases and phases[0].commits is not None:
+            row("    commits (transactions)", [f"{p.commits:,}" for p in phases])
+            row(
+                "    messages per commit",
+                [f"{p.requests / max(p.commits or 0, 1):.1f}" for p in phases],
+            )
     row(
         "(b)/(a) requests/s",
         [f"{r:.2f}" for r in pair_ratios] + [f"{ratio:.2f}", f"{max(pair_ratios):.2f}"],
@@ -671,6 +697,9 @@ def report(results: Results, args: argparse.Namespace) -> bool:
             print(f"  {phase.label} {phase.path}: {dict(phase.statuses)}")
             for status, body in phase.failures:
                 print(f"    {status}: {body}")
+    reconnects = sum(p.reconnects for p in results.every_phase())
+    if reconnects:
+        print(f"note: {reconnects} connections had to be opened again (closed by the server)")
     unexpected = sum(p.unexpected_bodies for p in results.ingest + results.warmups)
     if unexpected:
         print(f"note: {unexpected} ingest acknowledgements reported duplicates")

@@ -140,25 +140,19 @@ class PostgresBusinessDirectory:
             return known
         found = await (self._registry.find(phone_number_id=key) if numbers
                        else self._registry.find(account_id=key))  # fmt: skip
-        if found is not None:
-            return found.route(self._default_flood_limit)
-        return self._default_route(key, numbers)
-
-    def _default_route(self, key: str, numbers: bool) -> BusinessRoute | None:
-        if self._default is None:
-            return None
-        owned = self._default.phone_number_ids if numbers else (self._default.account_id,)
-        return self._default.route(self._default_flood_limit) if key in owned else None
+        return found.route(self._default_flood_limit) if found is not None else None
 
     async def _refresh(self, seen_loaded_at: float) -> None:
         async with self._refreshing:
             if self._snapshot.loaded_at != seen_loaded_at:
                 return  # another request refreshed while this one waited
-            businesses = await self._registry.all()
-            self._snapshot = _snapshot_of(businesses, self._default_flood_limit)
+            stored = await self._registry.all()
+            defaults = [self._default] if self._default is not None else []
+            self._snapshot = _snapshot_of([*defaults, *stored], self._default_flood_limit)
 
 
 def _snapshot_of(businesses: Sequence[Business], default_flood_limit: int) -> _Snapshot:
+    """Later businesses win: stored ones take a number over from the default business."""
     snapshot = _Snapshot(loaded_at=time.monotonic())
     for business in businesses:
         route = business.route(default_flood_limit)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import asyncpg
@@ -313,4 +313,7 @@ def _outcome(
     if plan.error is not None:
         return plan.error
     last = {row.stream_id: positions[row.new_event.event_id] for row in plan.rows}
-    return [replace(r, last_position=last.get(r.stream_id)) for r in plan.results]
+    return [
+        AppendResult(r.stream_id, r.stream_version, r.appended, r.duplicates, last.get(r.stream_id))
+        for r in plan.results
+    ]

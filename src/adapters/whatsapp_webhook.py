@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -308,9 +309,15 @@ class _Status(_Struct):
 class _MessagesValue(_Struct):
     metadata: _Metadata
     contacts: list[_Contact] = []
-    messages: list[msgspec.Raw] = []
+    messages: list[_Message] = []
     statuses: list[_Status] = []
     errors: list[_Error] = []
+
+
+class _RawMessages(_Struct):
+    """The messages of a value as Meta sent them, for keeping an unsupported one whole."""
+
+    messages: list[msgspec.Raw] = []
 
 
 class _Preference(_Struct):
@@ -382,7 +389,7 @@ ACCOUNT_NOTICE_FIELDS: Final = frozenset({
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
 _MESSAGES_VALUE = msgspec.json.Decoder(_MessagesValue)
-_MESSAGE = msgspec.json.Decoder(_Message)
+_RAW_MESSAGES = msgspec.json.Decoder(_RawMessages)
 _PREFERENCES_VALUE = msgspec.json.Decoder(_PreferencesValue)
 _NUMBER_SCOPED = msgspec.json.Decoder(_NumberScopedValue)
 _TEMPLATE_STATUS = msgspec.json.Decoder(_TemplateStatusValue)
@@ -448,8 +455,9 @@ def _messages(ctx: _ChangeContext) -> Iterator[NumberUpdate]:
     def update(payload: Any) -> NumberUpdate:
         return NumberUpdate(ctx.account_id, number, ctx.change.field, payload, ctx.fingerprint)
 
-    for raw in value.messages:
-        yield update(_inbound_message(raw, number, names))
+    for index, message in enumerate(value.messages):
+        raw = _RawMessage(ctx.change.value, index)
+        yield update(_inbound_message(message, raw, number, names))
     for status in value.statuses:
         yield update(_delivery_status(status, number))
     if value.errors:
@@ -549,10 +557,20 @@ def _unrecognized(
 # --- messages ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _RawMessage:
+    """Where one message sits in its change's bytes; decoded again only when needed."""
+
+    value: msgspec.Raw
+    index: int
+
+    def as_object(self) -> dict[str, Any]:
+        return _object(_RAW_MESSAGES.decode(self.value).messages[self.index])
+
+
 def _inbound_message(
-    raw: msgspec.Raw, phone_number_id: str, names: dict[str, str | None]
+    message: _Message, raw: _RawMessage, phone_number_id: str, names: dict[str, str | None]
 ) -> InboundMessage:
-    message = _MESSAGE.decode(raw)
     sender = message.from_ or message.from_user_id
     if not sender:
         raise WebhookFormatError(f"message {message.id!r} names no sender (from)")
@@ -576,7 +594,7 @@ def _only_name(names: dict[str, str | None]) -> str | None:
     return next(iter(names.values())) if len(names) == 1 else None
 
 
-def _content(body: _Body, raw: msgspec.Raw | None) -> MessageContent:
+def _content(body: _Body, raw: _RawMessage | None) -> MessageContent:
     build = _CONTENT_BUILDERS.get(body.type)
     content = build(body) if build is not None else None
     if content is not None:
@@ -584,7 +602,7 @@ def _content(body: _Body, raw: msgspec.Raw | None) -> MessageContent:
     return UnsupportedContent(
         original_type=body.type,
         errors=_errors(body.errors),
-        raw=_object(raw) if raw is not None else {},
+        raw=raw.as_object() if raw is not None else {},
     )
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -394,32 +393,51 @@ class _StreamLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, stream_ids: list[str]) -> AsyncIterator[None]:
-        held: list[asyncio.Lock] = []
-        try:
-            for stream_id in stream_ids:  # sorted by the caller: no lock-order deadlocks
-                lock = self._reference(stream_id)
-                try:
-                    await lock.acquire()
-                except BaseException:
-                    self._dereference(stream_id)
-                    raise
-                held.append(lock)
-            yield
-        finally:
-            for stream_id, lock in zip(stream_ids, held, strict=False):
-                lock.release()
-                self._dereference(stream_id)
+    def hold(self, stream_ids: list[str]) -> _Held:
+        return _Held(self, stream_ids)
 
-    def _reference(self, stream_id: str) -> asyncio.Lock:
-        lock, refs = self._locks.get(stream_id, (asyncio.Lock(), 0))
+    def reference(self, stream_id: str) -> asyncio.Lock:
+        lock, refs = self._locks.get(stream_id) or (asyncio.Lock(), 0)
         self._locks[stream_id] = (lock, refs + 1)
         return lock
 
-    def _dereference(self, stream_id: str) -> None:
+    def dereference(self, stream_id: str) -> None:
         lock, refs = self._locks[stream_id]
         if refs == 1:
             del self._locks[stream_id]
         else:
             self._locks[stream_id] = (lock, refs - 1)
+
+
+class _Held:
+    """Holds the locks of several streams, taken in the caller's (sorted) order."""
+
+    __slots__ = ("_held", "_locks", "_stream_ids")
+
+    def __init__(self, locks: _StreamLocks, stream_ids: list[str]) -> None:
+        self._locks = locks
+        self._stream_ids = stream_ids
+        self._held: list[asyncio.Lock] = []
+
+    async def __aenter__(self) -> None:
+        try:
+            for stream_id in self._stream_ids:
+                lock = self._locks.reference(stream_id)
+                try:
+                    await lock.acquire()
+                except BaseException:
+                    self._locks.dereference(stream_id)
+                    raise
+                self._held.append(lock)
+        except BaseException:
+            self._release()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        for stream_id, lock in zip(self._stream_ids, self._held, strict=False):
+            lock.release()
+            self._locks.dereference(stream_id)
+        self._held.clear()
