@@ -16,7 +16,8 @@ APP_SECRET = "test-app-secret-ü"
 VERIFY_TOKEN = "test-verify-token"
 PHONE_NUMBER_ID = "1122334455667"
 ACCOUNT_ID = "102290129340398"
-CONFORMANCE_DIR = ROOT.parent / "shared" / "conformance" / "pywa"
+# Copied from ../shared/conformance/pywa (real-format samples from pywa, MIT: see LICENSE there).
+CONFORMANCE_DIR = ROOT / "tests" / "fixtures" / "pywa"
 _counter = itertools.count(1)
 
 
@@ -85,7 +86,10 @@ def encode(body: dict[str, Any], *, ensure_ascii: bool = False) -> bytes:
 
 def conformance_cases() -> Iterator[tuple[str, dict[str, Any]]]:
     """("file/case", body) for every payload collected in ../shared/conformance/pywa."""
-    for path in sorted(Path(CONFORMANCE_DIR).glob("*.json")):
+    paths = sorted(Path(CONFORMANCE_DIR).glob("*.json"))
+    if not paths:
+        raise FileNotFoundError(f"no conformance payloads in {CONFORMANCE_DIR}")
+    for path in paths:
         for name, body in json.loads(path.read_text()).items():
             yield f"{path.stem}/{name}", body
 
