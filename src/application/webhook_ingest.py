@@ -27,7 +27,12 @@ from application.event_log import (
     ExpectedVersion,
     NewEvent,
 )
-from application.inbound_updates import AccountUpdate, InboundUpdate, NumberUpdate
+from application.inbound_updates import (
+    AccountUpdate,
+    InboundUpdate,
+    NumberPayload,
+    NumberUpdate,
+)
 from application.ports import BusinessDirectory, EventStore
 from domain.account import (
     UNROUTED_STREAM,
@@ -311,7 +316,7 @@ def _customer_of(update: InboundUpdate) -> str | None:
 
 
 def _conversation_event(
-    business_id: str, payload: DeliveryStatus | MarketingPreference | object, delivery_id: str
+    business_id: str, payload: NumberPayload | UnrecognizedUpdate, delivery_id: str
 ) -> NewEvent:
     if isinstance(payload, DeliveryStatus):
         metadata = EventMetadata(correlation_id=payload.wamid, causation_id=delivery_id)
