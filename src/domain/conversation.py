@@ -9,6 +9,8 @@ and across processes.
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -142,30 +144,39 @@ def assess_message(state: FloodState, wamid: str, sent_at: datetime, limit: int)
         raise ValueError(f"the flood limit must be at least 1 message a minute, got {limit}")
     if state.knows(wamid):
         return FloodDecision(throttled=state.throttled, state=state)
-    window_start = sent_at - FLOOD_WINDOW
-    in_window = [m for m in state.recent if window_start < m.sent_at <= sent_at]
-    over = len(in_window) + 1 > limit
-    recent = tuple(sorted((*state.recent, RecentMessage(wamid, sent_at)), key=_by_time))[-limit:]
+    recent = state.recent
+    # ``recent`` is in time order, so the window is a slice found by bisection.
+    window_start = bisect_right(recent, sent_at - FLOOD_WINDOW, key=_by_time)
+    window = recent[window_start : bisect_right(recent, sent_at, key=_by_time)]
+    over = len(window) + 1 > limit
+    kept = _insert_in_time_order(recent, RecentMessage(wamid, sent_at))[-limit:]
     newest = state.newest
     if newest is not None and sent_at < newest:
-        return FloodDecision(throttled=state.throttled, state=FloodState(recent, state.throttled))
-    until = _throttled_until(in_window, sent_at, limit) if over else None
+        return FloodDecision(throttled=state.throttled, state=FloodState(kept, state.throttled))
+    until = _throttled_until(window, sent_at, limit) if over else None
     return FloodDecision(
         throttled=over,
-        state=FloodState(recent, over),
+        state=FloodState(kept, over),
         started=over and not state.throttled,
         lifted=state.throttled and not over,
         until=until,
     )
 
 
+def _insert_in_time_order(
+    recent: tuple[RecentMessage, ...], message: RecentMessage
+) -> tuple[RecentMessage, ...]:
+    at = bisect_right(recent, message.sent_at, key=_by_time)
+    return (*recent[:at], message, *recent[at:])
+
+
 def _by_time(message: RecentMessage) -> datetime:
     return message.sent_at
 
 
-def _throttled_until(in_window: list[RecentMessage], sent_at: datetime, limit: int) -> datetime:
+def _throttled_until(in_window: Sequence[RecentMessage], sent_at: datetime, limit: int) -> datetime:
     """When enough of the window's messages age out for the count to be back at the limit."""
-    times = sorted([m.sent_at for m in in_window] + [sent_at])
+    times = [m.sent_at for m in in_window] + [sent_at]  # already in time order
     excess = len(times) - limit
     return times[excess - 1] + FLOOD_WINDOW
 

@@ -71,7 +71,9 @@ def configure_logging(*, production: bool, level: str = "info") -> None:
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=False,
+        # Configured once per process, before any logging: caching makes a call below the
+        # level nearly free instead of rebuilding the bound logger on every call.
+        cache_logger_on_first_use=True,
     )
     # Libraries that use the standard logging module go through the same redaction.
     handler = logging.StreamHandler(sys.stdout)
