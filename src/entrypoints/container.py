@@ -15,6 +15,7 @@ from adapters.postgres import connect, create_pool
 from adapters.postgres_businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
 from adapters.postgres_event_store import PostgresEventStore
 from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres_read_models import PROJECTIONS
 from adapters.postgres_subscriptions import PostgresSubscriptionSource
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
@@ -119,5 +120,7 @@ class Container(containers.DeclarativeContainer):
     )
     webhook_ingestor = providers.Singleton(WebhookIngestor, event_store, business_directory)
     # The projections and process managers that follow the event feed register here.
-    subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List()
+    subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List(
+        *(providers.Singleton(projection) for projection in PROJECTIONS)
+    )
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)

@@ -1,0 +1,349 @@
+"""The projections' tables on PostgreSQL, each batch written set-wise in the runner's transaction.
+
+Every projection writes only its own tables, and only in the schema it was built
+for: ``public`` for the live read models, a scratch schema while a rebuild replays
+the log (the rebuild then moves the finished tables into ``public``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Final
+
+from adapters.postgres import PgConnection
+from application.event_log import RecordedEvent
+from application.projections import (
+    MessageKey,
+    MetricsChanges,
+    OutboundProgress,
+    TimelineMessage,
+    conversation_changes,
+    error_rows,
+    metrics_changes,
+    metrics_keys,
+    settle_statuses,
+    timeline_changes,
+)
+
+LIVE_SCHEMA: Final = "public"
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresProjection:
+    """A subscriber that keeps some read-model tables; SQL templates name them as {s}.table."""
+
+    kind: ClassVar[str]  # the projection's name, as `wazybot projections` shows it
+    tables: ClassVar[tuple[str, ...]]
+    _templates: ClassVar[dict[str, str]]
+
+    def __init__(self, schema: str = LIVE_SCHEMA) -> None:
+        self.schema = schema
+        # The subscriber (and its checkpoint) is the projection in one schema.
+        self.name = self.kind if schema == LIVE_SCHEMA else f"{self.kind}@{schema}"
+        quoted = quote_identifier(schema)
+        self._sql = {key: sql.format(s=quoted) for key, sql in self._templates.items()}
+
+    async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        raise NotImplementedError
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows to one list per column, the shape ``unnest`` takes."""
+    columns: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
+
+
+class ConversationsProjection(PostgresProjection):
+    kind = "conversations"
+    tables = ("conversations",)
+    _templates: ClassVar[dict[str, str]] = {
+        "upsert": """
+            insert into {s}.conversations as c (
+                id, business_id, phone_number_id, customer_id, customer_name,
+                last_message_preview, last_message_at, last_message_direction,
+                last_customer_message_at, last_activity_at, unread_count)
+            select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::text[], $7::timestamptz[], $8::text[],
+                                 $9::timestamptz[], $10::timestamptz[], $11::int[])
+            on conflict (id) do update set
+                customer_name = case when c.last_customer_message_at is null
+                    or excluded.last_customer_message_at >= c.last_customer_message_at
+                    then coalesce(excluded.customer_name, c.customer_name)
+                    else c.customer_name end,
+                last_message_preview = case when c.last_message_at is null
+                    or excluded.last_message_at >= c.last_message_at
+                    then coalesce(excluded.last_message_preview, c.last_message_preview)
+                    else c.last_message_preview end,
+                last_message_direction = case when c.last_message_at is null
+                    or excluded.last_message_at >= c.last_message_at
+                    then coalesce(excluded.last_message_direction, c.last_message_direction)
+                    else c.last_message_direction end,
+                last_message_at = greatest(c.last_message_at, excluded.last_message_at),
+                last_customer_message_at =
+                    greatest(c.last_customer_message_at, excluded.last_customer_message_at),
+                last_activity_at = greatest(c.last_activity_at, excluded.last_activity_at),
+                unread_count = c.unread_count + excluded.unread_count
+        """,
+        "throttle": """
+            update {s}.conversations c set throttled = u.throttled, throttled_until = u.until
+            from unnest($1::text[], $2::boolean[], $3::timestamptz[]) as u(id, throttled, until)
+            where c.id = u.id
+        """,
+    }
+
+    async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        changes = conversation_changes(events)
+        if not changes:
+            return
+        rows = [
+            (
+                c.id,
+                c.business_id,
+                c.phone_number_id,
+                c.customer_id,
+                c.customer_name,
+                c.last_message_preview,
+                c.last_message_at,
+                c.last_message_direction,
+                c.last_customer_message_at,
+                c.last_activity_at,
+                c.unread_increment,
+            )
+            for c in changes
+        ]
+        await tx.execute(self._sql["upsert"], *_columns(rows, 11))
+        throttles = [(c.id, c.throttled, c.throttled_until) for c in changes if c.throttle_known]
+        if throttles:
+            await tx.execute(self._sql["throttle"], *_columns(throttles, 3))
+
+
+class MessagesProjection(PostgresProjection):
+    kind = "messages"
+    tables = ("messages",)
+    _templates: ClassVar[dict[str, str]] = {
+        "insert": """
+            insert into {s}.messages as m (business_id, conversation_id, wamid, direction, sender,
+                                           type, summary, sent_at, status)
+            select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::text[], $7::text[], $8::timestamptz[], $9::text[])
+            on conflict (business_id, wamid) do update set sent_at = excluded.sent_at
+            where m.type = 'unknown' and excluded.sent_at < m.sent_at
+        """,
+        "current": """
+            select m.business_id, m.wamid, m.status from {s}.messages m
+            join unnest($1::text[], $2::text[]) as k(business_id, wamid)
+              on m.business_id = k.business_id and m.wamid = k.wamid
+        """,
+        "status": """
+            update {s}.messages m set status = u.status, status_at = u.at,
+                error_code = coalesce(u.code, m.error_code),
+                error_title = coalesce(u.title, m.error_title)
+            from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[],
+                        $6::text[]) as u(business_id, wamid, status, at, code, title)
+            where m.business_id = u.business_id and m.wamid = u.wamid
+        """,
+    }
+
+    async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        changes = timeline_changes(events)
+        rows = [*changes.messages, *changes.outbound_placeholders()]
+        if rows:
+            await tx.execute(self._sql["insert"], *_columns([_message_row(m) for m in rows], 9))
+        if not changes.statuses:
+            return
+        keys = list({report.key for report in changes.statuses})
+        stored = await tx.fetch(
+            self._sql["current"], [k.business_id for k in keys], [k.wamid for k in keys]
+        )
+        current = {MessageKey(r["business_id"], r["wamid"]): r["status"] for r in stored}
+        settled = settle_statuses(current, changes.statuses)
+        if settled:
+            updates = [
+                (k.business_id, k.wamid, s.status, s.at, s.error_code, s.error_title)
+                for k, s in settled.items()
+            ]
+            await tx.execute(self._sql["status"], *_columns(updates, 6))
+
+
+def _message_row(message: TimelineMessage) -> tuple[Any, ...]:
+    return (
+        message.business_id,
+        message.conversation_id,
+        message.wamid,
+        message.direction,
+        message.sender,
+        message.type,
+        message.summary,
+        message.sent_at,
+        message.status,
+    )
+
+
+class ErrorsProjection(PostgresProjection):
+    kind = "errors"
+    tables = ("errors",)
+    _templates: ClassVar[dict[str, str]] = {
+        "insert": """
+            insert into {s}.errors (event_id, ordinal, business_id, kind, code, title, detail,
+                                    conversation_id, wamid, occurred_at)
+            select * from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[],
+                                 $6::text[], $7::text[], $8::text[], $9::text[],
+                                 $10::timestamptz[])
+            on conflict do nothing
+        """,
+    }
+
+    async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        rows = error_rows(events)
+        if rows:
+            values = [
+                (
+                    r.event_id,
+                    r.ordinal,
+                    r.business_id,
+                    r.kind,
+                    r.code,
+                    r.title,
+                    r.detail,
+                    r.conversation_id,
+                    r.wamid,
+                    r.occurred_at,
+                )
+                for r in rows
+            ]
+            await tx.execute(self._sql["insert"], *_columns(values, 10))
+
+
+_HOUR_COLUMNS: Final = (
+    "messages_received",
+    "messages_sent",
+    "messages_delivered",
+    "messages_read",
+    "messages_failed",
+    "awaiting_response",
+    "responded",
+    "response_seconds",
+    "webhook_problems",
+)
+
+
+class MetricsProjection(PostgresProjection):
+    kind = "metrics"
+    tables = ("metrics_hourly", "metrics_outbound", "metrics_waiting", "metrics_responses")
+    _templates: ClassVar[dict[str, str]] = {
+        "outbound": """
+            select o.business_id, o.wamid, o.sent_at, o.delivered, o.read, o.failed
+            from {s}.metrics_outbound o
+            join unnest($1::text[], $2::text[]) as k(business_id, wamid)
+              on o.business_id = k.business_id and o.wamid = k.wamid
+        """,
+        "waiting": """
+            select conversation_id, business_id, since from {s}.metrics_waiting
+            where conversation_id = any($1::text[])
+        """,
+        "hours": f"""
+            insert into {{s}}.metrics_hourly as h (business_id, hour, {", ".join(_HOUR_COLUMNS)})
+            select * from unnest($1::text[], $2::timestamptz[], $3::int[], $4::int[], $5::int[],
+                                 $6::int[], $7::int[], $8::int[], $9::int[],
+                                 $10::double precision[], $11::int[])
+            on conflict (business_id, hour) do update set
+            {", ".join(f"{c} = h.{c} + excluded.{c}" for c in _HOUR_COLUMNS)}
+        """,
+        "save_outbound": """
+            insert into {s}.metrics_outbound as o (business_id, wamid, sent_at, delivered, read,
+                                                   failed)
+            select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::boolean[],
+                                 $5::boolean[], $6::boolean[])
+            on conflict (business_id, wamid) do update set
+                delivered = excluded.delivered, read = excluded.read, failed = excluded.failed
+        """,
+        "answered": "delete from {s}.metrics_waiting where conversation_id = any($1::text[])",
+        "wait": """
+            insert into {s}.metrics_waiting (conversation_id, business_id, since)
+            select * from unnest($1::text[], $2::text[], $3::timestamptz[])
+            on conflict (conversation_id) do update set since = excluded.since
+        """,
+        "responses": """
+            insert into {s}.metrics_responses (business_id, conversation_id, asked_at, seconds)
+            select * from unnest($1::text[], $2::text[], $3::timestamptz[],
+                                 $4::double precision[])
+            on conflict do nothing
+        """,
+    }
+
+    async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        wamids, conversations = metrics_keys(events)
+        outbound = await self._outbound(tx, wamids)
+        waiting = await self._waiting(tx, conversations)
+        await self._save(tx, metrics_changes(events, outbound, waiting))
+
+    async def _outbound(
+        self, tx: PgConnection, keys: set[MessageKey]
+    ) -> dict[MessageKey, OutboundProgress]:
+        if not keys:
+            return {}
+        rows = await tx.fetch(
+            self._sql["outbound"], [k.business_id for k in keys], [k.wamid for k in keys]
+        )
+        return {
+            MessageKey(r["business_id"], r["wamid"]): OutboundProgress(
+                r["sent_at"], r["delivered"], r["read"], r["failed"]
+            )
+            for r in rows
+        }
+
+    async def _waiting(
+        self, tx: PgConnection, conversations: set[str]
+    ) -> dict[str, tuple[str, datetime]]:
+        if not conversations:
+            return {}
+        rows = await tx.fetch(self._sql["waiting"], list(conversations))
+        return {r["conversation_id"]: (r["business_id"], r["since"]) for r in rows}
+
+    async def _save(self, tx: PgConnection, changes: MetricsChanges) -> None:
+        if changes.hours:
+            rows = [
+                (business_id, hour, *(getattr(counts, c) for c in _HOUR_COLUMNS))
+                for (business_id, hour), counts in changes.hours.items()
+            ]
+            await tx.execute(self._sql["hours"], *_columns(rows, 2 + len(_HOUR_COLUMNS)))
+        if changes.outbound:
+            rows = [
+                (k.business_id, k.wamid, p.sent_at, p.delivered, p.read, p.failed)
+                for k, p in changes.outbound.items()
+            ]
+            await tx.execute(self._sql["save_outbound"], *_columns(rows, 6))
+        answered = [c for c, turn in changes.waiting.items() if turn is None]
+        if answered:
+            await tx.execute(self._sql["answered"], answered)
+        waits = [(c, turn[0], turn[1]) for c, turn in changes.waiting.items() if turn is not None]
+        if waits:
+            await tx.execute(self._sql["wait"], *_columns(waits, 3))
+        if changes.responses:
+            rows = [
+                (r.business_id, r.conversation_id, r.asked_at, r.seconds) for r in changes.responses
+            ]
+            await tx.execute(self._sql["responses"], *_columns(rows, 4))
+
+
+PROJECTIONS: Final[tuple[type[PostgresProjection], ...]] = (
+    ConversationsProjection,
+    MessagesProjection,
+    ErrorsProjection,
+    MetricsProjection,
+)
+
+
+def projection_named(name: str, schema: str = LIVE_SCHEMA) -> PostgresProjection:
+    for projection in PROJECTIONS:
+        if projection.kind == name:
+            return projection(schema)
+    known = ", ".join(p.kind for p in PROJECTIONS)
+    raise KeyError(f"no projection named {name!r} (known: {known})")

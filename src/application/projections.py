@@ -1,0 +1,479 @@
+"""What each batch of events changes in the read models, decided without I/O.
+
+The storage adapter loads whatever current state a decision needs, calls these
+functions, and writes the outcome set-wise (a few statements per batch), in the
+same transaction as the projection's checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from application.event_log import RecordedEvent
+from domain.conversation import (
+    CustomerThrottled,
+    CustomerThrottleLifted,
+    MessageReceived,
+    MessageStatusUpdated,
+    WebhookProblemReported,
+)
+from domain.inbound import DeliveryStatus, SystemContent, WhatsAppError
+from domain.timeline import FAILED, status_moves_forward, summarize
+
+# --- conversations -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ConversationChange:
+    """What one batch changes in one conversation row (absent facts are left as stored)."""
+
+    id: str
+    business_id: str
+    phone_number_id: str
+    customer_id: str
+    last_activity_at: datetime
+    customer_name: str | None = None
+    last_message_preview: str | None = None
+    last_message_at: datetime | None = None
+    last_message_direction: str | None = None
+    last_customer_message_at: datetime | None = None
+    unread_increment: int = 0
+    throttle_known: bool = False
+    throttled: bool = False
+    throttled_until: datetime | None = None
+
+    def set_throttle(self, throttled: bool, until: datetime | None) -> None:
+        self.throttle_known, self.throttled, self.throttled_until = True, throttled, until
+
+
+def conversation_changes(events: Iterable[RecordedEvent]) -> list[ConversationChange]:
+    changes: dict[str, ConversationChange] = {}
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, MessageReceived):
+            _received(changes, recorded.stream_id, event)
+        elif isinstance(event, MessageStatusUpdated):
+            _status_activity(changes, recorded.stream_id, event)
+        elif isinstance(event, CustomerThrottled):
+            change = _change(
+                changes,
+                recorded.stream_id,
+                event.business_id,
+                event.phone_number_id,
+                event.customer_id,
+                event.since,
+            )
+            change.set_throttle(True, event.until)
+        elif isinstance(event, CustomerThrottleLifted):
+            change = _change(
+                changes,
+                recorded.stream_id,
+                event.business_id,
+                event.phone_number_id,
+                event.customer_id,
+                event.at,
+            )
+            change.set_throttle(False, None)
+    return list(changes.values())
+
+
+def _received(changes: dict[str, ConversationChange], stream: str, event: MessageReceived) -> None:
+    message = event.message
+    change = _change(
+        changes,
+        stream,
+        event.business_id,
+        message.phone_number_id,
+        message.customer_id,
+        message.sent_at,
+    )
+    if change.last_message_at is None or message.sent_at >= change.last_message_at:
+        change.last_message_at = message.sent_at
+        change.last_message_preview = summarize(message.content)
+        change.last_message_direction = "inbound"
+    newest = change.last_customer_message_at
+    if newest is None or message.sent_at >= newest:
+        change.last_customer_message_at = message.sent_at
+        # The profile name as of the customer's newest message, not the latest delivery.
+        change.customer_name = message.customer_name or change.customer_name
+    change.unread_increment += 1
+    # The flag an event carries is the conversation's flag after it, late messages included.
+    change.set_throttle(event.throttled, change.throttled_until if event.throttled else None)
+
+
+def _status_activity(
+    changes: dict[str, ConversationChange], stream: str, event: MessageStatusUpdated
+) -> None:
+    status = event.status
+    if status.status == "sent":  # the business wrote to the customer
+        _change(
+            changes,
+            stream,
+            event.business_id,
+            status.phone_number_id,
+            status.recipient_id,
+            status.at,
+        )
+
+
+def _change(
+    changes: dict[str, ConversationChange],
+    stream: str,
+    business_id: str,
+    phone_number_id: str,
+    customer_id: str,
+    at: datetime,
+) -> ConversationChange:
+    change = changes.get(stream)
+    if change is None:
+        change = changes[stream] = ConversationChange(
+            stream, business_id, phone_number_id, customer_id, last_activity_at=at
+        )
+    elif at > change.last_activity_at:
+        change.last_activity_at = at
+    return change
+
+
+# --- messages (timelines) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineMessage:
+    business_id: str
+    conversation_id: str
+    wamid: str
+    direction: str
+    sender: str
+    type: str
+    summary: str | None
+    sent_at: datetime
+    status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageKey:
+    business_id: str
+    wamid: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    key: MessageKey
+    conversation_id: str
+    status: str
+    at: datetime
+    error: WhatsAppError | None
+
+
+@dataclass(frozen=True, slots=True)
+class SettledStatus:
+    status: str
+    at: datetime
+    error_code: int | None
+    error_title: str | None
+
+
+@dataclass(slots=True)
+class TimelineChanges:
+    messages: list[TimelineMessage] = field(default_factory=list)
+    statuses: list[StatusReport] = field(default_factory=list)
+
+    def outbound_placeholders(self) -> list[TimelineMessage]:
+        """Rows for messages known only from their statuses (sent outside this system)."""
+        first: dict[MessageKey, StatusReport] = {}
+        for report in self.statuses:
+            seen = first.get(report.key)
+            if seen is None or report.at < seen.at:
+                first[report.key] = report
+        return [
+            TimelineMessage(
+                key.business_id,
+                report.conversation_id,
+                key.wamid,
+                "outbound",
+                "agent",
+                "unknown",
+                None,
+                report.at,
+                None,
+            )
+            for key, report in first.items()
+        ]
+
+
+def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
+    changes = TimelineChanges()
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, MessageReceived):
+            message = event.message
+            system = isinstance(message.content, SystemContent)
+            changes.messages.append(
+                TimelineMessage(
+                    event.business_id,
+                    recorded.stream_id,
+                    message.wamid,
+                    "inbound",
+                    "system" if system else "customer",
+                    message.type,
+                    summarize(message.content),
+                    message.sent_at,
+                    None,
+                )
+            )
+        elif isinstance(event, MessageStatusUpdated):
+            status = event.status
+            changes.statuses.append(
+                StatusReport(
+                    MessageKey(event.business_id, status.wamid),
+                    recorded.stream_id,
+                    status.status,
+                    status.at,
+                    status.errors[0] if status.errors else None,
+                )
+            )
+    return changes
+
+
+def settle_statuses(
+    current: Mapping[MessageKey, str | None], reports: Sequence[StatusReport]
+) -> dict[MessageKey, SettledStatus]:
+    """Apply the batch's statuses in feed order over the stored ones; only real moves count."""
+    stored = dict(current)
+    settled: dict[MessageKey, SettledStatus] = {}
+    for report in reports:
+        if not status_moves_forward(stored.get(report.key), report.status):
+            continue
+        stored[report.key] = report.status
+        error = report.error
+        settled[report.key] = SettledStatus(
+            report.status, report.at, error.code if error else None, error.title if error else None
+        )
+    return settled
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRow:
+    event_id: str
+    ordinal: int
+    business_id: str
+    kind: str
+    code: int | None
+    title: str
+    detail: str
+    conversation_id: str | None
+    wamid: str | None
+    occurred_at: datetime
+
+
+def error_rows(events: Iterable[RecordedEvent]) -> list[ErrorRow]:
+    rows: list[ErrorRow] = []
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, MessageStatusUpdated) and event.status.status == FAILED:
+            rows.extend(_failed_send(recorded, event.business_id, event.status))
+        elif isinstance(event, WebhookProblemReported):
+            problem = event.problem
+            rows.extend(
+                _error_row(
+                    recorded, n, event.business_id, "webhook_problem", error, None, None, problem.at
+                )
+                for n, error in enumerate(problem.errors)
+            )
+    return rows
+
+
+def _failed_send(
+    recorded: RecordedEvent, business_id: str, status: DeliveryStatus
+) -> list[ErrorRow]:
+    errors = status.errors or (WhatsAppError(code=0, title="Message failed"),)
+    return [
+        _error_row(
+            recorded,
+            n,
+            business_id,
+            "send_failed",
+            error,
+            recorded.stream_id,
+            status.wamid,
+            status.at,
+        )
+        for n, error in enumerate(errors)
+    ]
+
+
+def _error_row(
+    recorded: RecordedEvent,
+    ordinal: int,
+    business_id: str,
+    kind: str,
+    error: WhatsAppError,
+    conversation_id: str | None,
+    wamid: str | None,
+    at: datetime,
+) -> ErrorRow:
+    return ErrorRow(
+        str(recorded.event_id),
+        ordinal,
+        business_id,
+        kind,
+        error.code or None,
+        error.title or error.message or "Unknown error",
+        error.details or error.message,
+        conversation_id,
+        wamid,
+        at,
+    )
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class HourCounts:
+    messages_received: int = 0
+    messages_sent: int = 0
+    messages_delivered: int = 0
+    messages_read: int = 0
+    messages_failed: int = 0
+    awaiting_response: int = 0
+    responded: int = 0
+    response_seconds: float = 0.0
+    webhook_problems: int = 0
+
+
+@dataclass(slots=True)
+class OutboundProgress:
+    """What the metrics already counted of one sent message."""
+
+    sent_at: datetime
+    delivered: bool = False
+    read: bool = False
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FirstResponse:
+    business_id: str
+    conversation_id: str
+    asked_at: datetime
+    seconds: float
+
+
+@dataclass(slots=True)
+class MetricsChanges:
+    hours: dict[tuple[str, datetime], HourCounts] = field(default_factory=dict)
+    outbound: dict[MessageKey, OutboundProgress] = field(default_factory=dict)
+    # conversation id -> (business id, waiting since), or None when the turn was answered
+    waiting: dict[str, tuple[str, datetime] | None] = field(default_factory=dict)
+    responses: list[FirstResponse] = field(default_factory=list)
+
+    def hour(self, business_id: str, at: datetime) -> HourCounts:
+        key = (business_id, hour_of(at))
+        counts = self.hours.get(key)
+        if counts is None:
+            counts = self.hours[key] = HourCounts()
+        return counts
+
+
+def hour_of(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def metrics_keys(events: Sequence[RecordedEvent]) -> tuple[set[MessageKey], set[str]]:
+    """The stored state ``metrics_changes`` needs: sent messages and conversations."""
+    wamids: set[MessageKey] = set()
+    conversations: set[str] = set()
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, MessageStatusUpdated):
+            wamids.add(MessageKey(event.business_id, event.status.wamid))
+            conversations.add(recorded.stream_id)
+        elif isinstance(event, MessageReceived):
+            conversations.add(recorded.stream_id)
+    return wamids, conversations
+
+
+def metrics_changes(
+    events: Sequence[RecordedEvent],
+    outbound: Mapping[MessageKey, OutboundProgress],
+    waiting: Mapping[str, tuple[str, datetime]],
+) -> MetricsChanges:
+    """Count the batch into hourly buckets, given what earlier batches left behind."""
+    changes = MetricsChanges()
+    known_outbound = dict(outbound)
+    known_waiting: dict[str, tuple[str, datetime] | None] = dict(waiting)
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, MessageReceived):
+            _count_received(changes, known_waiting, recorded.stream_id, event)
+        elif isinstance(event, MessageStatusUpdated):
+            _count_status(changes, known_outbound, known_waiting, recorded.stream_id, event)
+        elif isinstance(event, WebhookProblemReported):
+            changes.hour(event.business_id, event.problem.at).webhook_problems += 1
+    return changes
+
+
+def _count_received(
+    changes: MetricsChanges,
+    waiting: dict[str, tuple[str, datetime] | None],
+    conversation_id: str,
+    event: MessageReceived,
+) -> None:
+    sent_at = event.message.sent_at
+    changes.hour(event.business_id, sent_at).messages_received += 1
+    if waiting.get(conversation_id) is None:
+        waiting[conversation_id] = changes.waiting[conversation_id] = (event.business_id, sent_at)
+        changes.hour(event.business_id, sent_at).awaiting_response += 1
+
+
+def _count_status(
+    changes: MetricsChanges,
+    outbound: dict[MessageKey, OutboundProgress],
+    waiting: dict[str, tuple[str, datetime] | None],
+    conversation_id: str,
+    event: MessageStatusUpdated,
+) -> None:
+    status = event.status
+    key = MessageKey(event.business_id, status.wamid)
+    progress = outbound.get(key)
+    if progress is None:
+        progress = outbound[key] = OutboundProgress(sent_at=status.at)
+        changes.hour(event.business_id, status.at).messages_sent += 1
+        if status.status != FAILED:
+            _count_response(changes, waiting, conversation_id, event.business_id, status.at)
+    counts = changes.hour(event.business_id, progress.sent_at)
+    if status.status in ("delivered", "read", "played") and not progress.delivered:
+        progress.delivered = True
+        counts.messages_delivered += 1
+    if status.status in ("read", "played") and not progress.read:
+        progress.read = True
+        counts.messages_read += 1
+    if status.status == FAILED and not progress.failed:
+        progress.failed = True
+        counts.messages_failed += 1
+    changes.outbound[key] = progress
+
+
+def _count_response(
+    changes: MetricsChanges,
+    waiting: dict[str, tuple[str, datetime] | None],
+    conversation_id: str,
+    business_id: str,
+    answered_at: datetime,
+) -> None:
+    turn = waiting.get(conversation_id)
+    if turn is None or answered_at < turn[1]:
+        return
+    asked_at = turn[1]
+    seconds = (answered_at - asked_at).total_seconds()
+    counts = changes.hour(business_id, asked_at)
+    counts.responded += 1
+    counts.response_seconds += seconds
+    changes.responses.append(FirstResponse(business_id, conversation_id, asked_at, seconds))
+    waiting[conversation_id] = changes.waiting[conversation_id] = None

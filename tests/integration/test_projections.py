@@ -1,0 +1,307 @@
+"""The projections against real PostgreSQL: webhook bodies in, read-model rows out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from adapters.postgres_read_models import PROJECTIONS
+from domain.conversation import conversation_stream
+from tests.support.read_models import FAST, OTHER_NUMBER, projected
+from tests.support.webhooks import PHONE_NUMBER_ID, messages_change, status, text_message, webhook
+
+T0 = 1_700_000_000  # 2023-11-14 22:13:20 UTC
+ANA = "15550001111"
+BEN = "15550002222"
+ANA_CHAT = conversation_stream(PHONE_NUMBER_ID, ANA)
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def image(customer: str, sent_at: int, caption: str | None = None) -> dict[str, Any]:
+    message = text_message(customer=customer, sent_at=sent_at)
+    del message["text"]
+    message["type"] = "image"
+    message["image"] = {"id": "media-1", "mime_type": "image/jpeg", "sha256": "x"}
+    if caption is not None:
+        message["image"]["caption"] = caption
+    return message
+
+
+def failed(wamid: str, recipient: str, at_: int, code: int, title: str) -> dict[str, Any]:
+    report = status(wamid, "failed", recipient=recipient, at=at_)
+    report["errors"] = [{"code": code, "title": title, "message": title}]
+    return report
+
+
+async def test_a_conversation_row_follows_the_customers_messages(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    async with projected(pool, database_url) as app:
+        await app.deliver(
+            webhook(messages_change([text_message("hi", customer=ANA, sent_at=T0)])),
+            webhook(
+                messages_change(
+                    [image(ANA, T0 + 60, caption="the receipt")], names={ANA: "Ana Lima"}
+                )
+            ),
+            # Delivered late: older than the image, so it is not the last message.
+            webhook(messages_change([text_message("late", customer=ANA, sent_at=T0 + 30)])),
+        )
+        await app.caught_up()
+        (row,) = await app.rows("select * from conversations")
+
+    assert row["id"] == ANA_CHAT
+    assert row["business_id"] == "acme"
+    assert row["customer_id"] == ANA
+    assert row["customer_name"] == "Ana Lima"
+    assert row["last_message_preview"] == "[Image] the receipt"
+    assert row["last_message_at"] == at(T0 + 60)
+    assert row["last_message_direction"] == "inbound"
+    assert row["last_customer_message_at"] == at(T0 + 60)
+    assert row["unread_count"] == 3
+    assert row["status"] == "bot"
+    assert row["throttled"] is False
+
+
+async def test_conversations_are_kept_per_business_and_customer(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    async with projected(pool, database_url) as app:
+        await app.deliver(
+            webhook(messages_change([text_message(customer=ANA, sent_at=T0)])),
+            webhook(messages_change([text_message(customer=BEN, sent_at=T0 + 5)])),
+            webhook(
+                messages_change(
+                    [text_message(customer=ANA, sent_at=T0 + 9)], phone_number_id=OTHER_NUMBER
+                )
+            ),
+        )
+        await app.caught_up()
+        rows = await app.rows(
+            "select business_id, customer_id, unread_count from conversations"
+            " order by last_activity_at"
+        )
+
+    assert rows == [
+        {"business_id": "acme", "customer_id": ANA, "unread_count": 1},
+        {"business_id": "acme", "customer_id": BEN, "unread_count": 1},
+        {"business_id": "globex", "customer_id": ANA, "unread_count": 1},
+    ]
+
+
+async def test_the_throttle_flag_and_its_end_follow_the_flood_rule(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    burst = [text_message(customer=ANA, sent_at=T0 + n) for n in range(21)]
+    async with projected(pool, database_url) as app:
+        await app.deliver(webhook(messages_change(burst)))
+        await app.caught_up()
+        (throttled,) = await app.rows("select throttled, throttled_until from conversations")
+        # Two minutes later the customer is back under the limit.
+        await app.deliver(webhook(messages_change([text_message(customer=ANA, sent_at=T0 + 200)])))
+        await app.caught_up()
+        (lifted,) = await app.rows("select throttled, throttled_until from conversations")
+
+    assert throttled == {"throttled": True, "throttled_until": at(T0 + 60)}
+    assert lifted == {"throttled": False, "throttled_until": None}
+
+
+async def test_the_timeline_summarises_messages_and_statuses_only_move_forward(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    async with projected(pool, database_url) as app:
+        await app.deliver(
+            webhook(
+                messages_change(
+                    [
+                        text_message(
+                            "where is my order?", customer=ANA, wamid="wamid.in-1", sent_at=T0
+                        )
+                    ]
+                )
+            ),
+            webhook(
+                messages_change(statuses=[status("wamid.out-1", "read", recipient=ANA, at=T0 + 20)])
+            ),
+            # Arrives after "read": must not move the status back.
+            webhook(
+                messages_change(
+                    statuses=[
+                        status("wamid.out-1", "delivered", recipient=ANA, at=T0 + 15),
+                        status("wamid.out-1", "sent", recipient=ANA, at=T0 + 10),
+                    ]
+                )
+            ),
+            webhook(
+                messages_change(
+                    statuses=[
+                        status("wamid.out-2", "sent", recipient=ANA, at=T0 + 30),
+                        failed("wamid.out-2", ANA, T0 + 31, 131047, "Re-engagement message"),
+                        status("wamid.out-2", "delivered", recipient=ANA, at=T0 + 32),
+                    ]
+                )
+            ),
+        )
+        await app.caught_up()
+        rows = await app.rows(
+            "select wamid, direction, sender, type, summary, sent_at, status, status_at,"
+            " error_code, error_title from messages order by sent_at"
+        )
+
+    assert rows == [
+        {"wamid": "wamid.in-1", "direction": "inbound", "sender": "customer", "type": "text",
+         "summary": "where is my order?", "sent_at": at(T0), "status": None, "status_at": None,
+         "error_code": None, "error_title": None},
+        # Known only from its statuses: sent outside WazyBot; the earliest status dates it.
+        {"wamid": "wamid.out-1", "direction": "outbound", "sender": "agent", "type": "unknown",
+         "summary": None, "sent_at": at(T0 + 10), "status": "read", "status_at": at(T0 + 20),
+         "error_code": None, "error_title": None},
+        {"wamid": "wamid.out-2", "direction": "outbound", "sender": "agent", "type": "unknown",
+         "summary": None, "sent_at": at(T0 + 30), "status": "failed", "status_at": at(T0 + 31),
+         "error_code": 131047, "error_title": "Re-engagement message"},
+    ]  # fmt: skip
+
+
+async def test_failed_sends_and_webhook_problems_are_listed_as_errors(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    problem = messages_change()
+    problem["value"]["errors"] = [{"code": 131000, "title": "Something went wrong",
+                                   "message": "Something went wrong",
+                                   "error_data": {"details": "Unknown error"}}]  # fmt: skip
+    async with projected(pool, database_url) as app:
+        await app.deliver(
+            webhook(
+                messages_change(
+                    statuses=[failed("wamid.out-9", BEN, T0, 131026, "Message undeliverable")]
+                )
+            ),
+            webhook(problem),
+        )
+        await app.caught_up()
+        rows = await app.rows(
+            "select business_id, kind, code, title, conversation_id, wamid from errors"
+            " order by occurred_at, kind"
+        )
+
+    assert {"business_id": "acme", "kind": "send_failed", "code": 131026,
+            "title": "Message undeliverable", "conversation_id":
+            conversation_stream(PHONE_NUMBER_ID, BEN), "wamid": "wamid.out-9"} in rows  # fmt: skip
+    assert [r["kind"] for r in rows].count("webhook_problem") == 1
+    assert len(rows) == 2
+
+
+async def test_hourly_metrics_count_messages_statuses_and_first_responses(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    async with projected(pool, database_url) as app:
+        await app.deliver(
+            # Ana writes twice, then the business answers 90 s after her first message.
+            webhook(
+                messages_change(
+                    [
+                        text_message(customer=ANA, sent_at=T0),
+                        text_message(customer=ANA, sent_at=T0 + 10),
+                    ]
+                )
+            ),
+            webhook(
+                messages_change(statuses=[status("wamid.r1", "sent", recipient=ANA, at=T0 + 90)])
+            ),
+            webhook(
+                messages_change(
+                    statuses=[
+                        status("wamid.r1", "delivered", recipient=ANA, at=T0 + 95),
+                        status("wamid.r1", "read", recipient=ANA, at=T0 + 99),
+                    ]
+                )
+            ),
+            # A second answer is not a first response; Ben's message stays unanswered.
+            webhook(
+                messages_change(statuses=[status("wamid.r2", "sent", recipient=ANA, at=T0 + 120)])
+            ),
+            webhook(messages_change([text_message(customer=BEN, sent_at=T0 + 130)])),
+            webhook(
+                messages_change(
+                    statuses=[failed("wamid.r3", BEN, T0 + 140, 131026, "Message undeliverable")]
+                )
+            ),
+        )
+        await app.caught_up()
+        (hour,) = await app.rows("select * from metrics_hourly")
+        responses = await app.rows("select conversation_id, seconds from metrics_responses")
+
+    assert hour["business_id"] == "acme"
+    assert hour["hour"] == at(T0).replace(minute=0, second=0)
+    assert {k: hour[k] for k in (
+        "messages_received", "messages_sent", "messages_delivered", "messages_read",
+        "messages_failed", "awaiting_response", "responded")} == {
+        "messages_received": 3, "messages_sent": 3, "messages_delivered": 1,
+        "messages_read": 1, "messages_failed": 1, "awaiting_response": 2, "responded": 1,
+    }  # fmt: skip
+    assert hour["response_seconds"] == 90
+    assert responses == [{"conversation_id": ANA_CHAT, "seconds": 90}]
+
+
+async def test_a_batch_split_anywhere_gives_the_same_read_models(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    """Batches of one event and one batch of everything must agree (state carried across)."""
+    bodies = [
+        webhook(messages_change([text_message(customer=ANA, sent_at=T0 + n)]))
+        for n in range(0, 50, 5)
+    ] + [
+        webhook(messages_change(statuses=[status(f"wamid.o{n}", s, recipient=ANA, at=T0 + 60 + n)]))
+        for n in range(5)
+        for s in ("sent", "delivered", "read")
+    ]
+    tables = ("conversations", "messages", "errors", "metrics_hourly", "metrics_outbound",
+              "metrics_waiting", "metrics_responses")  # fmt: skip
+    async with pool.acquire() as connection:
+        await connection.execute("create schema one_by_one")
+        for table in tables:
+            await connection.execute(
+                f"create table one_by_one.{table} (like public.{table} including all)"
+            )
+    single = replace(FAST, batch_size=1)
+    async with projected(pool, database_url) as app:
+        await app.deliver(*bodies)
+        await app.caught_up()
+    async with projected(
+        pool, database_url, [projection("one_by_one") for projection in PROJECTIONS], single
+    ) as app:
+        await app.caught_up()
+        for table in tables:
+            order = "1, 2, 3"
+            live = await app.rows(f"select * from public.{table} order by {order}")
+            replayed = await app.rows(f"select * from one_by_one.{table} order by {order}")
+            if table == "messages":
+                live = [{k: v for k, v in r.items() if k != "id"} for r in live]
+                replayed = [{k: v for k, v in r.items() if k != "id"} for r in replayed]
+            assert live == replayed, table
+            assert live or table in ("errors", "metrics_waiting"), table
+
+
+async def test_statuses_and_messages_in_one_batch_are_not_lost_when_batches_are_small(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    """A placeholder row's date moves to the earliest status seen, whatever the batching."""
+    async with projected(pool, database_url) as app:
+        await app.deliver(
+            webhook(
+                messages_change(statuses=[status("wamid.x", "delivered", recipient=ANA, at=T0 + 5)])
+            ),
+            webhook(
+                messages_change(statuses=[status("wamid.x", "sent", recipient=ANA, at=T0 + 1)])
+            ),
+        )
+        await app.caught_up()
+        (row,) = await app.rows("select sent_at, status from messages")
+    assert row == {"sent_at": at(T0 + 1), "status": "delivered"}
+    assert timedelta(seconds=4) == at(T0 + 5) - row["sent_at"]
