@@ -37,9 +37,15 @@ from domain.timeline import PREVIEW_LENGTH, service_window_closes, status_moves_
         (ChoiceContent(choice="list", reply_id="r", title="Large"), "[Choice] Large"),
         (ReactionContent(target_wamid="w", emoji="👍"), "[Reaction] 👍"),
         (ReactionContent(target_wamid="w"), "[Reaction removed]"),
-        (OrderContent(catalog_id="c", items=(OrderItem(product_retailer_id="p", quantity=2,
-                                                       item_price=1, currency="EUR"),)),
-         "[Order] 2 items"),  # fmt: skip
+        (
+            OrderContent(
+                catalog_id="c",
+                items=(
+                    OrderItem(product_retailer_id="p", quantity=2, item_price=1, currency="EUR"),
+                ),
+            ),
+            "[Order] 2 items",
+        ),
         (RevokeContent(original_wamid="w"), "[Message deleted]"),
         (EditContent(original_wamid="w", content=TextContent(body="fixed")), "[Edited] fixed"),
         (UnsupportedContent(original_type="call"), "[Unsupported: call]"),
