@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -14,13 +14,16 @@ import structlog
 from adapters.embedded_postgres import EmbeddedPostgresError
 from adapters.postgres_businesses import PostgresBusinessRegistry
 from adapters.postgres_migrations import MigrationError
+from application.api_tokens import ApiTokenError
 from application.businesses import Business, BusinessError, validate_business
+from entrypoints.cli_admin import add_token_commands
 from entrypoints.container import (
     Container,
     apply_migrations,
     default_business,
     provide_database_url,
     resolve,
+    with_pool,
 )
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Role, Settings, SettingsError, describe_variables, load_settings
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = db_commands.add_parser("migrate", help="apply pending migrations (safe to repeat)")
     migrate.set_defaults(handler=_migrate)
     _add_business_commands(commands)
+    add_token_commands(commands)
     return parser
 
 
@@ -100,13 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wazybot: invalid setting: {error}", file=sys.stderr)
         return 2
     configure_logging(
-        production=settings.environment.value == "production", level=settings.log_level
+        production=settings.environment.value == "production",
+        level=settings.log_level,
+        # Only the server logs to standard output; other commands keep it for their results.
+        stream=sys.stdout if args.command == "serve" else sys.stderr,
     )
     try:
         if getattr(args, "needs_args", False):
             return int(args.handler(settings, args))
         return int(args.handler(settings))
-    except BusinessError as error:
+    except (BusinessError, ApiTokenError) as error:
         print(f"wazybot: {error}", file=sys.stderr)
         return 2
     except (MigrationError, EmbeddedPostgresError, OSError) as error:
@@ -130,16 +137,6 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
-async def _with_pool(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work`` with a migrated pool on the configured (or embedded) database."""
-    container = Container(settings=settings)
-    await resolve(container.init_resources())
-    try:
-        return await work(await resolve(container.pool()))
-    finally:
-        await resolve(container.shutdown_resources())
-
-
 def _business_add(settings: Settings, args: argparse.Namespace) -> int:
     token = sys.stdin.readline().strip() if args.access_token_stdin else None
     if args.access_token_stdin and not token:
@@ -149,13 +146,13 @@ def _business_add(settings: Settings, args: argparse.Namespace) -> int:
         account_id=args.account_id, flood_limit=args.flood_limit, access_token=token,
     )  # fmt: skip
     validate_business(business)
-    asyncio.run(_with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).add(business)))
+    asyncio.run(with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).add(business)))
     print(f"added business {business.id!r} with numbers {', '.join(business.phone_number_ids)}")
     return 0
 
 
 def _business_list(settings: Settings) -> int:
-    stored = asyncio.run(_with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).all()))
+    stored = asyncio.run(with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).all()))
     businesses = list(stored)
     default = default_business(settings)
     owned = {number for b in stored for number in b.phone_number_ids}

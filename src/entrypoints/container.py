@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -12,9 +12,11 @@ from dependency_injector import containers, providers
 
 from adapters.embedded_postgres import EmbeddedPostgres
 from adapters.postgres import connect, create_pool
+from adapters.postgres_api_tokens import ApiTokenAuthority, PostgresApiTokens
 from adapters.postgres_businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
 from adapters.postgres_event_store import PostgresEventStore
 from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres_read_model_queries import PostgresReadModelQueries
 from adapters.postgres_read_models import PROJECTIONS
 from adapters.postgres_subscriptions import PostgresSubscriptionSource
 from application.businesses import DEFAULT_BUSINESS_ID, Business
@@ -24,6 +26,8 @@ from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionR
 from application.webhook_ingest import WebhookIngestor
 from domain.event_types import EVENT_TYPES
 from entrypoints.settings import Settings
+
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +84,10 @@ def build_runners(
     return RunnerGroup([SubscriptionRunner(s, source, runner_settings) for s in subscribers])
 
 
+def environment_token(settings: Settings) -> str | None:
+    return settings.api_token.value if settings.api_token else None
+
+
 def default_business(settings: Settings) -> Business | None:
     """The business WHATSAPP_PHONE_NUMBER_ID configures, when it is set."""
     if not settings.whatsapp_phone_number_id:
@@ -111,6 +119,7 @@ class Container(containers.DeclarativeContainer):
     event_store = providers.Resource(provide_event_store, pool, codec)
     subscription_source = providers.Singleton(PostgresSubscriptionSource, database_url, event_store)
     default_business = providers.Singleton(default_business, settings)
+    environment_token = providers.Callable(environment_token, settings)
     business_registry = providers.Singleton(PostgresBusinessRegistry, pool)
     business_directory = providers.Singleton(
         PostgresBusinessDirectory,
@@ -119,8 +128,21 @@ class Container(containers.DeclarativeContainer):
         default_flood_limit=settings.provided.flood_limit,
     )
     webhook_ingestor = providers.Singleton(WebhookIngestor, event_store, business_directory)
+    api_tokens = providers.Singleton(PostgresApiTokens, pool)
+    api_authority = providers.Singleton(ApiTokenAuthority, api_tokens, environment_token)
+    read_model_queries = providers.Singleton(PostgresReadModelQueries, pool)
     # The projections and process managers that follow the event feed register here.
     subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List(
         *(providers.Singleton(projection) for projection in PROJECTIONS)
     )
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)
+
+
+async def with_pool(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work`` with a migrated pool on the configured (or embedded) database."""
+    container = Container(settings=settings)
+    await resolve(container.init_resources())
+    try:
+        return await work(await resolve(container.pool()))
+    finally:
+        await resolve(container.shutdown_resources())

@@ -9,9 +9,11 @@ import msgspec
 import structlog
 from litestar import Litestar, Response, get
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.postgres_migrations import default_migrations_dir, load_migrations, pending_migrations
+from entrypoints.api import ApiSlot, api_router
 from entrypoints.container import Container, resolve
 from entrypoints.webhook import IngestorSlot, WebhookConfig, webhook_handlers
 
@@ -67,9 +69,18 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+async def log_unhandled(error: Exception, scope: Scope) -> None:
+    """Litestar answers 500 for anything unhandled; the log must say what happened."""
+    if isinstance(error, HTTPException) and error.status_code < 500:
+        return
+    log.error("http.unhandled_error", path=scope.get("path"), error_type=type(error).__name__,
+              exc_info=error)  # fmt: skip
+
+
 def create_app(container: Container, *, run_workers: bool) -> Litestar:
     settings = container.settings()
     slot = IngestorSlot()
+    api = ApiSlot()
 
     @get("/health", sync_to_thread=False)
     def health() -> Health:
@@ -95,6 +106,8 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
     async def start(_: Litestar) -> None:
         await resolve(container.init_resources())
         slot.ingestor = await resolve(container.webhook_ingestor())
+        api.queries = await resolve(container.read_model_queries())
+        api.authority = await resolve(container.api_authority())
         if run_workers:
             runners = await resolve(container.runners())
             runners.start()
@@ -110,6 +123,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         route_handlers=[
             health,
             ready,
+            api_router(api),
             *webhook_handlers(
                 WebhookConfig.from_settings(settings),
                 slot,
@@ -119,5 +133,6 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         on_startup=[start],
         on_shutdown=[stop],
         middleware=[correlation_middleware],
+        after_exception=[log_unhandled],
         logging_config=None,
     )

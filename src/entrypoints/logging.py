@@ -6,7 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import structlog
 
@@ -52,12 +52,16 @@ def redact_event(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutab
     return event_dict
 
 
-def configure_logging(*, production: bool, level: str = "info") -> None:
+def configure_logging(
+    *, production: bool, level: str = "info", stream: TextIO | None = None
+) -> None:
+    """Log to ``stream`` (standard output by default; admin commands keep it for their output)."""
+    out = stream or sys.stdout
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if production
-        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -70,13 +74,13 @@ def configure_logging(*, production: bool, level: str = "info") -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(out),
         # Configured once per process, before any logging: caching makes a call below the
         # level nearly free instead of rebuilding the bound logger on every call.
         cache_logger_on_first_use=True,
     )
     # Libraries that use the standard logging module go through the same redaction.
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[

@@ -73,6 +73,7 @@ class Settings:
     webhook_max_bytes: int = 4 * MEBIBYTE
     flood_limit: int = 20
     benchmark_endpoints: bool = False
+    api_token: Secret | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,13 @@ def _secret(name: str, raw: str) -> Secret:
     return Secret(_text(name, raw))
 
 
+def _api_token(name: str, raw: str) -> Secret:
+    token = _text(name, raw)
+    if len(token) < 24:
+        raise SettingsError(f"{name} must be at least 24 characters (use a random value)")
+    return Secret(token)
+
+
 def _meta_id(name: str, raw: str) -> str:
     value = raw.strip()
     if not value.isdigit() or len(value) > 30:
@@ -184,6 +192,8 @@ VARIABLES: Final = (
               "messages a minute after which a customer gets no automatic replies"),
     _Variable("benchmark_endpoints", "WAZYBOT_BENCHMARK_ENDPOINTS", _choice(_BOOLEANS),
               "serve the signature-only endpoint that bench/ingest compares against"),
+    _Variable("api_token", "WAZYBOT_API_TOKEN", _api_token,
+              "bearer token of the read-model API for the default business"),
 )  # fmt: skip
 
 

@@ -1,0 +1,255 @@
+"""Reading the read models for the API, always within one business."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import asyncpg
+
+from application.read_models import (
+    HOUR,
+    Bucket,
+    ConversationFilter,
+    ConversationPage,
+    ConversationView,
+    ErrorPage,
+    ErrorView,
+    MessagePage,
+    MessageView,
+    MetricsComparison,
+    MetricsFigures,
+    QueryError,
+    TimeRange,
+    Timeseries,
+    TimeseriesPoint,
+    decode_cursor,
+    encode_cursor,
+    previous_range,
+)
+from domain.timeline import service_window_closes
+
+_CONVERSATIONS_SQL = """
+select * from conversations
+where business_id = $1
+  and ($2::text is null or status = $2)
+  and ($3::text is null or customer_name ilike $3 or customer_id like $3)
+  and ($4::timestamptz is null or (last_activity_at, id) < ($4, $5))
+order by last_activity_at desc, id desc
+limit $6
+"""
+_CONVERSATION_SQL = "select * from conversations where business_id = $1 and id = $2"
+_MESSAGES_SQL = """
+select * from messages
+where business_id = $1 and conversation_id = $2
+  and ($3::timestamptz is null or (sent_at, id) < ($3, $4))
+order by sent_at desc, id desc
+limit $5
+"""
+_ERRORS_SQL = """
+select * from errors
+where business_id = $1
+  and ($2::timestamptz is null or (occurred_at, event_id, ordinal) < ($2, $3::uuid, $4))
+order by occurred_at desc, event_id desc, ordinal desc
+limit $5
+"""
+_SUMS = """
+    coalesce(sum(messages_received), 0)::bigint as messages_received,
+    coalesce(sum(messages_sent), 0)::bigint as messages_sent,
+    coalesce(sum(messages_delivered), 0)::bigint as messages_delivered,
+    coalesce(sum(messages_read), 0)::bigint as messages_read,
+    coalesce(sum(messages_failed), 0)::bigint as messages_failed,
+    coalesce(sum(ai_responses), 0)::bigint as ai_responses,
+    coalesce(sum(handoffs), 0)::bigint as handoffs,
+    coalesce(sum(awaiting_response), 0)::bigint as awaiting_response,
+    coalesce(sum(responded), 0)::bigint as responded,
+    coalesce(sum(response_seconds), 0)::double precision as response_seconds,
+    coalesce(sum(webhook_problems), 0)::bigint as webhook_problems
+"""
+_METRICS_SQL = f"""
+select {_SUMS},
+    (select percentile_cont(0.9) within group (order by r.seconds) from metrics_responses r
+     where r.business_id = $1 and r.asked_at >= $2 and r.asked_at < $3) as p90
+from metrics_hourly where business_id = $1 and hour >= $2 and hour < $3
+"""
+_TIMESERIES_SQL = f"""
+select b.start, {_SUMS}
+from generate_series($2::timestamptz, $3::timestamptz - $4::interval, $4::interval) as b(start)
+left join metrics_hourly h
+  on h.business_id = $1 and h.hour >= b.start and h.hour < b.start + $4::interval
+group by b.start
+order by b.start
+"""
+_BUCKET_LENGTH: Final = {"hour": HOUR, "day": timedelta(days=1)}
+
+
+class PostgresReadModelQueries:
+    def __init__(self, pool: asyncpg.Pool[Any], clock: Callable[[], datetime] | None = None):
+        self._pool = pool
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    async def conversations(
+        self, business_id: str, filter_: ConversationFilter, limit: int, cursor: str | None
+    ) -> ConversationPage:
+        after_at, after_id = _time_and_text(cursor)
+        pattern = f"%{_escape_like(filter_.search)}%" if filter_.search else None
+        rows = await self._fetch(
+            _CONVERSATIONS_SQL, business_id, filter_.status, pattern, after_at, after_id, limit + 1
+        )
+        now = self._clock()
+        items, more = _split(rows, limit)
+        return ConversationPage(
+            items=[_conversation(r, now) for r in items],
+            next_cursor=encode_cursor(items[-1]["last_activity_at"].isoformat(), items[-1]["id"])
+            if more
+            else None,
+        )
+
+    async def conversation(self, business_id: str, conversation_id: str) -> ConversationView | None:
+        rows = await self._fetch(_CONVERSATION_SQL, business_id, conversation_id)
+        return _conversation(rows[0], self._clock()) if rows else None
+
+    async def messages(
+        self, business_id: str, conversation_id: str, limit: int, cursor: str | None
+    ) -> MessagePage | None:
+        after = decode_cursor(cursor, (str, int)) if cursor else None
+        if not await self._fetch(_CONVERSATION_SQL, business_id, conversation_id):
+            return None
+        after_at = _cursor_time(str(after[0])) if after else None
+        after_id = after[1] if after else None
+        rows = await self._fetch(
+            _MESSAGES_SQL, business_id, conversation_id, after_at, after_id, limit + 1
+        )
+        items, more = _split(rows, limit)
+        return MessagePage(
+            items=[_message(r) for r in items],
+            next_cursor=encode_cursor(items[-1]["sent_at"].isoformat(), items[-1]["id"])
+            if more
+            else None,
+        )
+
+    async def errors(self, business_id: str, limit: int, cursor: str | None) -> ErrorPage:
+        after = decode_cursor(cursor, (str, str, int)) if cursor else (None, None, None)
+        after_at = _cursor_time(str(after[0])) if after[0] is not None else None
+        rows = await self._fetch(_ERRORS_SQL, business_id, after_at, after[1], after[2], limit + 1)
+        items, more = _split(rows, limit)
+        last = items[-1] if more else None
+        return ErrorPage(
+            items=[_error(r) for r in items],
+            next_cursor=encode_cursor(
+                last["occurred_at"].isoformat(), str(last["event_id"]), last["ordinal"]
+            )
+            if last is not None
+            else None,
+        )
+
+    async def metrics(self, business_id: str, window: TimeRange) -> MetricsComparison:
+        before = previous_range(window)
+        current = await self._fetch(_METRICS_SQL, business_id, window.start, window.end)
+        previous = await self._fetch(_METRICS_SQL, business_id, before.start, before.end)
+        return MetricsComparison(
+            range=window,
+            previous_range=before,
+            current=_figures(current[0]),
+            previous=_figures(previous[0]),
+        )
+
+    async def timeseries(self, business_id: str, window: TimeRange, bucket: Bucket) -> Timeseries:
+        length = _BUCKET_LENGTH[bucket]
+        rows = await self._fetch(_TIMESERIES_SQL, business_id, window.start, window.end, length)
+        return Timeseries(range=window, bucket=bucket, points=[_point(r) for r in rows])
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as connection:
+            return list(await connection.fetch(sql, *args))
+
+
+def _split(rows: list[asyncpg.Record], limit: int) -> tuple[list[asyncpg.Record], bool]:
+    """The page's rows, and whether more follow (one row beyond the page was fetched)."""
+    return rows[:limit], len(rows) > limit
+
+
+def _time_and_text(cursor: str | None) -> tuple[datetime | None, str | None]:
+    if cursor is None:
+        return None, None
+    at, text = decode_cursor(cursor, (str, str))
+    return _cursor_time(str(at)), str(text)
+
+
+def _cursor_time(raw: str) -> datetime:
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise QueryError("cursor", "is not a cursor this API returned") from None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
+    last_customer = row["last_customer_message_at"]
+    closes = service_window_closes(last_customer) if last_customer is not None else None
+    until = row["throttled_until"]
+    throttled = bool(row["throttled"]) and (until is None or until > now)
+    return ConversationView(
+        id=row["id"], customer_id=row["customer_id"], customer_name=row["customer_name"],
+        phone_number_id=row["phone_number_id"], status=row["status"],
+        last_message_preview=row["last_message_preview"], last_message_at=row["last_message_at"],
+        last_message_direction=row["last_message_direction"],
+        last_activity_at=row["last_activity_at"], unread_count=row["unread_count"],
+        service_window_open=closes is not None and closes > now,
+        service_window_closes_at=closes, throttled=throttled,
+        throttled_until=until if throttled else None, assignee=row["assignee"],
+    )  # fmt: skip
+
+
+def _message(row: asyncpg.Record) -> MessageView:
+    return MessageView(
+        id=row["id"], wamid=row["wamid"], direction=row["direction"], sender=row["sender"],
+        type=row["type"], summary=row["summary"], sent_at=row["sent_at"], status=row["status"],
+        status_at=row["status_at"], error_code=row["error_code"], error_title=row["error_title"],
+    )  # fmt: skip
+
+
+def _error(row: asyncpg.Record) -> ErrorView:
+    return ErrorView(
+        kind=row["kind"], code=row["code"], title=row["title"], detail=row["detail"],
+        conversation_id=row["conversation_id"], wamid=row["wamid"],
+        occurred_at=row["occurred_at"],
+    )  # fmt: skip
+
+
+def _ratio(part: int | float, whole: int | float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _figures(row: asyncpg.Record) -> MetricsFigures:
+    sent, responded = row["messages_sent"], row["responded"]
+    p90 = row["p90"]
+    return MetricsFigures(
+        messages_received=row["messages_received"], messages_sent=sent,
+        ai_responses=row["ai_responses"], human_handoffs=row["handoffs"],
+        conversations_awaiting_response=row["awaiting_response"], responded=responded,
+        response_rate=_ratio(responded, row["awaiting_response"]),
+        first_response_seconds_avg=(
+            round(row["response_seconds"] / responded, 1) if responded else None
+        ),
+        first_response_seconds_p90=round(p90, 1) if p90 is not None else None,
+        delivery_rate=_ratio(row["messages_delivered"], sent),
+        read_rate=_ratio(row["messages_read"], sent),
+        error_rate=_ratio(row["messages_failed"], sent),
+        failed_sends=row["messages_failed"], webhook_problems=row["webhook_problems"],
+    )  # fmt: skip
+
+
+def _point(row: asyncpg.Record) -> TimeseriesPoint:
+    sent = row["messages_sent"]
+    return TimeseriesPoint(
+        start=row["start"], messages_received=row["messages_received"], messages_sent=sent,
+        ai_responses=row["ai_responses"], human_handoffs=row["handoffs"],
+        responded=row["responded"], failed_sends=row["messages_failed"],
+        delivery_rate=_ratio(row["messages_delivered"], sent),
+        read_rate=_ratio(row["messages_read"], sent),
+    )  # fmt: skip

@@ -1,0 +1,274 @@
+"""What the dashboard reads: views of the read models, time ranges and page cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal, Protocol
+
+import msgspec
+
+ConversationStatus = Literal["bot", "escalated", "closed"]
+Bucket = Literal["hour", "day"]
+CONVERSATION_STATUSES: Final = ("bot", "escalated", "closed")
+BUCKETS: Final = ("hour", "day")
+NAMED_RANGES: Final = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+MAX_RANGE: Final = timedelta(days=366)
+MAX_HOURLY_POINTS: Final = 24 * 92
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_PAGE_SIZE: Final = 200
+HOUR: Final = timedelta(hours=1)
+
+
+class QueryError(ValueError):
+    """A query parameter is wrong; the message names it."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter}: {problem}")
+        self.parameter = parameter
+
+
+class View(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class ConversationView(View, frozen=True):
+    id: str
+    customer_id: str
+    customer_name: str | None
+    phone_number_id: str
+    status: ConversationStatus
+    last_message_preview: str | None
+    last_message_at: datetime | None
+    last_message_direction: str | None
+    last_activity_at: datetime
+    unread_count: int
+    service_window_open: bool
+    service_window_closes_at: datetime | None
+    throttled: bool
+    throttled_until: datetime | None
+    assignee: str | None
+
+
+class MessageView(View, frozen=True):
+    id: int
+    wamid: str
+    direction: Literal["inbound", "outbound"]
+    sender: Literal["customer", "ai", "agent", "system"]
+    type: str
+    summary: str | None
+    sent_at: datetime
+    status: str | None
+    status_at: datetime | None
+    error_code: int | None
+    error_title: str | None
+
+
+class ErrorView(View, frozen=True):
+    kind: Literal["send_failed", "webhook_problem"]
+    code: int | None
+    title: str
+    detail: str
+    conversation_id: str | None
+    wamid: str | None
+    occurred_at: datetime
+
+
+class ConversationPage(View, frozen=True):
+    items: list[ConversationView]
+    next_cursor: str | None  # pass it back as ``cursor`` for the next page; null on the last
+
+
+class MessagePage(View, frozen=True):
+    items: list[MessageView]
+    next_cursor: str | None
+
+
+class ErrorPage(View, frozen=True):
+    items: list[ErrorView]
+    next_cursor: str | None
+
+
+class MetricsFigures(View, frozen=True):
+    messages_received: int
+    messages_sent: int
+    ai_responses: int
+    human_handoffs: int
+    conversations_awaiting_response: int
+    responded: int
+    response_rate: float | None
+    first_response_seconds_avg: float | None
+    first_response_seconds_p90: float | None
+    delivery_rate: float | None
+    read_rate: float | None
+    error_rate: float | None
+    failed_sends: int
+    webhook_problems: int
+
+
+class TimeRange(View, frozen=True):
+    start: datetime
+    end: datetime
+
+
+class MetricsComparison(View, frozen=True):
+    range: TimeRange
+    previous_range: TimeRange
+    current: MetricsFigures
+    previous: MetricsFigures
+
+
+class TimeseriesPoint(View, frozen=True):
+    start: datetime
+    messages_received: int
+    messages_sent: int
+    ai_responses: int
+    human_handoffs: int
+    responded: int
+    failed_sends: int
+    delivery_rate: float | None
+    read_rate: float | None
+
+
+class Timeseries(View, frozen=True):
+    range: TimeRange
+    bucket: Bucket
+    points: list[TimeseriesPoint]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    status: ConversationStatus | None = None
+    search: str | None = None
+
+
+class ReadModelQueries(Protocol):
+    async def conversations(
+        self, business_id: str, filter_: ConversationFilter, limit: int, cursor: str | None
+    ) -> ConversationPage: ...
+
+    async def conversation(
+        self, business_id: str, conversation_id: str
+    ) -> ConversationView | None: ...
+
+    async def messages(
+        self, business_id: str, conversation_id: str, limit: int, cursor: str | None
+    ) -> MessagePage | None: ...
+
+    async def metrics(self, business_id: str, window: TimeRange) -> MetricsComparison: ...
+
+    async def timeseries(
+        self, business_id: str, window: TimeRange, bucket: Bucket
+    ) -> Timeseries: ...
+
+    async def errors(self, business_id: str, limit: int, cursor: str | None) -> ErrorPage: ...
+
+
+# --- parameters -------------------------------------------------------------------------------
+
+
+def page_size(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise QueryError("limit", f"must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return int(raw)
+
+
+def conversation_status(raw: str | None) -> ConversationStatus | None:
+    if raw is None:
+        return None
+    if raw not in CONVERSATION_STATUSES:
+        raise QueryError("status", f"must be one of {', '.join(CONVERSATION_STATUSES)}")
+    return raw  # type: ignore[return-value]  # checked against the literal's values above
+
+
+def bucket_of(raw: str | None) -> Bucket:
+    if raw is None:
+        return "hour"
+    if raw not in BUCKETS:
+        raise QueryError("bucket", "must be hour or day")
+    return raw  # type: ignore[return-value]  # checked against the literal's values above
+
+
+def time_range(named: str | None, start: str | None, end: str | None, now: datetime) -> TimeRange:
+    """A named range (24h, 7d, 30d) ending with the current hour, or from/to, in whole hours."""
+    if named is not None and (start is not None or end is not None):
+        raise QueryError("range", "give either range or from/to, not both")
+    if start is not None or end is not None:
+        return _explicit_range(start, end, now)
+    length = NAMED_RANGES.get(named or "24h")
+    if length is None:
+        raise QueryError("range", f"must be one of {', '.join(NAMED_RANGES)} (or use from/to)")
+    end_at = _floor_hour(now) + HOUR
+    return TimeRange(start=end_at - length, end=end_at)
+
+
+def previous_range(window: TimeRange) -> TimeRange:
+    return TimeRange(start=window.start - (window.end - window.start), end=window.start)
+
+
+def _explicit_range(start: str | None, end: str | None, now: datetime) -> TimeRange:
+    if start is None:
+        raise QueryError("from", "is required with to")
+    start_at = _floor_hour(_timestamp("from", start))
+    end_at = _ceil_hour(_timestamp("to", end)) if end is not None else _floor_hour(now) + HOUR
+    if end_at <= start_at:
+        raise QueryError("to", "must be later than from")
+    if end_at - start_at > MAX_RANGE:
+        raise QueryError("to", f"the range may span at most {MAX_RANGE.days} days")
+    return TimeRange(start=start_at, end=end_at)
+
+
+def _timestamp(parameter: str, raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(parameter, "must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _floor_hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(at: datetime) -> datetime:
+    floor = _floor_hour(at)
+    return floor if floor == at else floor + HOUR
+
+
+def check_points(window: TimeRange, bucket: Bucket) -> None:
+    if bucket == "hour" and (window.end - window.start) / HOUR > MAX_HOURLY_POINTS:
+        raise QueryError("bucket", f"hour buckets cover at most {MAX_HOURLY_POINTS // 24} days")
+
+
+# --- cursors ------------------------------------------------------------------------------------
+
+_CURSOR_TEXT: Final = re.compile(r"^[A-Za-z0-9_-]{1,400}$")
+
+
+def encode_cursor(*values: str | int) -> str:
+    """An opaque position after the last item of a page (the sort key of that item)."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(values)).decode().rstrip("=")
+
+
+def decode_cursor(raw: str, shape: tuple[type, ...]) -> tuple[str | int, ...]:
+    problem = QueryError("cursor", "is not a cursor this API returned")
+    if not _CURSOR_TEXT.match(raw):
+        raise problem
+    try:
+        values = msgspec.json.decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, msgspec.DecodeError, ValueError):
+        raise problem from None
+    if not isinstance(values, list) or len(values) != len(shape):
+        raise problem
+    if not all(type(v) is t for v, t in zip(values, shape, strict=True)):
+        raise problem
+    return tuple(values)

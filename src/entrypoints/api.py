@@ -1,0 +1,187 @@
+"""The read-model API under /api/v1: each bearer token sees exactly one business's data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response, Router, get
+from litestar.di import Provide
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    ServiceUnavailableException,
+)
+from litestar.params import Dependency, Parameter
+
+from adapters.postgres_api_tokens import ApiTokenAuthority
+from application.read_models import (
+    ConversationFilter,
+    ConversationPage,
+    ConversationView,
+    ErrorPage,
+    MessagePage,
+    MetricsComparison,
+    QueryError,
+    ReadModelQueries,
+    Timeseries,
+    bucket_of,
+    check_points,
+    conversation_status,
+    page_size,
+    time_range,
+)
+
+log = structlog.get_logger(__name__)
+
+API_PATH: Final = "/api/v1"
+MAX_SEARCH_LENGTH: Final = 100
+
+
+class ApiProblem(msgspec.Struct, frozen=True, omit_defaults=True):
+    error: str
+    parameter: str | None = None
+
+
+@dataclass(slots=True)
+class ApiSlot:
+    """Filled at application start-up, once the database is up."""
+
+    queries: ReadModelQueries | None = None
+    authority: ApiTokenAuthority | None = None
+
+    def ready(self) -> tuple[ReadModelQueries, ApiTokenAuthority]:
+        if self.queries is None or self.authority is None:
+            raise ServiceUnavailableException(detail="the API is starting; try again")
+        return self.queries, self.authority
+
+
+def api_router(slot: ApiSlot) -> Router:
+    async def business_of(request: Request[Any, Any, Any]) -> str:
+        _, authority = slot.ready()
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        business_id = None
+        if scheme.lower() == "bearer" and token.strip():
+            business_id = await authority.business_of(token.strip())
+        if business_id is None:
+            log.warning("api.unauthorized", path=request.url.path)
+            raise NotAuthorizedException(
+                detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return business_id
+
+    def queries() -> ReadModelQueries:
+        return slot.ready()[0]
+
+    return Router(
+        path=API_PATH,
+        route_handlers=[
+            list_conversations,
+            get_conversation,
+            list_messages,
+            get_metrics,
+            get_timeseries,
+            list_errors,
+        ],
+        dependencies={
+            "business_id": Provide(business_of),
+            "read_models": Provide(queries, sync_to_thread=False),
+        },
+        exception_handlers={QueryError: _bad_query},
+        tags=["read models"],
+    )
+
+
+def _bad_query(_: Request[Any, Any, Any], error: QueryError) -> Response[ApiProblem]:
+    return Response(ApiProblem(str(error), error.parameter), status_code=400)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@get("/conversations")
+async def list_conversations(
+    business_id: str,
+    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    status: str | None = None,
+    search: str | None = None,
+    limit: str | None = None,
+    cursor: str | None = None,
+) -> ConversationPage:
+    """Conversations, newest activity first; filter by status, search by name or number."""
+    if search is not None and len(search) > MAX_SEARCH_LENGTH:
+        raise QueryError("search", f"may be at most {MAX_SEARCH_LENGTH} characters")
+    filter_ = ConversationFilter(conversation_status(status), (search or "").strip() or None)
+    return await read_models.conversations(business_id, filter_, page_size(limit), cursor)
+
+
+@get("/conversations/{conversation_id:str}")
+async def get_conversation(
+    conversation_id: str,
+    business_id: str,
+    read_models: ReadModelQueries = Dependency(skip_validation=True),
+) -> ConversationView:
+    """One conversation of this business."""
+    found = await read_models.conversation(business_id, conversation_id)
+    if found is None:
+        raise NotFoundException(detail="no such conversation")
+    return found
+
+
+@get("/conversations/{conversation_id:str}/messages")
+async def list_messages(
+    conversation_id: str,
+    business_id: str,
+    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    limit: str | None = None,
+    cursor: str | None = None,
+) -> MessagePage:
+    """A conversation's timeline, newest first; follow next_cursor for older messages."""
+    page = await read_models.messages(business_id, conversation_id, page_size(limit), cursor)
+    if page is None:
+        raise NotFoundException(detail="no such conversation")
+    return page
+
+
+@get("/metrics")
+async def get_metrics(
+    business_id: str,
+    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    range_: str | None = Parameter(query="range", default=None),
+    start: str | None = Parameter(query="from", default=None),
+    end: str | None = Parameter(query="to", default=None),
+) -> MetricsComparison:
+    """Figures over a range (24h, 7d, 30d or from/to) and over the equal range before it."""
+    window = time_range(range_, start, end, _now())
+    return await read_models.metrics(business_id, window)
+
+
+@get("/metrics/timeseries")
+async def get_timeseries(
+    business_id: str,
+    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    range_: str | None = Parameter(query="range", default=None),
+    start: str | None = Parameter(query="from", default=None),
+    end: str | None = Parameter(query="to", default=None),
+    bucket: str | None = None,
+) -> Timeseries:
+    """The same figures per hour or per day (24-hour periods from the range's start)."""
+    window = time_range(range_, start, end, _now())
+    chosen = bucket_of(bucket)
+    check_points(window, chosen)
+    return await read_models.timeseries(business_id, window, chosen)
+
+
+@get("/errors", media_type=MediaType.JSON)
+async def list_errors(
+    business_id: str,
+    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    limit: str | None = None,
+    cursor: str | None = None,
+) -> ErrorPage:
+    """Failed sends and webhook problems, newest first."""
+    return await read_models.errors(business_id, page_size(limit), cursor)
