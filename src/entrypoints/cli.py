@@ -16,7 +16,7 @@ from adapters.postgres_businesses import PostgresBusinessRegistry
 from adapters.postgres_migrations import MigrationError
 from application.api_tokens import ApiTokenError
 from application.businesses import Business, BusinessError, validate_business
-from entrypoints.cli_admin import add_token_commands
+from entrypoints.cli_admin import add_projection_commands, add_token_commands, print_table
 from entrypoints.container import (
     Container,
     apply_migrations,
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
     _add_business_commands(commands)
     add_token_commands(commands)
+    add_projection_commands(commands)
     return parser
 
 
@@ -168,11 +169,7 @@ def _business_list(settings: Settings) -> int:
             str(b.flood_limit or settings.flood_limit), "set" if b.has_access_token else "-",
             b.source,
         ))  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    print_table(rows)
     return 0
 
 

@@ -1,16 +1,31 @@
-"""Administration commands of the `wazybot` CLI: API tokens."""
+"""Administration commands of the `wazybot` CLI: API tokens and projections."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from typing import Any
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 from adapters.postgres_api_tokens import PostgresApiTokens
 from adapters.postgres_businesses import PostgresBusinessRegistry
+from adapters.postgres_projection_admin import (
+    PostgresProjectionAdmin,
+    ProjectionStatus,
+    RebuildProgress,
+    RebuildRefusedError,
+)
+from adapters.postgres_read_models import PROJECTIONS
 from application.api_tokens import ApiTokenError, IssuedToken
-from entrypoints.container import default_business, with_pool
+from entrypoints.container import (
+    Container,
+    default_business,
+    resolve,
+    with_container,
+    with_pool,
+)
 from entrypoints.settings import Settings
 
 
@@ -44,3 +59,120 @@ def _tokens_create(settings: Settings, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def add_projection_commands(commands: Any) -> None:
+    projections = commands.add_parser("projections", help="the read models and their rebuilds")
+    sub = projections.add_subparsers(dest="projections_command", required=True, metavar="COMMAND")
+    status = sub.add_parser("status", help="each projection's checkpoint, lag, errors and runner")
+    status.set_defaults(handler=_projections_status)
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="replay the whole log into fresh tables and swap them in (the API keeps serving)",
+    )
+    which = rebuild.add_mutually_exclusive_group(required=True)
+    which.add_argument("name", nargs="?", choices=[p.kind for p in PROJECTIONS], metavar="NAME",
+                       help=f"one of {', '.join(p.kind for p in PROJECTIONS)}")  # fmt: skip
+    which.add_argument("--all", action="store_true", help="rebuild every projection in turn")
+    rebuild.set_defaults(handler=_projections_rebuild, needs_args=True)
+
+
+async def _admin(container: Container) -> PostgresProjectionAdmin:
+    return PostgresProjectionAdmin(
+        await resolve(container.database_url()), await resolve(container.event_store())
+    )
+
+
+def _projections_status(settings: Settings) -> int:
+    async def status(container: Container) -> list[ProjectionStatus]:
+        return await (await _admin(container)).status()
+
+    rows = [("PROJECTION", "CHECKPOINT", "BEHIND", "UPDATED", "RUNNER", "REBUILD", "LAST ERROR")]
+    for s in asyncio.run(with_container(settings, status)):
+        rows.append((
+            s.name,
+            f"{s.tx}/{s.position}" if s.position is not None else "never ran",
+            f"{s.behind:,}",
+            s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "-",
+            s.owner or "-",
+            "running" if s.rebuilding else "-",
+            _error_summary(s),
+        ))  # fmt: skip
+    print_table(rows)
+    return 0
+
+
+def _error_summary(status: ProjectionStatus) -> str:
+    if status.last_error is None:
+        return "-"
+    when = status.last_error_at.strftime("%H:%M:%S ") if status.last_error_at else ""
+    return when + status.last_error.splitlines()[0][:80]
+
+
+def _projections_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    names = [p.kind for p in PROJECTIONS] if args.all else [args.name]
+
+    async def rebuild(container: Container) -> None:
+        admin = await _admin(container)
+        for name in names:
+            bar = ProgressBar(sys.stderr)
+            done = await admin.rebuild(name, bar.show)
+            print(f"rebuilt {name}: {done.handled:,} events in {done.elapsed:.1f} s, swapped in")
+
+    try:
+        asyncio.run(with_container(settings, rebuild))
+    except RebuildRefusedError as error:
+        print(f"wazybot: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+class ProgressBar:
+    """Events replayed, rate and time left; redrawn in place on a terminal, else a line a second."""
+
+    WIDTH = 30
+
+    def __init__(self, out: TextIO, interval: float = 1.0) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._interval = 0.1 if self._tty else interval
+        self._last = float("-inf")
+
+    async def show(self, progress: RebuildProgress) -> None:
+        now = time.monotonic()
+        if not progress.swapped and now - self._last < self._interval:
+            return
+        self._last = now
+        line = self.render(progress)
+        if self._tty:
+            self._out.write("\r" + line + ("\n" if progress.swapped else ""))
+        else:
+            self._out.write(line + "\n")
+        self._out.flush()
+
+    @classmethod
+    def render(cls, progress: RebuildProgress) -> str:
+        total = max(progress.total, progress.handled, 1)
+        share = progress.handled / total
+        filled = int(cls.WIDTH * share)
+        rate = progress.handled / progress.elapsed if progress.elapsed > 0 else 0.0
+        left = (total - progress.handled) / rate if rate > 0 else 0.0
+        state = "swapped in" if progress.swapped else f"ETA {_duration(left)}"
+        return (
+            f"{progress.projection}: [{'#' * filled}{'.' * (cls.WIDTH - filled)}]"
+            f" {progress.handled:,}/{total:,} events ({share:.0%}), {rate:,.0f} events/s, {state}"
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )

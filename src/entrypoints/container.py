@@ -138,11 +138,20 @@ class Container(containers.DeclarativeContainer):
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)
 
 
-async def with_pool(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work`` with a migrated pool on the configured (or embedded) database."""
+async def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
+    """Run ``work`` with the resources started: a migrated (or embedded) database and its pool."""
     container = Container(settings=settings)
     await resolve(container.init_resources())
     try:
-        return await work(await resolve(container.pool()))
+        return await work(container)
     finally:
         await resolve(container.shutdown_resources())
+
+
+async def with_pool(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work`` with a migrated pool on the configured (or embedded) database."""
+
+    async def on_pool(container: Container) -> T:
+        return await work(await resolve(container.pool()))
+
+    return await with_container(settings, on_pool)

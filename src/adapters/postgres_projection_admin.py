@@ -1,0 +1,253 @@
+"""Projection administration: where each projection stands, and rebuilding one from the log.
+
+A rebuild replays the whole log into fresh copies of the projection's tables in a
+scratch schema, while the live tables keep serving. Once it has caught up, one
+transaction locks the live tables, replays the last few events, drops the live
+tables, moves the fresh ones into their place and moves the projection's
+checkpoint to where the replay ended. The live runner's next checkpoint
+compare-and-set then fails, so it rolls back its batch and carries on from the new
+checkpoint, on the new tables.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+
+from adapters.postgres import connect
+from adapters.postgres_event_store import PostgresEventStore
+from adapters.postgres_read_models import (
+    LIVE_SCHEMA,
+    PROJECTIONS,
+    PostgresProjection,
+    projection_named,
+    quote_identifier,
+)
+from application.event_log import FeedPosition
+
+REBUILD_BATCH: Final = 5000
+_REBUILD_LOCK: Final = "wazybot.rebuild:"
+_START: Final = FeedPosition(0, 0)
+
+
+class RebuildRefusedError(RuntimeError):
+    """Another rebuild of the same projection is running."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    name: str
+    tx: int | None
+    position: int | None
+    behind: int  # events in the log the projection has not handled yet
+    owner: str | None  # the process whose runner leads (or last led) it
+    updated_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    rebuilding: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildProgress:
+    projection: str
+    handled: int
+    total: int  # events in the log when the rebuild started (more may arrive meanwhile)
+    elapsed: float
+    swapped: bool = False
+
+
+ProgressCallback = Callable[[RebuildProgress], Awaitable[None]]
+
+
+async def _no_progress(_: RebuildProgress) -> None:
+    return None
+
+
+class PostgresProjectionAdmin:
+    def __init__(self, dsn: str, store: PostgresEventStore) -> None:
+        self._dsn = dsn
+        self._store = store
+
+    async def status(self) -> list[ProjectionStatus]:
+        connection = await connect(self._dsn, application_name="wazybot projections status")
+        try:
+            return [await self._status_of(connection, p.kind) for p in PROJECTIONS]
+        finally:
+            await connection.close()
+
+    async def _status_of(self, connection: asyncpg.Connection[Any], name: str) -> ProjectionStatus:
+        row = await connection.fetchrow(
+            "select tx::text as tx, position, owner, updated_at, last_error, last_error_at"
+            " from subscriber_checkpoints where name = $1",
+            name,
+        )
+        after = FeedPosition(int(row["tx"]), row["position"]) if row else _START
+        behind = await connection.fetchval(
+            "select count(*) from events where (tx, global_position) > ($1::text::xid8, $2)",
+            str(after.tx), after.position,
+        )  # fmt: skip
+        return ProjectionStatus(
+            name=name,
+            tx=after.tx if row else None,
+            position=after.position if row else None,
+            behind=int(behind),
+            owner=row["owner"] if row else None,
+            updated_at=row["updated_at"] if row else None,
+            last_error=row["last_error"] if row else None,
+            last_error_at=row["last_error_at"] if row else None,
+            rebuilding=await _rebuild_running(connection, name),
+        )
+
+    async def rebuild(
+        self, name: str, progress: ProgressCallback = _no_progress, batch: int = REBUILD_BATCH
+    ) -> RebuildProgress:
+        """Replay the log into fresh tables and swap them in; refuses a concurrent rebuild."""
+        projection_named(name)  # an unknown name fails before anything is touched
+        connection = await connect(self._dsn, application_name=f"wazybot rebuild {name}")
+        try:
+            if not await connection.fetchval(
+                "select pg_try_advisory_lock(hashtextextended($1, 0))", _REBUILD_LOCK + name
+            ):
+                raise RebuildRefusedError(
+                    f"a rebuild of projection {name!r} is already running; wait for it to finish"
+                )
+            return await _Rebuild(connection, self._store, name, progress, batch).run()
+        finally:
+            await connection.close()  # also releases the rebuild lock
+
+
+async def _rebuild_running(connection: asyncpg.Connection[Any], name: str) -> bool:
+    """Is the rebuild lock held (by another session)? Probed without keeping it."""
+    taken = await connection.fetchval(
+        "select pg_try_advisory_lock(hashtextextended($1, 0))", _REBUILD_LOCK + name
+    )
+    if taken:
+        await connection.execute(
+            "select pg_advisory_unlock(hashtextextended($1, 0))", _REBUILD_LOCK + name
+        )
+    return not taken
+
+
+class _Rebuild:
+    def __init__(
+        self,
+        connection: asyncpg.Connection[Any],
+        store: PostgresEventStore,
+        name: str,
+        progress: ProgressCallback,
+        batch: int,
+    ) -> None:
+        self._connection = connection
+        self._store = store
+        self._name = name
+        self._scratch = f"rebuild_{name}"
+        self._projection: PostgresProjection = projection_named(name, self._scratch)
+        self._progress = progress
+        self._batch = batch
+        self._position = _START
+        self._handled = 0
+        self._total = 0
+        self._started = time.monotonic()
+
+    async def run(self) -> RebuildProgress:
+        self._total = int(await self._connection.fetchval("select count(*) from events"))
+        await self._create_scratch_tables()
+        try:
+            while await self._replay_batch():
+                await self._progress(self._snapshot())
+            await self._swap()
+        finally:
+            await self._connection.execute(
+                f"drop schema if exists {quote_identifier(self._scratch)} cascade"
+            )
+        done = self._snapshot(swapped=True)
+        await self._progress(done)
+        return done
+
+    def _snapshot(self, *, swapped: bool = False) -> RebuildProgress:
+        return RebuildProgress(
+            self._name, self._handled, self._total, time.monotonic() - self._started, swapped
+        )
+
+    async def _create_scratch_tables(self) -> None:
+        scratch = quote_identifier(self._scratch)
+        # A rebuild that died left its scratch schema behind; we hold the lock, so it is ours.
+        await self._connection.execute(f"drop schema if exists {scratch} cascade")
+        await self._connection.execute(f"create schema {scratch}")
+        for table in self._projection.tables:
+            await self._connection.execute(
+                f"create table {scratch}.{table} (like {LIVE_SCHEMA}.{table} including all)"
+            )
+
+    async def _replay_batch(self) -> bool:
+        """Handle the next batch into the scratch tables; False once the log is exhausted."""
+        events = await self._store.read_feed_on(self._connection, self._position, self._batch)
+        if not events:
+            return False
+        async with self._connection.transaction():
+            await self._projection.handle(self._connection, events)
+        self._position = events[-1].position
+        self._handled += len(events)
+        return True
+
+    async def _swap(self) -> None:
+        async with self._connection.transaction():
+            for table in self._projection.tables:
+                await self._connection.execute(
+                    f"lock table {LIVE_SCHEMA}.{table} in access exclusive mode"
+                )
+            await self._connection.execute(
+                "insert into subscriber_checkpoints (name) values ($1) on conflict do nothing",
+                self._name,
+            )
+            await self._connection.execute(
+                "select 1 from subscriber_checkpoints where name = $1 for update", self._name
+            )
+            while await self._catch_up_batch():
+                pass
+            for table in self._projection.tables:
+                await self._replace_live_table(table)
+            await self._connection.execute(
+                "update subscriber_checkpoints set tx = $2::text::xid8, position = $3,"
+                " updated_at = now(), last_error = null where name = $1",
+                self._name, str(self._position.tx), self._position.position,
+            )  # fmt: skip
+
+    async def _replace_live_table(self, table: str) -> None:
+        """Drop the live table and move the fresh one in, under the live indexes' names."""
+        scratch = quote_identifier(self._scratch)
+        live_names = await self._index_names(LIVE_SCHEMA, table)
+        fresh_names = await self._index_names(self._scratch, table)
+        await self._connection.execute(f"drop table {LIVE_SCHEMA}.{table}")
+        for definition, fresh in fresh_names.items():
+            live = live_names.get(definition)
+            if live is not None and live != fresh:
+                await self._connection.execute(
+                    f"alter index {scratch}.{quote_identifier(fresh)}"
+                    f" rename to {quote_identifier(live)}"
+                )
+        await self._connection.execute(f"alter table {scratch}.{table} set schema {LIVE_SCHEMA}")
+
+    async def _index_names(self, schema: str, table: str) -> dict[str, str]:
+        """Index definition (what it indexes and how) -> index name."""
+        rows = await self._connection.fetch(
+            "select indexname, regexp_replace(indexdef, '^.* USING ', '') as definition"
+            " from pg_indexes where schemaname = $1 and tablename = $2",
+            schema, table,
+        )  # fmt: skip
+        return {r["definition"]: r["indexname"] for r in rows}
+
+    async def _catch_up_batch(self) -> bool:
+        """Inside the swap transaction: what committed since the last batch, live runner held."""
+        events = await self._store.read_feed_on(self._connection, self._position, self._batch)
+        if not events:
+            return False
+        await self._projection.handle(self._connection, events)
+        self._position = events[-1].position
+        self._handled += len(events)
+        return True
