@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import platform
 import random
 import secrets
-import shutil
 import string
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -41,15 +39,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
-import structlog
 
-from adapters.embedded_postgres import EmbeddedPostgres
+from adapters.embedded_postgres import throwaway_server
 from adapters.postgres import connect, create_pool
 from adapters.postgres_event_store import PostgresEventStore
 from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
 from application.codec import EventCodec
 from application.event_log import FEED_START, NewEvent
 from domain.events import DomainEvent
+from entrypoints.logging import configure_logging
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 STATE_DIR: Final = REPO_ROOT / ".wazybot"
@@ -233,24 +231,6 @@ async def bench(url: str, events: int, concurrency: int, warmup: int) -> Results
 # --- where the database comes from ---------------------------------------------------------
 
 
-@contextmanager
-def embedded_server() -> Iterator[str]:
-    """A fresh embedded server with production settings, removed afterwards."""
-    STATE_DIR.mkdir(mode=0o755, exist_ok=True)  # the server user must be able to enter it
-    data_dir = STATE_DIR / f"bench-pgdata-{secrets.token_hex(4)}"
-    server = EmbeddedPostgres(data_dir)  # no FAST_TEST_SETTINGS: fsync stays on
-    try:
-        yield server.start()
-    finally:
-        try:
-            server.stop()
-        finally:
-            shutil.rmtree(data_dir, ignore_errors=True)
-            shutil.rmtree(server.socket_dir, ignore_errors=True)
-            Path(f"{data_dir}.lock").unlink(missing_ok=True)
-            shutil.rmtree(f"{data_dir}.clients", ignore_errors=True)
-
-
 @asynccontextmanager
 async def scratch_database(server_url: str) -> AsyncIterator[str]:
     """A new database on an existing server, dropped afterwards."""
@@ -382,17 +362,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def quiet_logging() -> None:
-    """Only warnings and errors from the adapters, on stderr, away from the table."""
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    quiet_logging()
+    configure_logging(production=False, level="warning", stream=sys.stderr)
     server_url = os.environ.get("DATABASE_URL")
     if server_url:
         host = urlsplit(server_url).hostname or "local socket"
@@ -400,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f"DATABASE_URL server on {host}, scratch database"
     else:
         print("starting a fresh embedded PostgreSQL (fsync on) ...", file=sys.stderr)
-        with embedded_server() as url:
+        with throwaway_server(STATE_DIR, "bench-pgdata") as url:
             results, facts = asyncio.run(bench_embedded(url, args))
         where = "fresh embedded server"
     met = report(results, facts, args, where)

@@ -38,7 +38,6 @@ import collections
 import contextlib
 import http.client
 import json
-import logging
 import os
 import platform
 import secrets
@@ -55,11 +54,11 @@ from pathlib import Path
 from typing import Final
 
 import asyncpg
-import structlog
 import uvloop
 
 from adapters.embedded_postgres import SERVER_USER, EmbeddedPostgres, binaries_dir
 from adapters.whatsapp_signature import sign
+from entrypoints.logging import configure_logging
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 STATE_DIR: Final = REPO_ROOT / ".wazybot"
@@ -746,17 +745,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def quiet_logging() -> None:
-    """Only warnings and errors from the adapters, on stderr, away from the table."""
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    quiet_logging()
+    configure_logging(production=False, level="warning", stream=sys.stderr)
     try:
         results = bench(args)
     except RuntimeError as error:

@@ -234,3 +234,24 @@ def _process_alive(pid: int) -> bool:
 
 def _quote(value: str) -> str:
     return "''" if value == "" else value
+
+
+@contextmanager
+def throwaway_server(parent: Path, prefix: str = "scratch-pgdata") -> Iterator[str]:
+    """A fresh server in a new data directory under ``parent``, removed with it afterwards.
+
+    Production settings (fsync on): benchmarks measure what users get.
+    """
+    parent.mkdir(mode=0o755, exist_ok=True)  # the server user must be able to enter it
+    data_dir = parent / f"{prefix}-{os.urandom(4).hex()}"
+    server = EmbeddedPostgres(data_dir)
+    try:
+        yield server.start()
+    finally:
+        try:
+            server.stop()
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            shutil.rmtree(server.socket_dir, ignore_errors=True)
+            Path(f"{data_dir}.lock").unlink(missing_ok=True)
+            shutil.rmtree(f"{data_dir}.clients", ignore_errors=True)

@@ -11,6 +11,7 @@ checkpoint, on the new tables.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from adapters.postgres_read_models import (
     projection_named,
     quote_identifier,
 )
-from application.event_log import FeedPosition
+from application.event_log import FeedPosition, RecordedEvent
 
 REBUILD_BATCH: Final = 5000
 _REBUILD_LOCK: Final = "wazybot.rebuild:"
@@ -116,7 +117,12 @@ class PostgresProjectionAdmin:
                 raise RebuildRefusedError(
                     f"a rebuild of projection {name!r} is already running; wait for it to finish"
                 )
-            return await _Rebuild(connection, self._store, name, progress, batch).run()
+            reader = await connect(self._dsn, application_name=f"wazybot rebuild {name} reader")
+            try:
+                rebuild = _Rebuild(connection, reader, self._store, name, progress, batch)
+                return await rebuild.run()
+            finally:
+                await reader.close()
         finally:
             await connection.close()  # also releases the rebuild lock
 
@@ -137,12 +143,14 @@ class _Rebuild:
     def __init__(
         self,
         connection: asyncpg.Connection[Any],
+        reader: asyncpg.Connection[Any],
         store: PostgresEventStore,
         name: str,
         progress: ProgressCallback,
         batch: int,
     ) -> None:
         self._connection = connection
+        self._reader = reader
         self._store = store
         self._name = name
         self._scratch = f"rebuild_{name}"
@@ -158,8 +166,8 @@ class _Rebuild:
         self._total = int(await self._connection.fetchval("select count(*) from events"))
         await self._create_scratch_tables()
         try:
-            while await self._replay_batch():
-                await self._progress(self._snapshot())
+            await self._replay()
+            await self._make_durable()
             await self._swap()
         finally:
             await self._connection.execute(
@@ -169,6 +177,33 @@ class _Rebuild:
         await self._progress(done)
         return done
 
+    async def _replay(self) -> None:
+        """Replay the log into the scratch tables; the next batch is read while one is written."""
+        ahead = asyncio.create_task(self._read(self._position))
+        try:
+            while events := await ahead:
+                ahead = asyncio.create_task(self._read(events[-1].position))
+                async with self._connection.transaction():
+                    # Nothing of the scratch survives a crash, so no commit waits for the disk.
+                    await self._connection.execute("set local synchronous_commit = off")
+                    await self._projection.handle(self._connection, events)
+                self._position = events[-1].position
+                self._handled += len(events)
+                await self._progress(self._snapshot())
+        finally:
+            ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
+
+    async def _make_durable(self) -> None:
+        """Write the finished tables to the WAL once, before the live tables are locked."""
+        for table in self._projection.tables:
+            await self._connection.execute(
+                f"alter table {quote_identifier(self._scratch)}.{table} set logged"
+            )
+
+    async def _read(self, after: FeedPosition) -> list[RecordedEvent]:
+        return await self._store.read_feed_on(self._reader, after, self._batch)
+
     def _snapshot(self, *, swapped: bool = False) -> RebuildProgress:
         return RebuildProgress(
             self._name, self._handled, self._total, time.monotonic() - self._started, swapped
@@ -177,23 +212,14 @@ class _Rebuild:
     async def _create_scratch_tables(self) -> None:
         scratch = quote_identifier(self._scratch)
         # A rebuild that died left its scratch schema behind; we hold the lock, so it is ours.
+        # Unlogged while replaying (a crash discards the scratch anyway); logged before the swap.
         await self._connection.execute(f"drop schema if exists {scratch} cascade")
         await self._connection.execute(f"create schema {scratch}")
         for table in self._projection.tables:
             await self._connection.execute(
-                f"create table {scratch}.{table} (like {LIVE_SCHEMA}.{table} including all)"
+                f"create unlogged table {scratch}.{table}"
+                f" (like {LIVE_SCHEMA}.{table} including all)"
             )
-
-    async def _replay_batch(self) -> bool:
-        """Handle the next batch into the scratch tables; False once the log is exhausted."""
-        events = await self._store.read_feed_on(self._connection, self._position, self._batch)
-        if not events:
-            return False
-        async with self._connection.transaction():
-            await self._projection.handle(self._connection, events)
-        self._position = events[-1].position
-        self._handled += len(events)
-        return True
 
     async def _swap(self) -> None:
         async with self._connection.transaction():

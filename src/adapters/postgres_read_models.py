@@ -17,13 +17,16 @@ from application.projections import (
     MessageKey,
     MetricsChanges,
     OutboundProgress,
+    SettledStatus,
+    StoredMessage,
     TimelineMessage,
+    TimelineUpdate,
     conversation_changes,
     error_rows,
     metrics_changes,
     metrics_keys,
-    settle_statuses,
     timeline_changes,
+    timeline_write,
 )
 
 LIVE_SCHEMA: Final = "public"
@@ -128,62 +131,83 @@ class MessagesProjection(PostgresProjection):
     kind = "messages"
     tables = ("messages",)
     _templates: ClassVar[dict[str, str]] = {
-        "insert": """
-            insert into {s}.messages as m (business_id, conversation_id, wamid, direction, sender,
-                                           type, summary, sent_at, status)
-            select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::text[], $7::text[], $8::timestamptz[], $9::text[])
-            on conflict (business_id, wamid) do update set sent_at = excluded.sent_at
-            where m.type = 'unknown' and excluded.sent_at < m.sent_at
-        """,
-        "current": """
-            select m.business_id, m.wamid, m.status from {s}.messages m
+        "stored": """
+            select m.business_id, m.wamid, m.status, m.sent_at, m.type = 'unknown' as placeholder
+            from {s}.messages m
             join unnest($1::text[], $2::text[]) as k(business_id, wamid)
               on m.business_id = k.business_id and m.wamid = k.wamid
         """,
-        "status": """
-            update {s}.messages m set status = u.status, status_at = u.at,
+        "insert": """
+            insert into {s}.messages (business_id, conversation_id, wamid, direction, sender, type,
+                                      summary, sent_at, status, status_at, error_code, error_title)
+            select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::text[], $7::text[], $8::timestamptz[], $9::text[],
+                                 $10::timestamptz[], $11::int[], $12::text[])
+            on conflict (business_id, wamid) do nothing
+        """,
+        "update": """
+            update {s}.messages m set sent_at = u.sent_at,
+                status = coalesce(u.status, m.status),
+                status_at = coalesce(u.at, m.status_at),
                 error_code = coalesce(u.code, m.error_code),
                 error_title = coalesce(u.title, m.error_title)
-            from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[],
-                        $6::text[]) as u(business_id, wamid, status, at, code, title)
+            from unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[],
+                        $6::int[], $7::text[])
+                 as u(business_id, wamid, sent_at, status, at, code, title)
             where m.business_id = u.business_id and m.wamid = u.wamid
         """,
     }
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
         changes = timeline_changes(events)
-        rows = [*changes.messages, *changes.outbound_placeholders()]
-        if rows:
-            await tx.execute(self._sql["insert"], *_columns([_message_row(m) for m in rows], 9))
-        if not changes.statuses:
-            return
-        keys = list({report.key for report in changes.statuses})
-        stored = await tx.fetch(
-            self._sql["current"], [k.business_id for k in keys], [k.wamid for k in keys]
-        )
-        current = {MessageKey(r["business_id"], r["wamid"]): r["status"] for r in stored}
-        settled = settle_statuses(current, changes.statuses)
-        if settled:
-            updates = [
-                (k.business_id, k.wamid, s.status, s.at, s.error_code, s.error_title)
-                for k, s in settled.items()
-            ]
-            await tx.execute(self._sql["status"], *_columns(updates, 6))
+        keys = changes.status_keys()
+        stored: dict[MessageKey, StoredMessage] = {}
+        if keys:
+            rows = await tx.fetch(
+                self._sql["stored"], [k.business_id for k in keys], [k.wamid for k in keys]
+            )
+            stored = {
+                MessageKey(r["business_id"], r["wamid"]): StoredMessage(
+                    r["status"], r["sent_at"], r["placeholder"]
+                )
+                for r in rows
+            }
+        write = timeline_write(changes, stored)
+        if write.inserts:
+            # New rows only (single writer, keys checked above): COPY is the cheapest insert.
+            await tx.copy_records_to_table(
+                "messages", schema_name=self.schema, columns=_MESSAGE_COLUMNS,
+                records=[_message_row(m) for m in write.inserts],
+            )  # fmt: skip
+        if write.updates:
+            rows = [_update_row(u) for u in write.updates]
+            await tx.execute(self._sql["update"], *_columns(rows, 7))
+
+
+_MESSAGE_COLUMNS: Final = (
+    "business_id", "conversation_id", "wamid", "direction", "sender", "type", "summary",
+    "sent_at", "status", "status_at", "error_code", "error_title",
+)  # fmt: skip
 
 
 def _message_row(message: TimelineMessage) -> tuple[Any, ...]:
+    status = message.status
     return (
-        message.business_id,
-        message.conversation_id,
-        message.wamid,
-        message.direction,
-        message.sender,
-        message.type,
-        message.summary,
-        message.sent_at,
-        message.status,
-    )
+        message.business_id, message.conversation_id, message.wamid, message.direction,
+        message.sender, message.type, message.summary, message.sent_at,
+        *(_status_cells(status)),
+    )  # fmt: skip
+
+
+def _update_row(update: TimelineUpdate) -> tuple[Any, ...]:
+    key = update.key
+    return (key.business_id, key.wamid, update.sent_at, *_status_cells(update.status))
+
+
+def _status_cells(status: SettledStatus | None) -> tuple[Any, ...]:
+    if status is None:
+        return (None, None, None, None)
+    return (status.status, status.at, status.error_code, status.error_title)
 
 
 class ErrorsProjection(PostgresProjection):

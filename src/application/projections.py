@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from application.event_log import RecordedEvent
 from domain.conversation import (
@@ -139,6 +140,11 @@ def _change(
 # --- messages (timelines) -----------------------------------------------------------------
 
 
+class MessageKey(NamedTuple):
+    business_id: str
+    wamid: str
+
+
 @dataclass(frozen=True, slots=True)
 class TimelineMessage:
     business_id: str
@@ -149,13 +155,7 @@ class TimelineMessage:
     type: str
     summary: str | None
     sent_at: datetime
-    status: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageKey:
-    business_id: str
-    wamid: str
+    status: SettledStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,32 +175,35 @@ class SettledStatus:
     error_title: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """What the timeline already holds of a message a status is about."""
+
+    status: str | None
+    sent_at: datetime
+    placeholder: bool  # known only from its statuses, dated by the earliest of them
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineUpdate:
+    key: MessageKey
+    sent_at: datetime
+    status: SettledStatus | None
+
+
 @dataclass(slots=True)
 class TimelineChanges:
     messages: list[TimelineMessage] = field(default_factory=list)
     statuses: list[StatusReport] = field(default_factory=list)
 
-    def outbound_placeholders(self) -> list[TimelineMessage]:
-        """Rows for messages known only from their statuses (sent outside this system)."""
-        first: dict[MessageKey, StatusReport] = {}
-        for report in self.statuses:
-            seen = first.get(report.key)
-            if seen is None or report.at < seen.at:
-                first[report.key] = report
-        return [
-            TimelineMessage(
-                key.business_id,
-                report.conversation_id,
-                key.wamid,
-                "outbound",
-                "agent",
-                "unknown",
-                None,
-                report.at,
-                None,
-            )
-            for key, report in first.items()
-        ]
+    def status_keys(self) -> list[MessageKey]:
+        return list(dict.fromkeys(report.key for report in self.statuses))
+
+
+@dataclass(slots=True)
+class TimelineWrite:
+    inserts: list[TimelineMessage]
+    updates: list[TimelineUpdate]
 
 
 def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
@@ -210,31 +213,43 @@ def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
         if isinstance(event, MessageReceived):
             message = event.message
             system = isinstance(message.content, SystemContent)
-            changes.messages.append(
-                TimelineMessage(
-                    event.business_id,
-                    recorded.stream_id,
-                    message.wamid,
-                    "inbound",
-                    "system" if system else "customer",
-                    message.type,
-                    summarize(message.content),
-                    message.sent_at,
-                    None,
-                )
-            )
+            changes.messages.append(TimelineMessage(
+                event.business_id, recorded.stream_id, message.wamid, "inbound",
+                "system" if system else "customer", message.type, summarize(message.content),
+                message.sent_at,
+            ))  # fmt: skip
         elif isinstance(event, MessageStatusUpdated):
             status = event.status
-            changes.statuses.append(
-                StatusReport(
-                    MessageKey(event.business_id, status.wamid),
-                    recorded.stream_id,
-                    status.status,
-                    status.at,
-                    status.errors[0] if status.errors else None,
-                )
-            )
+            changes.statuses.append(StatusReport(
+                MessageKey(event.business_id, status.wamid), recorded.stream_id,
+                status.status, status.at, status.errors[0] if status.errors else None,
+            ))  # fmt: skip
     return changes
+
+
+def timeline_write(
+    changes: TimelineChanges, stored: Mapping[MessageKey, StoredMessage]
+) -> TimelineWrite:
+    """New rows (messages, and sent messages known only from statuses) and changed rows."""
+    settled = settle_statuses({k: m.status for k, m in stored.items()}, changes.statuses)
+    first: dict[MessageKey, StatusReport] = {}
+    for report in changes.statuses:
+        seen = first.get(report.key)
+        if seen is None or report.at < seen.at:
+            first[report.key] = report
+    inserts = list(changes.messages)
+    updates: list[TimelineUpdate] = []
+    for key, report in first.items():
+        known = stored.get(key)
+        if known is None:
+            inserts.append(TimelineMessage(key.business_id, report.conversation_id, key.wamid,
+                                           "outbound", "agent", "unknown", None, report.at,
+                                           settled.get(key)))  # fmt: skip
+            continue
+        sent_at = min(known.sent_at, report.at) if known.placeholder else known.sent_at
+        if key in settled or sent_at != known.sent_at:
+            updates.append(TimelineUpdate(key, sent_at, settled.get(key)))
+    return TimelineWrite(inserts, updates)
 
 
 def settle_statuses(
@@ -381,8 +396,18 @@ class MetricsChanges:
         return counts
 
 
+_HOURS: dict[int, datetime] = {}
+
+
 def hour_of(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    """The start of the UTC hour ``at`` falls in (memoised: a log has few distinct hours)."""
+    number = int(at.timestamp() // 3600)
+    hour = _HOURS.get(number)
+    if hour is None:
+        if len(_HOURS) > 100_000:
+            _HOURS.clear()
+        hour = _HOURS[number] = datetime.fromtimestamp(number * 3600, UTC)
+    return hour
 
 
 def metrics_keys(events: Sequence[RecordedEvent]) -> tuple[set[MessageKey], set[str]]:
