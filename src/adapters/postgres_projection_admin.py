@@ -161,12 +161,14 @@ class _Rebuild:
         self._handled = 0
         self._total = 0
         self._started = time.monotonic()
+        self._deferred: list[tuple[str, str, str]] = []  # (table, live index name, definition)
 
     async def run(self) -> RebuildProgress:
         self._total = int(await self._connection.fetchval("select count(*) from events"))
         await self._create_scratch_tables()
         try:
             await self._replay()
+            await self._build_deferred_indexes()
             await self._make_durable()
             await self._swap()
         finally:
@@ -219,6 +221,32 @@ class _Rebuild:
             await self._connection.execute(
                 f"create unlogged table {scratch}.{table}"
                 f" (like {LIVE_SCHEMA}.{table} including all)"
+            )
+            await self._defer_plain_indexes(table)
+
+    async def _defer_plain_indexes(self, table: str) -> None:
+        """Indexes no write needs (not unique) are built once at the end, not kept up per row."""
+        plain = await self._connection.fetch(
+            "select c.relname as name, regexp_replace(pg_get_indexdef(x.indexrelid),"
+            " '^.* USING ', '') as definition"
+            " from pg_index x join pg_class c on c.oid = x.indexrelid"
+            " where x.indrelid = ($1 || '.' || $2)::regclass and not x.indisunique",
+            LIVE_SCHEMA, table,
+        )  # fmt: skip
+        scratch_names = await self._index_names(self._scratch, table)
+        for row in plain:
+            copy = scratch_names.get(row["definition"])
+            if copy is not None:
+                await self._connection.execute(
+                    f"drop index {quote_identifier(self._scratch)}.{quote_identifier(copy)}"
+                )
+                self._deferred.append((table, row["name"], row["definition"]))
+
+    async def _build_deferred_indexes(self) -> None:
+        scratch = quote_identifier(self._scratch)
+        for table, name, definition in self._deferred:
+            await self._connection.execute(
+                f"create index {quote_identifier(name)} on {scratch}.{table} using {definition}"
             )
 
     async def _swap(self) -> None:

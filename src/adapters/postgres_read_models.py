@@ -280,13 +280,12 @@ class MetricsProjection(PostgresProjection):
             on conflict (business_id, hour) do update set
             {", ".join(f"{c} = h.{c} + excluded.{c}" for c in _HOUR_COLUMNS)}
         """,
-        "save_outbound": """
-            insert into {s}.metrics_outbound as o (business_id, wamid, sent_at, delivered, read,
-                                                   failed)
-            select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::boolean[],
-                                 $5::boolean[], $6::boolean[])
-            on conflict (business_id, wamid) do update set
-                delivered = excluded.delivered, read = excluded.read, failed = excluded.failed
+        "update_outbound": """
+            update {s}.metrics_outbound o
+            set delivered = u.delivered, read = u.read, failed = u.failed
+            from unnest($1::text[], $2::text[], $3::boolean[], $4::boolean[], $5::boolean[])
+                 as u(business_id, wamid, delivered, read, failed)
+            where o.business_id = u.business_id and o.wamid = u.wamid
         """,
         "answered": "delete from {s}.metrics_waiting where conversation_id = any($1::text[])",
         "wait": """
@@ -318,7 +317,7 @@ class MetricsProjection(PostgresProjection):
         )
         return {
             MessageKey(r["business_id"], r["wamid"]): OutboundProgress(
-                r["sent_at"], r["delivered"], r["read"], r["failed"]
+                r["sent_at"], r["delivered"], r["read"], r["failed"], stored=True
             )
             for r in rows
         }
@@ -331,6 +330,19 @@ class MetricsProjection(PostgresProjection):
         rows = await tx.fetch(self._sql["waiting"], list(conversations))
         return {r["conversation_id"]: (r["business_id"], r["since"]) for r in rows}
 
+    async def _save_outbound(self, tx: PgConnection, changes: MetricsChanges) -> None:
+        new = [(k.business_id, k.wamid, p.sent_at, p.delivered, p.read, p.failed)
+               for k, p in changes.outbound.items() if not p.stored]  # fmt: skip
+        if new:  # single writer, keys looked up first: COPY is the cheapest insert
+            await tx.copy_records_to_table(
+                "metrics_outbound", schema_name=self.schema, records=new,
+                columns=("business_id", "wamid", "sent_at", "delivered", "read", "failed"),
+            )  # fmt: skip
+        changed = [(k.business_id, k.wamid, p.delivered, p.read, p.failed)
+                   for k, p in changes.outbound.items() if p.stored]  # fmt: skip
+        if changed:
+            await tx.execute(self._sql["update_outbound"], *_columns(changed, 5))
+
     async def _save(self, tx: PgConnection, changes: MetricsChanges) -> None:
         if changes.hours:
             rows = [
@@ -338,12 +350,7 @@ class MetricsProjection(PostgresProjection):
                 for (business_id, hour), counts in changes.hours.items()
             ]
             await tx.execute(self._sql["hours"], *_columns(rows, 2 + len(_HOUR_COLUMNS)))
-        if changes.outbound:
-            rows = [
-                (k.business_id, k.wamid, p.sent_at, p.delivered, p.read, p.failed)
-                for k, p in changes.outbound.items()
-            ]
-            await tx.execute(self._sql["save_outbound"], *_columns(rows, 6))
+        await self._save_outbound(tx, changes)
         answered = [c for c, turn in changes.waiting.items() if turn is None]
         if answered:
             await tx.execute(self._sql["answered"], answered)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from application.event_log import RecordedEvent
 from domain.conversation import (
@@ -370,6 +370,7 @@ class OutboundProgress:
     delivered: bool = False
     read: bool = False
     failed: bool = False
+    stored: bool = False  # an earlier batch wrote it (so this one updates rather than inserts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,10 +452,15 @@ def _count_received(
     event: MessageReceived,
 ) -> None:
     sent_at = event.message.sent_at
-    changes.hour(event.business_id, sent_at).messages_received += 1
+    counts = changes.hour(event.business_id, sent_at)
+    counts.messages_received += 1
     if waiting.get(conversation_id) is None:
         waiting[conversation_id] = changes.waiting[conversation_id] = (event.business_id, sent_at)
-        changes.hour(event.business_id, sent_at).awaiting_response += 1
+        counts.awaiting_response += 1
+
+
+_DELIVERED: Final = frozenset({"delivered", "read", "played"})
+_READ: Final = frozenset({"read", "played"})
 
 
 def _count_status(
@@ -472,16 +478,17 @@ def _count_status(
         changes.hour(event.business_id, status.at).messages_sent += 1
         if status.status != FAILED:
             _count_response(changes, waiting, conversation_id, event.business_id, status.at)
-    counts = changes.hour(event.business_id, progress.sent_at)
-    if status.status in ("delivered", "read", "played") and not progress.delivered:
-        progress.delivered = True
-        counts.messages_delivered += 1
-    if status.status in ("read", "played") and not progress.read:
-        progress.read = True
-        counts.messages_read += 1
-    if status.status == FAILED and not progress.failed:
-        progress.failed = True
-        counts.messages_failed += 1
+    delivered = status.status in _DELIVERED and not progress.delivered
+    read = status.status in _READ and not progress.read
+    failed = status.status == FAILED and not progress.failed
+    if delivered or read or failed:
+        counts = changes.hour(event.business_id, progress.sent_at)
+        progress.delivered |= delivered
+        progress.read |= read
+        progress.failed |= failed
+        counts.messages_delivered += delivered
+        counts.messages_read += read
+        counts.messages_failed += failed
     changes.outbound[key] = progress
 
 
