@@ -29,6 +29,7 @@ typecheck: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python bench/append.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/rebuild.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

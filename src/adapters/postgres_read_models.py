@@ -131,11 +131,14 @@ class MessagesProjection(PostgresProjection):
     kind = "messages"
     tables = ("messages",)
     _templates: ClassVar[dict[str, str]] = {
+        # One index probe per key: as a plain join the planner may hash the whole table.
         "stored": """
-            select m.business_id, m.wamid, m.status, m.sent_at, m.type = 'unknown' as placeholder
-            from {s}.messages m
-            join unnest($1::text[], $2::text[]) as k(business_id, wamid)
-              on m.business_id = k.business_id and m.wamid = k.wamid
+            select k.business_id, k.wamid, m.status, m.sent_at, m.type = 'unknown' as placeholder
+            from unnest($1::text[], $2::text[]) as k(business_id, wamid)
+            cross join lateral (
+                select status, sent_at, type from {s}.messages
+                where business_id = k.business_id and wamid = k.wamid limit 1
+            ) as m
         """,
         "insert": """
             insert into {s}.messages (business_id, conversation_id, wamid, direction, sender, type,
@@ -177,26 +180,14 @@ class MessagesProjection(PostgresProjection):
             # New rows only (single writer, keys checked above): COPY is the cheapest insert.
             await tx.copy_records_to_table(
                 "messages", schema_name=self.schema, columns=_MESSAGE_COLUMNS,
-                records=[_message_row(m) for m in write.inserts],
+                records=write.inserts,
             )  # fmt: skip
         if write.updates:
             rows = [_update_row(u) for u in write.updates]
             await tx.execute(self._sql["update"], *_columns(rows, 7))
 
 
-_MESSAGE_COLUMNS: Final = (
-    "business_id", "conversation_id", "wamid", "direction", "sender", "type", "summary",
-    "sent_at", "status", "status_at", "error_code", "error_title",
-)  # fmt: skip
-
-
-def _message_row(message: TimelineMessage) -> tuple[Any, ...]:
-    status = message.status
-    return (
-        message.business_id, message.conversation_id, message.wamid, message.direction,
-        message.sender, message.type, message.summary, message.sent_at,
-        *(_status_cells(status)),
-    )  # fmt: skip
+_MESSAGE_COLUMNS: Final = TimelineMessage._fields
 
 
 def _update_row(update: TimelineUpdate) -> tuple[Any, ...]:
@@ -263,10 +254,12 @@ class MetricsProjection(PostgresProjection):
     tables = ("metrics_hourly", "metrics_outbound", "metrics_waiting", "metrics_responses")
     _templates: ClassVar[dict[str, str]] = {
         "outbound": """
-            select o.business_id, o.wamid, o.sent_at, o.delivered, o.read, o.failed
-            from {s}.metrics_outbound o
-            join unnest($1::text[], $2::text[]) as k(business_id, wamid)
-              on o.business_id = k.business_id and o.wamid = k.wamid
+            select k.business_id, k.wamid, o.sent_at, o.delivered, o.read, o.failed
+            from unnest($1::text[], $2::text[]) as k(business_id, wamid)
+            cross join lateral (
+                select sent_at, delivered, read, failed from {s}.metrics_outbound
+                where business_id = k.business_id and wamid = k.wamid limit 1
+            ) as o
         """,
         "waiting": """
             select conversation_id, business_id, since from {s}.metrics_waiting

@@ -145,8 +145,9 @@ class MessageKey(NamedTuple):
     wamid: str
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineMessage:
+class TimelineMessage(NamedTuple):
+    """A row of the timeline table, in its column order."""
+
     business_id: str
     conversation_id: str
     wamid: str
@@ -155,28 +156,23 @@ class TimelineMessage:
     type: str
     summary: str | None
     sent_at: datetime
-    status: SettledStatus | None = None
+    status: str | None = None
+    status_at: datetime | None = None
+    error_code: int | None = None
+    error_title: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StatusReport:
-    key: MessageKey
-    conversation_id: str
-    status: str
-    at: datetime
-    error: WhatsAppError | None
-
-
-@dataclass(frozen=True, slots=True)
-class SettledStatus:
+class SettledStatus(NamedTuple):
     status: str
     at: datetime
     error_code: int | None
     error_title: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
+_NO_STATUS: Final = (None, None, None, None)
+
+
+class StoredMessage(NamedTuple):
     """What the timeline already holds of a message a status is about."""
 
     status: str | None
@@ -184,20 +180,26 @@ class StoredMessage:
     placeholder: bool  # known only from its statuses, dated by the earliest of them
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineUpdate:
+class TimelineUpdate(NamedTuple):
     key: MessageKey
     sent_at: datetime
     status: SettledStatus | None
 
 
+class StatusReports(NamedTuple):
+    """One message's statuses in a batch, in feed order, and its conversation."""
+
+    conversation_id: str
+    statuses: list[DeliveryStatus]
+
+
 @dataclass(slots=True)
 class TimelineChanges:
     messages: list[TimelineMessage] = field(default_factory=list)
-    statuses: list[StatusReport] = field(default_factory=list)
+    statuses: dict[MessageKey, StatusReports] = field(default_factory=dict)
 
     def status_keys(self) -> list[MessageKey]:
-        return list(dict.fromkeys(report.key for report in self.statuses))
+        return list(self.statuses)
 
 
 @dataclass(slots=True)
@@ -219,11 +221,11 @@ def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
                 message.sent_at,
             ))  # fmt: skip
         elif isinstance(event, MessageStatusUpdated):
-            status = event.status
-            changes.statuses.append(StatusReport(
-                MessageKey(event.business_id, status.wamid), recorded.stream_id,
-                status.status, status.at, status.errors[0] if status.errors else None,
-            ))  # fmt: skip
+            key = MessageKey(event.business_id, event.status.wamid)
+            reports = changes.statuses.get(key)
+            if reports is None:
+                reports = changes.statuses[key] = StatusReports(recorded.stream_id, [])
+            reports.statuses.append(event.status)
     return changes
 
 
@@ -231,49 +233,40 @@ def timeline_write(
     changes: TimelineChanges, stored: Mapping[MessageKey, StoredMessage]
 ) -> TimelineWrite:
     """New rows (messages, and sent messages known only from statuses) and changed rows."""
-    settled = settle_statuses({k: m.status for k, m in stored.items()}, changes.statuses)
-    first: dict[MessageKey, StatusReport] = {}
-    for report in changes.statuses:
-        seen = first.get(report.key)
-        if seen is None or report.at < seen.at:
-            first[report.key] = report
     inserts = list(changes.messages)
     updates: list[TimelineUpdate] = []
-    for key, report in first.items():
+    for key, reports in changes.statuses.items():
         known = stored.get(key)
+        settled = settle(known.status if known else None, reports.statuses)
+        first_at = min(status.at for status in reports.statuses)
         if known is None:
-            inserts.append(TimelineMessage(key.business_id, report.conversation_id, key.wamid,
-                                           "outbound", "agent", "unknown", None, report.at,
-                                           settled.get(key)))  # fmt: skip
+            inserts.append(TimelineMessage(key.business_id, reports.conversation_id, key.wamid,
+                                           "outbound", "agent", "unknown", None, first_at,
+                                           *(settled or _NO_STATUS)))  # fmt: skip
             continue
-        sent_at = min(known.sent_at, report.at) if known.placeholder else known.sent_at
-        if key in settled or sent_at != known.sent_at:
-            updates.append(TimelineUpdate(key, sent_at, settled.get(key)))
+        sent_at = min(known.sent_at, first_at) if known.placeholder else known.sent_at
+        if settled is not None or sent_at != known.sent_at:
+            updates.append(TimelineUpdate(key, sent_at, settled))
     return TimelineWrite(inserts, updates)
 
 
-def settle_statuses(
-    current: Mapping[MessageKey, str | None], reports: Sequence[StatusReport]
-) -> dict[MessageKey, SettledStatus]:
-    """Apply the batch's statuses in feed order over the stored ones; only real moves count."""
-    stored = dict(current)
-    settled: dict[MessageKey, SettledStatus] = {}
-    for report in reports:
-        if not status_moves_forward(stored.get(report.key), report.status):
-            continue
-        stored[report.key] = report.status
-        error = report.error
-        settled[report.key] = SettledStatus(
-            report.status, report.at, error.code if error else None, error.title if error else None
-        )
-    return settled
+def settle(current: str | None, statuses: Sequence[DeliveryStatus]) -> SettledStatus | None:
+    """Apply statuses in feed order over the stored one; the last real move, if any."""
+    moved: DeliveryStatus | None = None
+    for status in statuses:
+        if status_moves_forward(current, status.status):
+            current, moved = status.status, status
+    if moved is None:
+        return None
+    error = moved.errors[0] if moved.errors else None
+    return SettledStatus(moved.status, moved.at, error.code if error else None,
+                         error.title if error else None)  # fmt: skip
 
 
 # --- errors ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorRow:
+class ErrorRow(NamedTuple):
     event_id: str
     ordinal: int
     business_id: str
@@ -373,8 +366,7 @@ class OutboundProgress:
     stored: bool = False  # an earlier batch wrote it (so this one updates rather than inserts)
 
 
-@dataclass(frozen=True, slots=True)
-class FirstResponse:
+class FirstResponse(NamedTuple):
     business_id: str
     conversation_id: str
     asked_at: datetime
