@@ -12,6 +12,7 @@ checkpoint, on the new tables.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -182,6 +183,10 @@ class _Rebuild:
     async def _replay(self) -> None:
         """Replay the log into the scratch tables; the next batch is read while one is written."""
         ahead = asyncio.create_task(self._read(self._position))
+        # Events and rows form no reference cycles, so reference counting frees them; the cycle
+        # collector would only rescan the growing heap of a long replay, again and again.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             while events := await ahead:
                 ahead = asyncio.create_task(self._read(events[-1].position))
@@ -193,6 +198,8 @@ class _Rebuild:
                 self._handled += len(events)
                 await self._progress(self._snapshot())
         finally:
+            if collecting:
+                gc.enable()
             ahead.cancel()
             await asyncio.gather(ahead, return_exceptions=True)
 
