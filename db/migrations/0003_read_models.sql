@@ -1,10 +1,10 @@
 -- Read models kept by the projections (each table belongs to exactly one projection;
 -- a rebuild creates fresh copies of a projection's tables and swaps them in).
 
--- conversations: one row per business and customer number (the conversation stream).
+-- conversations: one row per business and conversation stream (a number may change owner).
 create table conversations (
-    id text primary key,                      -- the conversation stream id
     business_id text not null,
+    id text not null,                         -- the conversation stream id
     phone_number_id text not null,
     customer_id text not null,
     customer_name text,
@@ -17,7 +17,8 @@ create table conversations (
     status text not null default 'bot' check (status in ('bot', 'escalated', 'closed')),
     throttled boolean not null default false,
     throttled_until timestamptz,
-    assignee text
+    assignee text,
+    primary key (business_id, id)
 );
 create index conversations_business_activity_idx
     on conversations (business_id, last_activity_at desc, id desc);
@@ -88,17 +89,18 @@ create table metrics_outbound (
 
 -- The customer's unanswered turn per conversation, if any.
 create table metrics_waiting (
-    conversation_id text primary key,
     business_id text not null,
-    since timestamptz not null
+    conversation_id text not null,
+    since timestamptz not null,
+    primary key (business_id, conversation_id)
 );
 
--- Every first response, for percentiles over any range.
+-- Every first response, for percentiles over any range (keyed by the answering event).
 create table metrics_responses (
+    event_id uuid primary key,
     business_id text not null,
     conversation_id text not null,
     asked_at timestamptz not null,
-    seconds double precision not null,
-    primary key (conversation_id, asked_at)
+    seconds double precision not null
 );
 create index metrics_responses_business_time_idx on metrics_responses (business_id, asked_at);

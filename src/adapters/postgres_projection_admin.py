@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
+import structlog
 
 from adapters.postgres import connect
 from adapters.postgres_event_store import PostgresEventStore
@@ -33,11 +34,19 @@ from adapters.postgres_read_models import (
 from application.event_log import FeedPosition, RecordedEvent
 
 REBUILD_BATCH: Final = 5000
+SWAP_ATTEMPTS: Final = 10
+SWAP_LOCK_WAIT_MS: Final = 2000  # readers queue behind a pending swap at most this long
+log = structlog.get_logger(__name__)
+
 _REBUILD_LOCK: Final = "wazybot.rebuild:"
 _START: Final = FeedPosition(0, 0)
 
 
-class RebuildRefusedError(RuntimeError):
+class RebuildError(RuntimeError):
+    """A rebuild could not finish; the live tables are unchanged."""
+
+
+class RebuildRefusedError(RebuildError):
     """Another rebuild of the same projection is running."""
 
 
@@ -129,15 +138,19 @@ class PostgresProjectionAdmin:
 
 
 async def _rebuild_running(connection: asyncpg.Connection[Any], name: str) -> bool:
-    """Is the rebuild lock held (by another session)? Probed without keeping it."""
-    taken = await connection.fetchval(
-        "select pg_try_advisory_lock(hashtextextended($1, 0))", _REBUILD_LOCK + name
-    )
-    if taken:
-        await connection.execute(
-            "select pg_advisory_unlock(hashtextextended($1, 0))", _REBUILD_LOCK + name
+    """Does a session hold the rebuild lock? Read from pg_locks, without taking it."""
+    held = await connection.fetchval(
+        """
+        select exists (
+            select 1 from pg_locks, (select hashtextextended($1, 0) as key) as k
+            where locktype = 'advisory' and granted and objsubid = 1
+              and classid = ((k.key >> 32) & 4294967295)::text::oid
+              and objid = (k.key & 4294967295)::text::oid
         )
-    return not taken
+        """,
+        _REBUILD_LOCK + name,
+    )
+    return bool(held)
 
 
 class _Rebuild:
@@ -257,27 +270,45 @@ class _Rebuild:
             )
 
     async def _swap(self) -> None:
-        async with self._connection.transaction():
-            for table in self._projection.tables:
-                await self._connection.execute(
-                    f"lock table {LIVE_SCHEMA}.{table} in access exclusive mode"
-                )
+        """Swap the fresh tables in; lock waits are bounded so readers never queue for long."""
+        for attempt in range(1, SWAP_ATTEMPTS + 1):
+            position, handled = self._position, self._handled
+            try:
+                async with self._connection.transaction():
+                    await self._connection.execute(f"set local lock_timeout = {SWAP_LOCK_WAIT_MS}")
+                    await self._swap_locked()
+                return
+            except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError) as error:
+                self._position, self._handled = position, handled  # the catch-up rolled back
+                log.warning("projection.swap_retry", projection=self._name, attempt=attempt,
+                            error=type(error).__name__)  # fmt: skip
+                await asyncio.sleep(0.2 * attempt)
+        raise RebuildError(
+            f"could not lock the live tables of {self._name!r} after {SWAP_ATTEMPTS} attempts;"
+            " nothing was changed, run the rebuild again"
+        )
+
+    async def _swap_locked(self) -> None:
+        for table in self._projection.tables:  # in the order the live runner takes them
             await self._connection.execute(
-                "insert into subscriber_checkpoints (name) values ($1) on conflict do nothing",
-                self._name,
+                f"lock table {LIVE_SCHEMA}.{table} in access exclusive mode"
             )
-            await self._connection.execute(
-                "select 1 from subscriber_checkpoints where name = $1 for update", self._name
-            )
-            while await self._catch_up_batch():
-                pass
-            for table in self._projection.tables:
-                await self._replace_live_table(table)
-            await self._connection.execute(
-                "update subscriber_checkpoints set tx = $2::text::xid8, position = $3,"
-                " updated_at = now(), last_error = null where name = $1",
-                self._name, str(self._position.tx), self._position.position,
-            )  # fmt: skip
+        await self._connection.execute(
+            "insert into subscriber_checkpoints (name) values ($1) on conflict do nothing",
+            self._name,
+        )
+        await self._connection.execute(
+            "select 1 from subscriber_checkpoints where name = $1 for update", self._name
+        )
+        while await self._catch_up_batch():
+            pass
+        for table in self._projection.tables:
+            await self._replace_live_table(table)
+        await self._connection.execute(
+            "update subscriber_checkpoints set tx = $2::text::xid8, position = $3,"
+            " updated_at = now(), last_error = null where name = $1",
+            self._name, str(self._position.tx), self._position.position,
+        )  # fmt: skip
 
     async def _replace_live_table(self, table: str) -> None:
         """Drop the live table and move the fresh one in, under the live indexes' names."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import asyncpg
 
 from application.read_models import (
     HOUR,
+    MAX_BIGINT,
+    MAX_INT,
     Bucket,
     ConversationFilter,
     ConversationPage,
@@ -20,10 +22,12 @@ from application.read_models import (
     MessageView,
     MetricsComparison,
     MetricsFigures,
-    QueryError,
     TimeRange,
     Timeseries,
     TimeseriesPoint,
+    cursor_number,
+    cursor_time,
+    cursor_uuid,
     decode_cursor,
     encode_cursor,
     previous_range,
@@ -73,15 +77,19 @@ select {_SUMS},
      where r.business_id = $1 and r.asked_at >= $2 and r.asked_at < $3) as p90
 from metrics_hourly where business_id = $1 and hour >= $2 and hour < $3
 """
+# Buckets are fixed lengths of time from the range's start (never calendar days, which
+# depend on the session's time zone); the last one stops at the range's end.
 _TIMESERIES_SQL = f"""
 select b.start, {_SUMS}
-from generate_series($2::timestamptz, $3::timestamptz - $4::interval, $4::interval) as b(start)
+from generate_series($2::timestamptz, $3::timestamptz - interval '1 microsecond',
+                     make_interval(secs => $4)) as b(start)
 left join metrics_hourly h
-  on h.business_id = $1 and h.hour >= b.start and h.hour < b.start + $4::interval
+  on h.business_id = $1 and h.hour >= b.start
+ and h.hour < least(b.start + make_interval(secs => $4), $3::timestamptz)
 group by b.start
 order by b.start
 """
-_BUCKET_LENGTH: Final = {"hour": HOUR, "day": timedelta(days=1)}
+_BUCKET_SECONDS: Final = {"hour": HOUR.total_seconds(), "day": 86_400.0}
 
 
 class PostgresReadModelQueries:
@@ -114,10 +122,10 @@ class PostgresReadModelQueries:
         self, business_id: str, conversation_id: str, limit: int, cursor: str | None
     ) -> MessagePage | None:
         after = decode_cursor(cursor, (str, int)) if cursor else None
+        after_at = cursor_time(str(after[0])) if after else None
+        after_id = cursor_number(after[1], MAX_BIGINT) if after else None
         if not await self._fetch(_CONVERSATION_SQL, business_id, conversation_id):
             return None
-        after_at = _cursor_time(str(after[0])) if after else None
-        after_id = after[1] if after else None
         rows = await self._fetch(
             _MESSAGES_SQL, business_id, conversation_id, after_at, after_id, limit + 1
         )
@@ -130,9 +138,14 @@ class PostgresReadModelQueries:
         )
 
     async def errors(self, business_id: str, limit: int, cursor: str | None) -> ErrorPage:
-        after = decode_cursor(cursor, (str, str, int)) if cursor else (None, None, None)
-        after_at = _cursor_time(str(after[0])) if after[0] is not None else None
-        rows = await self._fetch(_ERRORS_SQL, business_id, after_at, after[1], after[2], limit + 1)
+        after_at = after_event = after_ordinal = None
+        if cursor:
+            at, event_id, ordinal = decode_cursor(cursor, (str, str, int))
+            after_at = cursor_time(str(at))
+            after_event, after_ordinal = cursor_uuid(event_id), cursor_number(ordinal, MAX_INT)
+        rows = await self._fetch(
+            _ERRORS_SQL, business_id, after_at, after_event, after_ordinal, limit + 1
+        )
         items, more = _split(rows, limit)
         last = items[-1] if more else None
         return ErrorPage(
@@ -156,8 +169,8 @@ class PostgresReadModelQueries:
         )
 
     async def timeseries(self, business_id: str, window: TimeRange, bucket: Bucket) -> Timeseries:
-        length = _BUCKET_LENGTH[bucket]
-        rows = await self._fetch(_TIMESERIES_SQL, business_id, window.start, window.end, length)
+        seconds = _BUCKET_SECONDS[bucket]
+        rows = await self._fetch(_TIMESERIES_SQL, business_id, window.start, window.end, seconds)
         return Timeseries(range=window, bucket=bucket, points=[_point(r) for r in rows])
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -174,14 +187,7 @@ def _time_and_text(cursor: str | None) -> tuple[datetime | None, str | None]:
     if cursor is None:
         return None, None
     at, text = decode_cursor(cursor, (str, str))
-    return _cursor_time(str(at)), str(text)
-
-
-def _cursor_time(raw: str) -> datetime:
-    try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
-        raise QueryError("cursor", "is not a cursor this API returned") from None
+    return cursor_time(str(at)), str(text)
 
 
 def _escape_like(text: str) -> str:

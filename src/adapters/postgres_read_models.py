@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Final
 from adapters.postgres import PgConnection
 from application.event_log import RecordedEvent
 from application.projections import (
+    ConversationKey,
     MessageKey,
     MetricsChanges,
     OutboundProgress,
@@ -75,7 +76,7 @@ class ConversationsProjection(PostgresProjection):
             select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                  $6::text[], $7::timestamptz[], $8::text[],
                                  $9::timestamptz[], $10::timestamptz[], $11::int[])
-            on conflict (id) do update set
+            on conflict (business_id, id) do update set
                 customer_name = case when c.last_customer_message_at is null
                     or excluded.last_customer_message_at >= c.last_customer_message_at
                     then coalesce(excluded.customer_name, c.customer_name)
@@ -94,10 +95,14 @@ class ConversationsProjection(PostgresProjection):
                 last_activity_at = greatest(c.last_activity_at, excluded.last_activity_at),
                 unread_count = c.unread_count + excluded.unread_count
         """,
+        # A throttled message without a new end keeps the stored one (batches split anywhere).
         "throttle": """
-            update {s}.conversations c set throttled = u.throttled, throttled_until = u.until
-            from unnest($1::text[], $2::boolean[], $3::timestamptz[]) as u(id, throttled, until)
-            where c.id = u.id
+            update {s}.conversations c set throttled = u.throttled,
+                throttled_until = case when u.throttled
+                                       then coalesce(u.until, c.throttled_until) end
+            from unnest($1::text[], $2::text[], $3::boolean[], $4::timestamptz[])
+                 as u(business_id, id, throttled, until)
+            where c.business_id = u.business_id and c.id = u.id
         """,
     }
 
@@ -122,9 +127,10 @@ class ConversationsProjection(PostgresProjection):
             for c in changes
         ]
         await tx.execute(self._sql["upsert"], *_columns(rows, 11))
-        throttles = [(c.id, c.throttled, c.throttled_until) for c in changes if c.throttle_known]
+        throttles = [(c.business_id, c.id, c.throttled, c.throttled_until)
+                     for c in changes if c.throttle_known]  # fmt: skip
         if throttles:
-            await tx.execute(self._sql["throttle"], *_columns(throttles, 3))
+            await tx.execute(self._sql["throttle"], *_columns(throttles, 4))
 
 
 class MessagesProjection(PostgresProjection):
@@ -251,7 +257,8 @@ _HOUR_COLUMNS: Final = (
 
 class MetricsProjection(PostgresProjection):
     kind = "metrics"
-    tables = ("metrics_hourly", "metrics_outbound", "metrics_waiting", "metrics_responses")
+    # In the order a batch first touches them, which a rebuild's swap locks them in.
+    tables = ("metrics_outbound", "metrics_waiting", "metrics_hourly", "metrics_responses")
     _templates: ClassVar[dict[str, str]] = {
         "outbound": """
             select k.business_id, k.wamid, o.sent_at, o.delivered, o.read, o.failed
@@ -262,8 +269,12 @@ class MetricsProjection(PostgresProjection):
             ) as o
         """,
         "waiting": """
-            select conversation_id, business_id, since from {s}.metrics_waiting
-            where conversation_id = any($1::text[])
+            select k.business_id, k.conversation_id, w.since
+            from unnest($1::text[], $2::text[]) as k(business_id, conversation_id)
+            cross join lateral (
+                select since from {s}.metrics_waiting
+                where business_id = k.business_id and conversation_id = k.conversation_id
+            ) as w
         """,
         "hours": f"""
             insert into {{s}}.metrics_hourly as h (business_id, hour, {", ".join(_HOUR_COLUMNS)})
@@ -280,16 +291,21 @@ class MetricsProjection(PostgresProjection):
                  as u(business_id, wamid, delivered, read, failed)
             where o.business_id = u.business_id and o.wamid = u.wamid
         """,
-        "answered": "delete from {s}.metrics_waiting where conversation_id = any($1::text[])",
+        "answered": """
+            delete from {s}.metrics_waiting w
+            using unnest($1::text[], $2::text[]) as k(business_id, conversation_id)
+            where w.business_id = k.business_id and w.conversation_id = k.conversation_id
+        """,
         "wait": """
-            insert into {s}.metrics_waiting (conversation_id, business_id, since)
+            insert into {s}.metrics_waiting (business_id, conversation_id, since)
             select * from unnest($1::text[], $2::text[], $3::timestamptz[])
-            on conflict (conversation_id) do update set since = excluded.since
+            on conflict (business_id, conversation_id) do update set since = excluded.since
         """,
         "responses": """
-            insert into {s}.metrics_responses (business_id, conversation_id, asked_at, seconds)
-            select * from unnest($1::text[], $2::text[], $3::timestamptz[],
-                                 $4::double precision[])
+            insert into {s}.metrics_responses (event_id, business_id, conversation_id, asked_at,
+                                               seconds)
+            select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                 $5::double precision[])
             on conflict do nothing
         """,
     }
@@ -316,12 +332,15 @@ class MetricsProjection(PostgresProjection):
         }
 
     async def _waiting(
-        self, tx: PgConnection, conversations: set[str]
-    ) -> dict[str, tuple[str, datetime]]:
+        self, tx: PgConnection, conversations: set[ConversationKey]
+    ) -> dict[ConversationKey, datetime]:
         if not conversations:
             return {}
-        rows = await tx.fetch(self._sql["waiting"], list(conversations))
-        return {r["conversation_id"]: (r["business_id"], r["since"]) for r in rows}
+        keys = list(conversations)
+        rows = await tx.fetch(
+            self._sql["waiting"], [k.business_id for k in keys], [k.conversation_id for k in keys]
+        )
+        return {ConversationKey(r["business_id"], r["conversation_id"]): r["since"] for r in rows}
 
     async def _save_outbound(self, tx: PgConnection, changes: MetricsChanges) -> None:
         new = [(k.business_id, k.wamid, p.sent_at, p.delivered, p.read, p.failed)
@@ -344,17 +363,14 @@ class MetricsProjection(PostgresProjection):
             ]
             await tx.execute(self._sql["hours"], *_columns(rows, 2 + len(_HOUR_COLUMNS)))
         await self._save_outbound(tx, changes)
-        answered = [c for c, turn in changes.waiting.items() if turn is None]
+        answered = [key for key, since in changes.waiting.items() if since is None]
         if answered:
-            await tx.execute(self._sql["answered"], answered)
-        waits = [(c, turn[0], turn[1]) for c, turn in changes.waiting.items() if turn is not None]
+            await tx.execute(self._sql["answered"], *_columns(answered, 2))
+        waits = [(*key, since) for key, since in changes.waiting.items() if since is not None]
         if waits:
             await tx.execute(self._sql["wait"], *_columns(waits, 3))
         if changes.responses:
-            rows = [
-                (r.business_id, r.conversation_id, r.asked_at, r.seconds) for r in changes.responses
-            ]
-            await tx.execute(self._sql["responses"], *_columns(rows, 4))
+            await tx.execute(self._sql["responses"], *_columns(changes.responses, 5))
 
 
 PROJECTIONS: Final[tuple[type[PostgresProjection], ...]] = (

@@ -49,8 +49,11 @@ class ConversationChange:
         self.throttle_known, self.throttled, self.throttled_until = True, throttled, until
 
 
+_Changes = dict[tuple[str, str], ConversationChange]  # by (business id, conversation id)
+
+
 def conversation_changes(events: Iterable[RecordedEvent]) -> list[ConversationChange]:
-    changes: dict[str, ConversationChange] = {}
+    changes: _Changes = {}
     for recorded in events:
         event = recorded.event
         if isinstance(event, MessageReceived):
@@ -80,7 +83,7 @@ def conversation_changes(events: Iterable[RecordedEvent]) -> list[ConversationCh
     return list(changes.values())
 
 
-def _received(changes: dict[str, ConversationChange], stream: str, event: MessageReceived) -> None:
+def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
     message = event.message
     change = _change(
         changes,
@@ -101,12 +104,11 @@ def _received(changes: dict[str, ConversationChange], stream: str, event: Messag
         change.customer_name = message.customer_name or change.customer_name
     change.unread_increment += 1
     # The flag an event carries is the conversation's flag after it, late messages included.
+    # Its end comes only from CustomerThrottled; None here keeps the end already stored.
     change.set_throttle(event.throttled, change.throttled_until if event.throttled else None)
 
 
-def _status_activity(
-    changes: dict[str, ConversationChange], stream: str, event: MessageStatusUpdated
-) -> None:
+def _status_activity(changes: _Changes, stream: str, event: MessageStatusUpdated) -> None:
     status = event.status
     if status.status == "sent":  # the business wrote to the customer
         _change(
@@ -120,16 +122,16 @@ def _status_activity(
 
 
 def _change(
-    changes: dict[str, ConversationChange],
+    changes: _Changes,
     stream: str,
     business_id: str,
     phone_number_id: str,
     customer_id: str,
     at: datetime,
 ) -> ConversationChange:
-    change = changes.get(stream)
+    change = changes.get((business_id, stream))
     if change is None:
-        change = changes[stream] = ConversationChange(
+        change = changes[business_id, stream] = ConversationChange(
             stream, business_id, phone_number_id, customer_id, last_activity_at=at
         )
     elif at > change.last_activity_at:
@@ -367,18 +369,24 @@ class OutboundProgress:
 
 
 class FirstResponse(NamedTuple):
+    event_id: str  # the status event that showed the answer
     business_id: str
     conversation_id: str
     asked_at: datetime
     seconds: float
 
 
+class ConversationKey(NamedTuple):
+    business_id: str
+    conversation_id: str
+
+
 @dataclass(slots=True)
 class MetricsChanges:
     hours: dict[tuple[str, datetime], HourCounts] = field(default_factory=dict)
     outbound: dict[MessageKey, OutboundProgress] = field(default_factory=dict)
-    # conversation id -> (business id, waiting since), or None when the turn was answered
-    waiting: dict[str, tuple[str, datetime] | None] = field(default_factory=dict)
+    # since when the customer's turn waits for an answer; None once it was answered
+    waiting: dict[ConversationKey, datetime | None] = field(default_factory=dict)
     responses: list[FirstResponse] = field(default_factory=list)
 
     def hour(self, business_id: str, at: datetime) -> HourCounts:
@@ -403,35 +411,38 @@ def hour_of(at: datetime) -> datetime:
     return hour
 
 
-def metrics_keys(events: Sequence[RecordedEvent]) -> tuple[set[MessageKey], set[str]]:
+def metrics_keys(
+    events: Sequence[RecordedEvent],
+) -> tuple[set[MessageKey], set[ConversationKey]]:
     """The stored state ``metrics_changes`` needs: sent messages and conversations."""
     wamids: set[MessageKey] = set()
-    conversations: set[str] = set()
+    conversations: set[ConversationKey] = set()
     for recorded in events:
         event = recorded.event
         if isinstance(event, MessageStatusUpdated):
             wamids.add(MessageKey(event.business_id, event.status.wamid))
-            conversations.add(recorded.stream_id)
+            conversations.add(ConversationKey(event.business_id, recorded.stream_id))
         elif isinstance(event, MessageReceived):
-            conversations.add(recorded.stream_id)
+            conversations.add(ConversationKey(event.business_id, recorded.stream_id))
     return wamids, conversations
 
 
 def metrics_changes(
     events: Sequence[RecordedEvent],
     outbound: Mapping[MessageKey, OutboundProgress],
-    waiting: Mapping[str, tuple[str, datetime]],
+    waiting: Mapping[ConversationKey, datetime],
 ) -> MetricsChanges:
     """Count the batch into hourly buckets, given what earlier batches left behind."""
     changes = MetricsChanges()
     known_outbound = dict(outbound)
-    known_waiting: dict[str, tuple[str, datetime] | None] = dict(waiting)
+    known_waiting: dict[ConversationKey, datetime | None] = dict(waiting)
     for recorded in events:
         event = recorded.event
         if isinstance(event, MessageReceived):
-            _count_received(changes, known_waiting, recorded.stream_id, event)
+            conversation = ConversationKey(event.business_id, recorded.stream_id)
+            _count_received(changes, known_waiting, conversation, event)
         elif isinstance(event, MessageStatusUpdated):
-            _count_status(changes, known_outbound, known_waiting, recorded.stream_id, event)
+            _count_status(changes, known_outbound, known_waiting, recorded, event)
         elif isinstance(event, WebhookProblemReported):
             changes.hour(event.business_id, event.problem.at).webhook_problems += 1
     return changes
@@ -439,15 +450,15 @@ def metrics_changes(
 
 def _count_received(
     changes: MetricsChanges,
-    waiting: dict[str, tuple[str, datetime] | None],
-    conversation_id: str,
+    waiting: dict[ConversationKey, datetime | None],
+    conversation: ConversationKey,
     event: MessageReceived,
 ) -> None:
     sent_at = event.message.sent_at
     counts = changes.hour(event.business_id, sent_at)
     counts.messages_received += 1
-    if waiting.get(conversation_id) is None:
-        waiting[conversation_id] = changes.waiting[conversation_id] = (event.business_id, sent_at)
+    if waiting.get(conversation) is None:
+        waiting[conversation] = changes.waiting[conversation] = sent_at
         counts.awaiting_response += 1
 
 
@@ -458,8 +469,8 @@ _READ: Final = frozenset({"read", "played"})
 def _count_status(
     changes: MetricsChanges,
     outbound: dict[MessageKey, OutboundProgress],
-    waiting: dict[str, tuple[str, datetime] | None],
-    conversation_id: str,
+    waiting: dict[ConversationKey, datetime | None],
+    recorded: RecordedEvent,
     event: MessageStatusUpdated,
 ) -> None:
     status = event.status
@@ -469,10 +480,13 @@ def _count_status(
         progress = outbound[key] = OutboundProgress(sent_at=status.at)
         changes.hour(event.business_id, status.at).messages_sent += 1
         if status.status != FAILED:
-            _count_response(changes, waiting, conversation_id, event.business_id, status.at)
-    delivered = status.status in _DELIVERED and not progress.delivered
-    read = status.status in _READ and not progress.read
-    failed = status.status == FAILED and not progress.failed
+            conversation = ConversationKey(event.business_id, recorded.stream_id)
+            _count_response(changes, waiting, conversation, str(recorded.event_id), status.at)
+    # As on the timeline: a delivered message did not fail, a failed one is never delivered.
+    settled = progress.failed
+    delivered = status.status in _DELIVERED and not (progress.delivered or settled)
+    read = status.status in _READ and not (progress.read or settled)
+    failed = status.status == FAILED and not (progress.failed or progress.delivered)
     if delivered or read or failed:
         counts = changes.hour(event.business_id, progress.sent_at)
         progress.delivered |= delivered
@@ -486,18 +500,20 @@ def _count_status(
 
 def _count_response(
     changes: MetricsChanges,
-    waiting: dict[str, tuple[str, datetime] | None],
-    conversation_id: str,
-    business_id: str,
+    waiting: dict[ConversationKey, datetime | None],
+    conversation: ConversationKey,
+    event_id: str,
     answered_at: datetime,
 ) -> None:
-    turn = waiting.get(conversation_id)
-    if turn is None or answered_at < turn[1]:
+    asked_at = waiting.get(conversation)
+    if asked_at is None or answered_at < asked_at:
         return
-    asked_at = turn[1]
     seconds = (answered_at - asked_at).total_seconds()
-    counts = changes.hour(business_id, asked_at)
+    counts = changes.hour(conversation.business_id, asked_at)
     counts.responded += 1
     counts.response_seconds += seconds
-    changes.responses.append(FirstResponse(business_id, conversation_id, asked_at, seconds))
-    waiting[conversation_id] = changes.waiting[conversation_id] = None
+    changes.responses.append(
+        FirstResponse(event_id, conversation.business_id, conversation.conversation_id,
+                      asked_at, seconds)
+    )  # fmt: skip
+    waiting[conversation] = changes.waiting[conversation] = None

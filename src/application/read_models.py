@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
@@ -24,6 +25,11 @@ MAX_RANGE: Final = timedelta(days=366)
 MAX_HOURLY_POINTS: Final = 24 * 92
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 200
+MAX_SEARCH_LENGTH: Final = 100
+EARLIEST: Final = datetime(1971, 1, 1, tzinfo=UTC)  # times outside these are typing errors
+LATEST: Final = datetime(9998, 1, 1, tzinfo=UTC)
+MAX_BIGINT: Final = 2**63 - 1
+MAX_INT: Final = 2**31 - 1
 HOUR: Final = timedelta(hours=1)
 
 
@@ -177,9 +183,19 @@ class ReadModelQueries(Protocol):
 def page_size(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_PAGE_SIZE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise QueryError("limit", f"must be a whole number from 1 to {MAX_PAGE_SIZE}")
     return int(raw)
+
+
+def search_text(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if len(raw) > MAX_SEARCH_LENGTH:
+        raise QueryError("search", f"may be at most {MAX_SEARCH_LENGTH} characters")
+    if "\x00" in raw:
+        raise QueryError("search", "must not contain NUL characters")
+    return raw.strip() or None
 
 
 def conversation_status(raw: str | None) -> ConversationStatus | None:
@@ -224,15 +240,22 @@ def _explicit_range(start: str | None, end: str | None, now: datetime) -> TimeRa
         raise QueryError("to", "must be later than from")
     if end_at - start_at > MAX_RANGE:
         raise QueryError("to", f"the range may span at most {MAX_RANGE.days} days")
+    if start_at - (end_at - start_at) < EARLIEST:  # the previous range must exist too
+        raise QueryError(
+            "from", f"the range and the one before it must start after {EARLIEST.year}"
+        )
     return TimeRange(start=start_at, end=end_at)
 
 
 def _timestamp(parameter: str, raw: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise QueryError(parameter, "must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST <= value < LATEST:
+        raise QueryError(parameter, f"must lie between {EARLIEST.year} and {LATEST.year}")
+    return value
 
 
 def _floor_hour(at: datetime) -> datetime:
@@ -271,4 +294,31 @@ def decode_cursor(raw: str, shape: tuple[type, ...]) -> tuple[str | int, ...]:
         raise problem
     if not all(type(v) is t for v, t in zip(values, shape, strict=True)):
         raise problem
+    if any(isinstance(v, str) and "\x00" in v for v in values):
+        raise problem
     return tuple(values)
+
+
+def cursor_time(raw: str) -> datetime:
+    """The time part of a cursor: an aware time in the range the API accepts at all."""
+    problem = QueryError("cursor", "is not a cursor this API returned")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise problem from None
+    if value.tzinfo is None or not EARLIEST <= value < LATEST:
+        raise problem
+    return value
+
+
+def cursor_number(value: str | int, highest: int) -> int:
+    if not isinstance(value, int) or not 0 <= value <= highest:
+        raise QueryError("cursor", "is not a cursor this API returned")
+    return value
+
+
+def cursor_uuid(value: str | int) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise QueryError("cursor", "is not a cursor this API returned") from None

@@ -32,13 +32,13 @@ from application.read_models import (
     check_points,
     conversation_status,
     page_size,
+    search_text,
     time_range,
 )
 
 log = structlog.get_logger(__name__)
 
 API_PATH: Final = "/api/v1"
-MAX_SEARCH_LENGTH: Final = 100
 
 
 class ApiProblem(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -113,9 +113,7 @@ async def list_conversations(
     cursor: str | None = None,
 ) -> ConversationPage:
     """Conversations, newest activity first; filter by status, search by name or number."""
-    if search is not None and len(search) > MAX_SEARCH_LENGTH:
-        raise QueryError("search", f"may be at most {MAX_SEARCH_LENGTH} characters")
-    filter_ = ConversationFilter(conversation_status(status), (search or "").strip() or None)
+    filter_ = ConversationFilter(conversation_status(status), search_text(search))
     return await read_models.conversations(business_id, filter_, page_size(limit), cursor)
 
 
@@ -126,7 +124,11 @@ async def get_conversation(
     read_models: ReadModelQueries = Dependency(skip_validation=True),
 ) -> ConversationView:
     """One conversation of this business."""
-    found = await read_models.conversation(business_id, conversation_id)
+    found = (
+        None
+        if "\x00" in conversation_id
+        else await read_models.conversation(business_id, conversation_id)
+    )
     if found is None:
         raise NotFoundException(detail="no such conversation")
     return found
@@ -141,7 +143,12 @@ async def list_messages(
     cursor: str | None = None,
 ) -> MessagePage:
     """A conversation's timeline, newest first; follow next_cursor for older messages."""
-    page = await read_models.messages(business_id, conversation_id, page_size(limit), cursor)
+    size = page_size(limit)
+    page = (
+        None
+        if "\x00" in conversation_id
+        else await read_models.messages(business_id, conversation_id, size, cursor)
+    )
     if page is None:
         raise NotFoundException(detail="no such conversation")
     return page

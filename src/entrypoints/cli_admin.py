@@ -14,6 +14,7 @@ from adapters.postgres_businesses import PostgresBusinessRegistry
 from adapters.postgres_projection_admin import (
     PostgresProjectionAdmin,
     ProjectionStatus,
+    RebuildError,
     RebuildProgress,
     RebuildRefusedError,
 )
@@ -121,9 +122,9 @@ def _projections_rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(with_container(settings, rebuild))
-    except RebuildRefusedError as error:
+    except RebuildError as error:
         print(f"wazybot: {error}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(error, RebuildRefusedError) else 1
     return 0
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from application.read_models import encode_cursor
 from domain.conversation import conversation_stream
 from tests.e2e.server import RunningServer, run_cli, serve
 from tests.e2e.test_webhook import server_env
@@ -29,6 +32,7 @@ from tests.support.webhooks import (
 API_TOKEN = "default-business-token-0123456789"
 GLOBEX_NUMBER = "2233445566778"
 NOW = int(time.time()) - 600
+BUSY_CHAT = conversation_stream(PHONE_NUMBER_ID, "15550000006")
 
 
 @dataclass
@@ -207,6 +211,23 @@ def test_timeseries_cover_the_range_in_equal_buckets(api: Api) -> None:
     assert daily["points"][-1]["messages_received"] == 18
 
 
+def test_day_buckets_cover_a_range_that_is_not_whole_days(api: Api) -> None:
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=34)
+    body = api.get("/api/v1/metrics/timeseries", bucket="day",
+                   **{"from": start.isoformat(), "to": end.isoformat()}).json()  # fmt: skip
+    assert [p["start"] for p in body["points"]] == [
+        start.isoformat().replace("+00:00", "Z"),
+        (start + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+    ]
+    assert sum(p["messages_received"] for p in body["points"]) == 18
+
+
+def test_a_conversation_id_with_a_nul_is_simply_not_found(api: Api) -> None:
+    assert api.get("/api/v1/conversations/a%00b").status_code == 404
+    assert api.get("/api/v1/conversations/a%00b/messages").status_code == 404
+
+
 def test_errors_list_failed_sends(api: Api) -> None:
     (error,) = api.get("/api/v1/errors").json()["items"]
     assert error["kind"] == "send_failed"
@@ -232,6 +253,31 @@ def test_errors_list_failed_sends(api: Api) -> None:
         ("/api/v1/metrics/timeseries", {"bucket": "week"}, "bucket"),
         ("/api/v1/metrics/timeseries", {"range": "30d", "bucket": "hour"}, None),
         ("/api/v1/errors", {"limit": "201"}, "limit"),
+        ("/api/v1/conversations", {"limit": "\u00b2"}, "limit"),  # a digit, but not 0-9
+        ("/api/v1/conversations", {"search": "a\x00b"}, "search"),
+        (
+            "/api/v1/errors",
+            {"cursor": encode_cursor("2026-01-01T00:00:00+00:00", "x", 1)},
+            "cursor",
+        ),
+        (
+            "/api/v1/errors",
+            {"cursor": encode_cursor("2026-01-01T00:00:00+00:00", str(uuid.uuid4()), 2**40)},
+            "cursor",
+        ),
+        (
+            f"/api/v1/conversations/{BUSY_CHAT}/messages",
+            {"cursor": encode_cursor("2026-01-01T00:00:00+00:00", 2**70)},
+            "cursor",
+        ),
+        (
+            f"/api/v1/conversations/{BUSY_CHAT}/messages",
+            {"cursor": encode_cursor("0001-01-01T00:30:00+01:00", 5)},
+            "cursor",
+        ),
+        ("/api/v1/metrics", {"from": "0001-01-01T00:30:00+01:00"}, "from"),
+        ("/api/v1/metrics", {"from": "9999-12-31T23:30:00Z"}, "from"),
+        ("/api/v1/metrics", {"from": "1971-03-01T00:00:00Z", "to": "1971-09-01T00:00:00Z"}, "from"),
     ],
 )
 def test_bad_parameters_get_400_naming_the_parameter(

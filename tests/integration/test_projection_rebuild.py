@@ -11,6 +11,7 @@ import pytest
 
 from adapters.postgres_projection_admin import (
     PostgresProjectionAdmin,
+    RebuildError,
     RebuildProgress,
     RebuildRefusedError,
 )
@@ -159,3 +160,47 @@ async def test_an_unknown_projection_is_refused_before_anything_changes(
     async with projected(pool, database_url, []) as app:
         with pytest.raises(KeyError, match="no projection named 'nope'"):
             await admin(app, database_url).rebuild("nope")
+
+
+async def test_a_swap_waits_for_busy_live_tables_and_gives_up_without_changing_them(
+    pool: asyncpg.Pool[Any], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adapters.postgres_projection_admin as admin_module
+
+    monkeypatch.setattr(admin_module, "SWAP_LOCK_WAIT_MS", 50)
+    monkeypatch.setattr(admin_module, "SWAP_ATTEMPTS", 3)
+    async with projected(pool, database_url) as app:
+        await app.deliver(*conversation_traffic(0, 20))
+        await app.caught_up()
+        live = await read_models(pool)
+        blocker = await asyncpg.connect(database_url)
+        try:
+            # A long reader (say, a slow dashboard query) holds a live table.
+            transaction = blocker.transaction()
+            await transaction.start()
+            await blocker.execute("lock table metrics_hourly in access share mode")
+            with pytest.raises(RebuildError, match="could not lock the live tables"):
+                await admin(app, database_url).rebuild("metrics")
+            assert await read_models(pool) == live
+
+            releases: list[asyncio.Task[None]] = []
+
+            async def release_soon(progress: RebuildProgress) -> None:
+                """Once the replay is done the swap starts: let it wait a moment, then free it."""
+                if progress.handled == progress.total and not progress.swapped and not releases:
+                    releases.append(asyncio.create_task(_rollback_after(transaction, 0.2)))
+
+            monkeypatch.setattr(admin_module, "SWAP_ATTEMPTS", 100)
+            done = await admin(app, database_url).rebuild("metrics", release_soon)
+        finally:
+            await blocker.close()
+        schemas = await app.rows("select nspname from pg_namespace where nspname like 'rebuild_%'")
+
+    assert done.swapped
+    assert await read_models(pool) == live
+    assert schemas == []
+
+
+async def _rollback_after(transaction: Any, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    await transaction.rollback()

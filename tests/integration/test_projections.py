@@ -8,9 +8,15 @@ from typing import Any
 
 import asyncpg
 
-from adapters.postgres_read_models import PROJECTIONS
+from adapters.memory_businesses import InMemoryBusinessDirectory
+from application.webhook_ingest import WebhookIngestor
 from domain.conversation import conversation_stream
-from tests.support.read_models import FAST, OTHER_NUMBER, projected
+from tests.support.read_model_tables import (
+    READ_MODEL_TABLES,
+    read_models,
+    replayed_read_models,
+)
+from tests.support.read_models import FAST, GLOBEX, OTHER_NUMBER, projected
 from tests.support.webhooks import PHONE_NUMBER_ID, messages_change, status, text_message, webhook
 
 T0 = 1_700_000_000  # 2023-11-14 22:13:20 UTC
@@ -249,43 +255,46 @@ async def test_hourly_metrics_count_messages_statuses_and_first_responses(
     assert responses == [{"conversation_id": ANA_CHAT, "seconds": 90}]
 
 
-async def test_a_batch_split_anywhere_gives_the_same_read_models(
-    pool: asyncpg.Pool[Any], database_url: str
-) -> None:
-    """Batches of one event and one batch of everything must agree (state carried across)."""
+def varied_traffic() -> list[dict[str, Any]]:
+    """Messages, replies and their statuses out of order, failures, a throttled burst."""
     bodies = [
         webhook(messages_change([text_message(customer=ANA, sent_at=T0 + n)]))
         for n in range(0, 50, 5)
-    ] + [
+    ]
+    bodies += [
         webhook(messages_change(statuses=[status(f"wamid.o{n}", s, recipient=ANA, at=T0 + 60 + n)]))
         for n in range(5)
-        for s in ("sent", "delivered", "read")
+        for s in ("read", "sent", "delivered")
     ]
-    tables = ("conversations", "messages", "errors", "metrics_hourly", "metrics_outbound",
-              "metrics_waiting", "metrics_responses")  # fmt: skip
-    async with pool.acquire() as connection:
-        await connection.execute("create schema one_by_one")
-        for table in tables:
-            await connection.execute(
-                f"create table one_by_one.{table} (like public.{table} including all)"
-            )
-    single = replace(FAST, batch_size=1)
-    async with projected(pool, database_url) as app:
-        await app.deliver(*bodies)
+    bodies.append(webhook(messages_change(statuses=[
+        failed("wamid.f1", BEN, T0 + 70, 131026, "Message undeliverable"),
+        status("wamid.f1", "delivered", recipient=BEN, at=T0 + 71),
+    ])))  # fmt: skip
+    # Ben floods: 21 messages in a minute, then more while still throttled, each its own POST.
+    bodies += [
+        webhook(messages_change([text_message(customer=BEN, sent_at=T0 + 100 + n)]))
+        for n in range(24)
+    ]
+    return bodies
+
+
+async def test_a_batch_split_anywhere_gives_the_same_read_models(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    """Batches of one event and batches of hundreds must agree: no state kept in memory."""
+    async with projected(pool, database_url, settings=replace(FAST, batch_size=1)) as app:
+        await app.deliver(*varied_traffic())
         await app.caught_up()
-    async with projected(
-        pool, database_url, [projection("one_by_one") for projection in PROJECTIONS], single
-    ) as app:
-        await app.caught_up()
-        for table in tables:
-            order = "1, 2, 3"
-            live = await app.rows(f"select * from public.{table} order by {order}")
-            replayed = await app.rows(f"select * from one_by_one.{table} order by {order}")
-            if table == "messages":
-                live = [{k: v for k, v in r.items() if k != "id"} for r in live]
-                replayed = [{k: v for k, v in r.items() if k != "id"} for r in replayed]
-            assert live == replayed, table
-            assert live or table in ("errors", "metrics_waiting"), table
+    one_by_one = await read_models(pool)
+    replayed = await replayed_read_models(pool, database_url, batch_size=500)
+
+    assert one_by_one == replayed
+    assert all(one_by_one[table] for table in READ_MODEL_TABLES if table != "metrics_waiting")
+    ben = conversation_stream(PHONE_NUMBER_ID, BEN)
+    (row,) = [r for r in one_by_one["conversations"] if r["id"] == ben]
+    assert row["throttled"] is True
+    # The 21st message crossed the limit; the burst's first one leaves the window a minute on.
+    assert row["throttled_until"] == at(T0 + 100 + 60)
 
 
 async def test_statuses_and_messages_in_one_batch_are_not_lost_when_batches_are_small(
@@ -305,3 +314,32 @@ async def test_statuses_and_messages_in_one_batch_are_not_lost_when_batches_are_
         (row,) = await app.rows("select sent_at, status from messages")
     assert row == {"sent_at": at(T0 + 1), "status": "delivered"}
     assert timedelta(seconds=4) == at(T0 + 5) - row["sent_at"]
+
+
+async def test_a_number_that_changes_owner_starts_new_conversations_for_the_new_business(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    async with projected(pool, database_url) as app:
+        await app.deliver(webhook(messages_change([text_message("to acme", customer=ANA,
+                                                                sent_at=T0)])))  # fmt: skip
+        # The number now belongs to Globex (as after `wazybot business add` takes it over).
+        app.ingestor = WebhookIngestor(
+            app.store, InMemoryBusinessDirectory([replace(GLOBEX, phone_number_ids=(
+                PHONE_NUMBER_ID,))])
+        )  # fmt: skip
+        await app.deliver(webhook(messages_change([text_message("to globex", customer=ANA,
+                                                                sent_at=T0 + 60)])))  # fmt: skip
+        await app.caught_up()
+        rows = await app.rows(
+            "select business_id, id, last_message_preview, unread_count from conversations"
+            " order by business_id"
+        )
+        waiting = await app.rows("select business_id from metrics_waiting order by 1")
+
+    assert rows == [
+        {"business_id": "acme", "id": ANA_CHAT, "last_message_preview": "to acme",
+         "unread_count": 1},
+        {"business_id": "globex", "id": ANA_CHAT, "last_message_preview": "to globex",
+         "unread_count": 1},
+    ]  # fmt: skip
+    assert waiting == [{"business_id": "acme"}, {"business_id": "globex"}]
