@@ -15,6 +15,7 @@ from adapters.postgres import PgConnection
 from application.event_log import RecordedEvent
 from application.projections import (
     ConversationKey,
+    ErrorRow,
     MessageKey,
     MetricsChanges,
     OutboundProgress,
@@ -223,23 +224,8 @@ class ErrorsProjection(PostgresProjection):
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
         rows = error_rows(events)
-        if rows:
-            values = [
-                (
-                    r.event_id,
-                    r.ordinal,
-                    r.business_id,
-                    r.kind,
-                    r.code,
-                    r.title,
-                    r.detail,
-                    r.conversation_id,
-                    r.wamid,
-                    r.occurred_at,
-                )
-                for r in rows
-            ]
-            await tx.execute(self._sql["insert"], *_columns(values, 10))
+        if rows:  # ErrorRow holds the table's columns in order
+            await tx.execute(self._sql["insert"], *_columns(rows, len(ErrorRow._fields)))
 
 
 _HOUR_COLUMNS: Final = (

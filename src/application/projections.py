@@ -61,26 +61,22 @@ def conversation_changes(events: Iterable[RecordedEvent]) -> list[ConversationCh
         elif isinstance(event, MessageStatusUpdated):
             _status_activity(changes, recorded.stream_id, event)
         elif isinstance(event, CustomerThrottled):
-            change = _change(
-                changes,
-                recorded.stream_id,
-                event.business_id,
-                event.phone_number_id,
-                event.customer_id,
-                event.since,
+            _throttle(changes, recorded.stream_id, event, event.since).set_throttle(
+                True, event.until
             )
-            change.set_throttle(True, event.until)
         elif isinstance(event, CustomerThrottleLifted):
-            change = _change(
-                changes,
-                recorded.stream_id,
-                event.business_id,
-                event.phone_number_id,
-                event.customer_id,
-                event.at,
-            )
-            change.set_throttle(False, None)
+            _throttle(changes, recorded.stream_id, event, event.at).set_throttle(False, None)
     return list(changes.values())
+
+
+def _throttle(
+    changes: _Changes,
+    stream: str,
+    event: CustomerThrottled | CustomerThrottleLifted,
+    at: datetime,
+) -> ConversationChange:
+    return _change(changes, stream, event.business_id, event.phone_number_id,
+                   event.customer_id, at)  # fmt: skip
 
 
 def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
