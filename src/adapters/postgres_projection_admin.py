@@ -206,9 +206,7 @@ class _Rebuild:
                 async with self._connection.transaction():
                     # Nothing of the scratch survives a crash, so no commit waits for the disk.
                     await self._connection.execute("set local synchronous_commit = off")
-                    await self._projection.handle(self._connection, events)
-                self._position = events[-1].position
-                self._handled += len(events)
+                    await self._apply(events)
                 await self._progress(self._snapshot())
         finally:
             if collecting:
@@ -246,21 +244,15 @@ class _Rebuild:
 
     async def _defer_plain_indexes(self, table: str) -> None:
         """Indexes no write needs (not unique) are built once at the end, not kept up per row."""
-        plain = await self._connection.fetch(
-            "select c.relname as name, regexp_replace(pg_get_indexdef(x.indexrelid),"
-            " '^.* USING ', '') as definition"
-            " from pg_index x join pg_class c on c.oid = x.indexrelid"
-            " where x.indrelid = ($1 || '.' || $2)::regclass and not x.indisunique",
-            LIVE_SCHEMA, table,
-        )  # fmt: skip
         scratch_names = await self._index_names(self._scratch, table)
-        for row in plain:
-            copy = scratch_names.get(row["definition"])
+        plain = await self._index_names(LIVE_SCHEMA, table, unique=False)
+        for definition, name in plain.items():
+            copy = scratch_names.get(definition)
             if copy is not None:
                 await self._connection.execute(
                     f"drop index {quote_identifier(self._scratch)}.{quote_identifier(copy)}"
                 )
-                self._deferred.append((table, row["name"], row["definition"]))
+                self._deferred.append((table, name, definition))
 
     async def _build_deferred_indexes(self) -> None:
         scratch = quote_identifier(self._scratch)
@@ -325,21 +317,29 @@ class _Rebuild:
                 )
         await self._connection.execute(f"alter table {scratch}.{table} set schema {LIVE_SCHEMA}")
 
-    async def _index_names(self, schema: str, table: str) -> dict[str, str]:
-        """Index definition (what it indexes and how) -> index name."""
+    async def _index_names(
+        self, schema: str, table: str, *, unique: bool | None = None
+    ) -> dict[str, str]:
+        """Index definition (what it indexes and how) -> index name; all, or only (non-)unique."""
         rows = await self._connection.fetch(
-            "select indexname, regexp_replace(indexdef, '^.* USING ', '') as definition"
-            " from pg_indexes where schemaname = $1 and tablename = $2",
-            schema, table,
+            "select c.relname as name,"
+            " regexp_replace(pg_get_indexdef(x.indexrelid), '^.* USING ', '') as definition"
+            " from pg_index x join pg_class c on c.oid = x.indexrelid"
+            " where x.indrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass"
+            " and ($3::boolean is null or x.indisunique = $3)",
+            schema, table, unique,
         )  # fmt: skip
-        return {r["definition"]: r["indexname"] for r in rows}
+        return {r["definition"]: r["name"] for r in rows}
 
     async def _catch_up_batch(self) -> bool:
         """Inside the swap transaction: what committed since the last batch, live runner held."""
         events = await self._store.read_feed_on(self._connection, self._position, self._batch)
-        if not events:
-            return False
+        if events:
+            await self._apply(events)
+        return bool(events)
+
+    async def _apply(self, events: list[RecordedEvent]) -> None:
+        """Project a batch into the scratch tables, in the caller's transaction."""
         await self._projection.handle(self._connection, events)
         self._position = events[-1].position
         self._handled += len(events)
-        return True
