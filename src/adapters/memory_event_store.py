@@ -28,6 +28,7 @@ from application.event_log import (
     AppendRequest,
     AppendResult,
     CheckpointConflictError,
+    EventStoreError,
     ExpectedVersion,
     FeedPosition,
     NewEvent,
@@ -192,6 +193,7 @@ class InMemorySubscriptionSource:
         self._store = store
         self.checkpoints: dict[str, FeedPosition] = {}
         self.errors: dict[str, str] = {}
+        self.parked: dict[str, dict[uuid.UUID, tuple[RecordedEvent, str]]] = {}
         self._leaders: dict[str, asyncio.Lock] = {}
 
     @asynccontextmanager
@@ -228,6 +230,18 @@ class InMemorySubscriptionSession:
 
     async def record_error(self, message: str) -> None:
         self._source.errors[self._name] = message
+
+    def may_park(self, error: Exception) -> bool:
+        return not isinstance(error, OSError | TimeoutError | EventStoreError)
+
+    async def park(
+        self, event: RecordedEvent, error: str, attempts: int, previous: FeedPosition
+    ) -> None:
+        tx = MemoryTransaction()
+        await self.save_checkpoint(tx, previous, event.position)
+        parked = self._source.parked.setdefault(self._name, {})
+        tx.on_commit(lambda: parked.__setitem__(event.event_id, (event, error)))
+        tx.commit()
 
     async def wait_for_events(self, timeout: float) -> None:
         await self._source._store.wait_for_append(timeout)

@@ -86,6 +86,8 @@ order by version desc
 limit $3
 """
 
+_READ_EVENT_SQL = f"select {_COLUMNS} from events where event_id = $1"
+
 # The snapshot fence: a transaction that is still open below our snapshot's xmin
 # may yet commit events with smaller positions, so the feed stops short of it.
 _READ_FEED_SQL = f"""
@@ -305,6 +307,12 @@ class PostgresEventStore:
     ) -> list[RecordedEvent]:
         rows = await connection.fetch(_READ_FEED_SQL, str(after.tx), after.position, limit)
         return [self.decode_row(row) for row in rows]
+
+    async def read_event_on(
+        self, connection: PgConnection, event_id: uuid.UUID
+    ) -> RecordedEvent | None:
+        row = await connection.fetchrow(_READ_EVENT_SQL, event_id)
+        return self.decode_row(row) if row is not None else None
 
     def decode_row(self, row: asyncpg.Record) -> RecordedEvent:
         return RecordedEvent(

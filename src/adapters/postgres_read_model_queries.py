@@ -32,6 +32,7 @@ from application.read_models import (
     encode_cursor,
     previous_range,
 )
+from domain.conversation import CONVERSATION_STREAM_PREFIX
 from domain.timeline import service_window_closes
 
 _CONVERSATIONS_SQL = """
@@ -51,10 +52,19 @@ where business_id = $1 and conversation_id = $2
 order by sent_at desc, id desc
 limit $5
 """
+# Parked events join the errors, numbered below zero so their keys never meet an error's.
 _ERRORS_SQL = """
-select * from errors
-where business_id = $1
-  and ($2::timestamptz is null or (occurred_at, event_id, ordinal) < ($2, $3::uuid, $4))
+select * from (
+    select occurred_at, event_id, ordinal::bigint as ordinal, kind, code, title, detail,
+           conversation_id, wamid
+    from errors where business_id = $1
+    union all
+    select parked_at, event_id, -id, 'projection_parked', null::integer,
+           'The ' || subscriber || ' projection set this event aside', error,
+           case when starts_with(stream_id, $6) then stream_id end, null::text
+    from parked_events where business_id = $1
+) e
+where ($2::timestamptz is null or (occurred_at, event_id, ordinal) < ($2, $3::uuid, $4))
 order by occurred_at desc, event_id desc, ordinal desc
 limit $5
 """
@@ -142,10 +152,12 @@ class PostgresReadModelQueries:
         if cursor:
             at, event_id, ordinal = decode_cursor(cursor, (str, str, int))
             after_at = cursor_time(str(at))
-            after_event, after_ordinal = cursor_uuid(event_id), cursor_number(ordinal, MAX_INT)
+            after_event = cursor_uuid(event_id)
+            after_ordinal = cursor_number(ordinal, MAX_INT, lowest=-MAX_BIGINT)
         rows = await self._fetch(
-            _ERRORS_SQL, business_id, after_at, after_event, after_ordinal, limit + 1
-        )
+            _ERRORS_SQL, business_id, after_at, after_event, after_ordinal, limit + 1,
+            CONVERSATION_STREAM_PREFIX,
+        )  # fmt: skip
         items, more = _split(rows, limit)
         last = items[-1] if more else None
         return ErrorPage(
