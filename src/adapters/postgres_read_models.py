@@ -30,6 +30,7 @@ from application.projections import (
     timeline_changes,
     timeline_write,
 )
+from domain.public_ids import conversation_public_id
 
 LIVE_SCHEMA: Final = "public"
 
@@ -75,10 +76,10 @@ class ConversationsProjection(PostgresProjection):
             insert into {s}.conversations as c (
                 id, business_id, phone_number_id, customer_id, customer_name,
                 last_message_preview, last_message_at, last_message_direction,
-                last_customer_message_at, last_activity_at, unread_count)
+                last_customer_message_at, last_activity_at, unread_count, public_id)
             select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                  $6::text[], $7::timestamptz[], $8::text[],
-                                 $9::timestamptz[], $10::timestamptz[], $11::int[])
+                                 $9::timestamptz[], $10::timestamptz[], $11::int[], $12::text[])
             on conflict (business_id, id) do update set
                 customer_name = case when c.last_customer_message_at is null
                     or excluded.last_customer_message_at >= c.last_customer_message_at
@@ -126,10 +127,11 @@ class ConversationsProjection(PostgresProjection):
                 c.last_customer_message_at,
                 c.last_activity_at,
                 c.unread_increment,
+                conversation_public_id(c.business_id, c.id),
             )
             for c in changes
         ]
-        await tx.execute(self._sql["upsert"], *_columns(rows, 11))
+        await tx.execute(self._sql["upsert"], *_columns(rows, 12))
         throttles = [(c.business_id, c.id, c.throttled, c.throttled_until)
                      for c in changes if c.throttle_known]  # fmt: skip
         if throttles:

@@ -46,7 +46,7 @@ class View(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConversationView(View, frozen=True):
-    id: str
+    id: str  # opaque and stable across rebuilds (never the customer's number)
     customer_id: str
     customer_name: str | None
     phone_number_id: str
@@ -64,7 +64,7 @@ class ConversationView(View, frozen=True):
 
 
 class MessageView(View, frozen=True):
-    id: int
+    id: str  # opaque and stable across rebuilds
     wamid: str
     direction: Literal["inbound", "outbound"]
     sender: Literal["customer", "ai", "agent", "system"]
