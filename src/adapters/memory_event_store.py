@@ -1,7 +1,11 @@
 """In-memory event store and subscription source: the fakes that service tests use.
 
 They follow the same contract as the PostgreSQL adapters (the shared contract
-tests prove it); every append commits at once, so the feed has no late commits.
+tests prove it), refusals included: what PostgreSQL cannot hold (U+0000 in text
+or in a JSON string) the fake refuses too. Every append commits at once, so the
+feed has no late commits. Service tests that need concurrent callers to really
+interleave pass ``pause``: the store awaits it before every read and every
+append, as the real store awaits the database.
 """
 
 from __future__ import annotations
@@ -9,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
 
 from application.codec import EventCodec
 from application.event_log import (
@@ -21,18 +28,51 @@ from application.event_log import (
     AppendRequest,
     AppendResult,
     CheckpointConflictError,
+    EventStoreError,
     ExpectedVersion,
     FeedPosition,
     NewEvent,
     RecordedEvent,
+    UnstorableEventError,
     plan_appends,
     validate_request,
 )
 
+_ESCAPED_NUL: Final = b"\\u0000"
+
+
+def refuse_what_postgres_refuses(type_name: str, data: bytes, metadata: bytes) -> None:
+    """Raise UnstorableEventError for U+0000 in the type or in any JSON string or key.
+
+    PostgreSQL's text cannot hold U+0000 and jsonb refuses its escape ``\\u0000``.
+    """
+    if "\x00" in type_name:
+        raise UnstorableEventError(f"event type {type_name!r} holds U+0000")
+    for part, encoded in (("data", data), ("metadata", metadata)):
+        if _ESCAPED_NUL in encoded and _holds_nul(msgspec.json.decode(encoded)):
+            raise UnstorableEventError(f"event {part} holds U+0000, which PostgreSQL refuses")
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+async def _no_pause() -> None:
+    return None
+
 
 class InMemoryEventStore:
-    def __init__(self, codec: EventCodec) -> None:
+    def __init__(
+        self, codec: EventCodec, *, pause: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._codec = codec
+        self._pause = pause or _no_pause
         self._feed: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._event_ids: set[uuid.UUID] = set()
@@ -48,6 +88,7 @@ class InMemoryEventStore:
     async def append_atomic(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         for request in requests:
             validate_request(request)
+        await self._pause()
         versions = {r.stream_id: len(self._streams.get(r.stream_id, ())) for r in requests}
         (plan,) = plan_appends([requests], versions, frozenset(self._event_ids))
         if plan.error is not None:
@@ -86,7 +127,10 @@ class InMemoryEventStore:
     ) -> RecordedEvent:
         # Round-trip through the codec so the fake rejects what Postgres would reject.
         type_name = self._codec.type_name(new_event.event)
-        event = self._codec.decode(type_name, self._codec.encode(new_event.event))
+        data = self._codec.encode(new_event.event)
+        metadata = self._codec.encode_metadata(new_event.metadata)
+        refuse_what_postgres_refuses(type_name, data, metadata)
+        event = self._codec.decode(type_name, data)
         return RecordedEvent(
             stream_id=stream_id,
             version=version,
@@ -101,12 +145,14 @@ class InMemoryEventStore:
     async def read_stream(
         self, stream_id: str, from_version: int = 1, limit: int | None = None
     ) -> list[RecordedEvent]:
+        await self._pause()
         events = self._streams.get(stream_id, [])[max(from_version, 1) - 1 :]
         return events if limit is None else events[:limit]
 
     async def read_stream_backward(
         self, stream_id: str, before_version: int | None = None, limit: int = 100
     ) -> list[RecordedEvent]:
+        await self._pause()
         events = self._streams.get(stream_id, [])
         end = (
             len(events) if before_version is None else max(min(before_version - 1, len(events)), 0)
@@ -114,6 +160,7 @@ class InMemoryEventStore:
         return events[max(end - limit, 0) : end][::-1]
 
     async def stream_version(self, stream_id: str) -> int:
+        await self._pause()
         return len(self._streams.get(stream_id, ()))
 
     async def read_feed(self, after: FeedPosition, limit: int) -> list[RecordedEvent]:
@@ -146,6 +193,7 @@ class InMemorySubscriptionSource:
         self._store = store
         self.checkpoints: dict[str, FeedPosition] = {}
         self.errors: dict[str, str] = {}
+        self.parked: dict[str, dict[uuid.UUID, tuple[RecordedEvent, str]]] = {}
         self._leaders: dict[str, asyncio.Lock] = {}
 
     @asynccontextmanager
@@ -182,6 +230,18 @@ class InMemorySubscriptionSession:
 
     async def record_error(self, message: str) -> None:
         self._source.errors[self._name] = message
+
+    def may_park(self, error: Exception) -> bool:
+        return not isinstance(error, OSError | TimeoutError | EventStoreError)
+
+    async def park(
+        self, event: RecordedEvent, error: str, attempts: int, previous: FeedPosition
+    ) -> None:
+        tx = MemoryTransaction()
+        await self.save_checkpoint(tx, previous, event.position)
+        parked = self._source.parked.setdefault(self._name, {})
+        tx.on_commit(lambda: parked.__setitem__(event.event_id, (event, error)))
+        tx.commit()
 
     async def wait_for_events(self, timeout: float) -> None:
         await self._source._store.wait_for_append(timeout)

@@ -3,8 +3,9 @@
 Callers hand their appends to one committer task per store. While a commit is
 in flight, new appends queue up; the committer then writes all of them in one
 statement and answers each caller only after that statement has committed.
-Appends that conflict with a writer in another process are settled one unit
-at a time, so one caller's conflict never fails another caller's append.
+Appends that conflict with a writer in another process, or that carry data
+PostgreSQL refuses (a data or integrity error), are settled one unit at a time,
+so one caller's conflict or bad event never fails another caller's append.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from application.event_log import (
     NewEvent,
     RecordedEvent,
     UnitPlan,
+    UnstorableEventError,
     plan_appends,
     validate_request,
 )
@@ -40,6 +42,10 @@ log = structlog.get_logger(__name__)
 MAX_BATCH_EVENTS: Final = 2000
 MAX_SOLO_ATTEMPTS: Final = 10
 _MAX_VERSION: Final = 2**63 - 1
+
+# Errors that belong to one unit of a batch rather than to the batch or the database:
+# a race with another process (unique violation) or data PostgreSQL cannot hold.
+_UNIT_ERRORS: Final = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 
 _STATE_SQL = """
 select
@@ -79,6 +85,8 @@ where stream_id = $1 and version < $2
 order by version desc
 limit $3
 """
+
+_READ_EVENT_SQL = f"select {_COLUMNS} from events where event_id = $1"
 
 # The snapshot fence: a transaction that is still open below our snapshot's xmin
 # may yet commit events with smaller positions, so the feed stops short of it.
@@ -206,9 +214,11 @@ class PostgresEventStore:
         try:
             async with self._pool.acquire() as connection:
                 outcomes = await self._write(connection, units)
-        except asyncpg.UniqueViolationError:
-            # Another process wrote to the same stream or event id between our
-            # read and our insert; settle each unit alone so only real conflicts fail.
+        except _UNIT_ERRORS as error:
+            # Another process wrote to the same stream or event id between our read and
+            # our insert, or one unit carries data PostgreSQL refuses: settle each unit
+            # alone so only the units at fault fail.
+            log.info("event_store.batch_settled_by_unit", error=_sqlstate(error), units=len(units))
             for unit in units:
                 unit.settle(await self._commit_alone(unit))
             return
@@ -229,6 +239,10 @@ class PostgresEventStore:
                 return outcome
             except asyncpg.UniqueViolationError as error:
                 last_error = error
+            except _UNIT_ERRORS as error:
+                log.warning("event_store.unit_refused", error=_sqlstate(error),
+                            streams=len(unit.requests))  # fmt: skip
+                return _unstorable(error)
             except Exception as error:
                 return error
         return last_error
@@ -294,6 +308,12 @@ class PostgresEventStore:
         rows = await connection.fetch(_READ_FEED_SQL, str(after.tx), after.position, limit)
         return [self.decode_row(row) for row in rows]
 
+    async def read_event_on(
+        self, connection: PgConnection, event_id: uuid.UUID
+    ) -> RecordedEvent | None:
+        row = await connection.fetchrow(_READ_EVENT_SQL, event_id)
+        return self.decode_row(row) if row is not None else None
+
     def decode_row(self, row: asyncpg.Record) -> RecordedEvent:
         return RecordedEvent(
             stream_id=row["stream_id"],
@@ -305,6 +325,17 @@ class PostgresEventStore:
             metadata=self._codec.decode_metadata(row["metadata"]),
             recorded_at=row["recorded_at"],
         )
+
+
+def _sqlstate(error: asyncpg.PostgresError) -> str:
+    return f"{error.sqlstate} {type(error).__name__}"
+
+
+def _unstorable(error: asyncpg.PostgresError) -> UnstorableEventError:
+    detail = f" ({error.detail})" if error.detail else ""
+    refused = UnstorableEventError(f"PostgreSQL refused the append: {error.message}{detail}")
+    refused.__cause__ = error
+    return refused
 
 
 def _outcome(

@@ -32,6 +32,7 @@ from adapters.postgres_read_models import (
     quote_identifier,
 )
 from application.event_log import FeedPosition, RecordedEvent
+from application.ports import Subscriber
 
 REBUILD_BATCH: Final = 5000
 SWAP_ATTEMPTS: Final = 10
@@ -40,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 _REBUILD_LOCK: Final = "wazybot.rebuild:"
 _START: Final = FeedPosition(0, 0)
+_UNPARK_SQL: Final = "delete from parked_events where subscriber = $1 and event_id = $2"
 
 
 class RebuildError(RuntimeError):
@@ -61,6 +63,17 @@ class ProjectionStatus:
     last_error: str | None
     last_error_at: datetime | None
     rebuilding: bool
+    parked: int = 0  # events set aside after failing again and again (see retry_parked)
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRetry:
+    """What replaying one parked event did: replayed (and unparked), or its new error."""
+
+    position: int
+    event_id: str
+    type: str
+    error: str | None  # None: replayed and removed from the parked events
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +125,62 @@ class PostgresProjectionAdmin:
             last_error=row["last_error"] if row else None,
             last_error_at=row["last_error_at"] if row else None,
             rebuilding=await _rebuild_running(connection, name),
-        )
+            parked=int(await connection.fetchval(
+                "select count(*) from parked_events where subscriber = $1", name
+            )),
+        )  # fmt: skip
+
+    async def retry_parked(self, name: str) -> list[ParkedRetry]:
+        """Replay the projection's parked events in log order, each in its own transaction.
+
+        One that succeeds leaves the parked events; one that fails again stays with its
+        new error. Each replay holds the projection's checkpoint row, as the live
+        runner's batches do, so the two never write the projection's tables at once.
+        """
+        return await self.retry_parked_with(projection_named(name))
+
+    async def retry_parked_with(self, subscriber: Subscriber[Any]) -> list[ParkedRetry]:
+        connection = await connect(self._dsn, application_name=f"wazybot retry {subscriber.name}")
+        try:
+            parked = await connection.fetch(
+                "select event_id, global_position from parked_events where subscriber = $1"
+                " order by global_position",
+                subscriber.name,
+            )
+            return [await self._retry_one(connection, subscriber, r["event_id"]) for r in parked]
+        finally:
+            await connection.close()
+
+    async def _retry_one(
+        self, connection: asyncpg.Connection[Any], subscriber: Subscriber[Any], event_id: Any
+    ) -> ParkedRetry:
+        event = await self._store.read_event_on(connection, event_id)
+        if event is None:  # the log never loses events; a parked row without one is stale
+            await connection.execute(_UNPARK_SQL, subscriber.name, event_id)
+            return ParkedRetry(0, str(event_id), "?", None)
+        try:
+            async with connection.transaction():
+                await connection.execute(
+                    "select 1 from subscriber_checkpoints where name = $1 for update",
+                    subscriber.name,
+                )
+                await subscriber.handle(connection, [event])
+                await connection.execute(_UNPARK_SQL, subscriber.name, event_id)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            raise
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"[:1000]
+            await connection.execute(
+                "update parked_events set error = $3, attempts = attempts + 1,"
+                " last_attempt_at = now() where subscriber = $1 and event_id = $2",
+                subscriber.name, event_id, message,
+            )  # fmt: skip
+            log.warning("projection.parked_event_failed_again", projection=subscriber.name,
+                        position=event.position.position, error=message)  # fmt: skip
+            return ParkedRetry(event.position.position, str(event_id), event.type, message)
+        log.info("projection.parked_event_replayed", projection=subscriber.name,
+                 position=event.position.position)  # fmt: skip
+        return ParkedRetry(event.position.position, str(event_id), event.type, None)
 
     async def rebuild(
         self, name: str, progress: ProgressCallback = _no_progress, batch: int = REBUILD_BATCH
@@ -281,10 +349,7 @@ class _Rebuild:
         )
 
     async def _swap_locked(self) -> None:
-        for table in self._projection.tables:  # in the order the live runner takes them
-            await self._connection.execute(
-                f"lock table {LIVE_SCHEMA}.{table} in access exclusive mode"
-            )
+        # In the order the live runner takes them: its checkpoint row, then its tables.
         await self._connection.execute(
             "insert into subscriber_checkpoints (name) values ($1) on conflict do nothing",
             self._name,
@@ -292,10 +357,18 @@ class _Rebuild:
         await self._connection.execute(
             "select 1 from subscriber_checkpoints where name = $1 for update", self._name
         )
+        for table in self._projection.tables:
+            await self._connection.execute(
+                f"lock table {LIVE_SCHEMA}.{table} in access exclusive mode"
+            )
         while await self._catch_up_batch():
             pass
         for table in self._projection.tables:
             await self._replace_live_table(table)
+        # The replay went through every event, the parked ones included.
+        await self._connection.execute(
+            "delete from parked_events where subscriber = $1", self._name
+        )
         await self._connection.execute(
             "update subscriber_checkpoints set tx = $2::text::xid8, position = $3,"
             " updated_at = now(), last_error = null where name = $1",

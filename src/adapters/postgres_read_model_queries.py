@@ -32,6 +32,8 @@ from application.read_models import (
     encode_cursor,
     previous_range,
 )
+from domain.conversation import CONVERSATION_STREAM_PREFIX
+from domain.public_ids import conversation_public_id, message_public_id
 from domain.timeline import service_window_closes
 
 _CONVERSATIONS_SQL = """
@@ -39,22 +41,31 @@ select * from conversations
 where business_id = $1
   and ($2::text is null or status = $2)
   and ($3::text is null or customer_name ilike $3 or customer_id like $3)
-  and ($4::timestamptz is null or (last_activity_at, id) < ($4, $5))
-order by last_activity_at desc, id desc
+  and ($4::timestamptz is null or (last_activity_at, public_id) < ($4, $5))
+order by last_activity_at desc, public_id desc
 limit $6
 """
-_CONVERSATION_SQL = "select * from conversations where business_id = $1 and id = $2"
+_CONVERSATION_SQL = "select * from conversations where business_id = $1 and public_id = $2"
 _MESSAGES_SQL = """
 select * from messages
 where business_id = $1 and conversation_id = $2
-  and ($3::timestamptz is null or (sent_at, id) < ($3, $4))
-order by sent_at desc, id desc
+  and ($3::timestamptz is null or (sent_at, wamid) < ($3, $4))
+order by sent_at desc, wamid desc
 limit $5
 """
+# Parked events join the errors, numbered below zero so their keys never meet an error's.
 _ERRORS_SQL = """
-select * from errors
-where business_id = $1
-  and ($2::timestamptz is null or (occurred_at, event_id, ordinal) < ($2, $3::uuid, $4))
+select * from (
+    select occurred_at, event_id, ordinal::bigint as ordinal, kind, code, title, detail,
+           conversation_id, wamid
+    from errors where business_id = $1
+    union all
+    select parked_at, event_id, -id, 'projection_parked', null::integer,
+           'The ' || subscriber || ' projection set this event aside', error,
+           case when starts_with(stream_id, $6) then stream_id end, null::text
+    from parked_events where business_id = $1
+) e
+where ($2::timestamptz is null or (occurred_at, event_id, ordinal) < ($2, $3::uuid, $4))
 order by occurred_at desc, event_id desc, ordinal desc
 limit $5
 """
@@ -109,7 +120,9 @@ class PostgresReadModelQueries:
         items, more = _split(rows, limit)
         return ConversationPage(
             items=[_conversation(r, now) for r in items],
-            next_cursor=encode_cursor(items[-1]["last_activity_at"].isoformat(), items[-1]["id"])
+            next_cursor=encode_cursor(
+                items[-1]["last_activity_at"].isoformat(), items[-1]["public_id"]
+            )
             if more
             else None,
         )
@@ -121,18 +134,18 @@ class PostgresReadModelQueries:
     async def messages(
         self, business_id: str, conversation_id: str, limit: int, cursor: str | None
     ) -> MessagePage | None:
-        after = decode_cursor(cursor, (str, int)) if cursor else None
-        after_at = cursor_time(str(after[0])) if after else None
-        after_id = cursor_number(after[1], MAX_BIGINT) if after else None
-        if not await self._fetch(_CONVERSATION_SQL, business_id, conversation_id):
+        after_at, after_wamid = _time_and_text(cursor)
+        conversations = await self._fetch(_CONVERSATION_SQL, business_id, conversation_id)
+        if not conversations:
             return None
+        stream_id = conversations[0]["id"]
         rows = await self._fetch(
-            _MESSAGES_SQL, business_id, conversation_id, after_at, after_id, limit + 1
+            _MESSAGES_SQL, business_id, stream_id, after_at, after_wamid, limit + 1
         )
         items, more = _split(rows, limit)
         return MessagePage(
             items=[_message(r) for r in items],
-            next_cursor=encode_cursor(items[-1]["sent_at"].isoformat(), items[-1]["id"])
+            next_cursor=encode_cursor(items[-1]["sent_at"].isoformat(), items[-1]["wamid"])
             if more
             else None,
         )
@@ -142,14 +155,16 @@ class PostgresReadModelQueries:
         if cursor:
             at, event_id, ordinal = decode_cursor(cursor, (str, str, int))
             after_at = cursor_time(str(at))
-            after_event, after_ordinal = cursor_uuid(event_id), cursor_number(ordinal, MAX_INT)
+            after_event = cursor_uuid(event_id)
+            after_ordinal = cursor_number(ordinal, MAX_INT, lowest=-MAX_BIGINT)
         rows = await self._fetch(
-            _ERRORS_SQL, business_id, after_at, after_event, after_ordinal, limit + 1
-        )
+            _ERRORS_SQL, business_id, after_at, after_event, after_ordinal, limit + 1,
+            CONVERSATION_STREAM_PREFIX,
+        )  # fmt: skip
         items, more = _split(rows, limit)
         last = items[-1] if more else None
         return ErrorPage(
-            items=[_error(r) for r in items],
+            items=[_error(r, business_id) for r in items],
             next_cursor=encode_cursor(
                 last["occurred_at"].isoformat(), str(last["event_id"]), last["ordinal"]
             )
@@ -200,7 +215,7 @@ def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
     until = row["throttled_until"]
     throttled = bool(row["throttled"]) and (until is None or until > now)
     return ConversationView(
-        id=row["id"], customer_id=row["customer_id"], customer_name=row["customer_name"],
+        id=row["public_id"], customer_id=row["customer_id"], customer_name=row["customer_name"],
         phone_number_id=row["phone_number_id"], status=row["status"],
         last_message_preview=row["last_message_preview"], last_message_at=row["last_message_at"],
         last_message_direction=row["last_message_direction"],
@@ -213,16 +228,21 @@ def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
 
 def _message(row: asyncpg.Record) -> MessageView:
     return MessageView(
-        id=row["id"], wamid=row["wamid"], direction=row["direction"], sender=row["sender"],
+        id=message_public_id(row["business_id"], row["wamid"]), wamid=row["wamid"],
+        direction=row["direction"], sender=row["sender"],
         type=row["type"], summary=row["summary"], sent_at=row["sent_at"], status=row["status"],
         status_at=row["status_at"], error_code=row["error_code"], error_title=row["error_title"],
     )  # fmt: skip
 
 
-def _error(row: asyncpg.Record) -> ErrorView:
+def _error(row: asyncpg.Record, business_id: str) -> ErrorView:
+    stream_id = row["conversation_id"]
     return ErrorView(
         kind=row["kind"], code=row["code"], title=row["title"], detail=row["detail"],
-        conversation_id=row["conversation_id"], wamid=row["wamid"],
+        conversation_id=(
+            conversation_public_id(business_id, stream_id) if stream_id is not None else None
+        ),
+        wamid=row["wamid"],
         occurred_at=row["occurred_at"],
     )  # fmt: skip
 

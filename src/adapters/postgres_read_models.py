@@ -30,6 +30,7 @@ from application.projections import (
     timeline_changes,
     timeline_write,
 )
+from domain.public_ids import conversation_public_id
 
 LIVE_SCHEMA: Final = "public"
 
@@ -47,6 +48,8 @@ class PostgresProjection:
 
     def __init__(self, schema: str = LIVE_SCHEMA) -> None:
         self.schema = schema
+        # A rebuild replays into fresh scratch tables only it writes, once per event.
+        self.replaying = schema != LIVE_SCHEMA
         # The subscriber (and its checkpoint) is the projection in one schema.
         self.name = self.kind if schema == LIVE_SCHEMA else f"{self.kind}@{schema}"
         quoted = quote_identifier(schema)
@@ -73,10 +76,10 @@ class ConversationsProjection(PostgresProjection):
             insert into {s}.conversations as c (
                 id, business_id, phone_number_id, customer_id, customer_name,
                 last_message_preview, last_message_at, last_message_direction,
-                last_customer_message_at, last_activity_at, unread_count)
+                last_customer_message_at, last_activity_at, unread_count, public_id)
             select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                  $6::text[], $7::timestamptz[], $8::text[],
-                                 $9::timestamptz[], $10::timestamptz[], $11::int[])
+                                 $9::timestamptz[], $10::timestamptz[], $11::int[], $12::text[])
             on conflict (business_id, id) do update set
                 customer_name = case when c.last_customer_message_at is null
                     or excluded.last_customer_message_at >= c.last_customer_message_at
@@ -124,14 +127,19 @@ class ConversationsProjection(PostgresProjection):
                 c.last_customer_message_at,
                 c.last_activity_at,
                 c.unread_increment,
+                conversation_public_id(c.business_id, c.id),
             )
             for c in changes
         ]
-        await tx.execute(self._sql["upsert"], *_columns(rows, 11))
+        await tx.execute(self._sql["upsert"], *_columns(rows, 12))
         throttles = [(c.business_id, c.id, c.throttled, c.throttled_until)
                      for c in changes if c.throttle_known]  # fmt: skip
         if throttles:
             await tx.execute(self._sql["throttle"], *_columns(throttles, 4))
+
+
+# A timeline row known only from the statuses of a message the business sent.
+_PLACEHOLDER: Final = "excluded.type = 'unknown' and excluded.direction = 'outbound'"
 
 
 class MessagesProjection(PostgresProjection):
@@ -147,13 +155,31 @@ class MessagesProjection(PostgresProjection):
                 where business_id = k.business_id and wamid = k.wamid limit 1
             ) as m
         """,
-        "insert": """
-            insert into {s}.messages (business_id, conversation_id, wamid, direction, sender, type,
-                                      summary, sent_at, status, status_at, error_code, error_title)
+        # A row already there (a replayed event, a parked one replayed late) is updated: the
+        # message's own facts win over a placeholder's, a status already stored stays.
+        "insert": f"""
+            insert into {{s}}.messages as m (business_id, conversation_id, wamid, direction,
+                                            sender, type, summary, sent_at, status, status_at,
+                                            error_code, error_title)
             select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                  $6::text[], $7::text[], $8::timestamptz[], $9::text[],
                                  $10::timestamptz[], $11::int[], $12::text[])
-            on conflict (business_id, wamid) do nothing
+            on conflict (business_id, wamid) do update set
+                conversation_id = excluded.conversation_id,
+                {
+            ", ".join(
+                f"{c} = case when {_PLACEHOLDER} then m.{c} else excluded.{c} end"
+                for c in ("direction", "sender", "type", "summary")
+            )
+        },
+                sent_at = case when {_PLACEHOLDER} then least(m.sent_at, excluded.sent_at)
+                               else excluded.sent_at end,
+                {
+            ", ".join(
+                f"{c} = coalesce(m.{c}, excluded.{c})"
+                for c in ("status", "status_at", "error_code", "error_title")
+            )
+        }
         """,
         "update": """
             update {s}.messages m set sent_at = u.sent_at,
@@ -183,12 +209,16 @@ class MessagesProjection(PostgresProjection):
                 for r in rows
             }
         write = timeline_write(changes, stored)
-        if write.inserts:
-            # New rows only (single writer, keys checked above): COPY is the cheapest insert.
+        if write.inserts and self.replaying:
+            # Fresh tables that only the rebuild writes: COPY is the cheapest insert.
             await tx.copy_records_to_table(
                 "messages", schema_name=self.schema, columns=_MESSAGE_COLUMNS,
                 records=write.inserts,
             )  # fmt: skip
+        elif write.inserts:
+            # One row per key: an upsert may not touch a row twice (the message's own row first).
+            rows = list({(r.business_id, r.wamid): r for r in reversed(write.inserts)}.values())
+            await tx.execute(self._sql["insert"], *_columns(rows, len(_MESSAGE_COLUMNS)))
         if write.updates:
             rows = [_update_row(u) for u in write.updates]
             await tx.execute(self._sql["update"], *_columns(rows, 7))
@@ -218,7 +248,7 @@ class ErrorsProjection(PostgresProjection):
             select * from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[],
                                  $6::text[], $7::text[], $8::text[], $9::text[],
                                  $10::timestamptz[])
-            on conflict do nothing
+            on conflict (event_id, ordinal) do nothing  -- the same event gives the same row
         """,
     }
 
@@ -270,6 +300,17 @@ class MetricsProjection(PostgresProjection):
             on conflict (business_id, hour) do update set
             {", ".join(f"{c} = h.{c} + excluded.{c}" for c in _HOUR_COLUMNS)}
         """,
+        "insert_outbound": """
+            insert into {s}.metrics_outbound as o (business_id, wamid, sent_at, delivered, read,
+                                                   failed)
+            select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::boolean[],
+                                 $5::boolean[], $6::boolean[])
+            on conflict (business_id, wamid) do update set
+                sent_at = least(o.sent_at, excluded.sent_at),
+                delivered = o.delivered or excluded.delivered,
+                read = o.read or excluded.read,
+                failed = o.failed or excluded.failed
+        """,
         "update_outbound": """
             update {s}.metrics_outbound o
             set delivered = u.delivered, read = u.read, failed = u.failed
@@ -292,7 +333,7 @@ class MetricsProjection(PostgresProjection):
                                                seconds)
             select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
                                  $5::double precision[])
-            on conflict do nothing
+            on conflict (event_id) do nothing  -- the same answering event gives the same row
         """,
     }
 
@@ -331,11 +372,13 @@ class MetricsProjection(PostgresProjection):
     async def _save_outbound(self, tx: PgConnection, changes: MetricsChanges) -> None:
         new = [(k.business_id, k.wamid, p.sent_at, p.delivered, p.read, p.failed)
                for k, p in changes.outbound.items() if not p.stored]  # fmt: skip
-        if new:  # single writer, keys looked up first: COPY is the cheapest insert
+        if new and self.replaying:  # fresh tables only the rebuild writes: COPY is cheapest
             await tx.copy_records_to_table(
                 "metrics_outbound", schema_name=self.schema, records=new,
                 columns=("business_id", "wamid", "sent_at", "delivered", "read", "failed"),
             )  # fmt: skip
+        elif new:
+            await tx.execute(self._sql["insert_outbound"], *_columns(new, 6))
         changed = [(k.business_id, k.wamid, p.delivered, p.read, p.failed)
                    for k, p in changes.outbound.items() if p.stored]  # fmt: skip
         if changed:

@@ -19,12 +19,41 @@ import asyncpg
 
 from adapters.postgres import connect
 from adapters.postgres_event_store import PostgresEventStore
-from application.event_log import CheckpointConflictError, FeedPosition, RecordedEvent
+from application.event_log import (
+    CheckpointConflictError,
+    EventStoreError,
+    FeedPosition,
+    RecordedEvent,
+)
 
 EVENTS_CHANNEL: Final = "wazybot_events"
 _LOCK_NAMESPACE: Final = "wazybot.subscriber:"
 
 PgTransaction: TypeAlias = "asyncpg.Connection[Any]"
+
+_LOCK_CHECKPOINT_SQL: Final = "select 1 from subscriber_checkpoints where name = $1 for update"
+_PARK_SQL: Final = """
+insert into parked_events as p (subscriber, event_id, global_position, stream_id, type,
+                                business_id, error, attempts)
+values ($1, $2, $3, $4, $5, $6, $7, $8)
+on conflict (subscriber, event_id) do update
+set error = excluded.error, attempts = p.attempts + excluded.attempts, last_attempt_at = now()
+"""
+# SQLSTATE classes an event can cause: data exceptions, integrity violations, raise in PL/pgSQL.
+_EVENT_FAULT_CLASSES: Final = frozenset({"22", "23", "P0"})
+
+
+def event_may_be_at_fault(error: BaseException) -> bool:
+    """True for failures an event can cause; False for the database, the network, timeouts."""
+    if isinstance(error, asyncpg.PostgresError):
+        return str(error.sqlstate)[:2] in _EVENT_FAULT_CLASSES
+    transient = (OSError, TimeoutError, asyncpg.InterfaceError, EventStoreError)
+    return not isinstance(error, transient)
+
+
+def business_of(event: RecordedEvent) -> str | None:
+    business_id = getattr(event.event, "business_id", None)
+    return business_id if isinstance(business_id, str) else None
 
 
 def process_owner() -> str:
@@ -96,6 +125,9 @@ class PostgresSubscriptionSession:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:
         async with self._connection.transaction():
+            # Held until commit: `projections retry-parked` takes the same lock, so the two
+            # never write one projection's tables at the same time.
+            await self._connection.execute(_LOCK_CHECKPOINT_SQL, self._name)
             yield self._connection
 
     async def save_checkpoint(
@@ -115,6 +147,29 @@ class PostgresSubscriptionSession:
         )
         if status != "UPDATE 1":
             raise CheckpointConflictError(self._name, previous)
+
+    def may_park(self, error: Exception) -> bool:
+        return event_may_be_at_fault(error)
+
+    async def park(
+        self, event: RecordedEvent, error: str, attempts: int, previous: FeedPosition
+    ) -> None:
+        async with self._connection.transaction():
+            await self._connection.execute(
+                _PARK_SQL, self._name, event.event_id, event.position.position, event.stream_id,
+                event.type, business_of(event), error, attempts,
+            )  # fmt: skip
+            status = await self._connection.execute(
+                """
+                update subscriber_checkpoints
+                set tx = $2::text::xid8, position = $3, updated_at = now()
+                where name = $1 and tx = $4::text::xid8 and position = $5
+                """,
+                self._name, str(event.position.tx), event.position.position,
+                str(previous.tx), previous.position,
+            )  # fmt: skip
+            if status != "UPDATE 1":
+                raise CheckpointConflictError(self._name, previous)
 
     async def record_error(self, message: str) -> None:
         await self._connection.execute(

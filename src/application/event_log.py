@@ -105,11 +105,20 @@ class InvalidAppendError(EventStoreError, ValueError):
     """The append request itself is malformed; nothing was written."""
 
 
+class UnstorableEventError(InvalidAppendError):
+    """The store cannot hold what the append carries (e.g. U+0000 in text); nothing was written.
+
+    Only the unit that carries it fails: appends committed in the same batch are stored.
+    """
+
+
 def validate_request(request: AppendRequest) -> None:
     if not request.stream_id or len(request.stream_id) > MAX_STREAM_ID_LENGTH:
         raise InvalidAppendError(
             f"stream id must be 1 to {MAX_STREAM_ID_LENGTH} characters, got {request.stream_id!r}"
         )
+    if "\x00" in request.stream_id:
+        raise UnstorableEventError(f"stream id {request.stream_id!r} holds U+0000")
     if not request.events:
         raise InvalidAppendError(f"append to {request.stream_id!r} carries no events")
     expected = request.expected_version

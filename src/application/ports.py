@@ -73,6 +73,19 @@ class SubscriptionSession(Protocol[TxT]):
 
     async def record_error(self, message: str) -> None: ...
 
+    def may_park(self, error: Exception) -> bool:
+        """Could the event be at fault (bad data, a bug on it) rather than the database?
+
+        Only such failures count towards parking; a lost connection, a timeout or a
+        checkpoint taken by another runner never set an event aside.
+        """
+        ...
+
+    async def park(self, event: RecordedEvent, error: str, attempts: int,
+                   previous: FeedPosition) -> None:  # fmt: skip
+        """Set ``event`` aside with its error and move the checkpoint past it, atomically."""
+        ...
+
     async def wait_for_events(self, timeout: float) -> None:
         """Return when new events may be there (a notification) or after ``timeout`` seconds."""
         ...

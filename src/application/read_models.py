@@ -46,7 +46,7 @@ class View(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConversationView(View, frozen=True):
-    id: str
+    id: str  # opaque and stable across rebuilds (never the customer's number)
     customer_id: str
     customer_name: str | None
     phone_number_id: str
@@ -64,7 +64,7 @@ class ConversationView(View, frozen=True):
 
 
 class MessageView(View, frozen=True):
-    id: int
+    id: str  # opaque and stable across rebuilds
     wamid: str
     direction: Literal["inbound", "outbound"]
     sender: Literal["customer", "ai", "agent", "system"]
@@ -78,7 +78,8 @@ class MessageView(View, frozen=True):
 
 
 class ErrorView(View, frozen=True):
-    kind: Literal["send_failed", "webhook_problem"]
+    # projection_parked: a projection set the event aside after it failed again and again
+    kind: Literal["send_failed", "webhook_problem", "projection_parked"]
     code: int | None
     title: str
     detail: str
@@ -311,8 +312,8 @@ def cursor_time(raw: str) -> datetime:
     return value
 
 
-def cursor_number(value: str | int, highest: int) -> int:
-    if not isinstance(value, int) or not 0 <= value <= highest:
+def cursor_number(value: str | int, highest: int, lowest: int = 0) -> int:
+    if not isinstance(value, int) or not lowest <= value <= highest:
         raise QueryError("cursor", "is not a cursor this API returned")
     return value
 

@@ -21,6 +21,9 @@ class RunnerSettings:
     poll_interval: float = 2.0
     retry_delay: float = 0.5
     max_retry_delay: float = 30.0
+    # Attempts of a failing batch before it is narrowed to single events, and of a
+    # failing single event before it is parked.
+    attempts_before_parking: int = 5
 
 
 @dataclass(slots=True)
@@ -29,6 +32,17 @@ class RunnerState:
     checkpoint: FeedPosition | None = None
     handled_events: int = 0
     last_error: str | None = None
+    parked_events: int = 0
+
+
+@dataclass(slots=True)
+class _Trouble:
+    """A batch that failed for a reason the event may be at fault for, and where it stands."""
+
+    until: FeedPosition  # the failing batch's last event: narrowed to singles up to here
+    at: FeedPosition  # the checkpoint the current attempts start from
+    attempts: int = 0
+    narrowing: bool = False
 
 
 class SubscriptionRunner(Generic[TxT]):
@@ -36,6 +50,10 @@ class SubscriptionRunner(Generic[TxT]):
 
     Each batch is handled in one transaction together with the checkpoint move,
     so a crash anywhere replays the batch as a whole (exactly-once effect).
+
+    A batch that keeps failing for a reason the events may be at fault for is retried
+    a bounded number of times, then event by event; an event that still fails alone
+    is parked (set aside with its error) and the subscriber moves on.
     """
 
     def __init__(
@@ -49,6 +67,7 @@ class SubscriptionRunner(Generic[TxT]):
         self._settings = settings or RunnerSettings()
         self.state = RunnerState()
         self._failures = 0
+        self._trouble: _Trouble | None = None
         self._progress = asyncio.Condition()
 
     async def wait_for_checkpoint(self, position: FeedPosition) -> None:
@@ -86,7 +105,7 @@ class SubscriptionRunner(Generic[TxT]):
         checkpoint = await session.load_checkpoint()
         await self._advance(checkpoint)
         while True:
-            batch = await session.read_feed(checkpoint, self._settings.batch_size)
+            batch = await session.read_feed(checkpoint, self._batch_limit(checkpoint))
             if not batch:
                 await session.wait_for_events(self._settings.poll_interval)
                 continue
@@ -113,11 +132,62 @@ class SubscriptionRunner(Generic[TxT]):
                     error=_describe(error),
                 )
                 await _record_error_quietly(session, _describe(error))
-                raise
+                if not session.may_park(error) or not self._gives_up_on(checkpoint, batch):
+                    raise
+                return await self._park(session, checkpoint, batch[0], error)
         self.state.handled_events += len(batch)
         self._failures = 0
+        if self._trouble is not None and latest >= self._trouble.until:
+            self._trouble = None  # past the batch that failed: whole batches again
         await self._advance(latest)
         return latest
+
+    def _batch_limit(self, checkpoint: FeedPosition) -> int:
+        trouble = self._trouble
+        if trouble is not None and trouble.narrowing and checkpoint < trouble.until:
+            return 1
+        return self._settings.batch_size
+
+    def _gives_up_on(self, checkpoint: FeedPosition, batch: Sequence[RecordedEvent]) -> bool:
+        """Count a failure the events may be at fault for; True when the single event is done."""
+        trouble = self._trouble
+        if trouble is None or checkpoint >= trouble.until:
+            trouble = self._trouble = _Trouble(until=batch[-1].position, at=checkpoint)
+        elif trouble.at != checkpoint:
+            trouble.at, trouble.attempts = checkpoint, 0
+        trouble.attempts += 1
+        if trouble.attempts < self._settings.attempts_before_parking:
+            return False
+        if len(batch) > 1:
+            trouble.narrowing, trouble.attempts = True, 0  # find the event at fault
+            log.warning("subscriber.narrowing", subscriber=self.subscriber.name,
+                        first_position=batch[0].position.position,
+                        last_position=batch[-1].position.position)  # fmt: skip
+            return False
+        return True
+
+    async def _park(
+        self,
+        session: SubscriptionSession[TxT],
+        checkpoint: FeedPosition,
+        event: RecordedEvent,
+        error: Exception,
+    ) -> FeedPosition:
+        attempts = self._trouble.attempts if self._trouble else 1
+        await session.park(event, _describe(error), attempts, checkpoint)
+        log.error(
+            "subscriber.event_parked", subscriber=self.subscriber.name,
+            position=event.position.position, event_id=str(event.event_id), type=event.type,
+            error=_describe(error), attempts=attempts,
+        )  # fmt: skip
+        if self._trouble is not None:
+            self._trouble.attempts = 0
+            if event.position >= self._trouble.until:
+                self._trouble = None
+        self.state.parked_events += 1
+        self._failures = 0
+        await self._advance(event.position)
+        return event.position
 
     async def _advance(self, checkpoint: FeedPosition) -> None:
         """Record where the subscriber stands and wake everyone waiting for it."""

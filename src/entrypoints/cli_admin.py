@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import Any, TextIO
 from adapters.postgres_api_tokens import PostgresApiTokens
 from adapters.postgres_businesses import PostgresBusinessRegistry
 from adapters.postgres_projection_admin import (
+    ParkedRetry,
     PostgresProjectionAdmin,
     ProjectionStatus,
     RebuildError,
@@ -76,6 +78,15 @@ def add_projection_commands(commands: Any) -> None:
                        help=f"one of {', '.join(p.kind for p in PROJECTIONS)}")  # fmt: skip
     which.add_argument("--all", action="store_true", help="rebuild every projection in turn")
     rebuild.set_defaults(handler=_projections_rebuild, needs_args=True)
+    retry = sub.add_parser(
+        "retry-parked",
+        help="replay the events a projection set aside (once the bug behind them is fixed);"
+        " those that still fail stay parked with their new error",
+    )
+    retry.add_argument("name", choices=[p.kind for p in PROJECTIONS], metavar="NAME",
+                       help=f"one of {', '.join(p.kind for p in PROJECTIONS)}")  # fmt: skip
+    retry.add_argument("--json", action="store_true", help="one JSON object per parked event")
+    retry.set_defaults(handler=_projections_retry_parked, needs_args=True)
 
 
 async def _admin(container: Container) -> PostgresProjectionAdmin:
@@ -88,12 +99,14 @@ def _projections_status(settings: Settings) -> int:
     async def status(container: Container) -> list[ProjectionStatus]:
         return await (await _admin(container)).status()
 
-    rows = [("PROJECTION", "CHECKPOINT", "BEHIND", "UPDATED", "RUNNER", "REBUILD", "LAST ERROR")]
+    rows = [("PROJECTION", "CHECKPOINT", "BEHIND", "PARKED", "UPDATED", "RUNNER", "REBUILD",
+             "LAST ERROR")]  # fmt: skip
     for s in asyncio.run(with_container(settings, status)):
         rows.append((
             s.name,
             f"{s.tx}/{s.position}" if s.position is not None else "never ran",
             f"{s.behind:,}",
+            f"{s.parked:,}",
             s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "-",
             s.owner or "-",
             "running" if s.rebuilding else "-",
@@ -101,6 +114,29 @@ def _projections_status(settings: Settings) -> int:
         ))  # fmt: skip
     print_table(rows)
     return 0
+
+
+def _projections_retry_parked(settings: Settings, args: argparse.Namespace) -> int:
+    async def retry(container: Container) -> list[ParkedRetry]:
+        return await (await _admin(container)).retry_parked(args.name)
+
+    outcomes = asyncio.run(with_container(settings, retry))
+    if args.json:
+        for o in outcomes:
+            print(json.dumps({"position": o.position, "event_id": o.event_id, "type": o.type,
+                              "replayed": o.error is None, "error": o.error}))  # fmt: skip
+    elif outcomes:
+        rows = [("POSITION", "EVENT", "TYPE", "RESULT")]
+        rows += [(str(o.position), o.event_id, o.type,
+                  "replayed" if o.error is None else "still failing: " + o.error[:80])
+                 for o in outcomes]  # fmt: skip
+        print_table(rows)
+    still = sum(o.error is not None for o in outcomes)
+    print(
+        f"{args.name}: {len(outcomes) - still} parked event(s) replayed, {still} still parked",
+        file=sys.stderr,
+    )
+    return 1 if still else 0
 
 
 def _error_summary(status: ProjectionStatus) -> str:

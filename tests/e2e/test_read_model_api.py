@@ -16,6 +16,7 @@ import pytest
 
 from application.read_models import encode_cursor
 from domain.conversation import conversation_stream
+from domain.public_ids import conversation_public_id
 from tests.e2e.server import RunningServer, run_cli, serve
 from tests.e2e.test_webhook import server_env
 from tests.support import database
@@ -32,7 +33,7 @@ from tests.support.webhooks import (
 API_TOKEN = "default-business-token-0123456789"
 GLOBEX_NUMBER = "2233445566778"
 NOW = int(time.time()) - 600
-BUSY_CHAT = conversation_stream(PHONE_NUMBER_ID, "15550000006")
+BUSY_CHAT = conversation_public_id("default", conversation_stream(PHONE_NUMBER_ID, "15550000006"))
 
 
 @dataclass
@@ -169,7 +170,7 @@ def test_search_and_status_filter(api: Api) -> None:
 
 
 def test_a_timeline_pages_back_through_a_conversation(api: Api) -> None:
-    chat = conversation_stream(PHONE_NUMBER_ID, "15550000006")
+    chat = BUSY_CHAT
     first = api.get(f"/api/v1/conversations/{chat}/messages", limit="5").json()
     second = api.get(f"/api/v1/conversations/{chat}/messages", limit="5",
                      cursor=first["next_cursor"]).json()  # fmt: skip
@@ -267,12 +268,12 @@ def test_errors_list_failed_sends(api: Api) -> None:
         ),
         (
             f"/api/v1/conversations/{BUSY_CHAT}/messages",
-            {"cursor": encode_cursor("2026-01-01T00:00:00+00:00", 2**70)},
+            {"cursor": encode_cursor("2026-01-01T00:00:00+00:00", 2**70)},  # an old-style cursor
             "cursor",
         ),
         (
             f"/api/v1/conversations/{BUSY_CHAT}/messages",
-            {"cursor": encode_cursor("0001-01-01T00:30:00+01:00", 5)},
+            {"cursor": encode_cursor("0001-01-01T00:30:00+01:00", "wamid.x")},
             "cursor",
         ),
         ("/api/v1/metrics", {"from": "0001-01-01T00:30:00+01:00"}, "from"),

@@ -21,6 +21,7 @@ from application.event_log import (
     ConcurrencyError,
     InvalidAppendError,
     NewEvent,
+    UnstorableEventError,
 )
 from application.ports import EventStore
 from domain.events import DomainEvent, EventMetadata
@@ -236,3 +237,46 @@ async def test_concurrent_any_appends_all_land_with_dense_versions(store: EventS
     events = await store.read_stream("cart-1")
 
     assert [e.version for e in events] == list(range(1, 41))
+
+
+def _with_nul(where: str) -> NewEvent:
+    if where == "metadata":
+        return NewEvent(ItemNoted(text="fine"), uuid.uuid4(), EventMetadata(causation_id="a\x00b"))
+    return NewEvent(ItemNoted(text="before\x00after"), uuid.uuid4())
+
+
+@pytest.mark.parametrize("where", ["data", "metadata"])
+async def test_u0000_in_event_text_is_refused_like_postgresql_does(
+    store: EventStore, where: str
+) -> None:
+    with pytest.raises(UnstorableEventError):
+        await store.append_atomic(
+            [AppendRequest("good", [noted()]), AppendRequest("bad", [noted(), _with_nul(where)])]
+        )
+
+    assert await store.read_feed(FEED_START, 10) == []
+
+
+async def test_u0000_in_a_stream_id_is_refused(store: EventStore) -> None:
+    with pytest.raises(UnstorableEventError):
+        await store.append("cart\x00-1", [noted()])
+
+    assert await store.read_feed(FEED_START, 10) == []
+
+
+async def test_text_that_only_looks_like_an_escaped_u0000_is_stored(store: EventStore) -> None:
+    lookalikes = ["\\u0000", "\\\\u0000", "\u2400", "\x01"]
+
+    await store.append("cart-1", [noted(text) for text in lookalikes])
+
+    stored = [
+        e.event.text for e in await store.read_stream("cart-1") if isinstance(e.event, ItemNoted)
+    ]
+    assert stored == lookalikes
+
+
+async def test_a_lone_surrogate_is_refused_before_anything_is_stored(store: EventStore) -> None:
+    with pytest.raises(UnicodeEncodeError):
+        await store.append("cart-1", [noted(), noted("\ud800")])
+
+    assert await store.read_feed(FEED_START, 10) == []

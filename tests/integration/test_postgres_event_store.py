@@ -12,7 +12,14 @@ import pytest
 
 from adapters.postgres import connect, create_pool
 from adapters.postgres_event_store import PostgresEventStore
-from application.event_log import FEED_START, NO_STREAM, AppendRequest, ConcurrencyError
+from application.event_log import (
+    FEED_START,
+    NO_STREAM,
+    AppendRequest,
+    ConcurrencyError,
+    NewEvent,
+    UnstorableEventError,
+)
 from tests.support.events import TEST_CODEC, ItemNoted, noted
 
 
@@ -133,6 +140,28 @@ async def test_one_conflicting_caller_does_not_fail_the_others_in_its_batch(
 
     assert isinstance(outcomes[0], ConcurrencyError)
     assert all(not isinstance(o, BaseException) for o in outcomes[1:])
+
+
+async def test_one_unit_with_data_postgresql_refuses_fails_alone_in_its_batch(
+    store: PostgresEventStore,
+) -> None:
+    poison = NewEvent(ItemNoted(text="nul \x00 inside"), uuid.uuid4())
+    units = [[AppendRequest(f"good-{n}", [noted(f"g{n}")])] for n in range(30)]
+    units.insert(
+        15, [AppendRequest("bad", [noted("bad-but-fine")]), AppendRequest("bad", [poison])]
+    )
+
+    outcomes = await asyncio.gather(
+        *(store.append_atomic(unit) for unit in units), return_exceptions=True
+    )
+
+    refused = outcomes.pop(15)
+    assert isinstance(refused, UnstorableEventError)
+    assert "Unicode escape" in str(refused)
+    assert all(not isinstance(o, BaseException) for o in outcomes), outcomes
+    stored = await store.read_feed(FEED_START, 100)
+    assert sorted(texts(stored), key=lambda t: int(t[1:])) == [f"g{n}" for n in range(30)]
+    assert await store.stream_version("bad") == 0
 
 
 async def test_two_processes_appending_to_one_stream_all_land(
