@@ -6,15 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import msgspec
 import structlog
-from litestar import MediaType, Request, Response, Router, get
+from litestar import MediaType, Request, Router, get
 from litestar.di import Provide
-from litestar.exceptions import (
-    NotAuthorizedException,
-    NotFoundException,
-    ServiceUnavailableException,
-)
 from litestar.params import Dependency, Parameter
 
 from adapters.postgres_api_tokens import ApiTokenAuthority
@@ -25,7 +19,6 @@ from application.read_models import (
     ErrorPage,
     MessagePage,
     MetricsComparison,
-    QueryError,
     ReadModelQueries,
     Timeseries,
     bucket_of,
@@ -35,15 +28,11 @@ from application.read_models import (
     search_text,
     time_range,
 )
+from entrypoints.errors import ApiError
 
 log = structlog.get_logger(__name__)
 
 API_PATH: Final = "/api/v1"
-
-
-class ApiProblem(msgspec.Struct, frozen=True, omit_defaults=True):
-    error: str
-    parameter: str | None = None
 
 
 @dataclass(slots=True)
@@ -55,7 +44,7 @@ class ApiSlot:
 
     def ready(self) -> tuple[ReadModelQueries, ApiTokenAuthority]:
         if self.queries is None or self.authority is None:
-            raise ServiceUnavailableException(detail="the API is starting; try again")
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
         return self.queries, self.authority
 
 
@@ -67,9 +56,10 @@ def api_router(slot: ApiSlot) -> Router:
         if scheme.lower() == "bearer" and token.strip():
             business_id = await authority.business_of(token.strip())
         if business_id is None:
-            log.warning("api.unauthorized", path=request.url.path)
-            raise NotAuthorizedException(
-                detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            raise ApiError(
+                "unauthorized",
+                "A valid bearer token is required: send 'Authorization: Bearer <token>'.",
+                headers={"WWW-Authenticate": "Bearer"},
             )
         return business_id
 
@@ -90,13 +80,8 @@ def api_router(slot: ApiSlot) -> Router:
             "business_id": Provide(business_of),
             "read_models": Provide(queries, sync_to_thread=False),
         },
-        exception_handlers={QueryError: _bad_query},
         tags=["read models"],
     )
-
-
-def _bad_query(_: Request[Any, Any, Any], error: QueryError) -> Response[ApiProblem]:
-    return Response(ApiProblem(str(error), error.parameter), status_code=400)
 
 
 def _now() -> datetime:
@@ -130,7 +115,7 @@ async def get_conversation(
         else await read_models.conversation(business_id, conversation_id)
     )
     if found is None:
-        raise NotFoundException(detail="no such conversation")
+        raise ApiError("not_found", "This business has no conversation with that id.")
     return found
 
 
@@ -150,7 +135,7 @@ async def list_messages(
         else await read_models.messages(business_id, conversation_id, size, cursor)
     )
     if page is None:
-        raise NotFoundException(detail="no such conversation")
+        raise ApiError("not_found", "This business has no conversation with that id.")
     return page
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -9,16 +10,17 @@ import msgspec
 import structlog
 from litestar import Litestar, Response, get
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.postgres_migrations import default_migrations_dir, load_migrations, pending_migrations
 from entrypoints.api import ApiSlot, api_router
 from entrypoints.container import Container, resolve
+from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER
 from entrypoints.webhook import IngestorSlot, WebhookConfig, webhook_handlers
 
 log = structlog.get_logger(__name__)
-REQUEST_ID_HEADER = "x-request-id"
+# A caller's request id is echoed and logged only when it cannot forge a log line or a header.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -32,15 +34,18 @@ class Readiness(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 def correlation_middleware(app: ASGIApp) -> ASGIApp:
-    """Bind a correlation id to every log line of a request, echo it back, log the request."""
+    """Bind a correlation id to every log line of a request, echo it back, log the request.
+
+    It wraps the whole application, the router's own answers (404, 405) included.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        supplied = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128]
-        correlation_id = supplied or uuid.uuid4().hex
+        supplied = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        correlation_id = supplied if _SAFE_REQUEST_ID.match(supplied) else uuid.uuid4().hex
         started = time.perf_counter()
         status = 500
 
@@ -67,14 +72,6 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
                 )
 
     return middleware
-
-
-async def log_unhandled(error: Exception, scope: Scope) -> None:
-    """Litestar answers 500 for anything unhandled; the log must say what happened."""
-    if isinstance(error, HTTPException) and error.status_code < 500:
-        return
-    log.error("http.unhandled_error", path=scope.get("path"), error_type=type(error).__name__,
-              exc_info=error)  # fmt: skip
 
 
 def create_app(container: Container, *, run_workers: bool) -> Litestar:
@@ -119,7 +116,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         await resolve(container.shutdown_resources())
         log.info("app.stopped")
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             ready,
@@ -132,7 +129,10 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         ],
         on_startup=[start],
         on_shutdown=[stop],
-        middleware=[correlation_middleware],
-        after_exception=[log_unhandled],
+        exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
     )
+    # Route middleware would miss the answers the router gives before any route is matched
+    # (404, 405): the correlation id is bound around the application's whole handler instead.
+    app.asgi_handler = correlation_middleware(app.asgi_handler)
+    return app
