@@ -29,6 +29,7 @@ from application.read_models import (
     time_range,
 )
 from entrypoints.errors import ApiError
+from entrypoints.openapi import SECURITY, error_responses
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +82,7 @@ def api_router(slot: ApiSlot) -> Router:
             "read_models": Provide(queries, sync_to_thread=False),
         },
         tags=["read models"],
+        security=SECURITY,
     )
 
 
@@ -88,7 +90,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@get("/conversations")
+@get("/conversations", responses=error_responses(400, 401, 503))
 async def list_conversations(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
@@ -102,7 +104,7 @@ async def list_conversations(
     return await read_models.conversations(business_id, filter_, page_size(limit), cursor)
 
 
-@get("/conversations/{conversation_id:str}")
+@get("/conversations/{conversation_id:str}", responses=error_responses(400, 401, 404, 503))
 async def get_conversation(
     conversation_id: str,
     business_id: str,
@@ -119,7 +121,10 @@ async def get_conversation(
     return found
 
 
-@get("/conversations/{conversation_id:str}/messages")
+@get(
+    "/conversations/{conversation_id:str}/messages",
+    responses=error_responses(400, 401, 404, 503),
+)
 async def list_messages(
     conversation_id: str,
     business_id: str,
@@ -139,7 +144,7 @@ async def list_messages(
     return page
 
 
-@get("/metrics")
+@get("/metrics", responses=error_responses(400, 401, 503))
 async def get_metrics(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
@@ -152,7 +157,7 @@ async def get_metrics(
     return await read_models.metrics(business_id, window)
 
 
-@get("/metrics/timeseries")
+@get("/metrics/timeseries", responses=error_responses(400, 401, 503))
 async def get_timeseries(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
@@ -168,7 +173,7 @@ async def get_timeseries(
     return await read_models.timeseries(business_id, window, chosen)
 
 
-@get("/errors", media_type=MediaType.JSON)
+@get("/errors", media_type=MediaType.JSON, responses=error_responses(400, 401, 503))
 async def list_errors(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 import structlog
@@ -23,13 +23,6 @@ from application.read_models import QueryError
 log = structlog.get_logger(__name__)
 
 REQUEST_ID_HEADER: Final = "x-request-id"
-
-
-class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    error: str
-    message: str
-    parameter: str | None = None
-    request_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +52,23 @@ ERROR_CODES: Final = (
     ErrorCode("unavailable", 503, "the server is starting or its storage failed; retry"),
 )  # fmt: skip
 CODES: Final = {code.code: code for code in ERROR_CODES}
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The body of every error answer."""
+
+    error: Annotated[
+        str, msgspec.Meta(description="A stable code: " + ", ".join(CODES) + " (see the README).")
+    ]
+    message: Annotated[str, msgspec.Meta(description="One readable sentence saying what is wrong.")]
+    parameter: Annotated[
+        str | None, msgspec.Meta(description="The parameter at fault; absent when none is.")
+    ] = None
+    request_id: Annotated[
+        str, msgspec.Meta(description="The X-Request-ID of the request; the logs carry it too.")
+    ]
+
+
 _BY_STATUS: Final = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",

@@ -5,17 +5,20 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Annotated
 
 import msgspec
 import structlog
 from litestar import Litestar, Response, get
 from litestar.enums import ScopeType
+from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.postgres_migrations import default_migrations_dir, load_migrations, pending_migrations
 from entrypoints.api import ApiSlot, api_router
 from entrypoints.container import Container, resolve
 from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER
+from entrypoints.openapi import documentation_assets, error_responses, openapi_config
 from entrypoints.webhook import IngestorSlot, WebhookConfig, webhook_handlers
 
 log = structlog.get_logger(__name__)
@@ -24,13 +27,17 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 
 class Health(msgspec.Struct, frozen=True):
-    status: str
+    status: Annotated[str, msgspec.Meta(description="Always ok while the process answers.")]
 
 
 class Readiness(msgspec.Struct, frozen=True, omit_defaults=True):
-    status: str
-    pending_migrations: list[str] = []
-    reason: str | None = None
+    status: Annotated[str, msgspec.Meta(description="ready, or not_ready (with the reason).")]
+    pending_migrations: Annotated[
+        list[str], msgspec.Meta(description="Migrations not applied yet; absent when none.")
+    ] = []
+    reason: Annotated[
+        str | None, msgspec.Meta(description="Why the server is not ready; absent when ready.")
+    ] = None
 
 
 def correlation_middleware(app: ASGIApp) -> ASGIApp:
@@ -79,12 +86,18 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
     slot = IngestorSlot()
     api = ApiSlot()
 
-    @get("/health", sync_to_thread=False)
+    @get("/health", sync_to_thread=False, responses=error_responses())
     def health() -> Health:
         """The process is up."""
         return Health(status="ok")
 
-    @get("/ready")
+    @get(
+        "/ready",
+        responses={
+            **error_responses(),
+            503: ResponseSpec(Readiness, description="Not ready: the reason."),
+        },
+    )
     async def ready() -> Response[Readiness]:
         """The database answers and every migration is applied."""
         try:
@@ -121,6 +134,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
             health,
             ready,
             api_router(api),
+            documentation_assets(),
             *webhook_handlers(
                 WebhookConfig.from_settings(settings),
                 slot,
@@ -130,6 +144,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         on_startup=[start],
         on_shutdown=[stop],
         exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
         logging_config=None,
     )
     # Route middleware would miss the answers the router gives before any route is matched

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 import structlog
@@ -18,6 +18,7 @@ from adapters.whatsapp_webhook import parse_webhook
 from application.inbound_updates import WebhookFormatError
 from application.webhook_ingest import WebhookIngestor
 from entrypoints.errors import ApiError
+from entrypoints.openapi import error_responses
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -27,9 +28,11 @@ SIGNATURE_PROBE_PATH: Final = "/bench/signature-only"
 
 
 class Acknowledged(msgspec.Struct, frozen=True):
-    status: str
-    appended: int
-    duplicates: int
+    status: Annotated[str, msgspec.Meta(description="Always ok: every update is durable.")]
+    appended: Annotated[int, msgspec.Meta(description="Events this delivery added to the log.")]
+    duplicates: Annotated[
+        int, msgspec.Meta(description="Events already stored by an earlier delivery (redelivery).")
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,8 @@ def webhook_handlers(
     config: WebhookConfig, slot: IngestorSlot, *, signature_probe: bool = False
 ) -> list[HTTPRouteHandler]:
 
-    @get(WEBHOOK_PATH, sync_to_thread=False, media_type="text/plain")
+    @get(WEBHOOK_PATH, sync_to_thread=False, media_type="text/plain",
+         responses=error_responses(400, 403))  # fmt: skip
     def verify(
         mode: str | None = Parameter(query="hub.mode", default=None),
         token: str | None = Parameter(query="hub.verify_token", default=None),
@@ -104,7 +108,8 @@ def webhook_handlers(
         log.info("webhook.verified")
         return Response(challenge, status_code=200)
 
-    @post(WEBHOOK_PATH, request_max_body_size=config.max_bytes, status_code=200)
+    @post(WEBHOOK_PATH, request_max_body_size=config.max_bytes, status_code=200,
+          responses=error_responses(400, 401, 413, 503))  # fmt: skip
     async def deliver(request: Request[Any, Any, Any]) -> Response[Any]:
         """A signed delivery: answered 200 only once every update in it is durable."""
         ingestor = slot.ingestor
