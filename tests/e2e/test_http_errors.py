@@ -190,3 +190,16 @@ def test_the_error_codes_are_documented_in_the_readme() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for code in CODES.values():
         assert f"| `{code.code}` | {code.status} |" in readme
+
+
+def test_phone_numbers_and_bsuids_in_requests_are_masked_in_the_server_log(probe: Probe) -> None:
+    path = "/api/v1/conversations/conversation-1122334455667-15557654321"
+    response = probe.send("get", path, params={"search": "US.13491208655302741918"})
+    assert_error(response, 401, "unauthorized")
+    wrong = probe.send("get", "/nowhere/US.ENT.11815799212886844830")
+    assert_error(wrong, 404, "not_found")
+    logs = probe.server.logs()
+    assert "15557654321" not in logs
+    assert "***4321" in logs
+    assert "11815799212886844830" not in logs
+    assert "US.ENT.***4830" in logs
