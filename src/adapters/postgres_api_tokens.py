@@ -68,6 +68,15 @@ class PostgresApiTokens:
             )
         return [_info(row) for row in rows]
 
+    async def active_counts(self) -> dict[str, int]:
+        """Tokens not revoked, per business."""
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(
+                "select business_id, count(*) as n from api_tokens where revoked_at is null"
+                " group by business_id"
+            )
+        return {row["business_id"]: int(row["n"]) for row in rows}
+
     async def revoke(self, token_id: str) -> TokenInfo | None:
         """Revoke a token (again is harmless: the first revocation time stays)."""
         async with self._pool.acquire() as connection:

@@ -24,7 +24,6 @@ from adapters.postgres_read_models import PROJECTIONS
 from application.api_tokens import ApiTokenError, IssuedToken, TokenInfo
 from entrypoints.container import (
     Container,
-    default_business,
     resolve,
     with_container,
     with_pool,
@@ -56,12 +55,12 @@ def add_token_commands(commands: Any) -> None:
 def _tokens_create(settings: Settings, args: argparse.Namespace) -> int:
     async def create(pool: Any) -> IssuedToken:
         known = {b.id for b in await PostgresBusinessRegistry(pool).all()}
-        default = default_business(settings)
-        if default is not None:
-            known.add(default.id)
         if args.business not in known:
             listed = ", ".join(sorted(known)) or "none yet"
-            raise ApiTokenError(f"no business with id {args.business!r} (known: {listed})")
+            raise ApiTokenError(
+                f"no business with id {args.business!r} (known: {listed}; the business of"
+                " WHATSAPP_PHONE_NUMBER_ID is stored once the server has started with it)"
+            )
         return await PostgresApiTokens(pool).create(args.business, args.name.strip())
 
     issued = asyncio.run(with_pool(settings, create))
