@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
+import asyncpg
 import msgspec
 import structlog
 from litestar import MediaType, Request, Response
@@ -194,10 +195,21 @@ def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respon
     return error_response(request, shaped)
 
 
+# The database is unreachable or overloaded: the caller should retry, it is not a bug.
+_UNAVAILABLE: Final = (
+    ConnectionError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
 def _unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
+    unavailable = isinstance(error, _UNAVAILABLE)
     shaped = ApiError(
-        "internal_error",
-        _DEFAULT_MESSAGES["internal_error"],
+        "unavailable" if unavailable else "internal_error",
+        _DEFAULT_MESSAGES["unavailable" if unavailable else "internal_error"],
         log_fields={"error_type": type(error).__name__},
     )
     shaped.__cause__ = error

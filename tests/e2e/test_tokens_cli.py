@@ -82,7 +82,9 @@ def test_last_use_is_recorded_at_most_once_a_minute(
     assert listed(env)[0]["last_used_at"] > stale
 
 
-def test_the_listing_shows_everything_but_the_token(env: dict[str, str]) -> None:
+def test_the_listing_shows_everything_but_the_token(
+    server: RunningServer, env: dict[str, str]
+) -> None:
     added = run_cli("business", "add", "--id", "globex", "--name", "Globex",
                     "--phone-number-id", "2233445566778", env=env)  # fmt: skip
     assert added.returncode == 0, added.stderr

@@ -24,8 +24,15 @@ def status(code: int) -> None:
     raise HTTPException(status_code=code)
 
 
+@get("/database-down", sync_to_thread=False)
+def database_down() -> None:
+    raise ConnectionRefusedError("connection refused")
+
+
 def client() -> TestClient[Litestar]:
-    app = Litestar([boom, status], exception_handlers=EXCEPTION_HANDLERS, logging_config=None)
+    app = Litestar(
+        [boom, status, database_down], exception_handlers=EXCEPTION_HANDLERS, logging_config=None
+    )
     app.asgi_handler = correlation_middleware(app.asgi_handler)
     return TestClient(app, raise_server_exceptions=False)
 
@@ -67,3 +74,12 @@ def test_codes_are_unique_and_the_readme_table_lists_them_all() -> None:
     assert len({c.code for c in ERROR_CODES}) == len(ERROR_CODES)
     table = error_codes_table()
     assert all(f"`{c.code}`" in table for c in ERROR_CODES)
+
+
+def test_an_unreachable_database_is_a_503_the_caller_may_retry() -> None:
+    with client() as http, structlog.testing.capture_logs() as logs:
+        response = http.get("/database-down")
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+    (logged,) = [e for e in logs if e["event"] == "http.unhandled_error"]
+    assert logged["log_level"] == "error"
