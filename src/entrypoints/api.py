@@ -13,6 +13,9 @@ from litestar.params import Dependency, Parameter
 
 from adapters.postgres_api_tokens import ApiTokenAuthority
 from application.read_models import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    MAX_SEARCH_LENGTH,
     ConversationFilter,
     ConversationPage,
     ConversationView,
@@ -86,6 +89,26 @@ def api_router(slot: ApiSlot) -> Router:
     )
 
 
+def _query(name: str, description: str) -> Any:
+    return Parameter(query=name, default=None, description=description)
+
+
+LIMIT: Final = _query(
+    "limit", f"Items per page: 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
+)
+CURSOR: Final = _query("cursor", "The next_cursor of the previous page; omit it for the first.")
+STATUS: Final = _query("status", "Only conversations in this status: bot, escalated or closed.")
+SEARCH: Final = _query(
+    "search", f"Part of the customer's name or number (at most {MAX_SEARCH_LENGTH} characters)."
+)
+RANGE: Final = _query(
+    "range", "24h, 7d or 30d, ending with the current hour (default 24h); or give from/to."
+)
+FROM: Final = _query("from", "Start of the range (ISO 8601), rounded down to the hour.")
+TO: Final = _query("to", "End of the range (ISO 8601), rounded up to the hour; default: now.")
+BUCKET: Final = _query("bucket", "hour (default) or day (24-hour periods from the range's start).")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -94,10 +117,10 @@ def _now() -> datetime:
 async def list_conversations(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    status: str | None = None,
-    search: str | None = None,
-    limit: str | None = None,
-    cursor: str | None = None,
+    status: str | None = STATUS,
+    search: str | None = SEARCH,
+    limit: str | None = LIMIT,
+    cursor: str | None = CURSOR,
 ) -> ConversationPage:
     """Conversations, newest activity first; filter by status, search by name or number."""
     filter_ = ConversationFilter(conversation_status(status), search_text(search))
@@ -129,8 +152,8 @@ async def list_messages(
     conversation_id: str,
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    limit: str | None = None,
-    cursor: str | None = None,
+    limit: str | None = LIMIT,
+    cursor: str | None = CURSOR,
 ) -> MessagePage:
     """A conversation's timeline, newest first; follow next_cursor for older messages."""
     size = page_size(limit)
@@ -148,9 +171,9 @@ async def list_messages(
 async def get_metrics(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    range_: str | None = Parameter(query="range", default=None),
-    start: str | None = Parameter(query="from", default=None),
-    end: str | None = Parameter(query="to", default=None),
+    range_: str | None = RANGE,
+    start: str | None = FROM,
+    end: str | None = TO,
 ) -> MetricsComparison:
     """Figures over a range (24h, 7d, 30d or from/to) and over the equal range before it."""
     window = time_range(range_, start, end, _now())
@@ -161,10 +184,10 @@ async def get_metrics(
 async def get_timeseries(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    range_: str | None = Parameter(query="range", default=None),
-    start: str | None = Parameter(query="from", default=None),
-    end: str | None = Parameter(query="to", default=None),
-    bucket: str | None = None,
+    range_: str | None = RANGE,
+    start: str | None = FROM,
+    end: str | None = TO,
+    bucket: str | None = BUCKET,
 ) -> Timeseries:
     """The same figures per hour or per day (24-hour periods from the range's start)."""
     window = time_range(range_, start, end, _now())
@@ -177,8 +200,8 @@ async def get_timeseries(
 async def list_errors(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    limit: str | None = None,
-    cursor: str | None = None,
+    limit: str | None = LIMIT,
+    cursor: str | None = CURSOR,
 ) -> ErrorPage:
     """Failed sends and webhook problems, newest first."""
     return await read_models.errors(business_id, page_size(limit), cursor)

@@ -92,9 +92,15 @@ def webhook_handlers(
     @get(WEBHOOK_PATH, sync_to_thread=False, media_type="text/plain",
          responses=error_responses(400, 403))  # fmt: skip
     def verify(
-        mode: str | None = Parameter(query="hub.mode", default=None),
-        token: str | None = Parameter(query="hub.verify_token", default=None),
-        challenge: str = Parameter(query="hub.challenge", default=""),
+        mode: str | None = Parameter(
+            query="hub.mode", default=None, description="Must be subscribe."
+        ),
+        token: str | None = Parameter(
+            query="hub.verify_token", default=None, description="Must equal WHATSAPP_VERIFY_TOKEN."
+        ),
+        challenge: str = Parameter(
+            query="hub.challenge", default="", description="Echoed back when the token matches."
+        ),
     ) -> Response[str]:
         """Meta's subscription handshake: echo the challenge when the token matches."""
         if config.verify_token is None:

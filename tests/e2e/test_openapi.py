@@ -98,6 +98,23 @@ def test_every_field_of_every_schema_is_described(server: RunningServer) -> None
     assert "turn" in figures["conversations_awaiting_response"]["description"]
 
 
+def test_every_query_parameter_is_described(server: RunningServer) -> None:
+    parameters = [
+        (path, parameter["name"])
+        for path, _, operation in operations(document(server))
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+    ]
+    assert len(parameters) >= 12
+    undescribed = [
+        (path, parameter["name"])
+        for path, _, operation in operations(document(server))
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query" and not parameter.get("description")
+    ]
+    assert undescribed == []
+
+
 def test_the_documentation_page_loads_everything_from_this_server(server: RunningServer) -> None:
     page = httpx.get(server.base_url + "/schema")
     assert page.status_code == 200
