@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
-from application.api_tokens import IssuedToken, issue_token, same_token, token_digest
+from application.api_tokens import (
+    IssuedToken,
+    TokenInfo,
+    issue_token,
+    same_token,
+    token_digest,
+)
 from application.businesses import DEFAULT_BUSINESS_ID
+
+LAST_USE_RESOLUTION_SECONDS: Final = 60
+# One round trip per request, and no cache: a revoked token is refused by the very next
+# request. last_used_at is written only when it is a minute old, so a busy token costs a
+# write a minute (in every process together), not one per request.
+_AUTHENTICATE_SQL: Final = f"""
+with found as (
+    select id, business_id, last_used_at from api_tokens
+    where token_sha256 = $1 and revoked_at is null
+), touched as (
+    update api_tokens t set last_used_at = now()
+    from found
+    where t.id = found.id
+      and (found.last_used_at is null
+           or found.last_used_at < now() - interval '{LAST_USE_RESOLUTION_SECONDS} seconds')
+    returning t.id
+)
+select business_id from found
+"""
+_INFO_SQL: Final = (
+    "select id, business_id, name, created_at, last_used_at, revoked_at from api_tokens"
+)
 
 
 class PostgresApiTokens:
@@ -27,10 +55,45 @@ class PostgresApiTokens:
     async def business_of(self, token: str) -> str | None:
         async with self._pool.acquire() as connection:
             business_id: str | None = await connection.fetchval(
-                "select business_id from api_tokens where token_sha256 = $1 and revoked_at is null",
-                token_digest(token),
+                _AUTHENTICATE_SQL, token_digest(token)
             )
         return business_id
+
+    async def list(self, business_id: str | None = None) -> list[TokenInfo]:
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(
+                _INFO_SQL + " where $1::text is null or business_id = $1"
+                " order by business_id, created_at, id",
+                business_id,
+            )
+        return [_info(row) for row in rows]
+
+    async def active_counts(self) -> dict[str, int]:
+        """Tokens not revoked, per business."""
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(
+                "select business_id, count(*) as n from api_tokens where revoked_at is null"
+                " group by business_id"
+            )
+        return {row["business_id"]: int(row["n"]) for row in rows}
+
+    async def revoke(self, token_id: str) -> TokenInfo | None:
+        """Revoke a token (again is harmless: the first revocation time stays)."""
+        async with self._pool.acquire() as connection:
+            row = await connection.fetchrow(
+                "update api_tokens set revoked_at = coalesce(revoked_at, now()) where id = $1"
+                " returning id, business_id, name, created_at, last_used_at, revoked_at",
+                token_id,
+            )
+        return _info(row) if row is not None else None
+
+
+def _info(row: asyncpg.Record) -> TokenInfo:
+    return TokenInfo(
+        id=row["id"], business_id=row["business_id"], name=row["name"],
+        created_at=row["created_at"], last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )  # fmt: skip
 
 
 class ApiTokenAuthority:

@@ -3,7 +3,8 @@
 The directory keeps the whole number -> business map in memory and refreshes
 it every few seconds. A number or account missing from the map is looked up in
 the database at once, so a business added by `wazybot business add` in another
-process receives its very next update.
+process receives its very next update; a removed business stops routing at the
+next refresh.
 """
 
 from __future__ import annotations
@@ -16,26 +17,48 @@ from typing import Any, Final
 
 import asyncpg
 
-from application.businesses import Business, BusinessError, BusinessRoute, validate_business
+from application.businesses import (
+    Business,
+    BusinessChanges,
+    BusinessError,
+    BusinessRoute,
+    apply_changes,
+    validate_business,
+)
 from domain.conversation import DEFAULT_FLOOD_LIMIT
 
 REFRESH_SECONDS: Final = 5.0
 
 _SELECT_SQL = """
 select b.id, b.name, b.account_id, b.flood_limit, b.access_token is not null as has_token,
+       b.source, b.removed_at,
        array(select n.phone_number_id from business_phone_numbers n
              where n.business_id = b.id order by n.phone_number_id) as numbers
 from businesses b
 """
-_LIST_SQL = _SELECT_SQL + " order by b.id"
+_ACTIVE_SQL = _SELECT_SQL + " where b.removed_at is null order by b.id"
+_EVERY_SQL = _SELECT_SQL + " order by b.id"
+_ONE_SQL = _SELECT_SQL + " where b.id = $1"
 _FIND_SQL = (
     _SELECT_SQL
     + """
-where b.id in (select business_id from business_phone_numbers where phone_number_id = $1)
-   or b.account_id = $2
+where b.removed_at is null
+  and (b.id in (select business_id from business_phone_numbers where phone_number_id = $1)
+       or b.account_id = $2)
 limit 1
 """
 )
+# A removed business keeps its row (and the record of its numbers) until another business
+# claims one of its numbers or its account: then they move.
+_RELEASE_NUMBERS_SQL = """
+delete from business_phone_numbers n using businesses b
+where n.business_id = b.id and b.removed_at is not null and b.id <> $1
+  and n.phone_number_id = any($2::text[])
+"""
+_RELEASE_ACCOUNT_SQL = """
+update businesses set account_id = null
+where account_id = $2 and removed_at is not null and id <> $1
+"""
 
 
 class PostgresBusinessRegistry:
@@ -46,59 +69,180 @@ class PostgresBusinessRegistry:
         """Store a new business and its numbers, all or nothing."""
         validate_business(business)
         async with self._pool.acquire() as connection, connection.transaction():
-            await self._check_free(connection, business)
+            existing = await connection.fetchrow(
+                "select removed_at from businesses where id = $1", business.id
+            )
+            if existing is not None:
+                removed = " (removed; choose another id)" if existing["removed_at"] else ""
+                raise BusinessError(f"a business with id {business.id!r} already exists{removed}")
+            await _claim(connection, business.id, business.phone_number_ids, business.account_id)
             await connection.execute(
                 "insert into businesses (id, name, account_id, access_token, flood_limit)"
                 " values ($1, $2, $3, $4, $5)",
                 business.id, business.name.strip(), business.account_id, business.access_token,
                 business.flood_limit,
             )  # fmt: skip
+            await _insert_numbers(connection, business.id, business.phone_number_ids)
+
+    async def update(self, business_id: str, changes: BusinessChanges) -> Business:
+        """Change a business's settings and numbers, all or nothing; the result."""
+        if changes.empty:
+            raise BusinessError("nothing to change: give at least one option (see --help)")
+        async with self._pool.acquire() as connection, connection.transaction():
+            current = await _locked_active(connection, business_id)
+            updated = apply_changes(current, changes)
+            added = tuple(n for n in updated.phone_number_ids if n not in current.phone_number_ids)
+            account = updated.account_id if updated.account_id != current.account_id else None
+            await _claim(connection, business_id, added, account)
+            await connection.execute(
+                "update businesses set name = $2, account_id = $3, flood_limit = $4,"
+                " access_token = coalesce($5, access_token) where id = $1",
+                business_id, updated.name, updated.account_id, updated.flood_limit,
+                changes.access_token,
+            )  # fmt: skip
+            await connection.execute(
+                "delete from business_phone_numbers where business_id = $1"
+                " and phone_number_id = any($2::text[])",
+                business_id, list(changes.remove_phone_number_ids),
+            )  # fmt: skip
+            await _insert_numbers(connection, business_id, added)
+        return updated
+
+    async def remove(self, business_id: str) -> Business:
+        """Soft delete: the business and its data stay, its numbers and account stop routing."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            current = await _locked_active(connection, business_id)
+            await connection.execute(
+                "update businesses set removed_at = now() where id = $1", business_id
+            )
+        return current
+
+    async def store_environment_business(self, business: Business) -> list[str]:
+        """Store (or refresh) the business the environment defines; what could not be applied.
+
+        A business added with `business add` keeps what it owns: a number or an account it
+        holds is not taken, and a database business with the same id is left alone. The
+        environment revives its business if it was removed.
+        """
+        problems: list[str] = []
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "select pg_advisory_xact_lock(hashtext('wazybot.environment_business'))"
+            )
+            existing = await connection.fetchrow(
+                "select source from businesses where id = $1", business.id
+            )
+            if existing is not None and existing["source"] != "environment":
+                return [f"business {business.id!r} was added with `business add`; the"
+                        " WHATSAPP_* settings are not applied to it"]  # fmt: skip
+            account = business.account_id
+            if account and await _owner_of_account(connection, business.id, account):
+                problems.append(f"account {account} belongs to another business; not taken")
+                account = None
+            await connection.execute(
+                "insert into businesses (id, name, account_id, access_token, source)"
+                " values ($1, $2, $3, $4, 'environment')"
+                " on conflict (id) do update set account_id = coalesce($3, businesses.account_id),"
+                " access_token = coalesce($4, businesses.access_token), removed_at = null",
+                business.id, business.name, account, business.access_token,
+            )  # fmt: skip
+            free = []
+            for number in business.phone_number_ids:
+                owner = await _owner_of_number(connection, business.id, number)
+                if owner is None:
+                    free.append(number)
+                elif owner != business.id:
+                    problems.append(
+                        f"phone number id {number} belongs to business {owner!r}; not taken"
+                    )
+            await connection.execute(_RELEASE_NUMBERS_SQL, business.id, free)
             await connection.executemany(
-                "insert into business_phone_numbers (phone_number_id, business_id) values ($1, $2)",
-                [(number, business.id) for number in business.phone_number_ids],
+                "insert into business_phone_numbers (phone_number_id, business_id)"
+                " values ($1, $2) on conflict (phone_number_id) do nothing",
+                [(number, business.id) for number in free],
             )
+        return problems
 
-    async def _check_free(self, connection: Any, business: Business) -> None:
-        if await connection.fetchval("select 1 from businesses where id = $1", business.id):
-            raise BusinessError(f"a business with id {business.id!r} already exists")
-        owner = await connection.fetchrow(
-            "select phone_number_id, business_id from business_phone_numbers"
-            " where phone_number_id = any($1::text[]) limit 1",
-            list(business.phone_number_ids),
-        )
-        if owner is not None:
-            raise BusinessError(
-                f"phone number id {owner['phone_number_id']} already belongs to business"
-                f" {owner['business_id']!r}"
-            )
-        if business.account_id and await connection.fetchval(
-            "select id from businesses where account_id = $1", business.account_id
-        ):
-            raise BusinessError(f"account {business.account_id} already belongs to a business")
+    async def all(self, *, include_removed: bool = False) -> list[Business]:
+        return await self._fetch(_EVERY_SQL if include_removed else _ACTIVE_SQL)
 
-    async def all(self) -> list[Business]:
-        return await self._fetch(_LIST_SQL)
+    async def get(self, business_id: str) -> Business | None:
+        found = await self._fetch(_ONE_SQL, business_id)
+        return found[0] if found else None
 
     async def find(self, *, phone_number_id: str | None = None, account_id: str | None = None
                    ) -> Business | None:  # fmt: skip
-        """The business owning this number (or account), straight from the database."""
+        """The active business owning this number (or account), straight from the database."""
         found = await self._fetch(_FIND_SQL, phone_number_id, account_id)
         return found[0] if found else None
 
     async def _fetch(self, sql: str, *args: Any) -> list[Business]:
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(sql, *args)
-        return [
-            Business(
-                id=row["id"],
-                name=row["name"],
-                phone_number_ids=tuple(row["numbers"]),
-                account_id=row["account_id"],
-                flood_limit=row["flood_limit"],
-                has_access_token=row["has_token"],
-            )
-            for row in rows
-        ]
+        return [_business(row) for row in rows]
+
+
+def _business(row: asyncpg.Record) -> Business:
+    return Business(
+        id=row["id"],
+        name=row["name"],
+        phone_number_ids=tuple(row["numbers"]),
+        account_id=row["account_id"],
+        flood_limit=row["flood_limit"],
+        has_access_token=row["has_token"],
+        source=row["source"],
+        removed_at=row["removed_at"],
+    )
+
+
+async def _locked_active(connection: Any, business_id: str) -> Business:
+    row = await connection.fetchrow(_ONE_SQL + " for update of b", business_id)
+    if row is None:
+        raise BusinessError(f"no business with id {business_id!r} (see `wazybot business list`)")
+    if row["removed_at"] is not None:
+        raise BusinessError(f"business {business_id!r} was removed")
+    return _business(row)
+
+
+async def _owner_of_number(connection: Any, business_id: str, number: str) -> str | None:
+    """The active business (other than this one) or this one owning a number; None if free."""
+    owner: str | None = await connection.fetchval(
+        "select n.business_id from business_phone_numbers n join businesses b"
+        " on b.id = n.business_id where n.phone_number_id = $1"
+        " and (b.removed_at is null or b.id = $2)",
+        number, business_id,
+    )  # fmt: skip
+    return owner
+
+
+async def _owner_of_account(connection: Any, business_id: str, account: str) -> str | None:
+    owner: str | None = await connection.fetchval(
+        "select id from businesses where account_id = $1 and removed_at is null and id <> $2",
+        account, business_id,
+    )  # fmt: skip
+    return owner
+
+
+async def _claim(
+    connection: Any, business_id: str, numbers: Sequence[str], account_id: str | None
+) -> None:
+    """Refuse numbers or an account an active business holds; take them from removed ones."""
+    for number in numbers:
+        owner = await _owner_of_number(connection, business_id, number)
+        if owner is not None:
+            raise BusinessError(f"phone number id {number} already belongs to business {owner!r}")
+    if account_id and await _owner_of_account(connection, business_id, account_id):
+        raise BusinessError(f"account {account_id} already belongs to a business")
+    await connection.execute(_RELEASE_NUMBERS_SQL, business_id, list(numbers))
+    if account_id:
+        await connection.execute(_RELEASE_ACCOUNT_SQL, business_id, account_id)
+
+
+async def _insert_numbers(connection: Any, business_id: str, numbers: Sequence[str]) -> None:
+    await connection.executemany(
+        "insert into business_phone_numbers (phone_number_id, business_id) values ($1, $2)",
+        [(number, business_id) for number in numbers],
+    )
 
 
 @dataclass(slots=True)

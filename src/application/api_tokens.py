@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 TOKEN_PREFIX: Final = "wzb"  # noqa: S105 - a public marker, not a secret
@@ -22,6 +23,22 @@ class IssuedToken:
     id: str  # public: shown by listings and safe to log
     business_id: str
     token: str  # shown once, never stored
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What may be shown of a stored token: never the token itself."""
+
+    id: str
+    business_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
 
 def issue_token(business_id: str) -> IssuedToken:

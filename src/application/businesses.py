@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Final
 
 from domain.conversation import DEFAULT_FLOOD_LIMIT
@@ -35,6 +36,7 @@ class Business:
     has_access_token: bool = False
     source: str = "database"  # or "environment" for the default business
     access_token: str | None = field(default=None, repr=False)
+    removed_at: datetime | None = None  # removed businesses keep their data but route nothing
 
     def route(self, default_flood_limit: int = DEFAULT_FLOOD_LIMIT) -> BusinessRoute:
         return BusinessRoute(self.id, self.flood_limit or default_flood_limit)
@@ -58,3 +60,47 @@ def validate_business(business: Business) -> None:
         raise BusinessError("the same phone number id is given twice")
     if business.flood_limit is not None and not 1 <= business.flood_limit <= MAX_FLOOD_LIMIT:
         raise BusinessError(f"the flood limit must be from 1 to {MAX_FLOOD_LIMIT} a minute")
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessChanges:
+    """What `wazybot business update` changes; None (or empty) leaves a setting as it is."""
+
+    name: str | None = None
+    add_phone_number_ids: tuple[str, ...] = ()
+    remove_phone_number_ids: tuple[str, ...] = ()
+    account_id: str | None = None
+    flood_limit: int | None = None
+    access_token: str | None = field(default=None, repr=False)
+
+    @property
+    def empty(self) -> bool:
+        return self == BusinessChanges()
+
+
+def apply_changes(business: Business, changes: BusinessChanges) -> Business:
+    """The business after the changes, validated; BusinessError names what is wrong."""
+    numbers = list(business.phone_number_ids)
+    for number in changes.remove_phone_number_ids:
+        if number not in numbers:
+            raise BusinessError(f"business {business.id!r} does not own phone number id {number}")
+        numbers.remove(number)
+    for number in changes.add_phone_number_ids:
+        if number in numbers:
+            raise BusinessError(f"business {business.id!r} already owns phone number id {number}")
+        numbers.append(number)
+    if not numbers:
+        raise BusinessError("a business needs at least one phone number id (remove it instead)")
+    updated = replace(
+        business,
+        name=business.name if changes.name is None else changes.name.strip(),
+        phone_number_ids=tuple(numbers),
+        account_id=business.account_id if changes.account_id is None else changes.account_id,
+        flood_limit=business.flood_limit if changes.flood_limit is None else changes.flood_limit,
+        access_token=business.access_token
+        if changes.access_token is None
+        else changes.access_token,
+        has_access_token=business.has_access_token or changes.access_token is not None,
+    )
+    validate_business(updated)
+    return updated

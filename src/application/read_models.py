@@ -8,7 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal, Protocol
+from typing import Annotated, Final, Literal, Protocol
 
 import msgspec
 
@@ -45,109 +45,284 @@ class View(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
+def doc(description: str) -> msgspec.Meta:
+    """A field's description in the OpenAPI document."""
+    return msgspec.Meta(description=description)
+
+
 class ConversationView(View, frozen=True):
-    id: str  # opaque and stable across rebuilds (never the customer's number)
-    customer_id: str
-    customer_name: str | None
-    phone_number_id: str
-    status: ConversationStatus
-    last_message_preview: str | None
-    last_message_at: datetime | None
-    last_message_direction: str | None
-    last_activity_at: datetime
-    unread_count: int
-    service_window_open: bool
-    service_window_closes_at: datetime | None
-    throttled: bool
-    throttled_until: datetime | None
-    assignee: str | None
+    """One conversation between a business number and one customer."""
+
+    id: Annotated[
+        str,
+        doc(
+            "The conversation's opaque id, stable across rebuilds, to use in "
+            "/conversations/{conversation_id} URLs."
+        ),
+    ]
+    customer_id: Annotated[
+        str, doc("The customer's WhatsApp id (their phone number as Meta gives it, digits only).")
+    ]
+    customer_name: Annotated[
+        str | None, doc("The customer's WhatsApp profile name, as last seen; null when never sent.")
+    ]
+    phone_number_id: Annotated[
+        str, doc("Meta's id of the business phone number the customer writes to.")
+    ]
+    status: Annotated[
+        ConversationStatus,
+        doc("bot: the assistant may answer; escalated: a person handles it; closed: ended."),
+    ]
+    last_message_preview: Annotated[
+        str | None,
+        doc("A short readable summary of the latest message either way; null before any."),
+    ]
+    last_message_at: Annotated[
+        datetime | None, doc("When the latest message was sent (by either side); null before any.")
+    ]
+    last_message_direction: Annotated[
+        str | None, doc("inbound (from the customer) or outbound (from the business).")
+    ]
+    last_activity_at: Annotated[
+        datetime,
+        doc(
+            "The latest moment the conversation moved: a customer message arrived or the "
+            "business sent one (its first 'sent' status). Delivery and read receipts do not "
+            "move it; it never goes back. Conversations are listed newest activity first."
+        ),
+    ]
+    unread_count: Annotated[
+        int,
+        doc(
+            "Customer messages received that nobody has marked read yet (nothing marks them "
+            "read in this version, so it counts every customer message)."
+        ),
+    ]
+    service_window_open: Annotated[
+        bool,
+        doc(
+            "True while the 24-hour customer service window is open: free-form replies are "
+            "allowed only then (otherwise only templates)."
+        ),
+    ]
+    service_window_closes_at: Annotated[
+        datetime | None,
+        doc(
+            "When the service window closes: 24 hours after the customer's latest message; "
+            "null before the customer wrote."
+        ),
+    ]
+    throttled: Annotated[
+        bool,
+        doc(
+            "True while the customer exceeds the flood limit: their messages are recorded but"
+            " get no automatic replies."
+        ),
+    ]
+    throttled_until: Annotated[
+        datetime | None, doc("When the throttle ends, if known; null when not throttled.")
+    ]
+    assignee: Annotated[
+        str | None, doc("The person the conversation is assigned to; null when nobody.")
+    ]
 
 
 class MessageView(View, frozen=True):
-    id: str  # opaque and stable across rebuilds
-    wamid: str
-    direction: Literal["inbound", "outbound"]
-    sender: Literal["customer", "ai", "agent", "system"]
-    type: str
-    summary: str | None
-    sent_at: datetime
-    status: str | None
-    status_at: datetime | None
-    error_code: int | None
-    error_title: str | None
+    """One message of a conversation's timeline."""
+
+    id: Annotated[str, doc("The message's opaque id, stable across rebuilds.")]
+    wamid: Annotated[str, doc("Meta's message id (wamid).")]
+    direction: Annotated[
+        Literal["inbound", "outbound"],
+        doc("inbound: from the customer; outbound: from the business."),
+    ]
+    sender: Annotated[
+        Literal["customer", "ai", "agent", "system"],
+        doc(
+            "customer, ai (the assistant), agent (a person or a message WazyBot did not send "
+            "itself) or system."
+        ),
+    ]
+    type: Annotated[
+        str,
+        doc(
+            "WhatsApp's message type: text, image, audio, location, ...; unknown for a sent "
+            "message known only from its statuses."
+        ),
+    ]
+    summary: Annotated[
+        str | None,
+        doc("A short readable summary of the content; null when there is nothing to show."),
+    ]
+    sent_at: Annotated[datetime, doc("When the message was sent, as Meta reports it.")]
+    status: Annotated[
+        str | None,
+        doc(
+            "For outbound messages: sent, delivered, read (only moves forward) or failed; "
+            "null for inbound ones."
+        ),
+    ]
+    status_at: Annotated[
+        datetime | None, doc("When the status was reported; null without a status.")
+    ]
+    error_code: Annotated[
+        int | None, doc("Meta's error code when the message failed; null otherwise.")
+    ]
+    error_title: Annotated[str | None, doc("Meta's title of that error; null otherwise.")]
 
 
 class ErrorView(View, frozen=True):
-    # projection_parked: a projection set the event aside after it failed again and again
-    kind: Literal["send_failed", "webhook_problem", "projection_parked"]
-    code: int | None
-    title: str
-    detail: str
-    conversation_id: str | None
-    wamid: str | None
-    occurred_at: datetime
+    """A failed send or a problem Meta reported by webhook."""
+
+    kind: Annotated[
+        Literal["send_failed", "webhook_problem", "projection_parked"],
+        doc(
+            "send_failed: an outbound message failed; webhook_problem: an error Meta sent on "
+            "its own; projection_parked: a projection set an event aside after it failed "
+            "again and again (wazybot projections retry-parked replays it)."
+        ),
+    ]
+    code: Annotated[int | None, doc("Meta's error code; null when Meta gave none.")]
+    title: Annotated[str, doc("Meta's title of the error.")]
+    detail: Annotated[str, doc("Meta's details of the error; empty when none.")]
+    conversation_id: Annotated[
+        str | None, doc("The conversation it belongs to; null for errors about the whole number.")
+    ]
+    wamid: Annotated[str | None, doc("The message it is about; null when none.")]
+    occurred_at: Annotated[datetime, doc("When Meta reported it.")]
 
 
 class ConversationPage(View, frozen=True):
-    items: list[ConversationView]
-    next_cursor: str | None  # pass it back as ``cursor`` for the next page; null on the last
+    """A page of conversations."""
+
+    items: Annotated[
+        list[ConversationView], doc("The conversations of this page, newest activity first.")
+    ]
+    next_cursor: Annotated[
+        str | None, doc("Pass it back as cursor for the next page; null on the last page.")
+    ]
 
 
 class MessagePage(View, frozen=True):
-    items: list[MessageView]
-    next_cursor: str | None
+    """A page of a conversation's timeline."""
+
+    items: Annotated[list[MessageView], doc("The messages of this page, newest first.")]
+    next_cursor: Annotated[
+        str | None, doc("Pass it back as cursor for older messages; null on the last page.")
+    ]
 
 
 class ErrorPage(View, frozen=True):
-    items: list[ErrorView]
-    next_cursor: str | None
+    """A page of errors."""
+
+    items: Annotated[list[ErrorView], doc("The errors of this page, newest first.")]
+    next_cursor: Annotated[
+        str | None, doc("Pass it back as cursor for the next page; null on the last page.")
+    ]
 
 
 class MetricsFigures(View, frozen=True):
-    messages_received: int
-    messages_sent: int
-    ai_responses: int
-    human_handoffs: int
-    conversations_awaiting_response: int
-    responded: int
-    response_rate: float | None
-    first_response_seconds_avg: float | None
-    first_response_seconds_p90: float | None
-    delivery_rate: float | None
-    read_rate: float | None
-    error_rate: float | None
-    failed_sends: int
-    webhook_problems: int
+    """The figures of one range: messages count in the hour they were sent, customer turns in
+    the hour they began.
+    """
+
+    messages_received: Annotated[int, doc("Customer messages received.")]
+    messages_sent: Annotated[
+        int, doc("Messages the business sent (each counted once, at its first status).")
+    ]
+    ai_responses: Annotated[
+        int, doc("Messages the assistant sent (counted from the release that adds it).")
+    ]
+    human_handoffs: Annotated[
+        int, doc("Conversations handed to a person (counted from the release that adds it).")
+    ]
+    conversations_awaiting_response: Annotated[
+        int,
+        doc(
+            "Customer turns that began in the range: a turn begins with a customer's first "
+            "message after the business last answered (or their first message ever), so "
+            "several messages in a row are one turn."
+        ),
+    ]
+    responded: Annotated[
+        int,
+        doc(
+            "Of those turns, the ones the business answered (a sent message after the turn "
+            "began), whenever the answer came."
+        ),
+    ]
+    response_rate: Annotated[
+        float | None,
+        doc("responded / conversations_awaiting_response (4 decimals); null when no turn began."),
+    ]
+    first_response_seconds_avg: Annotated[
+        float | None,
+        doc(
+            "Average seconds from a turn's first message to the business's first answer, over"
+            " the responded turns; null when none."
+        ),
+    ]
+    first_response_seconds_p90: Annotated[
+        float | None, doc("90th percentile of those seconds; null when none.")
+    ]
+    delivery_rate: Annotated[
+        float | None,
+        doc("Sent messages delivered (or read) / messages_sent; null when none were sent."),
+    ]
+    read_rate: Annotated[
+        float | None, doc("Sent messages read / messages_sent; null when none were sent.")
+    ]
+    error_rate: Annotated[
+        float | None, doc("Sent messages that failed / messages_sent; null when none were sent.")
+    ]
+    failed_sends: Annotated[int, doc("Sent messages that failed.")]
+    webhook_problems: Annotated[
+        int, doc("Errors Meta reported by webhook that are not about one message.")
+    ]
 
 
 class TimeRange(View, frozen=True):
-    start: datetime
-    end: datetime
+    """A time range in whole UTC hours: start included, end excluded."""
+
+    start: Annotated[datetime, doc("The first instant of the range.")]
+    end: Annotated[datetime, doc("The instant just after the range.")]
 
 
 class MetricsComparison(View, frozen=True):
-    range: TimeRange
-    previous_range: TimeRange
-    current: MetricsFigures
-    previous: MetricsFigures
+    """The figures of a range and of the equally long range just before it."""
+
+    range: Annotated[TimeRange, doc("The range asked for.")]
+    previous_range: Annotated[
+        TimeRange, doc("The equally long range that ends where range starts.")
+    ]
+    current: Annotated[MetricsFigures, doc("The figures of range.")]
+    previous: Annotated[MetricsFigures, doc("The figures of previous_range, for comparison.")]
 
 
 class TimeseriesPoint(View, frozen=True):
-    start: datetime
-    messages_received: int
-    messages_sent: int
-    ai_responses: int
-    human_handoffs: int
-    responded: int
-    failed_sends: int
-    delivery_rate: float | None
-    read_rate: float | None
+    """The figures of one bucket (see MetricsFigures for each figure)."""
+
+    start: Annotated[
+        datetime, doc("The start of the bucket (an hour, or 24 hours from the range's start).")
+    ]
+    messages_received: Annotated[int, doc("Customer messages received.")]
+    messages_sent: Annotated[int, doc("Messages the business sent.")]
+    ai_responses: Annotated[int, doc("Messages the assistant sent.")]
+    human_handoffs: Annotated[int, doc("Conversations handed to a person.")]
+    responded: Annotated[int, doc("Customer turns that began in the bucket and were answered.")]
+    failed_sends: Annotated[int, doc("Sent messages that failed.")]
+    delivery_rate: Annotated[
+        float | None, doc("Sent messages delivered / sent; null when none were sent.")
+    ]
+    read_rate: Annotated[float | None, doc("Sent messages read / sent; null when none were sent.")]
 
 
 class Timeseries(View, frozen=True):
-    range: TimeRange
-    bucket: Bucket
-    points: list[TimeseriesPoint]
+    """The figures of a range per bucket, empty buckets included."""
+
+    range: Annotated[TimeRange, doc("The range asked for.")]
+    bucket: Annotated[Bucket, doc("hour, or day (24-hour periods from the range's start).")]
+    points: Annotated[list[TimeseriesPoint], doc("One point per bucket, oldest first.")]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,26 +6,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import msgspec
 import structlog
-from litestar import MediaType, Request, Response, Router, get
+from litestar import MediaType, Request, Router, get
 from litestar.di import Provide
-from litestar.exceptions import (
-    NotAuthorizedException,
-    NotFoundException,
-    ServiceUnavailableException,
-)
 from litestar.params import Dependency, Parameter
 
 from adapters.postgres_api_tokens import ApiTokenAuthority
 from application.read_models import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    MAX_SEARCH_LENGTH,
     ConversationFilter,
     ConversationPage,
     ConversationView,
     ErrorPage,
     MessagePage,
     MetricsComparison,
-    QueryError,
     ReadModelQueries,
     Timeseries,
     bucket_of,
@@ -35,15 +31,12 @@ from application.read_models import (
     search_text,
     time_range,
 )
+from entrypoints.errors import ApiError
+from entrypoints.openapi import SECURITY, error_responses
 
 log = structlog.get_logger(__name__)
 
 API_PATH: Final = "/api/v1"
-
-
-class ApiProblem(msgspec.Struct, frozen=True, omit_defaults=True):
-    error: str
-    parameter: str | None = None
 
 
 @dataclass(slots=True)
@@ -55,7 +48,7 @@ class ApiSlot:
 
     def ready(self) -> tuple[ReadModelQueries, ApiTokenAuthority]:
         if self.queries is None or self.authority is None:
-            raise ServiceUnavailableException(detail="the API is starting; try again")
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
         return self.queries, self.authority
 
 
@@ -67,9 +60,10 @@ def api_router(slot: ApiSlot) -> Router:
         if scheme.lower() == "bearer" and token.strip():
             business_id = await authority.business_of(token.strip())
         if business_id is None:
-            log.warning("api.unauthorized", path=request.url.path)
-            raise NotAuthorizedException(
-                detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            raise ApiError(
+                "unauthorized",
+                "A valid bearer token is required: send 'Authorization: Bearer <token>'.",
+                headers={"WWW-Authenticate": "Bearer"},
             )
         return business_id
 
@@ -90,34 +84,50 @@ def api_router(slot: ApiSlot) -> Router:
             "business_id": Provide(business_of),
             "read_models": Provide(queries, sync_to_thread=False),
         },
-        exception_handlers={QueryError: _bad_query},
         tags=["read models"],
+        security=SECURITY,
     )
 
 
-def _bad_query(_: Request[Any, Any, Any], error: QueryError) -> Response[ApiProblem]:
-    return Response(ApiProblem(str(error), error.parameter), status_code=400)
+def _query(name: str, description: str) -> Any:
+    return Parameter(query=name, default=None, description=description)
+
+
+LIMIT: Final = _query(
+    "limit", f"Items per page: 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
+)
+CURSOR: Final = _query("cursor", "The next_cursor of the previous page; omit it for the first.")
+STATUS: Final = _query("status", "Only conversations in this status: bot, escalated or closed.")
+SEARCH: Final = _query(
+    "search", f"Part of the customer's name or number (at most {MAX_SEARCH_LENGTH} characters)."
+)
+RANGE: Final = _query(
+    "range", "24h, 7d or 30d, ending with the current hour (default 24h); or give from/to."
+)
+FROM: Final = _query("from", "Start of the range (ISO 8601), rounded down to the hour.")
+TO: Final = _query("to", "End of the range (ISO 8601), rounded up to the hour; default: now.")
+BUCKET: Final = _query("bucket", "hour (default) or day (24-hour periods from the range's start).")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@get("/conversations")
+@get("/conversations", responses=error_responses(400, 401, 503))
 async def list_conversations(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    status: str | None = None,
-    search: str | None = None,
-    limit: str | None = None,
-    cursor: str | None = None,
+    status: str | None = STATUS,
+    search: str | None = SEARCH,
+    limit: str | None = LIMIT,
+    cursor: str | None = CURSOR,
 ) -> ConversationPage:
     """Conversations, newest activity first; filter by status, search by name or number."""
     filter_ = ConversationFilter(conversation_status(status), search_text(search))
     return await read_models.conversations(business_id, filter_, page_size(limit), cursor)
 
 
-@get("/conversations/{conversation_id:str}")
+@get("/conversations/{conversation_id:str}", responses=error_responses(400, 401, 404, 503))
 async def get_conversation(
     conversation_id: str,
     business_id: str,
@@ -130,17 +140,20 @@ async def get_conversation(
         else await read_models.conversation(business_id, conversation_id)
     )
     if found is None:
-        raise NotFoundException(detail="no such conversation")
+        raise ApiError("not_found", "This business has no conversation with that id.")
     return found
 
 
-@get("/conversations/{conversation_id:str}/messages")
+@get(
+    "/conversations/{conversation_id:str}/messages",
+    responses=error_responses(400, 401, 404, 503),
+)
 async def list_messages(
     conversation_id: str,
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    limit: str | None = None,
-    cursor: str | None = None,
+    limit: str | None = LIMIT,
+    cursor: str | None = CURSOR,
 ) -> MessagePage:
     """A conversation's timeline, newest first; follow next_cursor for older messages."""
     size = page_size(limit)
@@ -150,31 +163,31 @@ async def list_messages(
         else await read_models.messages(business_id, conversation_id, size, cursor)
     )
     if page is None:
-        raise NotFoundException(detail="no such conversation")
+        raise ApiError("not_found", "This business has no conversation with that id.")
     return page
 
 
-@get("/metrics")
+@get("/metrics", responses=error_responses(400, 401, 503))
 async def get_metrics(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    range_: str | None = Parameter(query="range", default=None),
-    start: str | None = Parameter(query="from", default=None),
-    end: str | None = Parameter(query="to", default=None),
+    range_: str | None = RANGE,
+    start: str | None = FROM,
+    end: str | None = TO,
 ) -> MetricsComparison:
     """Figures over a range (24h, 7d, 30d or from/to) and over the equal range before it."""
     window = time_range(range_, start, end, _now())
     return await read_models.metrics(business_id, window)
 
 
-@get("/metrics/timeseries")
+@get("/metrics/timeseries", responses=error_responses(400, 401, 503))
 async def get_timeseries(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    range_: str | None = Parameter(query="range", default=None),
-    start: str | None = Parameter(query="from", default=None),
-    end: str | None = Parameter(query="to", default=None),
-    bucket: str | None = None,
+    range_: str | None = RANGE,
+    start: str | None = FROM,
+    end: str | None = TO,
+    bucket: str | None = BUCKET,
 ) -> Timeseries:
     """The same figures per hour or per day (24-hour periods from the range's start)."""
     window = time_range(range_, start, end, _now())
@@ -183,12 +196,12 @@ async def get_timeseries(
     return await read_models.timeseries(business_id, window, chosen)
 
 
-@get("/errors", media_type=MediaType.JSON)
+@get("/errors", media_type=MediaType.JSON, responses=error_responses(400, 401, 503))
 async def list_errors(
     business_id: str,
     read_models: ReadModelQueries = Dependency(skip_validation=True),
-    limit: str | None = None,
-    cursor: str | None = None,
+    limit: str | None = LIMIT,
+    cursor: str | None = CURSOR,
 ) -> ErrorPage:
     """Failed sends and webhook problems, newest first."""
     return await read_models.errors(business_id, page_size(limit), cursor)

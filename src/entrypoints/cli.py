@@ -7,23 +7,21 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 
 from adapters.embedded_postgres import EmbeddedPostgresError
-from adapters.postgres_businesses import PostgresBusinessRegistry
 from adapters.postgres_migrations import MigrationError
 from application.api_tokens import ApiTokenError
-from application.businesses import Business, BusinessError, validate_business
-from entrypoints.cli_admin import add_projection_commands, add_token_commands, print_table
+from application.businesses import BusinessError
+from entrypoints.cli_admin import add_projection_commands, add_token_commands
+from entrypoints.cli_business import add_business_commands
 from entrypoints.container import (
     Container,
     apply_migrations,
-    default_business,
     provide_database_url,
     resolve,
-    with_pool,
 )
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Role, Settings, SettingsError, describe_variables, load_settings
@@ -55,34 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     migrate = db_commands.add_parser("migrate", help="apply pending migrations (safe to repeat)")
     migrate.set_defaults(handler=_migrate)
-    _add_business_commands(commands)
+    add_business_commands(commands)
     add_token_commands(commands)
     add_projection_commands(commands)
     return parser
-
-
-def _add_business_commands(commands: Any) -> None:
-    business = commands.add_parser("business", help="businesses and the numbers they own")
-    sub = business.add_subparsers(dest="business_command", required=True, metavar="COMMAND")
-    add = sub.add_parser("add", help="add a business that owns one or more WhatsApp numbers")
-    add.add_argument("--id", required=True, help="short id, e.g. acme (lowercase, digits, - _)")
-    add.add_argument("--name", required=True, help="name shown on the dashboard")
-    add.add_argument(
-        "--phone-number-id", action="append", required=True, dest="phone_number_ids",
-        metavar="ID", help="Meta phone number id the business owns (repeat for several)",
-    )  # fmt: skip
-    add.add_argument("--account-id", help="WhatsApp Business Account id (for template updates)")
-    add.add_argument(
-        "--flood-limit", type=int, metavar="N",
-        help="messages a minute before automatic replies pause (default: WAZYBOT_FLOOD_LIMIT)",
-    )  # fmt: skip
-    add.add_argument(
-        "--access-token-stdin", action="store_true",
-        help="read the business's Graph API access token from standard input",
-    )  # fmt: skip
-    add.set_defaults(handler=_business_add, needs_args=True)
-    listing = sub.add_parser("list", help="list businesses, their numbers and settings")
-    listing.set_defaults(handler=_business_list)
 
 
 def _settings_help() -> str:
@@ -135,41 +109,6 @@ def _migrate(settings: Settings) -> int:
 
     applied = asyncio.run(run())
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
-    return 0
-
-
-def _business_add(settings: Settings, args: argparse.Namespace) -> int:
-    token = sys.stdin.readline().strip() if args.access_token_stdin else None
-    if args.access_token_stdin and not token:
-        raise BusinessError("--access-token-stdin was given but standard input held no token")
-    business = Business(
-        id=args.id, name=args.name, phone_number_ids=tuple(args.phone_number_ids),
-        account_id=args.account_id, flood_limit=args.flood_limit, access_token=token,
-    )  # fmt: skip
-    validate_business(business)
-    asyncio.run(with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).add(business)))
-    print(f"added business {business.id!r} with numbers {', '.join(business.phone_number_ids)}")
-    return 0
-
-
-def _business_list(settings: Settings) -> int:
-    stored = asyncio.run(with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).all()))
-    businesses = list(stored)
-    default = default_business(settings)
-    owned = {number for b in stored for number in b.phone_number_ids}
-    if default is not None and not set(default.phone_number_ids) & owned:
-        businesses.append(default)
-    if not businesses:
-        print("no businesses yet: set WHATSAPP_PHONE_NUMBER_ID or run `wazybot business add`")
-        return 0
-    rows = [("ID", "NAME", "PHONE NUMBER IDS", "ACCOUNT", "FLOOD/MIN", "TOKEN", "SOURCE")]
-    for b in businesses:
-        rows.append((
-            b.id, b.name, ",".join(b.phone_number_ids), b.account_id or "-",
-            str(b.flood_limit or settings.flood_limit), "set" if b.has_access_token else "-",
-            b.source,
-        ))  # fmt: skip
-    print_table(rows)
     return 0
 
 

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from adapters.postgres_api_tokens import PostgresApiTokens
@@ -21,10 +22,9 @@ from adapters.postgres_projection_admin import (
     RebuildRefusedError,
 )
 from adapters.postgres_read_models import PROJECTIONS
-from application.api_tokens import ApiTokenError, IssuedToken
+from application.api_tokens import ApiTokenError, IssuedToken, TokenInfo
 from entrypoints.container import (
     Container,
-    default_business,
     resolve,
     with_container,
     with_pool,
@@ -41,17 +41,27 @@ def add_token_commands(commands: Any) -> None:
     create.add_argument("--business", required=True, metavar="ID", help="the business's id")
     create.add_argument("--name", default="", help="what the token is for (shown in listings)")
     create.set_defaults(handler=_tokens_create, needs_args=True)
+    listing = sub.add_parser(
+        "list",
+        help="list tokens: id, business, name, created, last used, revoked (never the token)",
+    )
+    listing.add_argument("--business", metavar="ID", help="only this business's tokens")
+    listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    listing.set_defaults(handler=_tokens_list, needs_args=True)
+    revoke = sub.add_parser("revoke", help="revoke a token: it answers 401 from the next request")
+    revoke.add_argument("id", metavar="ID", help="the token's id, as `tokens list` shows it")
+    revoke.set_defaults(handler=_tokens_revoke, needs_args=True)
 
 
 def _tokens_create(settings: Settings, args: argparse.Namespace) -> int:
     async def create(pool: Any) -> IssuedToken:
         known = {b.id for b in await PostgresBusinessRegistry(pool).all()}
-        default = default_business(settings)
-        if default is not None:
-            known.add(default.id)
         if args.business not in known:
             listed = ", ".join(sorted(known)) or "none yet"
-            raise ApiTokenError(f"no business with id {args.business!r} (known: {listed})")
+            raise ApiTokenError(
+                f"no business with id {args.business!r} (known: {listed}; the business of"
+                " WHATSAPP_PHONE_NUMBER_ID is stored once the server has started with it)"
+            )
         return await PostgresApiTokens(pool).create(args.business, args.name.strip())
 
     issued = asyncio.run(with_pool(settings, create))
@@ -62,6 +72,50 @@ def _tokens_create(settings: Settings, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _tokens_list(settings: Settings, args: argparse.Namespace) -> int:
+    tokens = asyncio.run(
+        with_pool(settings, lambda pool: PostgresApiTokens(pool).list(args.business))
+    )
+    if args.json:
+        print(json.dumps([_token_json(t) for t in tokens], indent=2))
+        return 0
+    if not tokens:
+        print("no tokens yet: create one with `wazybot tokens create --business ID`")
+        return 0
+    rows = [("ID", "BUSINESS", "NAME", "CREATED", "LAST USED", "REVOKED")]
+    rows += [
+        (t.id, t.business_id, t.name or "-", _when(t.created_at), _when(t.last_used_at),
+         _when(t.revoked_at))
+        for t in tokens
+    ]  # fmt: skip
+    print_table(rows)
+    print("\nLAST USED is exact to the minute; REVOKED tokens answer 401. Times are UTC.")
+    return 0
+
+
+def _tokens_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    revoked = asyncio.run(with_pool(settings, lambda pool: PostgresApiTokens(pool).revoke(args.id)))
+    if revoked is None:
+        raise ApiTokenError(f"no token with id {args.id!r} (see `wazybot tokens list`)")
+    print(f"revoked token {revoked.id} of business {revoked.business_id!r}"
+          f" (at {_when(revoked.revoked_at)}); it now answers 401")  # fmt: skip
+    return 0
+
+
+def _token_json(token: TokenInfo) -> dict[str, Any]:
+    return {
+        "id": token.id, "business_id": token.business_id, "name": token.name,
+        "created_at": token.created_at.isoformat(),
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+        "active": token.active,
+    }  # fmt: skip
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if at is not None else "-"
 
 
 def add_projection_commands(commands: Any) -> None:

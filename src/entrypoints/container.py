@@ -104,6 +104,19 @@ def default_business(settings: Settings) -> Business | None:
     )
 
 
+async def store_environment_business(container: Container) -> None:
+    """Store the business WHATSAPP_PHONE_NUMBER_ID defines, so every command sees it."""
+    business = container.default_business()
+    if business is None:
+        return
+    registry: PostgresBusinessRegistry = await resolve(container.business_registry())
+    problems = await registry.store_environment_business(business)
+    log.info("business.environment_stored", business_id=business.id,
+             phone_number_ids=list(business.phone_number_ids))  # fmt: skip
+    for problem in problems:
+        log.warning("business.environment_not_applied", problem=problem)
+
+
 async def resolve(value: Any) -> Any:
     """Providers that depend on async resources hand back awaitables; others plain values."""
     if hasattr(value, "__await__"):
@@ -121,10 +134,11 @@ class Container(containers.DeclarativeContainer):
     default_business = providers.Singleton(default_business, settings)
     environment_token = providers.Callable(environment_token, settings)
     business_registry = providers.Singleton(PostgresBusinessRegistry, pool)
+    # The environment's business is stored at server start (store_environment_business), so
+    # the directory reads it from the database like any other and `business remove` applies.
     business_directory = providers.Singleton(
         PostgresBusinessDirectory,
         business_registry,
-        default=default_business,
         default_flood_limit=settings.provided.flood_limit,
     )
     webhook_ingestor = providers.Singleton(WebhookIngestor, event_store, business_directory)

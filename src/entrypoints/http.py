@@ -2,45 +2,57 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from typing import Annotated
 
 import msgspec
 import structlog
 from litestar import Litestar, Response, get
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException
+from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.postgres_migrations import default_migrations_dir, load_migrations, pending_migrations
 from entrypoints.api import ApiSlot, api_router
-from entrypoints.container import Container, resolve
+from entrypoints.container import Container, resolve, store_environment_business
+from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER
+from entrypoints.openapi import documentation_assets, error_responses, openapi_config
 from entrypoints.webhook import IngestorSlot, WebhookConfig, webhook_handlers
 
 log = structlog.get_logger(__name__)
-REQUEST_ID_HEADER = "x-request-id"
+# A caller's request id is echoed and logged only when it cannot forge a log line or a header.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 
 class Health(msgspec.Struct, frozen=True):
-    status: str
+    status: Annotated[str, msgspec.Meta(description="Always ok while the process answers.")]
 
 
 class Readiness(msgspec.Struct, frozen=True, omit_defaults=True):
-    status: str
-    pending_migrations: list[str] = []
-    reason: str | None = None
+    status: Annotated[str, msgspec.Meta(description="ready, or not_ready (with the reason).")]
+    pending_migrations: Annotated[
+        list[str], msgspec.Meta(description="Migrations not applied yet; absent when none.")
+    ] = []
+    reason: Annotated[
+        str | None, msgspec.Meta(description="Why the server is not ready; absent when ready.")
+    ] = None
 
 
 def correlation_middleware(app: ASGIApp) -> ASGIApp:
-    """Bind a correlation id to every log line of a request, echo it back, log the request."""
+    """Bind a correlation id to every log line of a request, echo it back, log the request.
+
+    It wraps the whole application, the router's own answers (404, 405) included.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        supplied = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128]
-        correlation_id = supplied or uuid.uuid4().hex
+        supplied = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        correlation_id = supplied if _SAFE_REQUEST_ID.match(supplied) else uuid.uuid4().hex
         started = time.perf_counter()
         status = 500
 
@@ -69,25 +81,23 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-async def log_unhandled(error: Exception, scope: Scope) -> None:
-    """Litestar answers 500 for anything unhandled; the log must say what happened."""
-    if isinstance(error, HTTPException) and error.status_code < 500:
-        return
-    log.error("http.unhandled_error", path=scope.get("path"), error_type=type(error).__name__,
-              exc_info=error)  # fmt: skip
-
-
 def create_app(container: Container, *, run_workers: bool) -> Litestar:
     settings = container.settings()
     slot = IngestorSlot()
     api = ApiSlot()
 
-    @get("/health", sync_to_thread=False)
+    @get("/health", sync_to_thread=False, responses=error_responses())
     def health() -> Health:
         """The process is up."""
         return Health(status="ok")
 
-    @get("/ready")
+    @get(
+        "/ready",
+        responses={
+            **error_responses(),
+            503: ResponseSpec(Readiness, description="Not ready: the reason."),
+        },
+    )
     async def ready() -> Response[Readiness]:
         """The database answers and every migration is applied."""
         try:
@@ -105,6 +115,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
 
     async def start(_: Litestar) -> None:
         await resolve(container.init_resources())
+        await store_environment_business(container)
         slot.ingestor = await resolve(container.webhook_ingestor())
         api.queries = await resolve(container.read_model_queries())
         api.authority = await resolve(container.api_authority())
@@ -119,11 +130,12 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         await resolve(container.shutdown_resources())
         log.info("app.stopped")
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             ready,
             api_router(api),
+            documentation_assets(),
             *webhook_handlers(
                 WebhookConfig.from_settings(settings),
                 slot,
@@ -132,7 +144,11 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         ],
         on_startup=[start],
         on_shutdown=[stop],
-        middleware=[correlation_middleware],
-        after_exception=[log_unhandled],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
         logging_config=None,
     )
+    # Route middleware would miss the answers the router gives before any route is matched
+    # (404, 405): the correlation id is bound around the application's whole handler instead.
+    app.asgi_handler = correlation_middleware(app.asgi_handler)
+    return app

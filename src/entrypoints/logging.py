@@ -10,15 +10,21 @@ from typing import Any, Final, TextIO
 
 import structlog
 
-from domain.privacy import mask_phone, mask_phones_in
+from domain.privacy import mask_customer_id, mask_phones_in
 
 REDACTED: Final = "[redacted]"
 _SECRET_KEY = re.compile(
     r"token|secret|password|passwd|api_?key|authorization|signature|cookie", re.I
 )
-_PHONE_KEY = re.compile(r"phone(?!_number_id)|wa_?id|msisdn|recipient|^from$|^to$", re.I)
-# Identifiers (phone_number_id, event_id, ...) are not personal data and are kept for debugging.
-_IDENTIFIER_KEY = re.compile(r"id$", re.I)
+_CUSTOMER_KEY = re.compile(r"phone(?!_number_id)|wa_?id|msisdn|recipient|user_id|^from$|^to$", re.I)
+# Meta's own identifiers and ours are not personal data and stay readable for debugging.
+# Only these exact keys are exempt: any other value is searched for phone numbers and BSUIDs,
+# whatever its key is called (a stream or conversation id may embed a customer's number).
+KEPT_IDENTIFIER_KEYS: Final = frozenset({
+    "phone_number_id", "phone_number_ids", "account_id", "business_account_id", "waba_id",
+    "wamid", "event_id", "event_ids", "business_id", "correlation_id", "causation_id",
+    "request_id", "delivery_id", "token_id", "fbtrace_id", "template_id",
+})  # fmt: skip
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]+:)[^@/\s]+@", re.I)
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
 
@@ -28,12 +34,14 @@ def redact_value(key: str, value: Any) -> Any:
         return {k: redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact_value(key, item) for item in value]
+    if key.lower() in KEPT_IDENTIFIER_KEYS:
+        return _redact_credentials(value) if isinstance(value, str) else value
     if _SECRET_KEY.search(key):
         return REDACTED
-    if _PHONE_KEY.search(key) and isinstance(value, str | int):
-        return mask_phone(str(value))
+    if _CUSTOMER_KEY.search(key) and isinstance(value, str | int):
+        return mask_customer_id(str(value))
     if isinstance(value, str):
-        return _redact_credentials(value) if _IDENTIFIER_KEY.search(key) else redact_text(value)
+        return redact_text(value)
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 import structlog
@@ -17,6 +17,8 @@ from adapters.whatsapp_signature import SIGNATURE_HEADER, signature_is_valid
 from adapters.whatsapp_webhook import parse_webhook
 from application.inbound_updates import WebhookFormatError
 from application.webhook_ingest import WebhookIngestor
+from entrypoints.errors import ApiError
+from entrypoints.openapi import error_responses
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -26,13 +28,11 @@ SIGNATURE_PROBE_PATH: Final = "/bench/signature-only"
 
 
 class Acknowledged(msgspec.Struct, frozen=True):
-    status: str
-    appended: int
-    duplicates: int
-
-
-class Problem(msgspec.Struct, frozen=True):
-    error: str
+    status: Annotated[str, msgspec.Meta(description="Always ok: every update is durable.")]
+    appended: Annotated[int, msgspec.Meta(description="Events this delivery added to the log.")]
+    duplicates: Annotated[
+        int, msgspec.Meta(description="Events already stored by an earlier delivery (redelivery).")
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +52,30 @@ class WebhookConfig:
         )
 
 
-def _problem(status: int, message: str) -> Response[Any]:
-    return Response(Problem(message), status_code=status)
+def _not_configured() -> ApiError:
+    return ApiError(
+        "not_configured",
+        "The webhook is not configured on this server (WHATSAPP_APP_SECRET is not set).",
+    )
+
+
+def _bad_signature(body: bytes) -> ApiError:
+    return ApiError(
+        "bad_signature",
+        "The X-Hub-Signature-256 header is missing or does not sign this body.",
+        log_fields={"bytes": len(body)},
+    )
+
+
+def _unreadable(body: bytes, error: WebhookFormatError) -> ApiError:
+    """Invalid JSON is told apart from JSON of the wrong shape (only on this error path)."""
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError as invalid:
+        return ApiError("invalid_json", f"The body is invalid JSON: {invalid}.",
+                        log_fields={"bytes": len(body)})  # fmt: skip
+    return ApiError("bad_payload", f"The body is not a WhatsApp webhook payload: {error}.",
+                    log_fields={"bytes": len(body)})  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -67,45 +89,57 @@ def webhook_handlers(
     config: WebhookConfig, slot: IngestorSlot, *, signature_probe: bool = False
 ) -> list[HTTPRouteHandler]:
 
-    @get(WEBHOOK_PATH, sync_to_thread=False, media_type="text/plain")
+    @get(WEBHOOK_PATH, sync_to_thread=False, media_type="text/plain",
+         responses=error_responses(400, 403))  # fmt: skip
     def verify(
-        mode: str | None = Parameter(query="hub.mode", default=None),
-        token: str | None = Parameter(query="hub.verify_token", default=None),
-        challenge: str = Parameter(query="hub.challenge", default=""),
+        mode: str | None = Parameter(
+            query="hub.mode", default=None, description="Must be subscribe."
+        ),
+        token: str | None = Parameter(
+            query="hub.verify_token", default=None, description="Must equal WHATSAPP_VERIFY_TOKEN."
+        ),
+        challenge: str = Parameter(
+            query="hub.challenge", default="", description="Echoed back when the token matches."
+        ),
     ) -> Response[str]:
         """Meta's subscription handshake: echo the challenge when the token matches."""
         if config.verify_token is None:
-            log.error("webhook.verify_refused", reason="WHATSAPP_VERIFY_TOKEN is not set")
-            return Response("verification is not configured", status_code=403)
+            raise ApiError(
+                "forbidden",
+                "Webhook verification is not configured on this server"
+                " (WHATSAPP_VERIFY_TOKEN is not set).",
+            )
         if mode != "subscribe" or not _same_token(token, config.verify_token):
-            log.warning("webhook.verify_refused", reason="wrong mode or verify token")
-            return Response("forbidden", status_code=403)
+            raise ApiError("forbidden", "The verify token or hub.mode is wrong.")
         log.info("webhook.verified")
         return Response(challenge, status_code=200)
 
-    @post(WEBHOOK_PATH, request_max_body_size=config.max_bytes, status_code=200)
+    @post(WEBHOOK_PATH, request_max_body_size=config.max_bytes, status_code=200,
+          responses=error_responses(400, 401, 413, 503))  # fmt: skip
     async def deliver(request: Request[Any, Any, Any]) -> Response[Any]:
         """A signed delivery: answered 200 only once every update in it is durable."""
         ingestor = slot.ingestor
-        if config.app_secret is None or ingestor is None:
-            log.error("webhook.not_configured", reason="WHATSAPP_APP_SECRET is not set")
-            return _problem(503, "the webhook is not configured on this server")
+        if config.app_secret is None:
+            raise _not_configured()
+        if ingestor is None:
+            raise ApiError("unavailable", "The server is starting; the delivery may be retried.")
         body = await request.body()
         if not signature_is_valid(config.app_secret, body, request.headers.get(SIGNATURE_HEADER)):
-            log.warning("webhook.bad_signature", bytes=len(body))
-            return _problem(401, "missing or invalid X-Hub-Signature-256")
+            raise _bad_signature(body)
         try:
             updates = parse_webhook(body, datetime.now(UTC))
         except WebhookFormatError as error:
-            log.warning("webhook.bad_payload", error=str(error), bytes=len(body))
-            return _problem(400, f"not a WhatsApp webhook payload: {error}")
+            raise _unreadable(body, error) from None
         delivery_id = str(structlog.contextvars.get_contextvars().get("correlation_id", ""))
         try:
             outcome = await ingestor.ingest(updates, delivery_id or "unknown")
         except Exception as error:  # storage trouble of any kind: Meta must retry, never a 500
-            log.error("webhook.not_stored", error=str(error), error_type=type(error).__name__,
-                      updates=len(updates))  # fmt: skip
-            return _problem(503, "the delivery could not be stored; it is safe to retry")
+            raise ApiError(
+                "unavailable",
+                "The delivery could not be stored; it is safe to retry.",
+                log_fields={"reason": str(error), "error_type": type(error).__name__,
+                            "updates": len(updates)},
+            ) from None  # fmt: skip
         log.info(
             "webhook.stored", updates=len(updates), appended=outcome.appended,
             duplicates=outcome.duplicates, unrouted=outcome.unrouted,
@@ -119,10 +153,10 @@ def webhook_handlers(
     ) -> Response[Any]:
         """The benchmark's baseline: read and verify the body, store nothing."""
         body = await request.body()
-        if config.app_secret is None or not signature_is_valid(
-            config.app_secret, body, request.headers.get(SIGNATURE_HEADER)
-        ):
-            return _problem(401, "missing or invalid X-Hub-Signature-256")
+        if config.app_secret is None:
+            raise _not_configured()
+        if not signature_is_valid(config.app_secret, body, request.headers.get(SIGNATURE_HEADER)):
+            raise _bad_signature(body)
         return Response(Acknowledged("ok", 0, 0))
 
     handlers: list[HTTPRouteHandler] = [verify, deliver]

@@ -290,7 +290,8 @@ def test_bad_parameters_get_400_naming_the_parameter(
         return
     assert response.status_code == 400, response.text
     assert response.json()["parameter"] == parameter
-    assert response.json()["error"].startswith(parameter)
+    assert response.json()["error"] == "invalid_parameter"
+    assert f"'{parameter}'" in response.json()["message"]
 
 
 def test_the_openapi_document_describes_the_api(api: Api) -> None:

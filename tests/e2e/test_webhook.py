@@ -94,7 +94,7 @@ def test_verification_echoes_the_challenge_only_for_the_right_token(server: Runn
         **{"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}
     )
     wrong_token = verify(
-        **{"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1"}
+        **{"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "echo-me"}
     )
     wrong_mode = verify(
         **{"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"}
@@ -104,7 +104,8 @@ def test_verification_echoes_the_challenge_only_for_the_right_token(server: Runn
     assert (good.status_code, good.text) == (200, "1158201444")
     assert good.headers["content-type"].startswith("text/plain")
     assert [r.status_code for r in (wrong_token, wrong_mode, bare)] == [403, 403, 403]
-    assert "1" not in wrong_token.text
+    assert "echo-me" not in wrong_token.text
+    assert wrong_token.json()["error"] == "forbidden"
 
 
 # --- refusing what must not be stored ------------------------------------------------------
@@ -142,9 +143,12 @@ def test_undecodable_or_misshaped_bodies_get_400_a_log_line_and_store_nothing(
     responses = [post(server, body) for body in bodies]
 
     assert [r.status_code for r in responses] == [400] * len(bodies)
-    assert "metadata" in responses[-1].json()["error"]
+    assert [r.json()["error"] for r in responses] == ["invalid_json"] + ["bad_payload"] * 3
+    assert "invalid JSON" in responses[0].json()["message"]
+    assert "metadata" in responses[-1].json()["message"]
     assert event_count(database_url) == 0
-    assert sum(e["event"] == "webhook.bad_payload" for e in log_events(server)) == len(bodies)
+    refused = [e for e in log_events(server) if e["event"] == "http.client_error"]
+    assert [(e["level"], e["status"]) for e in refused] == [("warning", 400)] * len(bodies)
 
 
 def test_bodies_over_the_limit_get_413_without_being_read_whole(
