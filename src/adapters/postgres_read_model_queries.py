@@ -38,7 +38,9 @@ _CONVERSATIONS_SQL = """
 select * from conversations
 where business_id = $1
   and ($2::text is null or status = $2)
-  and ($3::text is null or customer_name ilike $3 or customer_id like $3)
+  and ($3::text is null or customer_name ilike $3 or customer_id like $3
+       or customer_phone like $3 or customer_user_id ilike $3
+       or customer_parent_user_id ilike $3 or '@' || customer_username ilike $3)
   and ($4::timestamptz is null or (last_activity_at, id) < ($4, $5))
 order by last_activity_at desc, id desc
 limit $6
@@ -201,6 +203,10 @@ def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
     throttled = bool(row["throttled"]) and (until is None or until > now)
     return ConversationView(
         id=row["id"], customer_id=row["customer_id"], customer_name=row["customer_name"],
+        customer_phone=row["customer_phone"], customer_user_id=row["customer_user_id"],
+        customer_parent_user_id=row["customer_parent_user_id"],
+        customer_username=row["customer_username"], is_group=row["group_id"] is not None,
+        group_id=row["group_id"],
         phone_number_id=row["phone_number_id"], status=row["status"],
         last_message_preview=row["last_message_preview"], last_message_at=row["last_message_at"],
         last_message_direction=row["last_message_direction"],

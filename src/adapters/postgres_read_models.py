@@ -73,11 +73,20 @@ class ConversationsProjection(PostgresProjection):
             insert into {s}.conversations as c (
                 id, business_id, phone_number_id, customer_id, customer_name,
                 last_message_preview, last_message_at, last_message_direction,
-                last_customer_message_at, last_activity_at, unread_count)
+                last_customer_message_at, last_activity_at, unread_count,
+                customer_phone, customer_user_id, customer_parent_user_id, customer_username,
+                group_id)
             select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                  $6::text[], $7::timestamptz[], $8::text[],
-                                 $9::timestamptz[], $10::timestamptz[], $11::int[])
+                                 $9::timestamptz[], $10::timestamptz[], $11::int[],
+                                 $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
             on conflict (business_id, id) do update set
+                customer_phone = coalesce(excluded.customer_phone, c.customer_phone),
+                customer_user_id = coalesce(excluded.customer_user_id, c.customer_user_id),
+                customer_parent_user_id =
+                    coalesce(excluded.customer_parent_user_id, c.customer_parent_user_id),
+                customer_username = coalesce(excluded.customer_username, c.customer_username),
+                group_id = coalesce(excluded.group_id, c.group_id),
                 customer_name = case when c.last_customer_message_at is null
                     or excluded.last_customer_message_at >= c.last_customer_message_at
                     then coalesce(excluded.customer_name, c.customer_name)
@@ -124,10 +133,15 @@ class ConversationsProjection(PostgresProjection):
                 c.last_customer_message_at,
                 c.last_activity_at,
                 c.unread_increment,
+                c.customer_phone,
+                c.customer_user_id,
+                c.customer_parent_user_id,
+                c.customer_username,
+                c.group_id,
             )
             for c in changes
         ]
-        await tx.execute(self._sql["upsert"], *_columns(rows, 11))
+        await tx.execute(self._sql["upsert"], *_columns(rows, 16))
         throttles = [(c.business_id, c.id, c.throttled, c.throttled_until)
                      for c in changes if c.throttle_known]  # fmt: skip
         if throttles:

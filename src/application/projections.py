@@ -13,14 +13,16 @@ from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
 from application.event_log import RecordedEvent
+from domain.account import WebhookChangeUnreadable
 from domain.conversation import (
     CustomerThrottled,
     CustomerThrottleLifted,
+    MessageEchoed,
     MessageReceived,
     MessageStatusUpdated,
     WebhookProblemReported,
 )
-from domain.inbound import DeliveryStatus, SystemContent, WhatsAppError
+from domain.inbound import CustomerIdentity, DeliveryStatus, SystemContent, WhatsAppError
 from domain.timeline import FAILED, status_moves_forward, summarize
 
 # --- conversations -----------------------------------------------------------------------
@@ -44,6 +46,20 @@ class ConversationChange:
     throttle_known: bool = False
     throttled: bool = False
     throttled_until: datetime | None = None
+    customer_phone: str | None = None
+    customer_user_id: str | None = None
+    customer_parent_user_id: str | None = None
+    customer_username: str | None = None
+    group_id: str | None = None
+
+    def learn(self, identity: CustomerIdentity | None) -> None:
+        """The newest identifiers Meta gave win; one it withheld keeps the one known."""
+        if identity is None:
+            return
+        self.customer_phone = identity.phone or self.customer_phone
+        self.customer_user_id = identity.user_id or self.customer_user_id
+        self.customer_parent_user_id = identity.parent_user_id or self.customer_parent_user_id
+        self.customer_username = identity.username or self.customer_username
 
     def set_throttle(self, throttled: bool, until: datetime | None) -> None:
         self.throttle_known, self.throttled, self.throttled_until = True, throttled, until
@@ -60,6 +76,8 @@ def conversation_changes(events: Iterable[RecordedEvent]) -> list[ConversationCh
             _received(changes, recorded.stream_id, event)
         elif isinstance(event, MessageStatusUpdated):
             _status_activity(changes, recorded.stream_id, event)
+        elif isinstance(event, MessageEchoed):
+            _echoed(changes, recorded.stream_id, event)
         elif isinstance(event, CustomerThrottled):
             _throttle(changes, recorded.stream_id, event, event.since).set_throttle(
                 True, event.until
@@ -86,9 +104,13 @@ def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
         stream,
         event.business_id,
         message.phone_number_id,
-        message.customer_id,
+        event.customer or message.customer_id,
         message.sent_at,
     )
+    if message.group_id:
+        change.group_id = message.group_id
+    else:
+        change.learn(message.identity)
     if change.last_message_at is None or message.sent_at >= change.last_message_at:
         change.last_message_at = message.sent_at
         change.last_message_preview = summarize(message.content)
@@ -97,7 +119,8 @@ def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
     if newest is None or message.sent_at >= newest:
         change.last_customer_message_at = message.sent_at
         # The profile name as of the customer's newest message, not the latest delivery.
-        change.customer_name = message.customer_name or change.customer_name
+        if not message.group_id:  # in a group the sender is one participant among many
+            change.customer_name = message.customer_name or change.customer_name
     change.unread_increment += 1
     # The flag an event carries is the conversation's flag after it, late messages included.
     # Its end comes only from CustomerThrottled; None here keeps the end already stored.
@@ -107,14 +130,36 @@ def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
 def _status_activity(changes: _Changes, stream: str, event: MessageStatusUpdated) -> None:
     status = event.status
     if status.status == "sent":  # the business wrote to the customer
-        _change(
+        change = _change(
             changes,
             stream,
             event.business_id,
             status.phone_number_id,
-            status.recipient_id,
+            event.customer or status.recipient_id,
             status.at,
         )
+        if status.in_group:
+            change.group_id = status.recipient_id
+        else:
+            change.learn(status.recipient)
+
+
+def _echoed(changes: _Changes, stream: str, event: MessageEchoed) -> None:
+    """Someone at the business answered from the WhatsApp Business app."""
+    message = event.message
+    change = _change(
+        changes,
+        stream,
+        event.business_id,
+        message.phone_number_id,
+        event.customer or message.customer_id,
+        message.sent_at,
+    )
+    change.learn(message.customer)
+    if change.last_message_at is None or message.sent_at >= change.last_message_at:
+        change.last_message_at = message.sent_at
+        change.last_message_preview = summarize(message.content)
+        change.last_message_direction = "outbound"
 
 
 def _change(
@@ -218,6 +263,12 @@ def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
                 "system" if system else "customer", message.type, summarize(message.content),
                 message.sent_at,
             ))  # fmt: skip
+        elif isinstance(event, MessageEchoed):
+            echoed = event.message
+            changes.messages.append(TimelineMessage(
+                event.business_id, recorded.stream_id, echoed.wamid, "outbound", "agent",
+                echoed.type, summarize(echoed.content), echoed.sent_at,
+            ))  # fmt: skip
         elif isinstance(event, MessageStatusUpdated):
             key = MessageKey(event.business_id, event.status.wamid)
             reports = changes.statuses.get(key)
@@ -291,7 +342,20 @@ def error_rows(events: Iterable[RecordedEvent]) -> list[ErrorRow]:
                 )
                 for n, error in enumerate(problem.errors)
             )
+        elif isinstance(event, WebhookChangeUnreadable) and event.business_id is not None:
+            rows.append(_unreadable_row(recorded, event.business_id, event))
     return rows
+
+
+def _unreadable_row(
+    recorded: RecordedEvent, business_id: str, event: WebhookChangeUnreadable
+) -> ErrorRow:
+    change = event.change
+    part = f"field {change.field!r}" if change.field else change.scope
+    return ErrorRow(
+        str(recorded.event_id), 0, business_id, "unreadable_change", None,
+        f"Unreadable webhook {part}", f"{change.error} (at {change.path})", None, None, change.at,
+    )  # fmt: skip
 
 
 def _failed_send(

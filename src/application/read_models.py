@@ -47,8 +47,14 @@ class View(msgspec.Struct, frozen=True, kw_only=True):
 
 class ConversationView(View, frozen=True):
     id: str
-    customer_id: str
+    customer_id: str  # the customer's key: their first identifier seen (or the group's)
     customer_name: str | None
+    customer_phone: str | None  # null while WhatsApp withholds the number
+    customer_user_id: str | None  # business-scoped user id (BSUID)
+    customer_parent_user_id: str | None
+    customer_username: str | None
+    is_group: bool
+    group_id: str | None
     phone_number_id: str
     status: ConversationStatus
     last_message_preview: str | None
@@ -78,7 +84,7 @@ class MessageView(View, frozen=True):
 
 
 class ErrorView(View, frozen=True):
-    kind: Literal["send_failed", "webhook_problem"]
+    kind: Literal["send_failed", "webhook_problem", "unreadable_change"]
     code: int | None
     title: str
     detail: str
