@@ -8,10 +8,12 @@ alter table conversations
     add column customer_user_id text,
     add column customer_parent_user_id text,
     add column customer_username text,
-    add column group_id text;
+    add column group_id text,
+    -- every identifier the customer ever had (old numbers too), sorted, for search
+    add column customer_identifiers text[] not null default '{}';
 
 -- The phone number was the customer id of every conversation before BSUIDs.
-update conversations set customer_phone = customer_id where customer_phone is null;
+update conversations set customer_phone = customer_id, customer_identifiers = array[customer_id];
 
 -- errors: a change of a delivery the parser could not read is an error of its own kind;
 -- parked projection events are listed beside them.

@@ -39,8 +39,8 @@ select * from conversations
 where business_id = $1
   and ($2::text is null or status = $2)
   and ($3::text is null or customer_name ilike $3 or customer_id like $3
-       or customer_phone like $3 or customer_user_id ilike $3
-       or customer_parent_user_id ilike $3 or '@' || customer_username ilike $3)
+       or group_id like $3 or exists (select from unnest(customer_identifiers) as i
+                                       where i ilike $3))
   and ($4::timestamptz is null or (last_activity_at, id) < ($4, $5))
 order by last_activity_at desc, id desc
 limit $6

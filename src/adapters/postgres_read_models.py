@@ -7,6 +7,7 @@ the log (the rebuild then moves the finished tables into ``public``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Final
@@ -75,11 +76,19 @@ class ConversationsProjection(PostgresProjection):
                 last_message_preview, last_message_at, last_message_direction,
                 last_customer_message_at, last_activity_at, unread_count,
                 customer_phone, customer_user_id, customer_parent_user_id, customer_username,
-                group_id)
-            select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::text[], $7::timestamptz[], $8::text[],
-                                 $9::timestamptz[], $10::timestamptz[], $11::int[],
-                                 $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
+                group_id, customer_identifiers)
+            select u.id, u.business_id, u.phone_number_id, u.customer_id, u.customer_name,
+                u.preview, u.message_at, u.direction, u.customer_message_at, u.activity_at,
+                u.unread, u.phone, u.user_id, u.parent_user_id, u.username, u.group_id,
+                array(select jsonb_array_elements_text(u.identifiers::jsonb))
+            from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                        $6::text[], $7::timestamptz[], $8::text[],
+                        $9::timestamptz[], $10::timestamptz[], $11::int[],
+                        $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+                        $17::text[])
+                 as u(id, business_id, phone_number_id, customer_id, customer_name, preview,
+                      message_at, direction, customer_message_at, activity_at, unread, phone,
+                      user_id, parent_user_id, username, group_id, identifiers)
             on conflict (business_id, id) do update set
                 customer_phone = coalesce(excluded.customer_phone, c.customer_phone),
                 customer_user_id = coalesce(excluded.customer_user_id, c.customer_user_id),
@@ -87,6 +96,10 @@ class ConversationsProjection(PostgresProjection):
                     coalesce(excluded.customer_parent_user_id, c.customer_parent_user_id),
                 customer_username = coalesce(excluded.customer_username, c.customer_username),
                 group_id = coalesce(excluded.group_id, c.group_id),
+                customer_identifiers = array(
+                    select distinct i
+                    from unnest(c.customer_identifiers || excluded.customer_identifiers) as i
+                    order by i),
                 customer_name = case when c.last_customer_message_at is null
                     or excluded.last_customer_message_at >= c.last_customer_message_at
                     then coalesce(excluded.customer_name, c.customer_name)
@@ -138,10 +151,11 @@ class ConversationsProjection(PostgresProjection):
                 c.customer_parent_user_id,
                 c.customer_username,
                 c.group_id,
+                json.dumps(sorted(c.identifiers)),  # one list per row: JSON, then an array
             )
             for c in changes
         ]
-        await tx.execute(self._sql["upsert"], *_columns(rows, 16))
+        await tx.execute(self._sql["upsert"], *_columns(rows, 17))
         throttles = [(c.business_id, c.id, c.throttled, c.throttled_until)
                      for c in changes if c.throttle_known]  # fmt: skip
         if throttles:

@@ -22,6 +22,7 @@ from domain.conversation import (
     MessageStatusUpdated,
     WebhookProblemReported,
 )
+from domain.customer import lookup_identifiers
 from domain.inbound import CustomerIdentity, DeliveryStatus, SystemContent, WhatsAppError
 from domain.timeline import FAILED, status_moves_forward, summarize
 
@@ -51,11 +52,13 @@ class ConversationChange:
     customer_parent_user_id: str | None = None
     customer_username: str | None = None
     group_id: str | None = None
+    identifiers: set[str] = field(default_factory=set)  # every one seen, for search
 
     def learn(self, identity: CustomerIdentity | None) -> None:
         """The newest identifiers Meta gave win; one it withheld keeps the one known."""
         if identity is None:
             return
+        self.identifiers.update(lookup_identifiers(identity))
         self.customer_phone = identity.phone or self.customer_phone
         self.customer_user_id = identity.user_id or self.customer_user_id
         self.customer_parent_user_id = identity.parent_user_id or self.customer_parent_user_id

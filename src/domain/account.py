@@ -88,7 +88,6 @@ class WebhookChangeRecovered(DomainEvent, frozen=True, tag="webhook.change_recov
     business_id: str | None
     unreadable_event_id: str
     updates: int
-    still_unreadable: bool = False
 
 
 def template_status_event_id(template: TemplateStatus) -> uuid.UUID:

@@ -17,6 +17,7 @@ from adapters.postgres_migrations import MigrationError
 from application.api_tokens import ApiTokenError
 from application.businesses import Business, BusinessError, validate_business
 from entrypoints.cli_admin import add_projection_commands, add_token_commands, print_table
+from entrypoints.cli_webhooks import add_webhook_commands
 from entrypoints.container import (
     Container,
     apply_migrations,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_business_commands(commands)
     add_token_commands(commands)
     add_projection_commands(commands)
+    add_webhook_commands(commands)
     return parser
 
 
