@@ -114,6 +114,8 @@ def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
         change.group_id = message.group_id
     else:
         change.learn(message.identity)
+        if isinstance(message.content, SystemContent):  # a changed number or user id
+            change.learn(message.content.new_identity)
     if change.last_message_at is None or message.sent_at >= change.last_message_at:
         change.last_message_at = message.sent_at
         change.last_message_preview = summarize(message.content)
