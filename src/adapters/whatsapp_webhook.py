@@ -454,7 +454,10 @@ def parse_webhook(body: bytes, received_at: datetime) -> list[InboundUpdate]:
     read becomes an ``UnreadableChange`` update in its place.
     """
     try:
+        body.decode()  # JSON text is UTF-8 (RFC 8259); the parts kept raw are not checked later
         envelope = _ENVELOPE.decode(storable_json(body))
+    except UnicodeDecodeError as error:
+        raise WebhookFormatError(f"invalid JSON: not UTF-8 at byte {error.start}") from None
     except msgspec.DecodeError as error:
         raise WebhookFormatError(str(error)) from None
     if envelope.object != WHATSAPP_OBJECT:
@@ -482,20 +485,20 @@ def _entry_updates(raw_entry: msgspec.Raw, received_at: datetime, path: str) -> 
     try:
         entry = _ENTRY.decode(raw_entry)
         account_id = _text_id(entry.id, "entry id")
+        at = _entry_time(entry, received_at)
     except (msgspec.DecodeError, WebhookFormatError) as error:
         return [_unreadable_entry(raw_entry, str(error), path, received_at)]
-    at = _entry_time(entry, received_at)
     updates: list[InboundUpdate] = []
     for index, raw_change in enumerate(entry.changes):
-        change_path = f"{path}.changes[{index}]"
         try:
-            updates.extend(
-                _translate_change(account_id, entry.time, _CHANGE.decode(raw_change), at)
-            )
-        except (msgspec.DecodeError, WebhookFormatError) as error:
-            updates.append(
-                _unreadable_change(account_id, entry.time, raw_change, str(error), change_path, at)
-            )
+            change = _CHANGE.decode(raw_change)
+            updates.extend(_translate_change(account_id, entry.time, change, at))
+        except Exception as error:  # a translator's bug must not cost the delivery either
+            problem = str(error) if isinstance(error, msgspec.DecodeError | WebhookFormatError) \
+                else f"{type(error).__name__}: {error}"  # fmt: skip
+            updates.append(_unreadable_change(
+                account_id, entry.time, raw_change, problem, f"{path}.changes[{index}]", at
+            ))  # fmt: skip
     return updates
 
 

@@ -275,6 +275,11 @@ def test_non_ascii_text_survives_both_escaped_and_raw_json() -> None:
         (b'{"object": "page", "entry": []}', "whatsapp_business_account"),
         (b'{"object": "whatsapp_business_account"}', "entry"),
         (b'{"object": "whatsapp_business_account", "entry": {}}', "entry"),
+        (
+            b'{"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": '
+            b'[{"field": "x", "value": {"a": "\xff"}}]}]}',
+            "not UTF-8",
+        ),
     ],
 )
 def test_bodies_that_are_not_whatsapp_webhooks_are_refused_with_a_reason(
@@ -487,3 +492,28 @@ def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:
     ]:
         (message,) = parse(webhook(messages_change([text_message(body, wamid="wamid.b")])))
         assert message.content.body == expected
+
+
+def test_a_translator_bug_costs_only_its_own_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    import adapters.whatsapp_webhook as webhook_format
+
+    def broken(_: Any) -> Any:
+        raise KeyError("surprise")
+
+    monkeypatch.setitem(webhook_format._TRANSLATORS, "user_preferences", broken)
+    body = webhook(CASES["user_marketing_preferences/resume"]["entry"][0]["changes"][0],
+                   messages_change([text_message("fine")]))  # fmt: skip
+
+    first, second = parse_webhook(encode(body), NOW)
+
+    assert first.payload.error == "KeyError: 'surprise'"
+    assert second.payload.content == TextContent(body="fine")
+
+
+def test_an_entry_with_an_impossible_time_is_kept_whole() -> None:
+    body = webhook(messages_change([text_message("fine")]))
+    body["entry"][0]["time"] = 10**20
+
+    (update,) = parse_webhook(encode(body), NOW)
+
+    assert (update.payload.scope, update.payload.account_id) == ("entry", ACCOUNT_ID)
