@@ -180,8 +180,8 @@ class WebhookIngestor:
                     self._forget(conflict.stream_id)
                     self._customers.forget(conflict.stream_id)
                     continue
-            routed.identities.settle(results)
-            self._remember(plan, results)
+                routed.identities.settle(results)
+                self._remember(plan, results)
             # The identifier links are bookkeeping: the outcome counts what Meta sent.
             return _outcome(results[len(links) :], routed.unrouted, plan.throttled)
         raise IngestConflictError(f"conversations kept changing after {MAX_ATTEMPTS} attempts")

@@ -75,10 +75,6 @@ class CustomerIdentity(Value, frozen=True):
     parent_user_id: str | None = None
     username: str | None = None
 
-    @property
-    def known(self) -> bool:
-        return any((self.phone, self.user_id, self.parent_user_id, self.username))
-
     def merged(self, other: CustomerIdentity | None) -> CustomerIdentity:
         """This identity with the gaps filled from ``other``."""
         if other is None:
