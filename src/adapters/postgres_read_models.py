@@ -194,6 +194,14 @@ class MessagesProjection(PostgresProjection):
                  as u(business_id, wamid, sent_at, status, at, code, title)
             where m.business_id = u.business_id and m.wamid = u.wamid
         """,
+        "describe": """
+            update {s}.messages m set direction = u.direction, sender = u.sender,
+                type = u.type, summary = u.summary, sent_at = u.sent_at
+            from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                        $6::text[], $7::timestamptz[])
+                 as u(business_id, wamid, direction, sender, type, summary, sent_at)
+            where m.business_id = u.business_id and m.wamid = u.wamid
+        """,
     }
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
@@ -220,6 +228,10 @@ class MessagesProjection(PostgresProjection):
         if write.updates:
             rows = [_update_row(u) for u in write.updates]
             await tx.execute(self._sql["update"], *_columns(rows, 7))
+        if write.described:  # after the updates: the echo's send time wins
+            rows = [(m.business_id, m.wamid, m.direction, m.sender, m.type, m.summary, m.sent_at)
+                    for m in write.described]  # fmt: skip
+            await tx.execute(self._sql["describe"], *_columns(rows, 7))
 
 
 _MESSAGE_COLUMNS: Final = TimelineMessage._fields

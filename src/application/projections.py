@@ -245,15 +245,19 @@ class StatusReports(NamedTuple):
 class TimelineChanges:
     messages: list[TimelineMessage] = field(default_factory=list)
     statuses: dict[MessageKey, StatusReports] = field(default_factory=dict)
+    echoes: dict[MessageKey, int] = field(default_factory=dict)  # -> index in ``messages``
 
     def status_keys(self) -> list[MessageKey]:
-        return list(self.statuses)
+        """The messages whose stored rows the batch needs: those with statuses, and echoes."""
+        return list(dict.fromkeys([*self.statuses, *self.echoes]))
 
 
 @dataclass(slots=True)
 class TimelineWrite:
     inserts: list[TimelineMessage]
     updates: list[TimelineUpdate]
+    # echoed messages whose rows their statuses placed first: what they are, and when sent
+    described: list[TimelineMessage] = field(default_factory=list)
 
 
 def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
@@ -270,6 +274,7 @@ def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
             ))  # fmt: skip
         elif isinstance(event, MessageEchoed):
             echoed = event.message
+            changes.echoes[MessageKey(event.business_id, echoed.wamid)] = len(changes.messages)
             changes.messages.append(TimelineMessage(
                 event.business_id, recorded.stream_id, echoed.wamid, "outbound", "agent",
                 echoed.type, summarize(echoed.content), echoed.sent_at,
@@ -286,13 +291,26 @@ def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
 def timeline_write(
     changes: TimelineChanges, stored: Mapping[MessageKey, StoredMessage]
 ) -> TimelineWrite:
-    """New rows (messages, and sent messages known only from statuses) and changed rows."""
+    """New rows (messages, and sent messages known only from statuses) and changed rows.
+
+    An echoed message may also have statuses: a row its statuses placed first is
+    described by the echo (type, summary, send time), and statuses in the echo's own
+    batch settle on the echo's new row, so any batching gives the same rows.
+    """
     inserts = list(changes.messages)
+    echoed = {key: index for key, index in changes.echoes.items() if key not in stored}
     updates: list[TimelineUpdate] = []
     for key, reports in changes.statuses.items():
         known = stored.get(key)
         settled = settle(known.status if known else None, reports.statuses)
         first_at = min(status.at for status in reports.statuses)
+        if known is None and key in echoed:
+            if settled is not None:
+                inserts[echoed[key]] = inserts[echoed[key]]._replace(
+                    status=settled.status, status_at=settled.at, error_code=settled.error_code,
+                    error_title=settled.error_title,
+                )  # fmt: skip
+            continue
         if known is None:
             inserts.append(TimelineMessage(key.business_id, reports.conversation_id, key.wamid,
                                            "outbound", "agent", "unknown", None, first_at,
@@ -301,7 +319,10 @@ def timeline_write(
         sent_at = min(known.sent_at, first_at) if known.placeholder else known.sent_at
         if settled is not None or sent_at != known.sent_at:
             updates.append(TimelineUpdate(key, sent_at, settled))
-    return TimelineWrite(inserts, updates)
+    placed = {index for key, index in changes.echoes.items() if key in stored}
+    described = [inserts[index] for index in placed]
+    kept = [row for index, row in enumerate(inserts) if index not in placed]
+    return TimelineWrite(kept, updates, described)
 
 
 def settle(current: str | None, statuses: Sequence[DeliveryStatus]) -> SettledStatus | None:

@@ -308,6 +308,15 @@ def identity_traffic() -> list[dict[str, Any]]:
                                   "timestamp": str(T0 + 202), "recipient_user_id": bsuid}])),
         webhook(change(messages=[changed])),
         webhook(change("smb_message_echoes", message_echoes=[echo])),
+        # An echo whose statuses came first, then one with its status in the same delivery.
+        webhook(change(statuses=[{"id": "wamid.cleo-echo2", "status": "delivered",
+                                  "timestamp": str(T0 + 209), "recipient_user_id": new_bsuid}])),
+        webhook(change("smb_message_echoes", message_echoes=[
+            {**echo, "id": "wamid.cleo-echo2", "timestamp": str(T0 + 208)}])),
+        webhook(change("smb_message_echoes", message_echoes=[
+                    {**echo, "id": "wamid.cleo-echo3", "timestamp": str(T0 + 210)}]),
+                change(statuses=[{"id": "wamid.cleo-echo3", "status": "read",
+                                  "timestamp": str(T0 + 211), "recipient_user_id": new_bsuid}])),
         webhook(change(messages=[{**text("wamid.group-1", T0 + 206, **{"from": "15557770001"}),
                                   "group_id": "G1"}]),
                 change(messages=[{**text("wamid.bad", T0 + 207), "timestamp": "soon"}])),
@@ -341,6 +350,12 @@ async def test_a_batch_split_anywhere_gives_the_same_read_models(
     (group,) = [r for r in one_by_one["conversations"] if r["group_id"] == "G1"]
     assert (group["customer_phone"], group["customer_name"]) == (None, None)
     assert [r["kind"] for r in one_by_one["errors"]].count("unreadable_change") == 1
+    echoes = {r["wamid"]: r for r in one_by_one["messages"] if "echo" in r["wamid"]}
+    assert {w: (r["sender"], r["status"]) for w, r in echoes.items()} == {
+        "wamid.cleo-echo": ("agent", None),
+        "wamid.cleo-echo2": ("agent", "delivered"),
+        "wamid.cleo-echo3": ("agent", "read"),
+    }
 
 
 async def test_statuses_and_messages_in_one_batch_are_not_lost_when_batches_are_small(
