@@ -494,12 +494,16 @@ def _entry_updates(raw_entry: msgspec.Raw, received_at: datetime, path: str) -> 
             change = _CHANGE.decode(raw_change)
             updates.extend(_translate_change(account_id, entry.time, change, at))
         except Exception as error:  # a translator's bug must not cost the delivery either
-            problem = str(error) if isinstance(error, msgspec.DecodeError | WebhookFormatError) \
-                else f"{type(error).__name__}: {error}"  # fmt: skip
             updates.append(_unreadable_change(
-                account_id, entry.time, raw_change, problem, f"{path}.changes[{index}]", at
+                account_id, entry.time, raw_change, _problem(error), f"{path}.changes[{index}]", at
             ))  # fmt: skip
     return updates
+
+
+def _problem(error: Exception) -> str:
+    if isinstance(error, msgspec.DecodeError | WebhookFormatError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _translate_change(
