@@ -18,11 +18,13 @@ from application.event_log import NO_STREAM, AppendRequest, AppendResult, NewEve
 from application.ports import EventStore
 from domain.customer import (
     FIRST_SEEN,
+    TAKEN_OVER,
     CustomerIdentifierLinked,
     customer_stream,
     first_key,
     link_event_id,
     lookup_identifiers,
+    routes_alone,
 )
 from domain.inbound import CustomerIdentity
 
@@ -77,14 +79,22 @@ class IdentityPlan:
     ) -> str:
         """The customer's key: the owner of its most specific known identifier, else a new key.
 
-        Every identifier no one owns yet is claimed for that key.
+        A username decides only when it is the one identifier given. Every identifier
+        no one owns yet is claimed for that key, and a username another customer held
+        passes to this one.
         """
         identifiers = lookup_identifiers(identity)
         owners = [await self._owner(phone_number_id, i) for i in identifiers]
-        key = next((owner.customer for owner in owners if owner), None) or first_key(identity)
+        deciding = [owner for identifier, owner in zip(identifiers, owners, strict=True)
+                    if owner and (routes_alone(identifier) or len(identifiers) == 1)]  # fmt: skip
+        key = deciding[0].customer if deciding else first_key(identity)
         for identifier, owner in zip(identifiers, owners, strict=True):
             if owner is None:
                 self._link(business_id, phone_number_id, identifier, key, FIRST_SEEN, NO_STREAM)
+            elif owner.customer != key and not routes_alone(identifier):
+                # The username passed to this customer: it names them from now on.
+                cause = f"{TAKEN_OVER}{owner.version}"
+                self._link(business_id, phone_number_id, identifier, key, cause, owner.version)
         return key
 
     async def move(

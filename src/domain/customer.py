@@ -22,6 +22,7 @@ USERNAME_MARK: Final = "@"  # usernames may look like anything; the mark keeps t
 GROUP_MARK: Final = "group:"  # a group conversation's key: never a customer's
 MAX_NAME_LENGTH: Final = 200  # the event store's limit on stream ids
 FIRST_SEEN: Final = "first_seen"
+TAKEN_OVER: Final = "taken_over_at_version_"  # + the version the previous owner had
 
 
 class CustomerIdentifierLinked(DomainEvent, frozen=True, tag="customer.identifier_linked"):
@@ -40,7 +41,7 @@ class CustomerIdentifierLinked(DomainEvent, frozen=True, tag="customer.identifie
 
 
 def lookup_identifiers(identity: CustomerIdentity) -> list[str]:
-    """The identifiers to look a customer up by, most specific first.
+    """Every identifier of a customer, most specific first.
 
     A BSUID names one user for good (a changed number gets a new one), a phone
     number may pass to someone else, a parent BSUID spans businesses, a username
@@ -50,9 +51,22 @@ def lookup_identifiers(identity: CustomerIdentity) -> list[str]:
         identity.user_id,
         identity.phone,
         identity.parent_user_id,
-        USERNAME_MARK + identity.username if identity.username else None,
+        username_identifier(identity.username) if identity.username else None,
     )
     return [c for c in candidates if c]
+
+
+def username_identifier(username: str) -> str:
+    return USERNAME_MARK + username
+
+
+def routes_alone(identifier: str) -> bool:
+    """May this identifier decide who a customer is when others were given too?
+
+    A username may have passed from another user, so it names the customer only
+    when Meta gave nothing else.
+    """
+    return not identifier.startswith(USERNAME_MARK)
 
 
 def first_key(identity: CustomerIdentity) -> str:
@@ -61,7 +75,7 @@ def first_key(identity: CustomerIdentity) -> str:
         if candidate:
             return candidate
     if identity.username:
-        return USERNAME_MARK + identity.username
+        return username_identifier(identity.username)
     raise ValueError("a customer needs at least one identifier")
 
 

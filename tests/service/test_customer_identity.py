@@ -328,3 +328,27 @@ async def test_link_events_name_the_identifier_and_its_customer(store: InMemoryE
         ("@ana", PHONE),
         (BSUID, PHONE),
     ]
+
+
+async def test_a_username_taken_over_by_another_user_never_joins_their_conversations(
+    store: InMemoryEventStore,
+) -> None:
+    other = "US.77700000000000000007"
+    ingestor = new_ingestor(store)
+    await deliver(ingestor, webhook(change(
+        messages=[message("m1", user_id=BSUID)], contacts=[contact(user_id=BSUID, username="ana")]
+    )))  # fmt: skip
+    # Ana gave the username up; another user took it.
+    await deliver(new_ingestor(store), webhook(change(
+        messages=[message("m2", user_id=other)], contacts=[contact(user_id=other, username="ana")]
+    )))  # fmt: skip
+    await deliver(new_ingestor(store), webhook(change(
+        messages=[message("m3", user_id=other)], contacts=[contact(user_id=other, username="ana")]
+    )))  # fmt: skip
+
+    assert await conversation_streams(store) == {
+        conversation_stream(PHONE_NUMBER_ID, BSUID): ["m1"],
+        conversation_stream(PHONE_NUMBER_ID, other): ["m2", "m3"],
+    }
+    links = await store.read_stream(customer_stream(PHONE_NUMBER_ID, "@ana"))
+    assert [e.event.customer for e in links] == [BSUID, other]  # type: ignore[attr-defined]
