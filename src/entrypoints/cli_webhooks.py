@@ -8,11 +8,13 @@ import json
 import sys
 from typing import Any
 
+from adapters.postgres_businesses import PostgresBusinessRegistry
 from adapters.postgres_stored_changes import PostgresStoredChanges
 from adapters.whatsapp_webhook import parse_webhook
+from application.businesses import BusinessError
 from application.webhook_reprocess import ReprocessReport, WebhookReprocessor
 from entrypoints.cli_admin import print_table
-from entrypoints.container import Container, resolve, with_container
+from entrypoints.container import Container, default_business, resolve, with_container
 from entrypoints.settings import Settings
 
 
@@ -43,6 +45,8 @@ def add_webhook_commands(commands: Any) -> None:
 def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
     async def run(container: Container) -> ReprocessReport:
         pool = await resolve(container.pool())
+        if args.business is not None:
+            await _check_business(pool, settings, args.business)
         store = await resolve(container.event_store())
         reprocessor = WebhookReprocessor(
             store,
@@ -61,6 +65,16 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
         if args.dry_run:
             print("dry run: nothing was recorded", file=sys.stderr)
     return 0
+
+
+async def _check_business(pool: Any, settings: Settings, business_id: str) -> None:
+    known = {b.id for b in await PostgresBusinessRegistry(pool).all()}
+    default = default_business(settings)
+    if default is not None:
+        known.add(default.id)
+    if business_id not in known:
+        listed = ", ".join(sorted(known)) or "none yet"
+        raise BusinessError(f"no business with id {business_id!r} (known: {listed})")
 
 
 def _fields(report: ReprocessReport) -> dict[str, int]:

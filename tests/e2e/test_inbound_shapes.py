@@ -341,6 +341,8 @@ def test_reprocess_records_what_the_current_parser_reads_once(app: App) -> None:
     assert (table["recovered"], table["updates"], table["events appended"]) == ("1", "1", "1")
     rerun = json.loads(again.stdout)
     assert (rerun["recovered"], rerun["already_recovered"], rerun["events_appended"]) == (0, 1, 0)
+    unknown = run_cli("webhooks", "reprocess", "--business", "nobody", env=env)
+    assert (unknown.returncode, "no business with id 'nobody'" in unknown.stderr) == (2, True)
     (conversation,) = app.eventually(lambda: app.conversations(phone))
     assert [m["wamid"] for m in app.timeline(conversation["id"])] == ["wamid.fay-1"]
     received = app.query("select count(*) from events where type = 'message.received'"
