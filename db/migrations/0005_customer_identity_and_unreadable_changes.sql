@@ -18,5 +18,7 @@ update conversations set customer_phone = customer_id, customer_identifiers = ar
 -- errors: a change of a delivery the parser could not read is an error of its own kind;
 -- parked projection events are listed beside them.
 alter table errors drop constraint errors_kind_check;
+-- when an unreadable change was read after all (`wazybot webhooks reprocess`)
+alter table errors add column resolved_at timestamptz;
 alter table errors add constraint errors_kind_check
     check (kind in ('send_failed', 'webhook_problem', 'unreadable_change', 'projection_parked'));

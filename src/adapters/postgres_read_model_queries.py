@@ -229,7 +229,7 @@ def _error(row: asyncpg.Record) -> ErrorView:
     return ErrorView(
         kind=row["kind"], code=row["code"], title=row["title"], detail=row["detail"],
         conversation_id=row["conversation_id"], wamid=row["wamid"],
-        occurred_at=row["occurred_at"],
+        occurred_at=row["occurred_at"], resolved_at=row["resolved_at"],
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from application.projections import (
     TimelineMessage,
     TimelineUpdate,
     conversation_changes,
+    error_resolutions,
     error_rows,
     metrics_changes,
     metrics_keys,
@@ -260,12 +261,20 @@ class ErrorsProjection(PostgresProjection):
                                  $10::timestamptz[])
             on conflict do nothing
         """,
+        "resolve": """
+            update {s}.errors e set resolved_at = u.at
+            from unnest($1::uuid[], $2::timestamptz[]) as u(event_id, at)
+            where e.event_id = u.event_id and e.resolved_at is null
+        """,
     }
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
         rows = error_rows(events)
         if rows:  # ErrorRow holds the table's columns in order
             await tx.execute(self._sql["insert"], *_columns(rows, len(ErrorRow._fields)))
+        resolved = error_resolutions(events)
+        if resolved:  # after the inserts: a change and its recovery may share a batch
+            await tx.execute(self._sql["resolve"], *_columns(resolved, 2))
 
 
 _HOUR_COLUMNS: Final = (

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
 from application.event_log import RecordedEvent
-from domain.account import WebhookChangeUnreadable
+from domain.account import WebhookChangeRecovered, WebhookChangeUnreadable
 from domain.conversation import (
     CustomerThrottled,
     CustomerThrottleLifted,
@@ -371,6 +371,15 @@ def error_rows(events: Iterable[RecordedEvent]) -> list[ErrorRow]:
         elif isinstance(event, WebhookChangeUnreadable) and event.business_id is not None:
             rows.append(_unreadable_row(recorded, event.business_id, event))
     return rows
+
+
+def error_resolutions(events: Iterable[RecordedEvent]) -> list[tuple[str, datetime]]:
+    """(error event id, when) for each unreadable change a later parser read after all."""
+    return [
+        (recorded.event.unreadable_event_id, recorded.recorded_at)
+        for recorded in events
+        if isinstance(recorded.event, WebhookChangeRecovered)
+    ]
 
 
 def _unreadable_row(

@@ -91,6 +91,7 @@ class ErrorView(View, frozen=True):
     conversation_id: str | None
     wamid: str | None
     occurred_at: datetime
+    resolved_at: datetime | None  # an unreadable change read after all by a newer version
 
 
 class ConversationPage(View, frozen=True):

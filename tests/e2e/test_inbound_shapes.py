@@ -313,6 +313,7 @@ def test_an_unreadable_change_is_kept_the_rest_stored_and_the_problem_listed(app
     assert errors[0]["title"] == "Unreadable webhook field 'messages'"
     assert "timestamp" in errors[0]["detail"]
     assert "$.entry[0].changes[1]" in errors[0]["detail"]
+    assert errors[0]["resolved_at"] is None
     (stored,) = app.query("select data from events where type = 'webhook.change_unreadable'")
     assert json.loads(json.loads(stored[0])["change"]["raw_json"]) == broken
 
@@ -341,6 +342,11 @@ def test_reprocess_records_what_the_current_parser_reads_once(app: App) -> None:
     assert (table["recovered"], table["updates"], table["events appended"]) == ("1", "1", "1")
     rerun = json.loads(again.stdout)
     assert (rerun["recovered"], rerun["already_recovered"], rerun["events_appended"]) == (0, 1, 0)
+    resolved = app.eventually(lambda: [
+        e for e in app.get("/api/v1/errors")["items"]
+        if e["detail"].startswith("an older parser") and e["resolved_at"] is not None
+    ])  # fmt: skip
+    assert len(resolved) == 1
     unknown = run_cli("webhooks", "reprocess", "--business", "nobody", env=env)
     assert (unknown.returncode, "no business with id 'nobody'" in unknown.stderr) == (2, True)
     (conversation,) = app.eventually(lambda: app.conversations(phone))
