@@ -40,7 +40,9 @@ _CONVERSATIONS_SQL = """
 select * from conversations
 where business_id = $1
   and ($2::text is null or status = $2)
-  and ($3::text is null or customer_name ilike $3 or customer_id like $3)
+  and ($3::text is null or customer_name ilike $3 or customer_id like $3
+       or group_id like $3 or exists (select from unnest(customer_identifiers) as i
+                                       where i ilike $3))
   and ($4::timestamptz is null or (last_activity_at, public_id) < ($4, $5))
 order by last_activity_at desc, public_id desc
 limit $6
@@ -57,12 +59,13 @@ limit $5
 _ERRORS_SQL = """
 select * from (
     select occurred_at, event_id, ordinal::bigint as ordinal, kind, code, title, detail,
-           conversation_id, wamid
+           conversation_id, wamid, resolved_at
     from errors where business_id = $1
     union all
     select parked_at, event_id, -id, 'projection_parked', null::integer,
            'The ' || subscriber || ' projection set this event aside', error,
-           case when starts_with(stream_id, $6) then stream_id end, null::text
+           case when starts_with(stream_id, $6) then stream_id end, null::text,
+           null::timestamptz
     from parked_events where business_id = $1
 ) e
 where ($2::timestamptz is null or (occurred_at, event_id, ordinal) < ($2, $3::uuid, $4))
@@ -216,6 +219,10 @@ def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
     throttled = bool(row["throttled"]) and (until is None or until > now)
     return ConversationView(
         id=row["public_id"], customer_id=row["customer_id"], customer_name=row["customer_name"],
+        customer_phone=row["customer_phone"], customer_user_id=row["customer_user_id"],
+        customer_parent_user_id=row["customer_parent_user_id"],
+        customer_username=row["customer_username"], is_group=row["group_id"] is not None,
+        group_id=row["group_id"],
         phone_number_id=row["phone_number_id"], status=row["status"],
         last_message_preview=row["last_message_preview"], last_message_at=row["last_message_at"],
         last_message_direction=row["last_message_direction"],
@@ -244,6 +251,7 @@ def _error(row: asyncpg.Record, business_id: str) -> ErrorView:
         ),
         wamid=row["wamid"],
         occurred_at=row["occurred_at"],
+        resolved_at=row["resolved_at"],
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ the log (the rebuild then moves the finished tables into ``public``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Final
@@ -24,6 +25,7 @@ from application.projections import (
     TimelineMessage,
     TimelineUpdate,
     conversation_changes,
+    error_resolutions,
     error_rows,
     metrics_changes,
     metrics_keys,
@@ -76,11 +78,32 @@ class ConversationsProjection(PostgresProjection):
             insert into {s}.conversations as c (
                 id, business_id, phone_number_id, customer_id, customer_name,
                 last_message_preview, last_message_at, last_message_direction,
-                last_customer_message_at, last_activity_at, unread_count, public_id)
-            select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::text[], $7::timestamptz[], $8::text[],
-                                 $9::timestamptz[], $10::timestamptz[], $11::int[], $12::text[])
+                last_customer_message_at, last_activity_at, unread_count,
+                customer_phone, customer_user_id, customer_parent_user_id, customer_username,
+                group_id, customer_identifiers, public_id)
+            select u.id, u.business_id, u.phone_number_id, u.customer_id, u.customer_name,
+                u.preview, u.message_at, u.direction, u.customer_message_at, u.activity_at,
+                u.unread, u.phone, u.user_id, u.parent_user_id, u.username, u.group_id,
+                array(select jsonb_array_elements_text(u.identifiers::jsonb)), u.public_id
+            from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                        $6::text[], $7::timestamptz[], $8::text[],
+                        $9::timestamptz[], $10::timestamptz[], $11::int[],
+                        $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+                        $17::text[], $18::text[])
+                 as u(id, business_id, phone_number_id, customer_id, customer_name, preview,
+                      message_at, direction, customer_message_at, activity_at, unread, phone,
+                      user_id, parent_user_id, username, group_id, identifiers, public_id)
             on conflict (business_id, id) do update set
+                customer_phone = coalesce(excluded.customer_phone, c.customer_phone),
+                customer_user_id = coalesce(excluded.customer_user_id, c.customer_user_id),
+                customer_parent_user_id =
+                    coalesce(excluded.customer_parent_user_id, c.customer_parent_user_id),
+                customer_username = coalesce(excluded.customer_username, c.customer_username),
+                group_id = coalesce(excluded.group_id, c.group_id),
+                customer_identifiers = array(
+                    select distinct i
+                    from unnest(c.customer_identifiers || excluded.customer_identifiers) as i
+                    order by i),
                 customer_name = case when c.last_customer_message_at is null
                     or excluded.last_customer_message_at >= c.last_customer_message_at
                     then coalesce(excluded.customer_name, c.customer_name)
@@ -127,11 +150,17 @@ class ConversationsProjection(PostgresProjection):
                 c.last_customer_message_at,
                 c.last_activity_at,
                 c.unread_increment,
+                c.customer_phone,
+                c.customer_user_id,
+                c.customer_parent_user_id,
+                c.customer_username,
+                c.group_id,
+                json.dumps(sorted(c.identifiers)),  # one list per row: JSON, then an array
                 conversation_public_id(c.business_id, c.id),
             )
             for c in changes
         ]
-        await tx.execute(self._sql["upsert"], *_columns(rows, 12))
+        await tx.execute(self._sql["upsert"], *_columns(rows, 18))
         throttles = [(c.business_id, c.id, c.throttled, c.throttled_until)
                      for c in changes if c.throttle_known]  # fmt: skip
         if throttles:
@@ -192,6 +221,14 @@ class MessagesProjection(PostgresProjection):
                  as u(business_id, wamid, sent_at, status, at, code, title)
             where m.business_id = u.business_id and m.wamid = u.wamid
         """,
+        "describe": """
+            update {s}.messages m set direction = u.direction, sender = u.sender,
+                type = u.type, summary = u.summary, sent_at = u.sent_at
+            from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                        $6::text[], $7::timestamptz[])
+                 as u(business_id, wamid, direction, sender, type, summary, sent_at)
+            where m.business_id = u.business_id and m.wamid = u.wamid
+        """,
     }
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
@@ -222,6 +259,10 @@ class MessagesProjection(PostgresProjection):
         if write.updates:
             rows = [_update_row(u) for u in write.updates]
             await tx.execute(self._sql["update"], *_columns(rows, 7))
+        if write.described:  # after the updates: the echo's send time wins
+            rows = [(m.business_id, m.wamid, m.direction, m.sender, m.type, m.summary, m.sent_at)
+                    for m in write.described]  # fmt: skip
+            await tx.execute(self._sql["describe"], *_columns(rows, 7))
 
 
 _MESSAGE_COLUMNS: Final = TimelineMessage._fields
@@ -250,12 +291,20 @@ class ErrorsProjection(PostgresProjection):
                                  $10::timestamptz[])
             on conflict (event_id, ordinal) do nothing  -- the same event gives the same row
         """,
+        "resolve": """
+            update {s}.errors e set resolved_at = u.at
+            from unnest($1::uuid[], $2::timestamptz[]) as u(event_id, at)
+            where e.event_id = u.event_id and e.resolved_at is null
+        """,
     }
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
         rows = error_rows(events)
         if rows:  # ErrorRow holds the table's columns in order
             await tx.execute(self._sql["insert"], *_columns(rows, len(ErrorRow._fields)))
+        resolved = error_resolutions(events)
+        if resolved:  # after the inserts: a change and its recovery may share a batch
+            await tx.execute(self._sql["resolve"], *_columns(resolved, 2))
 
 
 _HOUR_COLUMNS: Final = (

@@ -4,12 +4,15 @@ The structs below mirror the JSON Meta posts (only the fields this product
 reads; unknown fields are ignored by msgspec). ``parse_webhook`` turns a raw
 body into routed updates holding domain values. Every entry, change, message
 and status is translated; a message type or field this product does not know
-is kept as an unsupported or unrecognized record instead of being dropped.
+is kept as an unsupported or unrecognized record instead of being dropped, and
+a change (or entry) the parser cannot read becomes an ``UnreadableChange``
+holding its raw JSON, so the rest of the delivery is still recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +31,9 @@ from domain.inbound import (
     AdReferral,
     ChoiceContent,
     ContactsContent,
+    CustomerIdentity,
     DeliveryStatus,
+    EchoedMessage,
     EditContent,
     FlowReplyContent,
     InboundMessage,
@@ -47,9 +52,11 @@ from domain.inbound import (
     SharedPhone,
     SystemContent,
     TemplateCategory,
+    TemplateCategoryChangeComing,
     TemplateQuality,
     TemplateStatus,
     TextContent,
+    UnreadableChange,
     UnrecognizedUpdate,
     UnsupportedContent,
     WebhookProblem,
@@ -57,7 +64,8 @@ from domain.inbound import (
 )
 
 WHATSAPP_OBJECT: Final = "whatsapp_business_account"
-MAX_ID_LENGTH: Final = 64  # phone number ids, wa_ids and user ids are far shorter
+# BSUIDs are a country code, a period and up to 128 alphanumerics; parent ids add "ENT.".
+MAX_ID_LENGTH: Final = 256
 Identifier = str | int  # Meta sends most ids as strings, some (template ids) as numbers
 
 
@@ -74,14 +82,16 @@ class _Change(_Struct):
 
 
 class _Entry(_Struct):
+    """An entry; its changes are decoded one by one, so one bad change spoils no other."""
+
     id: Identifier
-    changes: list[_Change] = []
+    changes: list[msgspec.Raw] = []
     time: int | None = None
 
 
 class _Envelope(_Struct):
     object: str
-    entry: list[_Entry]
+    entry: list[msgspec.Raw]
 
 
 # --- shared pieces -----------------------------------------------------------------------
@@ -106,11 +116,13 @@ class _Metadata(_Struct):
 
 class _Profile(_Struct):
     name: str | None = None
+    username: str | None = None
 
 
 class _Contact(_Struct):
     wa_id: str | None = None
     user_id: str | None = None
+    parent_user_id: str | None = None
     profile: _Profile | None = None
 
 
@@ -165,6 +177,7 @@ class _SharedContact(_Struct):
     phones: list[_ContactPhone] = []
     emails: list[_ContactEmail] = []
     org: _ContactOrg | None = None
+    origin: str | None = None
 
 
 class _Reply(_Struct):
@@ -214,6 +227,10 @@ class _System(_Struct):
     body: str = ""
     wa_id: str | None = None
     new_wa_id: str | None = None
+    user_id: str | None = None
+    previous_user_id: str | None = None
+    parent_user_id: str | None = None
+    previous_parent_user_id: str | None = None
 
 
 class _Identity(_Struct):
@@ -271,7 +288,20 @@ class _Message(_Body, kw_only=True):
     timestamp: Identifier
     from_: str | None = msgspec.field(default=None, name="from")
     from_user_id: str | None = None
+    from_parent_user_id: str | None = None
+    group_id: str | None = None
     referral: AdReferral | None = None  # same field names as Meta's
+
+
+class _Echo(_Body, kw_only=True):
+    """A message the business sent from the WhatsApp Business app (coexistence)."""
+
+    id: str
+    timestamp: Identifier
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+    to_user_id: str | None = None
+    to_parent_user_id: str | None = None
 
 
 # --- statuses and other number-level values ----------------------------------------------
@@ -291,15 +321,19 @@ class _Pricing(_Struct):
     billable: bool | None = None
     pricing_model: str | None = None
     category: str | None = None
+    type: str | None = None
 
 
 class _Status(_Struct):
     id: str
     status: str
     timestamp: Identifier
-    recipient_id: str
+    recipient_id: str | None = None
+    recipient_user_id: str | None = None
+    recipient_parent_user_id: str | None = None
     recipient_type: str = "individual"
     recipient_participant_id: str | None = None
+    recipient_participant_user_id: str | None = None
     errors: list[_Error] = []
     conversation: _Conversation | None = None
     pricing: _Pricing | None = None
@@ -314,6 +348,12 @@ class _MessagesValue(_Struct):
     errors: list[_Error] = []
 
 
+class _EchoesValue(_Struct):
+    metadata: _Metadata
+    contacts: list[_Contact] = []
+    message_echoes: list[_Echo] = []
+
+
 class _RawMessages(_Struct):
     """The messages of a value as Meta sent them, for keeping an unsupported one whole."""
 
@@ -321,12 +361,14 @@ class _RawMessages(_Struct):
 
 
 class _Preference(_Struct):
-    wa_id: str
     category: str
     value: str
     timestamp: Identifier
     detail: str = ""
     signup_id: str | None = None
+    wa_id: str | None = None
+    user_id: str | None = None
+    parent_user_id: str | None = None
 
 
 class _PreferencesValue(_Struct):
@@ -374,10 +416,12 @@ class _TemplateQualityValue(_Struct):
 
 class _TemplateCategoryValue(_Struct):
     message_template_id: Identifier
-    new_category: str
+    new_category: str | None = None
     previous_category: str | None = None
     message_template_name: str = ""
     message_template_language: str = ""
+    correct_category: str | None = None  # only in the notice of an impending change
+    category_update_timestamp: Identifier | None = None
 
 
 # Account-level fields recorded as notices: their details are kept as Meta sent them.
@@ -388,6 +432,10 @@ ACCOUNT_NOTICE_FIELDS: Final = frozenset({
 })  # fmt: skip
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
+_ENTRY = msgspec.json.Decoder(_Entry)
+_CHANGE = msgspec.json.Decoder(_Change)
+_ECHOES_VALUE = msgspec.json.Decoder(_EchoesValue)
+_ANY = msgspec.json.Decoder()
 _MESSAGES_VALUE = msgspec.json.Decoder(_MessagesValue)
 _RAW_MESSAGES = msgspec.json.Decoder(_RawMessages)
 _PREFERENCES_VALUE = msgspec.json.Decoder(_PreferencesValue)
@@ -401,43 +449,142 @@ _OBJECT = msgspec.json.Decoder(dict[str, Any])
 def parse_webhook(body: bytes, received_at: datetime) -> list[InboundUpdate]:
     """Every update of one webhook delivery, in the order Meta sent them.
 
-    Raises WebhookFormatError (naming the path of the problem) when the body is
-    not JSON or not shaped like a WhatsApp webhook; nothing is partially returned.
+    Raises WebhookFormatError only when the body is not JSON or not a WhatsApp
+    webhook at all (no ``object``/``entry``). An entry or change that cannot be
+    read becomes an ``UnreadableChange`` update in its place.
     """
     try:
-        envelope = _ENVELOPE.decode(body)
-        if envelope.object != WHATSAPP_OBJECT:
-            raise WebhookFormatError(
-                f"expected object {WHATSAPP_OBJECT!r}, got {envelope.object!r}"
-            )
-        return [
-            update
-            for entry_index, entry in enumerate(envelope.entry)
-            for change_index, change in enumerate(entry.changes)
-            for update in _translate_change(
-                entry, change, received_at, f"$.entry[{entry_index}].changes[{change_index}]"
-            )
-        ]
+        body.decode()  # JSON text is UTF-8 (RFC 8259); the parts kept raw are not checked later
+        envelope = _ENVELOPE.decode(storable_json(body))
+    except UnicodeDecodeError as error:
+        raise WebhookFormatError(f"invalid JSON: not UTF-8 at byte {error.start}") from None
     except msgspec.DecodeError as error:
         raise WebhookFormatError(str(error)) from None
+    if envelope.object != WHATSAPP_OBJECT:
+        raise WebhookFormatError(f"expected object {WHATSAPP_OBJECT!r}, got {envelope.object!r}")
+    return [
+        update
+        for index, raw_entry in enumerate(envelope.entry)
+        for update in _entry_updates(raw_entry, received_at, f"$.entry[{index}]")
+    ]
+
+
+# A JSON escape of U+0000 (PostgreSQL refuses it in text and jsonb), preceded by an even
+# number of backslashes: after an odd number the backslash is itself escaped text.
+_NUL_ESCAPE: Final = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def storable_json(body: bytes) -> bytes:
+    """The body with every escaped U+0000 replaced by U+FFFD, so each string can be stored."""
+    if b"\\u0000" not in body:
+        return body
+    return _NUL_ESCAPE.sub(rb"\1\\ufffd", body)
+
+
+def _entry_updates(raw_entry: msgspec.Raw, received_at: datetime, path: str) -> list[InboundUpdate]:
+    try:
+        entry = _ENTRY.decode(raw_entry)
+        account_id = _text_id(entry.id, "entry id")
+        at = _entry_time(entry, received_at)
+    except (msgspec.DecodeError, WebhookFormatError) as error:
+        return [_unreadable_entry(raw_entry, str(error), path, received_at)]
+    updates: list[InboundUpdate] = []
+    for index, raw_change in enumerate(entry.changes):
+        try:
+            change = _CHANGE.decode(raw_change)
+            updates.extend(_translate_change(account_id, entry.time, change, at))
+        except Exception as error:  # a translator's bug must not cost the delivery either
+            updates.append(_unreadable_change(
+                account_id, entry.time, raw_change, _problem(error), f"{path}.changes[{index}]", at
+            ))  # fmt: skip
+    return updates
+
+
+def _problem(error: Exception) -> str:
+    if isinstance(error, msgspec.DecodeError | WebhookFormatError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _translate_change(
-    entry: _Entry, change: _Change, received_at: datetime, path: str
-) -> Iterator[InboundUpdate]:
-    account_id = _text_id(entry.id, "entry id")
-    fingerprint = _fingerprint(account_id, entry.time, change)
-    at = _entry_time(entry, received_at)
+    account_id: str, time: int | None, change: _Change, at: datetime
+) -> list[InboundUpdate]:
+    """All updates of one change, or an error: never a part of them."""
+    fingerprint = _fingerprint(account_id, time, change)
+    translate = _TRANSLATORS.get(change.field)
+    if translate is not None:
+        return list(translate(_ChangeContext(account_id, change, fingerprint, at)))
+    if change.field in ACCOUNT_NOTICE_FIELDS:
+        return [_account_notice(account_id, change, fingerprint, at, timed=time is not None)]
+    return [_unrecognized(account_id, change, fingerprint, at, timed=time is not None)]
+
+
+# --- unreadable parts --------------------------------------------------------------------
+
+
+def _unreadable_change(
+    account_id: str,
+    time: int | None,
+    raw_change: msgspec.Raw,
+    error: str,
+    path: str,
+    at: datetime,
+) -> InboundUpdate:
+    field, number = _loose_field_and_number(raw_change)
+    fingerprint = _raw_fingerprint(account_id, time, raw_change)
+    payload = UnreadableChange(
+        account_id=account_id, raw_json=bytes(raw_change).decode(), error=error, path=path,
+        at=at, fingerprint=fingerprint, field=field, phone_number_id=number, entry_time=time,
+    )  # fmt: skip
+    if number is not None:
+        return NumberUpdate(account_id, number, field or "", payload, fingerprint)
+    return AccountUpdate(account_id, field or "", payload, fingerprint, timed=time is not None)
+
+
+def _unreadable_entry(
+    raw_entry: msgspec.Raw, error: str, path: str, received_at: datetime
+) -> InboundUpdate:
+    loose = _loose_object(raw_entry)
+    entry_id = loose.get("id")
+    account_id = str(entry_id).strip() if isinstance(entry_id, str | int) else ""
+    if len(account_id) > MAX_ID_LENGTH:
+        account_id = ""
+    fingerprint = _raw_fingerprint(account_id, None, raw_entry)
+    payload = UnreadableChange(
+        account_id=account_id or None, raw_json=bytes(raw_entry).decode(), error=error,
+        path=path, at=received_at, fingerprint=fingerprint, scope="entry",
+    )  # fmt: skip
+    return AccountUpdate(account_id, "", payload, fingerprint, timed=False)
+
+
+def _loose_object(raw: msgspec.Raw) -> dict[str, Any]:
     try:
-        translate = _TRANSLATORS.get(change.field)
-        if translate is not None:
-            yield from translate(_ChangeContext(account_id, change, fingerprint, at))
-        elif change.field in ACCOUNT_NOTICE_FIELDS:
-            yield _account_notice(account_id, change, fingerprint, at, timed=entry.time is not None)
-        else:
-            yield _unrecognized(account_id, change, fingerprint, at, timed=entry.time is not None)
-    except (msgspec.DecodeError, WebhookFormatError) as error:
-        raise WebhookFormatError(f"{error} (in {path}.value, field {change.field!r})") from None
+        value = _ANY.decode(raw)
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _loose_field_and_number(raw_change: msgspec.Raw) -> tuple[str | None, str | None]:
+    """What can still be told of an unreadable change: its field and its business number."""
+    change = _loose_object(raw_change)
+    field = change.get("field")
+    value = change.get("value")
+    metadata = value.get("metadata") if isinstance(value, dict) else None
+    number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    text = str(number).strip() if isinstance(number, str | int) else ""
+    return (
+        field if isinstance(field, str) else None,
+        text if text and len(text) <= MAX_ID_LENGTH else None,
+    )
+
+
+def _raw_fingerprint(account_id: str, time: int | None, raw: msgspec.Raw) -> str:
+    digest = hashlib.sha256()
+    for part in (b"unreadable", account_id.encode(), str(time).encode()):
+        digest.update(part + b"\x1f")
+    digest.update(bytes(raw))
+    return digest.hexdigest()
 
 
 class _ChangeContext(msgspec.Struct):
@@ -450,31 +597,44 @@ class _ChangeContext(msgspec.Struct):
 def _messages(ctx: _ChangeContext) -> Iterator[NumberUpdate]:
     value = _MESSAGES_VALUE.decode(ctx.change.value)
     number = _text_id(value.metadata.phone_number_id, "phone_number_id")
-    names = {c.wa_id: c.profile.name for c in value.contacts if c.wa_id and c.profile}
 
     def update(payload: Any) -> NumberUpdate:
         return NumberUpdate(ctx.account_id, number, ctx.change.field, payload, ctx.fingerprint)
 
     for index, message in enumerate(value.messages):
         raw = _RawMessage(ctx.change.value, index)
-        yield update(_inbound_message(message, raw, number, names))
+        yield update(_inbound_message(message, raw, number, value.contacts))
     for status in value.statuses:
-        yield update(_delivery_status(status, number))
+        yield update(_delivery_status(status, number, value.contacts))
     if value.errors:
         yield update(
             WebhookProblem(phone_number_id=number, errors=_errors(value.errors), at=ctx.at)
         )
 
 
+def _message_echoes(ctx: _ChangeContext) -> Iterator[NumberUpdate]:
+    value = _ECHOES_VALUE.decode(ctx.change.value)
+    number = _text_id(value.metadata.phone_number_id, "phone_number_id")
+    business_number = value.metadata.display_phone_number
+    for echo in value.message_echoes:
+        payload = _echoed_message(echo, number, business_number, value.contacts)
+        yield NumberUpdate(ctx.account_id, number, ctx.change.field, payload, ctx.fingerprint)
+
+
 def _user_preferences(ctx: _ChangeContext) -> Iterator[NumberUpdate]:
     value = _PREFERENCES_VALUE.decode(ctx.change.value)
     number = _text_id(value.metadata.phone_number_id, "phone_number_id")
     for preference in value.user_preferences:
+        identity = CustomerIdentity(
+            phone=_optional_id(preference.wa_id, "wa_id"),
+            user_id=_optional_id(preference.user_id, "user_id"),
+            parent_user_id=_optional_id(preference.parent_user_id, "parent_user_id"),
+        )
         payload = MarketingPreference(
-            phone_number_id=number, customer_id=_text_id(preference.wa_id, "wa_id"),
+            phone_number_id=number, customer_id=_customer_id(identity, "user preference"),
             category=preference.category,
             value=preference.value, at=_timestamp(preference.timestamp), detail=preference.detail,
-            signup_id=preference.signup_id,
+            signup_id=preference.signup_id, customer=identity,
         )  # fmt: skip
         yield NumberUpdate(ctx.account_id, number, ctx.change.field, payload, ctx.fingerprint)
 
@@ -507,12 +667,29 @@ def _template_quality(ctx: _ChangeContext) -> Iterator[AccountUpdate]:
 
 def _template_category(ctx: _ChangeContext) -> Iterator[AccountUpdate]:
     value = _TEMPLATE_CATEGORY.decode(ctx.change.value)
+    if value.correct_category is not None:
+        yield _account_update(ctx, _category_change_coming(ctx, value))
+        return
+    if value.new_category is None:
+        raise WebhookFormatError("a template category update names no new_category")
     payload = TemplateCategory(
         account_id=ctx.account_id, template_id=str(value.message_template_id),
         name=value.message_template_name, language=value.message_template_language,
         new_category=value.new_category, previous_category=value.previous_category, at=ctx.at,
     )  # fmt: skip
     yield _account_update(ctx, payload)
+
+
+def _category_change_coming(
+    ctx: _ChangeContext, value: _TemplateCategoryValue
+) -> TemplateCategoryChangeComing:
+    when = value.category_update_timestamp
+    return TemplateCategoryChangeComing(
+        account_id=ctx.account_id, template_id=str(value.message_template_id),
+        name=value.message_template_name, language=value.message_template_language,
+        current_category=value.new_category, correct_category=value.correct_category or "",
+        takes_effect_at=_timestamp(when) if when is not None else None, at=ctx.at,
+    )  # fmt: skip
 
 
 def _account_update(ctx: _ChangeContext, payload: Any) -> AccountUpdate:
@@ -522,6 +699,7 @@ def _account_update(ctx: _ChangeContext, payload: Any) -> AccountUpdate:
 
 _TRANSLATORS: Final[dict[str, Callable[[_ChangeContext], Iterator[InboundUpdate]]]] = {
     "messages": _messages,
+    "smb_message_echoes": _message_echoes,
     "user_preferences": _user_preferences,
     "message_template_status_update": _template_status,
     "message_template_quality_update": _template_quality,
@@ -569,29 +747,80 @@ class _RawMessage:
 
 
 def _inbound_message(
-    message: _Message, raw: _RawMessage, phone_number_id: str, names: dict[str, str | None]
+    message: _Message, raw: _RawMessage, phone_number_id: str, contacts: list[_Contact]
 ) -> InboundMessage:
-    sender = message.from_ or message.from_user_id
-    if not sender:
-        raise WebhookFormatError(f"message {message.id!r} names no sender (from)")
-    customer_id = _text_id(sender, "sender (from)")
-    content = _content(message, raw)
+    phone = _optional_id(message.from_, "sender (from)")
+    user_id = _optional_id(message.from_user_id, "sender (from_user_id)")
+    contact = _contact_of(contacts, phone, user_id)
+    identity = _identity(phone, user_id, message.from_parent_user_id, contact)
+    customer_id = _customer_id(identity, f"message {message.id!r}")
     return InboundMessage(
         phone_number_id=phone_number_id,
         customer_id=customer_id,
         wamid=message.id,
         sent_at=_timestamp(message.timestamp),
         type=message.type,
-        content=content,
-        customer_name=names.get(customer_id) or _only_name(names),
-        customer_user_id=message.from_user_id,
+        content=_content(message, raw),
+        customer_name=contact.profile.name if contact and contact.profile else None,
+        customer_user_id=identity.user_id,
         context=_context(message.context),
         referral=message.referral,
+        customer=identity,
+        group_id=_optional_id(message.group_id, "group_id"),
     )
 
 
-def _only_name(names: dict[str, str | None]) -> str | None:
-    return next(iter(names.values())) if len(names) == 1 else None
+def _echoed_message(
+    echo: _Echo, phone_number_id: str, business_number: str, contacts: list[_Contact]
+) -> EchoedMessage:
+    # The customer is the side that is not the business (``to``, normally).
+    to_business = bool(business_number) and echo.to == business_number
+    phone = _optional_id(echo.from_ if to_business else echo.to, "recipient (to)")
+    user_id = _optional_id(echo.to_user_id, "recipient (to_user_id)")
+    contact = _contact_of(contacts, phone, user_id)
+    identity = _identity(phone, user_id, echo.to_parent_user_id, contact)
+    return EchoedMessage(
+        phone_number_id=phone_number_id,
+        customer_id=_customer_id(identity, f"echo {echo.id!r}"),
+        wamid=echo.id,
+        sent_at=_timestamp(echo.timestamp),
+        type=echo.type,
+        content=_content(echo, raw=None),
+        customer=identity,
+        context=_context(echo.context),
+    )
+
+
+def _contact_of(
+    contacts: list[_Contact], phone: str | None, user_id: str | None
+) -> _Contact | None:
+    """The contact entry that describes this customer (the only one, when none matches)."""
+    for contact in contacts:
+        if (phone and contact.wa_id == phone) or (user_id and contact.user_id == user_id):
+            return contact
+    return contacts[0] if len(contacts) == 1 else None
+
+
+def _identity(
+    phone: str | None, user_id: str | None, parent_user_id: str | None, contact: _Contact | None
+) -> CustomerIdentity:
+    profile = contact.profile if contact else None
+    return CustomerIdentity(
+        phone=phone or _optional_id(contact.wa_id if contact else None, "wa_id"),
+        user_id=user_id or _optional_id(contact.user_id if contact else None, "user_id"),
+        parent_user_id=_optional_id(
+            parent_user_id or (contact.parent_user_id if contact else None), "parent_user_id"
+        ),
+        username=profile.username or None if profile else None,
+    )
+
+
+def _customer_id(identity: CustomerIdentity, what: str) -> str:
+    """The id a payload names its customer by: the wa_id, else the BSUID."""
+    customer_id = identity.phone or identity.user_id or identity.parent_user_id
+    if not customer_id:
+        raise WebhookFormatError(f"{what} names no customer (neither a wa_id nor a user id)")
+    return customer_id
 
 
 def _content(body: _Body, raw: _RawMessage | None) -> MessageContent:
@@ -645,7 +874,7 @@ def _shared_contact(contact: _SharedContact) -> SharedContact:
         phones=tuple(SharedPhone(phone=p.phone, wa_id=p.wa_id, type=p.type)
                      for p in contact.phones),
         emails=tuple(e.email for e in contact.emails),
-        organization=contact.org.company if contact.org else None,
+        organization=contact.org.company if contact.org else None, origin=contact.origin,
     )  # fmt: skip
 
 
@@ -716,8 +945,15 @@ def _system(body: _Body) -> SystemContent | None:
     if system is None:
         return None
     return SystemContent(
-        system_type=system.type, body=system.body, new_wa_id=system.wa_id or system.new_wa_id,
+        system_type=system.type, body=system.body,
+        new_wa_id=_optional_id(system.wa_id or system.new_wa_id, "system wa_id"),
         identity_hash=body.identity.hash if body.identity else None,
+        user_id=_optional_id(system.user_id, "system user_id"),
+        previous_user_id=_optional_id(system.previous_user_id, "system previous_user_id"),
+        parent_user_id=_optional_id(system.parent_user_id, "system parent_user_id"),
+        previous_parent_user_id=_optional_id(
+            system.previous_parent_user_id, "system previous_parent_user_id"
+        ),
     )  # fmt: skip
 
 
@@ -769,15 +1005,32 @@ def _context(context: _Context | None) -> MessageContext | None:
 # --- statuses ----------------------------------------------------------------------------
 
 
-def _delivery_status(status: _Status, phone_number_id: str) -> DeliveryStatus:
+def _delivery_status(
+    status: _Status, phone_number_id: str, contacts: list[_Contact]
+) -> DeliveryStatus:
     conversation = status.conversation
     pricing = status.pricing or _Pricing()
     expires = conversation.expiration_timestamp if conversation else None
+    phone = _optional_id(status.recipient_id, "recipient_id")
+    user_id = _optional_id(status.recipient_user_id, "recipient_user_id")
+    group = status.recipient_type == "group"
+    identity = None
+    if not group:  # in a group, recipient_id names the group and contacts its participants
+        contact = _contact_of(contacts, phone, user_id)
+        identity = _identity(phone, user_id, status.recipient_parent_user_id, contact)
+    recipient_id = phone if group else _customer_id(identity or CustomerIdentity(), "status")
+    if recipient_id is None:
+        raise WebhookFormatError(f"group status {status.id!r} names no group (recipient_id)")
     return DeliveryStatus(
-        phone_number_id=phone_number_id, recipient_id=_text_id(status.recipient_id, "recipient_id"),
+        phone_number_id=phone_number_id, recipient_id=recipient_id,
         wamid=status.id,
         status=status.status, at=_timestamp(status.timestamp),
-        recipient_type=status.recipient_type, participant_id=status.recipient_participant_id,
+        recipient_type=status.recipient_type,
+        participant_id=_optional_id(status.recipient_participant_id, "recipient_participant_id"),
+        participant_user_id=_optional_id(
+            status.recipient_participant_user_id, "recipient_participant_user_id"
+        ),
+        recipient=identity, pricing_type=pricing.type,
         errors=_errors(status.errors),
         conversation_id=conversation.id if conversation else None,
         conversation_origin=conversation.origin.type if conversation and conversation.origin
@@ -815,6 +1068,10 @@ def _timestamp(value: Identifier) -> datetime:
 
 def _entry_time(entry: _Entry, received_at: datetime) -> datetime:
     return _timestamp(entry.time) if entry.time is not None else received_at
+
+
+def _optional_id(value: str | None, what: str) -> str | None:
+    return _text_id(value, what) if value else None
 
 
 def _text_id(value: Identifier, what: str) -> str:

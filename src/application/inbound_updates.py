@@ -11,17 +11,25 @@ from dataclasses import dataclass
 from domain.inbound import (
     AccountNotice,
     DeliveryStatus,
+    EchoedMessage,
     InboundMessage,
     MarketingPreference,
     TemplateCategory,
+    TemplateCategoryChangeComing,
     TemplateQuality,
     TemplateStatus,
+    UnreadableChange,
     UnrecognizedUpdate,
     WebhookProblem,
 )
 
-NumberPayload = InboundMessage | DeliveryStatus | MarketingPreference | WebhookProblem
-AccountPayload = TemplateStatus | TemplateQuality | TemplateCategory | AccountNotice
+NumberPayload = (
+    InboundMessage | EchoedMessage | DeliveryStatus | MarketingPreference | WebhookProblem
+)
+AccountPayload = (
+    TemplateStatus | TemplateQuality | TemplateCategory | TemplateCategoryChangeComing
+    | AccountNotice
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +39,7 @@ class NumberUpdate:
     account_id: str
     phone_number_id: str
     field: str
-    payload: NumberPayload | UnrecognizedUpdate
+    payload: NumberPayload | UnrecognizedUpdate | UnreadableChange
     fingerprint: str  # hash of the change's exact bytes, for updates without an id of their own
 
 
@@ -41,7 +49,7 @@ class AccountUpdate:
 
     account_id: str
     field: str
-    payload: AccountPayload | UnrecognizedUpdate
+    payload: AccountPayload | UnrecognizedUpdate | UnreadableChange
     fingerprint: str
     timed: bool  # Meta gave the entry a time, so the payload's identity is stable
 
@@ -50,4 +58,4 @@ InboundUpdate = NumberUpdate | AccountUpdate
 
 
 class WebhookFormatError(ValueError):
-    """The body is not a webhook this product can read; the message says where and why."""
+    """A body, or a part of one, this product cannot read; the message says where and why."""

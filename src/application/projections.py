@@ -13,14 +13,17 @@ from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
 from application.event_log import RecordedEvent
+from domain.account import WebhookChangeRecovered, WebhookChangeUnreadable
 from domain.conversation import (
     CustomerThrottled,
     CustomerThrottleLifted,
+    MessageEchoed,
     MessageReceived,
     MessageStatusUpdated,
     WebhookProblemReported,
 )
-from domain.inbound import DeliveryStatus, SystemContent, WhatsAppError
+from domain.customer import lookup_identifiers
+from domain.inbound import CustomerIdentity, DeliveryStatus, SystemContent, WhatsAppError
 from domain.timeline import FAILED, status_moves_forward, summarize
 
 # --- conversations -----------------------------------------------------------------------
@@ -44,6 +47,22 @@ class ConversationChange:
     throttle_known: bool = False
     throttled: bool = False
     throttled_until: datetime | None = None
+    customer_phone: str | None = None
+    customer_user_id: str | None = None
+    customer_parent_user_id: str | None = None
+    customer_username: str | None = None
+    group_id: str | None = None
+    identifiers: set[str] = field(default_factory=set)  # every one seen, for search
+
+    def learn(self, identity: CustomerIdentity | None) -> None:
+        """The newest identifiers Meta gave win; one it withheld keeps the one known."""
+        if identity is None:
+            return
+        self.identifiers.update(lookup_identifiers(identity))
+        self.customer_phone = identity.phone or self.customer_phone
+        self.customer_user_id = identity.user_id or self.customer_user_id
+        self.customer_parent_user_id = identity.parent_user_id or self.customer_parent_user_id
+        self.customer_username = identity.username or self.customer_username
 
     def set_throttle(self, throttled: bool, until: datetime | None) -> None:
         self.throttle_known, self.throttled, self.throttled_until = True, throttled, until
@@ -60,6 +79,8 @@ def conversation_changes(events: Iterable[RecordedEvent]) -> list[ConversationCh
             _received(changes, recorded.stream_id, event)
         elif isinstance(event, MessageStatusUpdated):
             _status_activity(changes, recorded.stream_id, event)
+        elif isinstance(event, MessageEchoed):
+            _echoed(changes, recorded.stream_id, event)
         elif isinstance(event, CustomerThrottled):
             _throttle(changes, recorded.stream_id, event, event.since).set_throttle(
                 True, event.until
@@ -86,9 +107,15 @@ def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
         stream,
         event.business_id,
         message.phone_number_id,
-        message.customer_id,
+        event.customer or message.customer_id,
         message.sent_at,
     )
+    if message.group_id:
+        change.group_id = message.group_id
+    else:
+        change.learn(message.identity)
+        if isinstance(message.content, SystemContent):  # a changed number or user id
+            change.learn(message.content.new_identity)
     if change.last_message_at is None or message.sent_at >= change.last_message_at:
         change.last_message_at = message.sent_at
         change.last_message_preview = summarize(message.content)
@@ -97,7 +124,8 @@ def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
     if newest is None or message.sent_at >= newest:
         change.last_customer_message_at = message.sent_at
         # The profile name as of the customer's newest message, not the latest delivery.
-        change.customer_name = message.customer_name or change.customer_name
+        if not message.group_id:  # in a group the sender is one participant among many
+            change.customer_name = message.customer_name or change.customer_name
     change.unread_increment += 1
     # The flag an event carries is the conversation's flag after it, late messages included.
     # Its end comes only from CustomerThrottled; None here keeps the end already stored.
@@ -107,14 +135,36 @@ def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
 def _status_activity(changes: _Changes, stream: str, event: MessageStatusUpdated) -> None:
     status = event.status
     if status.status == "sent":  # the business wrote to the customer
-        _change(
+        change = _change(
             changes,
             stream,
             event.business_id,
             status.phone_number_id,
-            status.recipient_id,
+            event.customer or status.recipient_id,
             status.at,
         )
+        if status.in_group:
+            change.group_id = status.recipient_id
+        else:
+            change.learn(status.recipient)
+
+
+def _echoed(changes: _Changes, stream: str, event: MessageEchoed) -> None:
+    """Someone at the business answered from the WhatsApp Business app."""
+    message = event.message
+    change = _change(
+        changes,
+        stream,
+        event.business_id,
+        message.phone_number_id,
+        event.customer or message.customer_id,
+        message.sent_at,
+    )
+    change.learn(message.customer)
+    if change.last_message_at is None or message.sent_at >= change.last_message_at:
+        change.last_message_at = message.sent_at
+        change.last_message_preview = summarize(message.content)
+        change.last_message_direction = "outbound"
 
 
 def _change(
@@ -195,15 +245,19 @@ class StatusReports(NamedTuple):
 class TimelineChanges:
     messages: list[TimelineMessage] = field(default_factory=list)
     statuses: dict[MessageKey, StatusReports] = field(default_factory=dict)
+    echoes: dict[MessageKey, int] = field(default_factory=dict)  # -> index in ``messages``
 
     def status_keys(self) -> list[MessageKey]:
-        return list(self.statuses)
+        """The messages whose stored rows the batch needs: those with statuses, and echoes."""
+        return list(dict.fromkeys([*self.statuses, *self.echoes]))
 
 
 @dataclass(slots=True)
 class TimelineWrite:
     inserts: list[TimelineMessage]
     updates: list[TimelineUpdate]
+    # echoed messages whose rows their statuses placed first: what they are, and when sent
+    described: list[TimelineMessage] = field(default_factory=list)
 
 
 def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
@@ -218,6 +272,13 @@ def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
                 "system" if system else "customer", message.type, summarize(message.content),
                 message.sent_at,
             ))  # fmt: skip
+        elif isinstance(event, MessageEchoed):
+            echoed = event.message
+            changes.echoes[MessageKey(event.business_id, echoed.wamid)] = len(changes.messages)
+            changes.messages.append(TimelineMessage(
+                event.business_id, recorded.stream_id, echoed.wamid, "outbound", "agent",
+                echoed.type, summarize(echoed.content), echoed.sent_at,
+            ))  # fmt: skip
         elif isinstance(event, MessageStatusUpdated):
             key = MessageKey(event.business_id, event.status.wamid)
             reports = changes.statuses.get(key)
@@ -230,13 +291,26 @@ def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
 def timeline_write(
     changes: TimelineChanges, stored: Mapping[MessageKey, StoredMessage]
 ) -> TimelineWrite:
-    """New rows (messages, and sent messages known only from statuses) and changed rows."""
+    """New rows (messages, and sent messages known only from statuses) and changed rows.
+
+    An echoed message may also have statuses: a row its statuses placed first is
+    described by the echo (type, summary, send time), and statuses in the echo's own
+    batch settle on the echo's new row, so any batching gives the same rows.
+    """
     inserts = list(changes.messages)
+    echoed = {key: index for key, index in changes.echoes.items() if key not in stored}
     updates: list[TimelineUpdate] = []
     for key, reports in changes.statuses.items():
         known = stored.get(key)
         settled = settle(known.status if known else None, reports.statuses)
         first_at = min(status.at for status in reports.statuses)
+        if known is None and key in echoed:
+            if settled is not None:
+                inserts[echoed[key]] = inserts[echoed[key]]._replace(
+                    status=settled.status, status_at=settled.at, error_code=settled.error_code,
+                    error_title=settled.error_title,
+                )  # fmt: skip
+            continue
         if known is None:
             inserts.append(TimelineMessage(key.business_id, reports.conversation_id, key.wamid,
                                            "outbound", "agent", "unknown", None, first_at,
@@ -245,7 +319,10 @@ def timeline_write(
         sent_at = min(known.sent_at, first_at) if known.placeholder else known.sent_at
         if settled is not None or sent_at != known.sent_at:
             updates.append(TimelineUpdate(key, sent_at, settled))
-    return TimelineWrite(inserts, updates)
+    placed = {index for key, index in changes.echoes.items() if key in stored}
+    described = [inserts[index] for index in placed]
+    kept = [row for index, row in enumerate(inserts) if index not in placed]
+    return TimelineWrite(kept, updates, described)
 
 
 def settle(current: str | None, statuses: Sequence[DeliveryStatus]) -> SettledStatus | None:
@@ -291,7 +368,29 @@ def error_rows(events: Iterable[RecordedEvent]) -> list[ErrorRow]:
                 )
                 for n, error in enumerate(problem.errors)
             )
+        elif isinstance(event, WebhookChangeUnreadable) and event.business_id is not None:
+            rows.append(_unreadable_row(recorded, event.business_id, event))
     return rows
+
+
+def error_resolutions(events: Iterable[RecordedEvent]) -> list[tuple[str, datetime]]:
+    """(error event id, when) for each unreadable change a later parser read after all."""
+    return [
+        (recorded.event.unreadable_event_id, recorded.recorded_at)
+        for recorded in events
+        if isinstance(recorded.event, WebhookChangeRecovered)
+    ]
+
+
+def _unreadable_row(
+    recorded: RecordedEvent, business_id: str, event: WebhookChangeUnreadable
+) -> ErrorRow:
+    change = event.change
+    part = f"field {change.field!r}" if change.field else change.scope
+    return ErrorRow(
+        str(recorded.event_id), 0, business_id, "unreadable_change", None,
+        f"Unreadable webhook {part}", f"{change.error} (at {change.path})", None, None, change.at,
+    )  # fmt: skip
 
 
 def _failed_send(

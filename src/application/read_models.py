@@ -51,7 +51,7 @@ def doc(description: str) -> msgspec.Meta:
 
 
 class ConversationView(View, frozen=True):
-    """One conversation between a business number and one customer."""
+    """One conversation between a business number and one customer (or one group)."""
 
     id: Annotated[
         str,
@@ -61,11 +61,32 @@ class ConversationView(View, frozen=True):
         ),
     ]
     customer_id: Annotated[
-        str, doc("The customer's WhatsApp id (their phone number as Meta gives it, digits only).")
+        str,
+        doc(
+            "The customer's key: the first identifier WhatsApp gave for them (their phone "
+            "number, else their business-scoped user id, else their username), or the group's "
+            "id. It never changes, even when the customer changes number or hides it."
+        ),
     ]
     customer_name: Annotated[
         str | None, doc("The customer's WhatsApp profile name, as last seen; null when never sent.")
     ]
+    customer_phone: Annotated[
+        str | None,
+        doc("The customer's phone number (wa_id, digits only); null while WhatsApp withholds it."),
+    ]
+    customer_user_id: Annotated[
+        str | None,
+        doc("The customer's business-scoped user id (BSUID, e.g. US.1349...); null if not sent."),
+    ]
+    customer_parent_user_id: Annotated[
+        str | None, doc("The parent business-scoped user id, when Meta sends one; else null.")
+    ]
+    customer_username: Annotated[
+        str | None, doc("The customer's WhatsApp username, when they adopted one; else null.")
+    ]
+    is_group: Annotated[bool, doc("True for a WhatsApp group conversation.")]
+    group_id: Annotated[str | None, doc("The group's id for a group conversation; else null.")]
     phone_number_id: Annotated[
         str, doc("Meta's id of the business phone number the customer writes to.")
     ]
@@ -172,24 +193,30 @@ class MessageView(View, frozen=True):
 
 
 class ErrorView(View, frozen=True):
-    """A failed send or a problem Meta reported by webhook."""
+    """A failed send, a problem Meta reported, an unreadable change or a parked event."""
 
     kind: Annotated[
-        Literal["send_failed", "webhook_problem", "projection_parked"],
+        Literal["send_failed", "webhook_problem", "unreadable_change", "projection_parked"],
         doc(
             "send_failed: an outbound message failed; webhook_problem: an error Meta sent on "
-            "its own; projection_parked: a projection set an event aside after it failed "
-            "again and again (wazybot projections retry-parked replays it)."
+            "its own; unreadable_change: part of a webhook delivery this version could not "
+            "read, kept raw (wazybot webhooks reprocess reads it again); projection_parked: a "
+            "projection set an event aside after it failed again and again (wazybot "
+            "projections retry-parked replays it)."
         ),
     ]
     code: Annotated[int | None, doc("Meta's error code; null when Meta gave none.")]
-    title: Annotated[str, doc("Meta's title of the error.")]
-    detail: Annotated[str, doc("Meta's details of the error; empty when none.")]
+    title: Annotated[str, doc("Meta's title of the error, or what went wrong.")]
+    detail: Annotated[str, doc("Meta's details of the error, or the reason; empty when none.")]
     conversation_id: Annotated[
         str | None, doc("The conversation it belongs to; null for errors about the whole number.")
     ]
     wamid: Annotated[str | None, doc("The message it is about; null when none.")]
-    occurred_at: Annotated[datetime, doc("When Meta reported it.")]
+    occurred_at: Annotated[datetime, doc("When it happened (as Meta reported it, if it did).")]
+    resolved_at: Annotated[
+        datetime | None,
+        doc("When an unreadable change was read after all by a newer version; else null."),
+    ]
 
 
 class ConversationPage(View, frozen=True):

@@ -2,9 +2,12 @@
 
 The caller acknowledges the delivery only after ``ingest`` returns, which is
 after every event of it is durable. Redeliveries produce the same event ids
-and are stored once. Conversation streams are written with an expected
-version, so the flood decision is always taken on the stream's latest state,
-even when several processes ingest at once; a conflict reloads and retries.
+and are stored once. Every customer is routed to one conversation whatever
+identifier Meta names them by (see ``customer_identity``); the links of newly
+seen identifiers are appended with the delivery. Conversation streams are
+written with an expected version, so the flood decision is always taken on the
+stream's latest state, even when several processes ingest at once; a conflict
+reloads and retries.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Final
 import structlog
 
 from application.businesses import BusinessRoute
+from application.customer_identity import CustomerDirectory, IdentityPlan
 from application.event_log import (
     ANY,
     AppendRequest,
@@ -37,16 +41,20 @@ from application.ports import BusinessDirectory, EventStore
 from domain.account import (
     UNROUTED_STREAM,
     AccountNoticeReceived,
+    TemplateCategoryChangeAnnounced,
     TemplateCategoryUpdated,
     TemplateQualityUpdated,
     TemplateStatusUpdated,
     UnrecognizedUpdateReceived,
     UnroutedUpdateReceived,
+    WebhookChangeUnreadable,
     business_stream,
     fingerprint_event_id,
+    template_category_coming_event_id,
     template_category_event_id,
     template_quality_event_id,
     template_status_event_id,
+    unreadable_event_id,
 )
 from domain.conversation import (
     FLOOD_WINDOW,
@@ -54,26 +62,33 @@ from domain.conversation import (
     CustomerThrottleLifted,
     FloodState,
     MarketingPreferenceChanged,
+    MessageEchoed,
     MessageReceived,
     MessageStatusUpdated,
     WebhookProblemReported,
     assess_message,
     conversation_stream,
+    echo_event_id,
     flood_state_from_history,
     message_event_id,
     preference_event_id,
     status_event_id,
     throttle_event_id,
 )
+from domain.customer import group_key
 from domain.events import EventMetadata
 from domain.inbound import (
     AccountNotice,
     DeliveryStatus,
+    EchoedMessage,
     InboundMessage,
     MarketingPreference,
+    SystemContent,
     TemplateCategory,
+    TemplateCategoryChangeComing,
     TemplateQuality,
     TemplateStatus,
+    UnreadableChange,
     UnrecognizedUpdate,
     WebhookProblem,
 )
@@ -103,6 +118,7 @@ class _Conversation:
 
     stream_id: str
     route: BusinessRoute
+    customer: str  # the customer's (or group's) key
     updates: list[NumberUpdate] = field(default_factory=list)
 
     @property
@@ -119,6 +135,14 @@ class _Known:
 
 
 @dataclass(slots=True)
+class _Routed:
+    conversations: dict[str, _Conversation]
+    others: list[AppendRequest]
+    identities: IdentityPlan
+    unrouted: int
+
+
+@dataclass(slots=True)
 class _Plan:
     requests: list[AppendRequest] = field(default_factory=list)
     decided: dict[str, tuple[int, FloodState]] = field(default_factory=dict)
@@ -132,37 +156,43 @@ class WebhookIngestor:
         directory: BusinessDirectory,
         *,
         known_conversations: int = 10_000,
+        customers: CustomerDirectory | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
+        self._customers = customers or CustomerDirectory(store)
         self._known: OrderedDict[str, _Known] = OrderedDict()
         self._known_limit = known_conversations
         self._locks = _StreamLocks()
 
     async def ingest(self, updates: Sequence[InboundUpdate], delivery_id: str) -> IngestOutcome:
         """Record every update; returns once all of them are durable (or raises)."""
-        conversations, other_events, unrouted = await self._route(updates)
-        others = [AppendRequest(stream, events) for stream, events in other_events.items()]
-        async with self._locks.hold(sorted(conversations)):
-            for _attempt in range(MAX_ATTEMPTS):
-                plan = await self._plan(list(conversations.values()), delivery_id)
+        for _attempt in range(MAX_ATTEMPTS):
+            routed = await self._route(updates)
+            async with self._locks.hold(sorted(routed.conversations)):
+                plan = await self._plan(list(routed.conversations.values()), delivery_id)
+                links = routed.identities.requests()
                 try:
-                    results = await self._store.append_atomic([*plan.requests, *others])
+                    results = await self._store.append_atomic(
+                        [*links, *plan.requests, *routed.others]
+                    )
                 except ConcurrencyError as conflict:
                     self._forget(conflict.stream_id)
+                    self._customers.forget(conflict.stream_id)
                     continue
+                routed.identities.settle(results)
                 self._remember(plan, results)
-                return _outcome(results, unrouted, plan.throttled)
+            # The identifier links are bookkeeping: the outcome counts what Meta sent.
+            return _outcome(results[len(links) :], routed.unrouted, plan.throttled)
         raise IngestConflictError(f"conversations kept changing after {MAX_ATTEMPTS} attempts")
 
     # --- routing ---------------------------------------------------------------------
 
-    async def _route(
-        self, updates: Sequence[InboundUpdate]
-    ) -> tuple[dict[str, _Conversation], dict[str, list[NewEvent]], int]:
+    async def _route(self, updates: Sequence[InboundUpdate]) -> _Routed:
         conversations: dict[str, _Conversation] = {}
         streams: dict[str, list[NewEvent]] = {}
         unrouted: set[str] = set()
+        identities = IdentityPlan(self._customers)
         for update in updates:
             route = await self._owner(update)
             if route is None:
@@ -170,17 +200,19 @@ class WebhookIngestor:
                     unrouted.add(update.fingerprint)
                     streams.setdefault(UNROUTED_STREAM, []).append(_unrouted_event(update))
                 continue
-            customer = _customer_of(update)
+            customer = await _customer_of(identities, route.business_id, update)
             if isinstance(update, NumberUpdate) and customer is not None:
                 stream = conversation_stream(update.phone_number_id, customer)
-                conversations.setdefault(stream, _Conversation(stream, route)).updates.append(
-                    update
+                conversation = conversations.setdefault(
+                    stream, _Conversation(stream, route, customer)
                 )
+                conversation.updates.append(update)
             else:
                 streams.setdefault(business_stream(route.business_id), []).append(
                     _business_event(route.business_id, update)
                 )
-        return conversations, streams, len(unrouted)
+        others = [AppendRequest(stream, events) for stream, events in streams.items()]
+        return _Routed(conversations, others, identities, len(unrouted))
 
     async def _owner(self, update: InboundUpdate) -> BusinessRoute | None:
         if isinstance(update, NumberUpdate):
@@ -224,15 +256,18 @@ class WebhookIngestor:
         business_id = conversation.route.business_id
         payload = update.payload
         if not isinstance(payload, InboundMessage):
-            events.append(_conversation_event(business_id, payload, delivery_id))
+            events.append(
+                _conversation_event(business_id, conversation.customer, payload, delivery_id)
+            )
             return flood, 0
         decision = assess_message(
             flood, payload.wamid, payload.sent_at, conversation.route.flood_limit
         )
         metadata = EventMetadata(correlation_id=payload.wamid, causation_id=delivery_id)
         received = MessageReceived(
-            business_id=business_id, message=payload, throttled=decision.throttled
-        )
+            business_id=business_id, message=payload, throttled=decision.throttled,
+            customer=conversation.customer,
+        )  # fmt: skip
         events.append(NewEvent(received, message_event_id(payload.wamid), metadata))
         if decision.started and decision.until is not None:
             events.append(_throttled(business_id, payload, decision.until,
@@ -306,27 +341,57 @@ def _outcome(results: list[AppendResult], unrouted: int, throttled: int) -> Inge
     )
 
 
-def _customer_of(update: InboundUpdate) -> str | None:
+async def _customer_of(
+    identities: IdentityPlan, business_id: str, update: InboundUpdate
+) -> str | None:
+    """The key of the conversation an update belongs to, or None for a business-level one."""
+    if not isinstance(update, NumberUpdate):
+        return None
     payload = update.payload
-    if isinstance(payload, InboundMessage | MarketingPreference):
-        return payload.customer_id
+    number = update.phone_number_id
+    if isinstance(payload, InboundMessage):
+        if payload.group_id:
+            return group_key(payload.group_id)
+        content = payload.content
+        if isinstance(content, SystemContent) and content.changes_identity:
+            # Known by the identifiers it had; from now on also by the new ones.
+            before = content.previous_identity.merged(payload.identity)
+            key = await identities.customer_of(business_id, number, before)
+            await identities.move(business_id, number, content.new_identity, key, payload.wamid)
+            return key
+        return await identities.customer_of(business_id, number, payload.identity)
     if isinstance(payload, DeliveryStatus):
-        return payload.recipient_id
+        if payload.in_group:
+            return group_key(payload.recipient_id)
+        return await identities.customer_of(business_id, number, payload.identity)
+    if isinstance(payload, EchoedMessage):
+        return await identities.customer_of(business_id, number, payload.customer)
+    if isinstance(payload, MarketingPreference):
+        return await identities.customer_of(business_id, number, payload.identity)
     return None
 
 
 def _conversation_event(
-    business_id: str, payload: NumberPayload | UnrecognizedUpdate, delivery_id: str
+    business_id: str,
+    customer: str,
+    payload: NumberPayload | UnrecognizedUpdate | UnreadableChange,
+    delivery_id: str,
 ) -> NewEvent:
     if isinstance(payload, DeliveryStatus):
         metadata = EventMetadata(correlation_id=payload.wamid, causation_id=delivery_id)
-        event = MessageStatusUpdated(business_id=business_id, status=payload)
+        event = MessageStatusUpdated(business_id=business_id, status=payload, customer=customer)
         return NewEvent(event, status_event_id(payload), metadata)
     if isinstance(payload, MarketingPreference):
-        preference = MarketingPreferenceChanged(business_id=business_id, preference=payload)
+        preference = MarketingPreferenceChanged(
+            business_id=business_id, preference=payload, customer=customer
+        )
         return NewEvent(
             preference, preference_event_id(payload), EventMetadata(causation_id=delivery_id)
         )
+    if isinstance(payload, EchoedMessage):
+        metadata = EventMetadata(correlation_id=payload.wamid, causation_id=delivery_id)
+        echoed = MessageEchoed(business_id=business_id, message=payload, customer=customer)
+        return NewEvent(echoed, echo_event_id(payload.wamid), metadata)
     raise TypeError(f"{type(payload).__name__} does not belong to a conversation")
 
 
@@ -345,9 +410,16 @@ def _business_event(business_id: str, update: InboundUpdate) -> NewEvent:
         return NewEvent(
             TemplateCategoryUpdated(business_id=business_id, template=payload), event_id
         )
+    if isinstance(payload, TemplateCategoryChangeComing):
+        event_id = template_category_coming_event_id(payload) if timed else fingerprint_id
+        return NewEvent(
+            TemplateCategoryChangeAnnounced(business_id=business_id, template=payload), event_id
+        )
     if isinstance(payload, AccountNotice):
         return NewEvent(AccountNoticeReceived(business_id=business_id, notice=payload),
                         fingerprint_id)  # fmt: skip
+    if isinstance(payload, UnreadableChange):
+        return _unreadable_event(business_id, payload)
     if isinstance(payload, WebhookProblem):
         return NewEvent(WebhookProblemReported(business_id=business_id, problem=payload),
                         fingerprint_id)  # fmt: skip
@@ -359,7 +431,19 @@ def _business_event(business_id: str, update: InboundUpdate) -> NewEvent:
     raise TypeError(f"{type(payload).__name__} is not an account-level update")
 
 
+def _unreadable_event(business_id: str | None, change: UnreadableChange) -> NewEvent:
+    log.warning(
+        "webhook.change_unreadable", business_id=business_id, field=change.field,
+        path=change.path, error=change.error,
+    )  # fmt: skip
+    event = WebhookChangeUnreadable(business_id=business_id, change=change)
+    return NewEvent(event, unreadable_event_id(change))
+
+
 def _unrouted_event(update: InboundUpdate) -> NewEvent:
+    if isinstance(update.payload, UnreadableChange):
+        # Kept whole even without an owner: nobody can tell whose it is until it is read.
+        return _unreadable_event(None, update.payload)
     event = UnroutedUpdateReceived(
         phone_number_id=update.phone_number_id if isinstance(update, NumberUpdate) else None,
         account_id=update.account_id,

@@ -15,16 +15,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from domain.customer import bounded_name
 from domain.events import DomainEvent, deterministic_event_id
-from domain.inbound import DeliveryStatus, InboundMessage, MarketingPreference, WebhookProblem
+from domain.inbound import (
+    DeliveryStatus,
+    EchoedMessage,
+    InboundMessage,
+    MarketingPreference,
+    WebhookProblem,
+)
 
 CONVERSATION_STREAM_PREFIX: Final = "conversation-"
 DEFAULT_FLOOD_LIMIT: Final = 20
 FLOOD_WINDOW: Final = timedelta(minutes=1)
 
 
-def conversation_stream(phone_number_id: str, customer_id: str) -> str:
-    return f"{CONVERSATION_STREAM_PREFIX}{phone_number_id}-{customer_id}"
+def conversation_stream(phone_number_id: str, customer_key: str) -> str:
+    """The stream of one customer's (or one group's) conversation with a business number."""
+    return bounded_name(CONVERSATION_STREAM_PREFIX, phone_number_id, customer_key)
 
 
 class MessageReceived(DomainEvent, frozen=True, tag="message.received"):
@@ -33,6 +41,15 @@ class MessageReceived(DomainEvent, frozen=True, tag="message.received"):
     business_id: str
     message: InboundMessage
     throttled: bool = False
+    customer: str | None = None  # the conversation's customer key (None: message.customer_id)
+
+
+class MessageEchoed(DomainEvent, frozen=True, tag="message.echoed"):
+    """Someone at the business wrote to the customer from the WhatsApp Business app."""
+
+    business_id: str
+    message: EchoedMessage
+    customer: str | None = None
 
 
 class MessageStatusUpdated(DomainEvent, frozen=True, tag="message.status_updated"):
@@ -40,6 +57,7 @@ class MessageStatusUpdated(DomainEvent, frozen=True, tag="message.status_updated
 
     business_id: str
     status: DeliveryStatus
+    customer: str | None = None  # the conversation's customer key (None: the recipient id)
 
 
 class CustomerThrottled(DomainEvent, frozen=True, tag="customer.throttled"):
@@ -69,6 +87,7 @@ class MarketingPreferenceChanged(
 ):
     business_id: str
     preference: MarketingPreference
+    customer: str | None = None
 
 
 class WebhookProblemReported(DomainEvent, frozen=True, tag="webhook.problem_reported"):
@@ -82,9 +101,14 @@ def message_event_id(wamid: str) -> uuid.UUID:
     return deterministic_event_id(wamid, "message")
 
 
+def echo_event_id(wamid: str) -> uuid.UUID:
+    return deterministic_event_id(wamid, "echo")
+
+
 def status_event_id(status: DeliveryStatus) -> uuid.UUID:
+    participant = status.participant_id or status.participant_user_id or "-"
     return deterministic_event_id(
-        status.wamid, "status", status.status, status.recipient_id, status.participant_id or "-"
+        status.wamid, "status", status.status, status.recipient_id, participant
     )
 
 

@@ -6,20 +6,25 @@ from typing import Final
 
 from domain.account import (
     AccountNoticeReceived,
+    TemplateCategoryChangeAnnounced,
     TemplateCategoryUpdated,
     TemplateQualityUpdated,
     TemplateStatusUpdated,
     UnrecognizedUpdateReceived,
     UnroutedUpdateReceived,
+    WebhookChangeRecovered,
+    WebhookChangeUnreadable,
 )
 from domain.conversation import (
     CustomerThrottled,
     CustomerThrottleLifted,
     MarketingPreferenceChanged,
+    MessageEchoed,
     MessageReceived,
     MessageStatusUpdated,
     WebhookProblemReported,
 )
+from domain.customer import CustomerIdentifierLinked
 from domain.events import DomainEvent
 
 EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
@@ -35,4 +40,9 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     AccountNoticeReceived,
     UnrecognizedUpdateReceived,
     UnroutedUpdateReceived,
+    MessageEchoed,
+    CustomerIdentifierLinked,
+    TemplateCategoryChangeAnnounced,
+    WebhookChangeUnreadable,
+    WebhookChangeRecovered,
 )

@@ -61,6 +61,32 @@ class LocationContent(Content, frozen=True, tag="location"):
     url: str | None = None
 
 
+class CustomerIdentity(Value, frozen=True):
+    """Every identifier Meta gave for one WhatsApp user; any of them may be withheld.
+
+    ``phone`` is the wa_id (absent when the user hides their number behind a
+    username), ``user_id`` the business-scoped user id (BSUID, e.g.
+    ``US.13491208655302741918``), ``parent_user_id`` the parent BSUID shared across
+    a managed business's portfolios, ``username`` the user's WhatsApp username.
+    """
+
+    phone: str | None = None
+    user_id: str | None = None
+    parent_user_id: str | None = None
+    username: str | None = None
+
+    def merged(self, other: CustomerIdentity | None) -> CustomerIdentity:
+        """This identity with the gaps filled from ``other``."""
+        if other is None:
+            return self
+        return CustomerIdentity(
+            phone=self.phone or other.phone,
+            user_id=self.user_id or other.user_id,
+            parent_user_id=self.parent_user_id or other.parent_user_id,
+            username=self.username or other.username,
+        )
+
+
 class SharedPhone(Value, frozen=True):
     phone: str = ""
     wa_id: str | None = None
@@ -74,6 +100,7 @@ class SharedContact(Value, frozen=True):
     phones: tuple[SharedPhone, ...] = ()
     emails: tuple[str, ...] = ()
     organization: str | None = None
+    origin: str | None = None  # "contact_request": the customer shared it when asked
 
 
 class ContactsContent(Content, frozen=True, tag="contacts"):
@@ -138,6 +165,29 @@ class SystemContent(Content, frozen=True, tag="system"):
     body: str = ""
     new_wa_id: str | None = None
     identity_hash: str | None = None
+    user_id: str | None = None  # the customer's new BSUID (user_changed_number/_user_id)
+    previous_user_id: str | None = None
+    parent_user_id: str | None = None
+    previous_parent_user_id: str | None = None
+
+    @property
+    def changes_identity(self) -> bool:
+        return self.system_type in ("user_changed_number", "user_changed_user_id")
+
+    @property
+    def new_identity(self) -> CustomerIdentity:
+        """The identifiers the customer has from now on (a changed number or user id)."""
+        if not self.changes_identity:
+            return CustomerIdentity()
+        return CustomerIdentity(
+            phone=self.new_wa_id, user_id=self.user_id, parent_user_id=self.parent_user_id
+        )
+
+    @property
+    def previous_identity(self) -> CustomerIdentity:
+        return CustomerIdentity(
+            user_id=self.previous_user_id, parent_user_id=self.previous_parent_user_id
+        )
 
 
 class RevokeContent(Content, frozen=True, tag="revoke"):
@@ -221,6 +271,28 @@ class InboundMessage(Value, frozen=True):
     customer_user_id: str | None = None
     context: MessageContext | None = None
     referral: AdReferral | None = None
+    customer: CustomerIdentity | None = None  # every identifier of the sender Meta gave
+    group_id: str | None = None  # set when the message was written in a group
+
+    @property
+    def identity(self) -> CustomerIdentity:
+        """The sender's identifiers (events stored before they were kept: the wa_id)."""
+        if self.customer is not None:
+            return self.customer
+        return CustomerIdentity(phone=self.customer_id, user_id=self.customer_user_id)
+
+
+class EchoedMessage(Value, frozen=True):
+    """A message the business sent from the WhatsApp Business app (coexistence echo)."""
+
+    phone_number_id: str
+    customer_id: str  # the recipient's wa_id, or their BSUID when the number is withheld
+    wamid: str
+    sent_at: datetime
+    type: str
+    content: MessageContent
+    customer: CustomerIdentity = CustomerIdentity()
+    context: MessageContext | None = None
 
 
 DeliveryState = Literal["sent", "delivered", "read", "played", "failed"]
@@ -242,8 +314,21 @@ class DeliveryStatus(Value, frozen=True):
     conversation_expires_at: datetime | None = None
     billable: bool | None = None
     pricing_model: str | None = None
-    pricing_category: str | None = None
+    pricing_category: str | None = None  # e.g. marketing, marketing_lite, utility, service
     callback_data: str | None = None
+    pricing_type: str | None = None  # e.g. regular, free_customer_service, free_entry_point
+    recipient: CustomerIdentity | None = None  # every identifier Meta gave for the recipient
+    participant_user_id: str | None = None  # in a group: the participant's BSUID
+
+    @property
+    def in_group(self) -> bool:
+        return self.recipient_type == "group"
+
+    @property
+    def identity(self) -> CustomerIdentity:
+        if self.recipient is not None:
+            return self.recipient
+        return CustomerIdentity(phone=self.recipient_id)
 
 
 class MarketingPreference(Value, frozen=True):
@@ -256,6 +341,13 @@ class MarketingPreference(Value, frozen=True):
     at: datetime
     detail: str = ""
     signup_id: str | None = None
+    customer: CustomerIdentity | None = None
+
+    @property
+    def identity(self) -> CustomerIdentity:
+        return (
+            self.customer if self.customer is not None else CustomerIdentity(phone=self.customer_id)
+        )
 
 
 class TemplateUpdate(Value, frozen=True):
@@ -290,6 +382,15 @@ class TemplateCategory(TemplateUpdate, frozen=True):
     previous_category: str | None = None
 
 
+class TemplateCategoryChangeComing(TemplateUpdate, frozen=True):
+    """Meta will move a template to another category at ``takes_effect_at`` (not done yet)."""
+
+    current_category: str | None
+    correct_category: str
+    takes_effect_at: datetime | None
+    at: datetime
+
+
 class AccountNotice(Value, frozen=True):
     """Any other account-level update (restrictions, bans, number quality, partners, ...)."""
 
@@ -316,3 +417,23 @@ class UnrecognizedUpdate(Value, frozen=True):
     at: datetime
     value: dict[str, Any] = {}
     fingerprint: str = ""
+
+
+class UnreadableChange(Value, frozen=True):
+    """A part of a delivery the parser could not read, kept exactly as Meta sent it.
+
+    ``raw_json`` is the change (or, for ``scope == "entry"``, the whole entry) as
+    the JSON text of the delivery; with the entry's id and time it rebuilds a
+    delivery a later parser can read again, with the same event ids.
+    """
+
+    account_id: str | None
+    raw_json: str
+    error: str
+    path: str
+    at: datetime
+    fingerprint: str
+    scope: Literal["change", "entry"] = "change"
+    field: str | None = None
+    phone_number_id: str | None = None
+    entry_time: int | None = None

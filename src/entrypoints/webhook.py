@@ -17,6 +17,7 @@ from adapters.whatsapp_signature import SIGNATURE_HEADER, signature_is_valid
 from adapters.whatsapp_webhook import parse_webhook
 from application.inbound_updates import WebhookFormatError
 from application.webhook_ingest import WebhookIngestor
+from domain.inbound import UnreadableChange
 from entrypoints.errors import ApiError
 from entrypoints.openapi import error_responses
 from entrypoints.settings import Settings
@@ -144,6 +145,7 @@ def webhook_handlers(
             "webhook.stored", updates=len(updates), appended=outcome.appended,
             duplicates=outcome.duplicates, unrouted=outcome.unrouted,
             throttled=outcome.throttled,
+            unreadable=sum(isinstance(u.payload, UnreadableChange) for u in updates),
         )  # fmt: skip
         return Response(Acknowledged("ok", outcome.appended, outcome.duplicates))
 

@@ -150,8 +150,8 @@ async def test_status_shows_checkpoints_and_how_far_behind_each_projection_is(
         statuses = await admin(app, database_url).status()
 
     assert [s.name for s in statuses] == [p.kind for p in PROJECTIONS]
-    # Each delivery holds a message and two statuses.
-    assert all(s.position is None and s.behind == 30 for s in statuses)
+    # Each delivery holds a message and two statuses, and links its new customer's number.
+    assert all(s.position is None and s.behind == 40 for s in statuses)
 
 
 async def test_an_unknown_projection_is_refused_before_anything_changes(

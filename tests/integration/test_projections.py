@@ -275,7 +275,52 @@ def varied_traffic() -> list[dict[str, Any]]:
         webhook(messages_change([text_message(customer=BEN, sent_at=T0 + 100 + n)]))
         for n in range(24)
     ]
-    return bodies
+    return bodies + identity_traffic()
+
+
+def identity_traffic() -> list[dict[str, Any]]:
+    """A customer whose number is withheld, then changes; echoes; a group; an unreadable part."""
+    bsuid, new_bsuid = "US.55500000000000000001", "US.55500000000000000002"
+    contacts = [{"profile": {"name": "Cleo", "username": "cleo"}, "user_id": bsuid}]
+    metadata = {"display_phone_number": "15550009999", "phone_number_id": PHONE_NUMBER_ID}
+
+    def change(field: str = "messages", **value: Any) -> dict[str, Any]:
+        return {"field": field, "value": {"metadata": metadata, **value}}
+
+    def text(wamid: str, sent_at: int, **sender: Any) -> dict[str, Any]:
+        return {"id": wamid, "timestamp": str(sent_at), "type": "text",
+                "text": {"body": wamid}, **sender}  # fmt: skip
+
+    changed = {"id": "wamid.cleo-changed", "timestamp": str(T0 + 203), "type": "system",
+               "from": "15557770000", "from_user_id": bsuid,
+               "system": {"type": "user_changed_number", "body": "changed", "wa_id": "15557770001",
+                          "user_id": new_bsuid}}  # fmt: skip
+    echo = {"from": "15550009999", "to_user_id": new_bsuid, "id": "wamid.cleo-echo",
+            "timestamp": str(T0 + 205), "type": "text", "text": {"body": "Hi Cleo"}}  # fmt: skip
+    return [
+        webhook(change(contacts=[{"profile": {"name": "Cleo"}, "wa_id": "15557770000",
+                                  "user_id": bsuid}],
+                       messages=[text("wamid.cleo-1", T0 + 200, **{"from": "15557770000",
+                                                                    "from_user_id": bsuid})])),
+        webhook(change(contacts=contacts, messages=[text("wamid.cleo-2", T0 + 201,
+                                                         from_user_id=bsuid)])),
+        webhook(change(statuses=[{"id": "wamid.cleo-out", "status": "sent",
+                                  "timestamp": str(T0 + 202), "recipient_user_id": bsuid}])),
+        webhook(change(messages=[changed])),
+        webhook(change("smb_message_echoes", message_echoes=[echo])),
+        # An echo whose statuses came first, then one with its status in the same delivery.
+        webhook(change(statuses=[{"id": "wamid.cleo-echo2", "status": "delivered",
+                                  "timestamp": str(T0 + 209), "recipient_user_id": new_bsuid}])),
+        webhook(change("smb_message_echoes", message_echoes=[
+            {**echo, "id": "wamid.cleo-echo2", "timestamp": str(T0 + 208)}])),
+        webhook(change("smb_message_echoes", message_echoes=[
+                    {**echo, "id": "wamid.cleo-echo3", "timestamp": str(T0 + 210)}]),
+                change(statuses=[{"id": "wamid.cleo-echo3", "status": "read",
+                                  "timestamp": str(T0 + 211), "recipient_user_id": new_bsuid}])),
+        webhook(change(messages=[{**text("wamid.group-1", T0 + 206, **{"from": "15557770001"}),
+                                  "group_id": "G1"}]),
+                change(messages=[{**text("wamid.bad", T0 + 207), "timestamp": "soon"}])),
+    ]  # fmt: skip
 
 
 async def test_a_batch_split_anywhere_gives_the_same_read_models(
@@ -295,6 +340,22 @@ async def test_a_batch_split_anywhere_gives_the_same_read_models(
     assert row["throttled"] is True
     # The 21st message crossed the limit; the burst's first one leaves the window a minute on.
     assert row["throttled_until"] == at(T0 + 100 + 60)
+    new_bsuid = "US.55500000000000000002"
+    (cleo,) = [r for r in one_by_one["conversations"] if r["customer_username"] == "cleo"]
+    assert (cleo["customer_phone"], cleo["customer_user_id"]) == ("15557770001", new_bsuid)
+    assert cleo["customer_identifiers"] == sorted(
+        ["15557770000", "15557770001", "@cleo", "US.55500000000000000001", new_bsuid]
+    )
+    assert cleo["last_message_direction"] == "outbound"
+    (group,) = [r for r in one_by_one["conversations"] if r["group_id"] == "G1"]
+    assert (group["customer_phone"], group["customer_name"]) == (None, None)
+    assert [r["kind"] for r in one_by_one["errors"]].count("unreadable_change") == 1
+    echoes = {r["wamid"]: r for r in one_by_one["messages"] if "echo" in r["wamid"]}
+    assert {w: (r["sender"], r["status"]) for w, r in echoes.items()} == {
+        "wamid.cleo-echo": ("agent", None),
+        "wamid.cleo-echo2": ("agent", "delivered"),
+        "wamid.cleo-echo3": ("agent", "read"),
+    }
 
 
 async def test_statuses_and_messages_in_one_batch_are_not_lost_when_batches_are_small(

@@ -16,8 +16,10 @@ APP_SECRET = "test-app-secret-ü"
 VERIFY_TOKEN = "test-verify-token"
 PHONE_NUMBER_ID = "1122334455667"
 ACCOUNT_ID = "102290129340398"
-# Copied from ../shared/conformance/pywa (real-format samples from pywa, MIT: see LICENSE there).
+# Copied from ../shared/conformance/pywa (real-format samples from pywa, MIT: see LICENSE there),
+# and bodies written after Meta's documented 2026 shapes (usernames and BSUIDs, groups, ...).
 CONFORMANCE_DIR = ROOT / "tests" / "fixtures" / "pywa"
+META_SHAPES_DIR = ROOT / "tests" / "fixtures" / "meta"
 _counter = itertools.count(1)
 
 
@@ -85,13 +87,14 @@ def encode(body: dict[str, Any], *, ensure_ascii: bool = False) -> bytes:
 
 
 def conformance_cases() -> Iterator[tuple[str, dict[str, Any]]]:
-    """("file/case", body) for every payload collected in ../shared/conformance/pywa."""
-    paths = sorted(Path(CONFORMANCE_DIR).glob("*.json"))
-    if not paths:
-        raise FileNotFoundError(f"no conformance payloads in {CONFORMANCE_DIR}")
-    for path in paths:
-        for name, body in json.loads(path.read_text()).items():
-            yield f"{path.stem}/{name}", body
+    """("file/case", body) for every pywa sample, then ("meta:file/case", body) for ours."""
+    for directory, prefix in ((CONFORMANCE_DIR, ""), (META_SHAPES_DIR, "meta:")):
+        paths = sorted(Path(directory).glob("*.json"))
+        if not paths:
+            raise FileNotFoundError(f"no conformance payloads in {directory}")
+        for path in paths:
+            for name, body in json.loads(path.read_text()).items():
+                yield f"{prefix}{path.stem}/{name}", body
 
 
 CASES_BY_NAME: dict[str, dict[str, Any]] = dict(conformance_cases())
