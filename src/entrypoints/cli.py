@@ -11,9 +11,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from adapters.embedded_postgres import EmbeddedPostgresError
+from adapters.embedded_postgres import EmbeddedPostgres, StopOutcome
 from adapters.postgres_businesses import PostgresBusinessRegistry
-from adapters.postgres_migrations import MigrationError
 from application.api_tokens import ApiTokenError
 from application.businesses import Business, BusinessError, validate_business
 from entrypoints.cli_admin import add_projection_commands, add_token_commands, print_table
@@ -27,6 +26,7 @@ from entrypoints.container import (
 )
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Role, Settings, SettingsError, describe_variables, load_settings
+from entrypoints.startup import STARTUP_ERRORS, ensure_port_free, report_failure, start_resources
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -55,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     migrate = db_commands.add_parser("migrate", help="apply pending migrations (safe to repeat)")
     migrate.set_defaults(handler=_migrate)
+    stop = db_commands.add_parser(
+        "stop",
+        help="stop the embedded PostgreSQL of WAZYBOT_DATA_DIR (e.g. one left by a killed process)",
+        description="Stop the embedded PostgreSQL of the configured data directory, unless a "
+        "live WazyBot process still uses it.",
+    )
+    stop.add_argument(
+        "--force", action="store_true", help="stop it even while WazyBot processes use it"
+    )
+    stop.set_defaults(handler=_db_stop, needs_args=True)
     _add_business_commands(commands)
     add_token_commands(commands)
     add_projection_commands(commands)
@@ -102,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             role=Role(args.role) if getattr(args, "role", None) else None,
         )
     except SettingsError as error:
-        print(f"wazybot: invalid setting: {error}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"wazybot: invalid setting: {problem}", file=sys.stderr)
         return 2
     configure_logging(
         production=settings.environment.value == "production",
@@ -117,9 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BusinessError, ApiTokenError) as error:
         print(f"wazybot: {error}", file=sys.stderr)
         return 2
-    except (MigrationError, EmbeddedPostgresError, OSError) as error:
-        print(f"wazybot: {error}", file=sys.stderr)
-        return 1
+    except STARTUP_ERRORS as error:
+        return report_failure(error)
     except KeyboardInterrupt:
         return 130
 
@@ -135,6 +145,31 @@ def _migrate(settings: Settings) -> int:
 
     applied = asyncio.run(run())
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _db_stop(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.database_url:
+        print(
+            "wazybot: DATABASE_URL is set, so no embedded PostgreSQL is used; nothing to stop",
+            file=sys.stderr,
+        )
+        return 2
+    embedded = EmbeddedPostgres(settings.data_dir)
+    result = embedded.stop_unused(force=args.force)
+    where = embedded.configured_dir
+    if result.outcome is StopOutcome.NOT_RUNNING:
+        print(f"no embedded PostgreSQL runs for {where}")
+    elif result.outcome is StopOutcome.IN_USE:
+        pids = ", ".join(str(pid) for pid in result.users)
+        print(
+            f"wazybot: the embedded PostgreSQL of {where} is in use by WazyBot process(es) "
+            f"{pids}; stop them first, or use --force",
+            file=sys.stderr,
+        )
+        return 1
+    else:
+        print(f"stopped the embedded PostgreSQL of {where}")
     return 0
 
 
@@ -186,6 +221,7 @@ def _serve_http(container: Container, settings: Settings) -> int:
 
     from entrypoints.http import create_app
 
+    ensure_port_free(settings.host, settings.port)
     app = create_app(container, run_workers=settings.role.runs_workers)
     config = uvicorn.Config(
         app,
@@ -197,8 +233,12 @@ def _serve_http(container: Container, settings: Settings) -> int:
         server_header=False,
     )
     server = uvicorn.Server(config)
-    log.info("http.listening", host=settings.host, port=settings.port, role=settings.role.value)
-    server.run()
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        # The slow part (database, migrations) runs before the server, so that its failure
+        # is reported in one line; the app's own start-up then finds the resources ready.
+        runner.run(start_resources(container))
+        log.info("http.listening", host=settings.host, port=settings.port, role=settings.role.value)
+        runner.run(server.serve())
     return 0 if server.started else 1
 
 
@@ -207,7 +247,7 @@ async def _serve_workers_only(container: Container) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await resolve(container.init_resources())
+    await start_resources(container)
     runners = await resolve(container.runners())
     runners.start()
     log.info("workers.started", subscribers=[r.subscriber.name for r in runners.runners])
