@@ -164,6 +164,12 @@ class EmbeddedPostgres:
             shutil.rmtree(self._clients_dir, ignore_errors=True)
             return StopResult(StopOutcome.STOPPED, users)
 
+    def crash(self) -> None:
+        """Stop the server as a crash would (``-m immediate``: the next start recovers from WAL)."""
+        with self._locked():
+            if self._is_running():
+                self._pg_ctl("stop", "-m", "immediate", "-w")
+
     def remove(self) -> None:
         """Delete the data directory and everything kept for it (the server must be stopped)."""
         shutil.rmtree(self.data_dir, ignore_errors=True)
