@@ -243,7 +243,13 @@ class EmbeddedPostgres:
         recorded = self._recorded_socket_dir()
         if recorded is not None:
             return recorded
-        # Running, but nobody can tell where its socket is: restart it where we can find it.
+        if users := self._live_clients():
+            raise EmbeddedPostgresError(
+                f"the embedded PostgreSQL of {self.configured_dir} runs, but its socket "
+                f"directory is unknown; stop the processes using it ({', '.join(map(str, users))})"
+                " or run `wazybot db stop --force`"
+            )
+        # Running, unused, and nobody can tell where its socket is: restart it where we can.
         log.warning("embedded_postgres.restarting", reason="its socket directory is unknown")
         self._pg_ctl("stop", "-m", "fast", "-w")
         return None

@@ -108,15 +108,13 @@ def test_root_runs_the_server_from_a_directory_its_user_cannot_enter(private_dir
 
 
 @as_root
-def test_a_data_directory_the_user_can_enter_stays_where_it_is(tmp_path: Path) -> None:
+def test_a_data_directory_the_user_can_enter_stays_where_it_is() -> None:
     reachable = Path(tempfile.mkdtemp(prefix="wazybot-open-"))
     try:
         reachable.chmod(0o755)
         server = EmbeddedPostgres(reachable / "pgdata")
         assert not server.relocated
-        assert server.binaries == install_dir() / "bin" or server.binaries.is_relative_to(
-            STATE_ROOT / "pginstall"
-        )
+        assert server.data_dir == (reachable / "pgdata").resolve()
     finally:
         shutil.rmtree(reachable)
 
@@ -179,3 +177,25 @@ def test_a_socket_directory_that_is_a_link_or_open_to_others_is_refused(tmp_path
         _check_private(link, None)
     with pytest.raises(EmbeddedPostgresError):
         _check_private(shared, None)
+
+
+def test_a_server_whose_socket_is_unknown_is_refused_while_used_and_restarted_when_not(
+    tmp_path: Path,
+) -> None:
+    configured = tmp_path / "pgdata"
+    first = EmbeddedPostgres(configured, FAST_TEST_SETTINGS)
+    first.start()
+    try:
+        Path(f"{configured}.socket").unlink()  # as a server started by an older version
+        with pytest.raises(EmbeddedPostgresError, match=str(os.getpid())):
+            EmbeddedPostgres(configured, FAST_TEST_SETTINGS).start()
+
+        shutil.rmtree(f"{configured}.clients")  # its users are gone
+        second = EmbeddedPostgres(configured, FAST_TEST_SETTINGS)
+        url = second.start()
+        assert asyncio.run(answer(url)) == 1
+        assert second.socket_dir != first.socket_dir
+        second.stop()
+    finally:
+        first.stop()
+        first.remove()
