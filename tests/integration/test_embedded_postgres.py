@@ -199,3 +199,5 @@ def test_a_server_whose_socket_is_unknown_is_refused_while_used_and_restarted_wh
     finally:
         first.stop()
         first.remove()
+        if first.socket_dir is not None:  # its record was removed, so nothing else knows it
+            shutil.rmtree(first.socket_dir, ignore_errors=True)
