@@ -134,6 +134,8 @@ class EmbeddedPostgres:
                 reason=f"the database user {self._run_as!r} cannot enter the configured paths",
             )  # fmt: skip
         with self._locked():
+            if self.relocated:
+                self._refuse_configured_contents()
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb()
             self.socket_dir = self._running_socket_dir()
@@ -188,11 +190,6 @@ class EmbeddedPostgres:
         if self._run_as is None or _can_enter(_nearest_existing(self.configured_dir.parent),
                                               self._run_as):  # fmt: skip
             return self.configured_dir
-        if (self.configured_dir / "PG_VERSION").exists():
-            raise EmbeddedPostgresError(
-                f"{self.configured_dir} holds a PostgreSQL cluster the database user "
-                f"{self._run_as!r} cannot enter; move it or choose another WAZYBOT_DATA_DIR"
-            )
         key = hashlib.sha256(str(self.configured_dir).encode()).hexdigest()[:16]
         return self._state_root / "data" / key / "pgdata"
 
@@ -203,6 +200,20 @@ class EmbeddedPostgres:
         ):
             return self._install
         return installed_copy(self._install, self._state_root / "pginstall")
+
+    def _refuse_configured_contents(self) -> None:
+        """A relocated server never uses the configured directory: files there are not ours."""
+        configured = self.configured_dir
+        if (configured / "PG_VERSION").exists():
+            raise EmbeddedPostgresError(
+                f"{configured} holds a PostgreSQL cluster the database user {self._run_as!r} "
+                "cannot enter; move it or choose another WAZYBOT_DATA_DIR"
+            )
+        if configured.is_dir() and any(configured.iterdir()):
+            raise EmbeddedPostgresError(
+                f"{configured} is not empty and holds no PostgreSQL cluster; "
+                "point WAZYBOT_DATA_DIR at an empty or existing data directory"
+            )
 
     def _prepare_relocated_parent(self) -> None:
         holder = self.data_dir.parent

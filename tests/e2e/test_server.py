@@ -21,7 +21,7 @@ import pytest
 
 from adapters.embedded_postgres import EmbeddedPostgres
 from adapters.postgres_migrations import default_migrations_dir, load_migrations
-from tests.e2e.server import run_cli, serve, wait_for_log
+from tests.e2e.server import free_port, run_cli, serve, wait_for_log
 from tests.support.database import ROOT
 
 
@@ -263,6 +263,43 @@ def test_an_unreachable_database_fails_start_up_without_leaking_the_password(
     assert "postgresql://app:***@127.0.0.1:1/wazybot" in output
     assert "hunter2" not in output
     assert "Traceback" not in output
+
+
+def test_a_migration_that_fails_stops_start_up_with_one_line(empty_database_url: str) -> None:
+    asyncio.run(_execute(empty_database_url, "create table events (taken_by text)"))
+
+    result = run_cli("serve", "--port", str(free_port()), env={"DATABASE_URL": empty_database_url})
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("wazybot: ")
+    assert result.stderr.startswith("wazybot: migration 0001_event_store.sql failed: ")
+    assert '"events" already exists' in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_an_embedded_database_that_cannot_start_stops_start_up_with_one_line(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "not-a-cluster"
+    data_dir.mkdir()
+    (data_dir / "notes.txt").write_text("someone else's files")
+
+    result = run_cli("serve", "--port", str(free_port()), env={"WAZYBOT_DATA_DIR": str(data_dir)})
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "holds no PostgreSQL cluster" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert (data_dir / "notes.txt").exists()
+
+
+async def _execute(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
 
 
 def test_worker_role_runs_subscribers_without_http(empty_database_url: str, tmp_path: Path) -> None:
