@@ -187,11 +187,17 @@ class EmbeddedPostgres:
     # --- where things live -------------------------------------------------------------------
 
     def _locate_data_dir(self) -> Path:
-        if self._run_as is None or _can_enter(_nearest_existing(self.configured_dir.parent),
-                                              self._run_as):  # fmt: skip
+        if self._run_as is None:
             return self.configured_dir
         key = hashlib.sha256(str(self.configured_dir).encode()).hexdigest()[:16]
-        return self._state_root / "data" / key / "pgdata"
+        relocated = self._state_root / "data" / key / "pgdata"
+        # Once relocated, the data stays there, even if the configured path becomes reachable.
+        has_cluster = (relocated / "PG_VERSION").exists()
+        if has_cluster and not (self.configured_dir / "PG_VERSION").exists():
+            return relocated
+        if _can_enter(_nearest_existing(self.configured_dir.parent), self._run_as):
+            return self.configured_dir
+        return relocated
 
     def _reachable_install(self) -> Path:
         if self._run_as is None or all(

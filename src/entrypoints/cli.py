@@ -96,7 +96,7 @@ def _add_business_commands(commands: Any) -> None:
 
 
 def _settings_help() -> str:
-    lines = ["environment variables:"]
+    lines = ["settings (environment variables, or KEY=value lines of ./.env; see .env.example):"]
     for name, default, meaning in describe_variables():
         shown = f" (default: {default})" if default else ""
         lines.append(f"  {name:<32} {meaning}{shown}")

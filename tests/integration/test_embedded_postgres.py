@@ -100,6 +100,9 @@ def test_root_runs_the_server_from_a_directory_its_user_cannot_enter(private_dir
         )
         assert joined.start() == url
         joined.stop()
+        # Once relocated, the data stays where it is when the path becomes reachable.
+        private_dir.chmod(0o755)
+        assert EmbeddedPostgres(configured).data_dir == server.data_dir
     finally:
         server.stop()
         server.remove()
