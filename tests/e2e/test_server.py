@@ -233,6 +233,21 @@ def test_every_bad_setting_is_reported_at_once() -> None:
         assert any(name in line for line in lines), name
 
 
+def test_settings_come_from_the_dotenv_file_of_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "# local settings\nWAZYBOT_ROLE=everything\nWAZYBOT_PORT=eighty\nnot a setting\n"
+    )
+
+    result = run_cli("serve", env={"WAZYBOT_PORT": "8000"}, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"wazybot: invalid setting: {Path('.env')} line 4 is not KEY=value "
+        "(or its quotes do not close)",
+        "wazybot: invalid setting: WAZYBOT_ROLE must be one of all, api, worker; got 'everything'",
+    ]  # the environment's WAZYBOT_PORT wins over the bad line of .env
+
+
 def test_a_busy_port_is_reported_before_the_database_starts(tmp_path: Path) -> None:
     data_dir = tmp_path / "never-created"
     with socket.socket() as taken:
