@@ -131,7 +131,7 @@ class EmbeddedPostgres:
             log.info(
                 "embedded_postgres.relocated", configured=str(self.configured_dir),
                 data_dir=str(self.data_dir), binaries=str(binaries),
-                reason=f"the database user {self._run_as!r} cannot enter the configured paths",
+                user=self._run_as,
             )  # fmt: skip
         with self._locked():
             if self.relocated:
