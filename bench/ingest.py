@@ -41,7 +41,6 @@ import json
 import os
 import platform
 import secrets
-import shutil
 import signal
 import socket
 import statistics
@@ -56,7 +55,7 @@ from typing import Final
 import asyncpg
 import uvloop
 
-from adapters.embedded_postgres import SERVER_USER, EmbeddedPostgres, binaries_dir
+from adapters.embedded_postgres import EmbeddedPostgres
 from adapters.whatsapp_signature import sign
 from entrypoints.logging import configure_logging
 
@@ -173,7 +172,8 @@ def process_cpu_seconds(pid: int) -> float:
 def postgres_pids(data_dir: Path) -> list[int]:
     """The postmaster of ``data_dir`` and its children (backends and helpers)."""
     try:
-        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+        pid_file = EmbeddedPostgres(data_dir).data_dir / "postmaster.pid"
+        postmaster = int(pid_file.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return []
     pids = [postmaster]
@@ -425,20 +425,12 @@ def wait_for(process: subprocess.Popen[bytes], port: int, path: str, timeout: fl
 
 
 def remove_data_dir(data_dir: Path) -> None:
-    shutil.rmtree(data_dir, ignore_errors=True)
-    shutil.rmtree(f"{data_dir}.clients", ignore_errors=True)
-    Path(f"{data_dir}.lock").unlink(missing_ok=True)
+    EmbeddedPostgres(data_dir).remove()
 
 
 def crash_postgres(data_dir: Path) -> None:
     """``pg_ctl stop -m immediate``: no shutdown checkpoint, the next start recovers from WAL."""
-    if not (data_dir / "postmaster.pid").exists():
-        return
-    subprocess.run(
-        [str(binaries_dir() / "pg_ctl"), "-D", str(data_dir), "stop", "-m", "immediate", "-w"],
-        check=True, capture_output=True, stdin=subprocess.DEVNULL,
-        user=SERVER_USER if os.geteuid() == 0 else None,
-    )  # fmt: skip
+    EmbeddedPostgres(data_dir).crash()
 
 
 @contextlib.contextmanager

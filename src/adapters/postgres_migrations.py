@@ -113,11 +113,14 @@ def _check_unchanged(migrations: list[Migration], applied: dict[int, str]) -> No
 
 async def _apply(connection: asyncpg.Connection[Any], migration: Migration) -> None:
     log.info("db.migration.applying", migration=migration.file_name)
-    async with connection.transaction():
-        await connection.execute(migration.sql)
-        await connection.execute(
-            "insert into schema_migrations (version, name, checksum) values ($1, $2, $3)",
-            migration.version,
-            migration.name,
-            migration.checksum,
-        )
+    try:
+        async with connection.transaction():
+            await connection.execute(migration.sql)
+            await connection.execute(
+                "insert into schema_migrations (version, name, checksum) values ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                migration.checksum,
+            )
+    except asyncpg.PostgresError as error:
+        raise MigrationError(f"migration {migration.file_name} failed: {error}") from error

@@ -11,8 +11,7 @@ from typing import TypeVar
 
 import structlog
 
-from adapters.embedded_postgres import EmbeddedPostgresError
-from adapters.postgres_migrations import MigrationError
+from adapters.embedded_postgres import EmbeddedPostgres, StopOutcome
 from application.api_tokens import ApiTokenError
 from application.businesses import BusinessError
 from entrypoints.cli_admin import add_projection_commands, add_token_commands
@@ -26,6 +25,7 @@ from entrypoints.container import (
 )
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Role, Settings, SettingsError, describe_variables, load_settings
+from entrypoints.startup import STARTUP_ERRORS, ensure_port_free, report_failure, start_resources
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -54,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     migrate = db_commands.add_parser("migrate", help="apply pending migrations (safe to repeat)")
     migrate.set_defaults(handler=_migrate)
+    stop = db_commands.add_parser(
+        "stop",
+        help="stop the embedded PostgreSQL of WAZYBOT_DATA_DIR (e.g. one left by a killed process)",
+        description="Stop the embedded PostgreSQL of the configured data directory, unless a "
+        "live WazyBot process still uses it.",
+    )
+    stop.add_argument(
+        "--force", action="store_true", help="stop it even while WazyBot processes use it"
+    )
+    stop.set_defaults(handler=_db_stop, needs_args=True)
     add_business_commands(commands)
     add_token_commands(commands)
     add_projection_commands(commands)
@@ -62,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings_help() -> str:
-    lines = ["environment variables:"]
+    lines = ["settings (environment variables, or KEY=value lines of ./.env; see .env.example):"]
     for name, default, meaning in describe_variables():
         shown = f" (default: {default})" if default else ""
         lines.append(f"  {name:<32} {meaning}{shown}")
@@ -78,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             role=Role(args.role) if getattr(args, "role", None) else None,
         )
     except SettingsError as error:
-        print(f"wazybot: invalid setting: {error}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"wazybot: invalid setting: {problem}", file=sys.stderr)
         return 2
     configure_logging(
         production=settings.environment.value == "production",
@@ -93,9 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BusinessError, ApiTokenError) as error:
         print(f"wazybot: {error}", file=sys.stderr)
         return 2
-    except (MigrationError, EmbeddedPostgresError, OSError) as error:
-        print(f"wazybot: {error}", file=sys.stderr)
-        return 1
+    except STARTUP_ERRORS as error:
+        return report_failure(error)
     except KeyboardInterrupt:
         return 130
 
@@ -114,6 +124,31 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _db_stop(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.database_url:
+        print(
+            "wazybot: DATABASE_URL is set, so no embedded PostgreSQL is used; nothing to stop",
+            file=sys.stderr,
+        )
+        return 2
+    embedded = EmbeddedPostgres(settings.data_dir)
+    result = embedded.stop_unused(force=args.force)
+    where = embedded.configured_dir
+    if result.outcome is StopOutcome.NOT_RUNNING:
+        print(f"no embedded PostgreSQL runs for {where}")
+    elif result.outcome is StopOutcome.IN_USE:
+        pids = ", ".join(str(pid) for pid in result.users)
+        print(
+            f"wazybot: the embedded PostgreSQL of {where} is in use by WazyBot process(es) "
+            f"{pids}; stop them first, or use --force",
+            file=sys.stderr,
+        )
+        return 1
+    else:
+        print(f"stopped the embedded PostgreSQL of {where}")
+    return 0
+
+
 def _serve(settings: Settings) -> int:
     container = Container(settings=settings)
     if settings.role.runs_api:
@@ -127,6 +162,7 @@ def _serve_http(container: Container, settings: Settings) -> int:
 
     from entrypoints.http import create_app
 
+    ensure_port_free(settings.host, settings.port)
     app = create_app(container, run_workers=settings.role.runs_workers)
     config = uvicorn.Config(
         app,
@@ -138,8 +174,12 @@ def _serve_http(container: Container, settings: Settings) -> int:
         server_header=False,
     )
     server = uvicorn.Server(config)
-    log.info("http.listening", host=settings.host, port=settings.port, role=settings.role.value)
-    server.run()
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        # The slow part (database, migrations) runs before the server, so that its failure
+        # is reported in one line; the app's own start-up then finds the resources ready.
+        runner.run(start_resources(container))
+        log.info("http.listening", host=settings.host, port=settings.port, role=settings.role.value)
+        runner.run(server.serve())
     return 0 if server.started else 1
 
 
@@ -148,7 +188,7 @@ async def _serve_workers_only(container: Container) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await resolve(container.init_resources())
+    await start_resources(container)
     runners = await resolve(container.runners())
     runners.start()
     log.info("workers.started", subscribers=[r.subscriber.name for r in runners.runners])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import asyncpg
 import structlog
@@ -46,8 +46,26 @@ async def provide_database_url(settings: Settings) -> AsyncGenerator[str, None]:
         await asyncio.to_thread(embedded.stop)
 
 
+class DatabaseUnavailableError(RuntimeError):
+    """The database refused or did not answer; the message names the URL (logs redact it)."""
+
+
+_CONNECTION_ERRORS: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def _reach(database_url: str, attempt: Awaitable[T]) -> T:
+    try:
+        return await attempt
+    except _CONNECTION_ERRORS as error:
+        raise DatabaseUnavailableError(
+            f"cannot connect to the database at {database_url}: {error}"
+        ) from error
+
+
 async def apply_migrations(database_url: str) -> list[str]:
-    connection = await connect(database_url, application_name="wazybot migrate")
+    connection = await _reach(
+        database_url, connect(database_url, application_name="wazybot migrate")
+    )
     try:
         return await migrate(connection, load_migrations(default_migrations_dir()))
     finally:
@@ -58,7 +76,7 @@ async def provide_pool(database_url: str, settings: Settings) -> AsyncIterator[a
     if settings.auto_migrate:
         applied = await apply_migrations(database_url)
         log.info("database.migrated", applied=applied or "none, up to date")
-    pool = await create_pool(database_url, max_size=settings.db_pool_size)
+    pool = await _reach(database_url, create_pool(database_url, max_size=settings.db_pool_size))
     try:
         yield pool
     finally:

@@ -1,9 +1,13 @@
-"""Settings from environment variables, validated at start; errors name the variable."""
+"""Settings from environment variables (and a `.env` file), validated at start.
+
+Every problem is reported at once, each naming its variable.
+"""
 
 from __future__ import annotations
 
 import enum
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -12,7 +16,11 @@ from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
-    pass
+    """One or more invalid settings; ``problems`` holds one sentence for each."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 class Environment(enum.Enum):
@@ -197,17 +205,86 @@ VARIABLES: Final = (
 )  # fmt: skip
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read every variable; raise SettingsError naming the first bad one."""
-    env = os.environ if environ is None else environ
+ENV_FILE: Final = Path(".env")
+_ENV_LINE: Final = re.compile(
+    r"^(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*)$"
+)
+# Command-line options that override a variable, for messages.
+_OPTION_NAMES: Final = {"host": "--host", "port": "--port", "role": "--role"}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    env_file: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read every variable; raise one SettingsError naming every bad one.
+
+    Without ``environ`` the process environment is read, over the ``.env`` file of
+    the working directory (real environment variables win).
+    """
+    reads_file = environ is None or env_file is not None
+    file_values, problems = read_env_file(env_file or ENV_FILE) if reads_file else ({}, [])
+    env = {**file_values, **(os.environ if environ is None else environ)}
     values: dict[str, Any] = {}
-    for variable in VARIABLES:
-        raw = env.get(variable.name)
-        if raw is not None:
-            values[variable.field] = variable.parse(variable.name, raw)
     known = {f.name for f in fields(Settings)}
-    values.update({k: v for k, v in overrides.items() if k in known and v is not None})
+    for variable in VARIABLES:
+        override = overrides.get(variable.field)
+        if override is not None:
+            name = _OPTION_NAMES.get(variable.field, variable.name)
+            raw = override.value if isinstance(override, enum.Enum) else str(override)
+        elif (raw_value := env.get(variable.name)) is not None:
+            name, raw = variable.name, raw_value
+        else:
+            continue
+        try:
+            values[variable.field] = variable.parse(name, raw)
+        except SettingsError as error:
+            problems.extend(error.problems)
+    values.update(
+        {k: v for k, v in overrides.items() if k in known and v is not None and k not in values}
+    )
+    if problems:
+        raise SettingsError(*problems)
     return Settings(**values)
+
+
+def read_env_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """``KEY=value`` lines of a `.env` file (comments, blank lines, optional quotes).
+
+    Returns the values and one problem per malformed line; a missing file is empty.
+    The line's text is never echoed: it may hold a secret.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, UnicodeDecodeError) as error:
+        return {}, [f"{path} cannot be read: {error}"]
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _ENV_LINE.match(stripped)
+        value = _env_value(match.group("value")) if match else None
+        if match is None or value is None:
+            problems.append(f"{path} line {number} is not KEY=value (or its quotes do not close)")
+            continue
+        values[match.group("key")] = value
+    return values, problems
+
+
+def _env_value(raw: str) -> str | None:
+    if raw[:1] in ("'", '"'):
+        quote = raw[0]
+        end = raw.find(quote, 1)
+        if end == -1 or raw[end + 1 :].strip()[:1] not in ("", "#"):
+            return None
+        return raw[1:end]
+    return re.split(r"\s+#", raw, maxsplit=1)[0].strip()
 
 
 def describe_variables() -> list[tuple[str, str, str]]:

@@ -18,6 +18,8 @@ import httpx
 from tests.support.database import ROOT
 
 WAZYBOT = [sys.executable, "-m", "entrypoints.cli"]
+# Children start in a directory of their own: a developer's ./.env must not change the tests.
+CHILD_CWD = ROOT / ".wazybot" / "e2e-cwd"
 
 
 def free_port() -> int:
@@ -33,10 +35,11 @@ def child_env(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, env: Mapping[str, str], timeout: float = 60
+    *args: str, env: Mapping[str, str], timeout: float = 60, cwd: Path = CHILD_CWD
 ) -> subprocess.CompletedProcess[str]:
+    cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
-        [*WAZYBOT, *args], cwd=ROOT, env=child_env(env), capture_output=True, text=True,
+        [*WAZYBOT, *args], cwd=cwd, env=child_env(env), capture_output=True, text=True,
         timeout=timeout, check=False,
     )  # fmt: skip
 
@@ -66,10 +69,11 @@ def serve(
     env: Mapping[str, str], log_path: Path, *args: str, wait_for_health: bool = True
 ) -> Iterator[RunningServer]:
     port = free_port()
+    CHILD_CWD.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [*WAZYBOT, "serve", "--port", str(port), *args],
-            cwd=ROOT, env=child_env(env), stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=CHILD_CWD, env=child_env(env), stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = RunningServer(process, f"http://127.0.0.1:{port}", log_path)
     try:

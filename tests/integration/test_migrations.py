@@ -90,8 +90,10 @@ async def test_a_failing_migration_is_rolled_back_and_not_recorded(
         {"0001_ok.sql": "create table ok (id int);", "0002_bad.sql": "create table bad (id nope);"},
     )
 
-    with pytest.raises(asyncpg.PostgresError):
+    with pytest.raises(MigrationError, match=r"migration 0002_bad\.sql failed: ") as raised:
         await _migrate(empty_database_url, directory)
+
+    assert isinstance(raised.value.__cause__, asyncpg.PostgresError)
 
     assert await _ledger(empty_database_url) == [(1, "ok")]
     connection: asyncpg.Connection[Any] = await asyncpg.connect(empty_database_url)

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from entrypoints.settings import Environment, Role, Settings, SettingsError, load_settings
+from entrypoints.settings import (
+    VARIABLES,
+    Environment,
+    Role,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 
 def test_defaults_need_no_environment() -> None:
@@ -79,3 +87,100 @@ def test_command_line_overrides_win_over_the_environment() -> None:
     settings = load_settings({"WAZYBOT_PORT": "9000"}, port=9100, host=None)
 
     assert (settings.port, settings.host) == (9100, "127.0.0.1")
+
+
+def test_every_bad_value_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"WAZYBOT_PORT": "eighty", "WAZYBOT_ROLE": "x", "WAZYBOT_ENV": "staging"})
+
+    problems = raised.value.problems
+    assert len(problems) == 3
+    for name in ("WAZYBOT_PORT", "WAZYBOT_ROLE", "WAZYBOT_ENV"):
+        assert sum(name in problem for problem in problems) == 1
+
+
+def test_a_bad_command_line_value_names_its_option() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({}, port=70000)
+
+    assert raised.value.problems == ["--port must be a whole number from 1 to 65535, got '70000'"]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = write(
+        tmp_path / ".env",
+        "# a comment\n"
+        "\n"
+        "WAZYBOT_PORT=9000\n"
+        "export WAZYBOT_HOST = '0.0.0.0'  # quoted, with a comment after\n"
+        'WHATSAPP_VERIFY_TOKEN="with # inside"\n'
+        "WAZYBOT_ROLE=worker # trailing comment\n"
+        "WAZYBOT_LOG_LEVEL=warning\n",
+    )
+
+    settings = load_settings({"WAZYBOT_LOG_LEVEL": "debug"}, env_file=env_file)
+
+    assert (settings.port, settings.host, settings.role) == (9000, "0.0.0.0", Role.WORKER)  # noqa: S104
+    assert settings.whatsapp_verify_token is not None
+    assert settings.whatsapp_verify_token.value == "with # inside"
+    assert settings.log_level == "debug"
+
+
+def test_the_dotenv_file_of_the_working_directory_is_read_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / ".env", "WAZYBOT_FLOOD_LIMIT=7\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WAZYBOT_FLOOD_LIMIT", raising=False)
+
+    assert load_settings().flood_limit == 7
+
+
+def test_malformed_dotenv_lines_are_reported_with_their_numbers_but_not_their_text(
+    tmp_path: Path,
+) -> None:
+    env_file = write(
+        tmp_path / ".env",
+        "WAZYBOT_PORT=9000\n"
+        "this is not a setting hunter2\n"
+        "WAZYBOT_HOST='unclosed\n"
+        "WAZYBOT_ROLE=x\n",
+    )
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings({}, env_file=env_file)
+
+    problems = raised.value.problems
+    assert [p for p in problems if "line" in p] == [
+        f"{env_file} line 2 is not KEY=value (or its quotes do not close)",
+        f"{env_file} line 3 is not KEY=value (or its quotes do not close)",
+    ]
+    assert any("WAZYBOT_ROLE" in p for p in problems)
+    assert "hunter2" not in str(raised.value)
+
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+_EXAMPLE_LINE = re.compile(r"^(?P<off>#\s*)?(?P<key>[A-Z][A-Z0-9_]+)=(?P<value>.*)$")
+
+
+def test_env_example_lists_exactly_the_settings_the_code_reads_with_their_defaults() -> None:
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    entries = {m["key"]: (i, m) for i, line in enumerate(lines) if (m := _EXAMPLE_LINE.match(line))}
+    defaults = Settings()
+
+    assert sorted(entries) == sorted(variable.name for variable in VARIABLES)
+    for variable in VARIABLES:
+        index, entry = entries[variable.name]
+        assert lines[index - 1].startswith("# "), f"{variable.name} has no comment above it"
+        if entry["off"]:
+            assert getattr(defaults, variable.field) is None, f"{variable.name} has a default"
+        else:
+            parsed = variable.parse(variable.name, entry["value"])
+            assert parsed == getattr(defaults, variable.field), variable.name
+    # Copied as it is, the example changes nothing.
+    assert load_settings({}, env_file=ENV_EXAMPLE) == defaults
