@@ -23,7 +23,13 @@ from domain.conversation import (
     WebhookProblemReported,
 )
 from domain.customer import lookup_identifiers
-from domain.inbound import CustomerIdentity, DeliveryStatus, SystemContent, WhatsAppError
+from domain.inbound import (
+    CustomerIdentity,
+    DeliveryStatus,
+    MessageContent,
+    SystemContent,
+    WhatsAppError,
+)
 from domain.timeline import FAILED, status_moves_forward, summarize
 
 # --- conversations -----------------------------------------------------------------------
@@ -116,10 +122,7 @@ def _received(changes: _Changes, stream: str, event: MessageReceived) -> None:
         change.learn(message.identity)
         if isinstance(message.content, SystemContent):  # a changed number or user id
             change.learn(message.content.new_identity)
-    if change.last_message_at is None or message.sent_at >= change.last_message_at:
-        change.last_message_at = message.sent_at
-        change.last_message_preview = summarize(message.content)
-        change.last_message_direction = "inbound"
+    _show_latest(change, message.sent_at, message.content, "inbound")
     newest = change.last_customer_message_at
     if newest is None or message.sent_at >= newest:
         change.last_customer_message_at = message.sent_at
@@ -161,10 +164,17 @@ def _echoed(changes: _Changes, stream: str, event: MessageEchoed) -> None:
         message.sent_at,
     )
     change.learn(message.customer)
-    if change.last_message_at is None or message.sent_at >= change.last_message_at:
-        change.last_message_at = message.sent_at
-        change.last_message_preview = summarize(message.content)
-        change.last_message_direction = "outbound"
+    _show_latest(change, message.sent_at, message.content, "outbound")
+
+
+def _show_latest(
+    change: ConversationChange, sent_at: datetime, content: MessageContent, direction: str
+) -> None:
+    """The conversation shows its newest message, whichever side wrote it."""
+    if change.last_message_at is None or sent_at >= change.last_message_at:
+        change.last_message_at = sent_at
+        change.last_message_preview = summarize(content)
+        change.last_message_direction = direction
 
 
 def _change(
