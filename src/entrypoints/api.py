@@ -8,8 +8,8 @@ from typing import Any, Final
 
 import structlog
 from litestar import MediaType, Request, Router, get
-from litestar.di import Provide
-from litestar.params import Dependency, Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter, SkipValidation
 
 from adapters.postgres_api_tokens import ApiTokenAuthority
 from application.read_models import (
@@ -90,7 +90,7 @@ def api_router(slot: ApiSlot) -> Router:
 
 
 def _query(name: str, description: str) -> Any:
-    return Parameter(query=name, default=None, description=description)
+    return QueryParameter(name=name, default=None, description=description)
 
 
 LIMIT: Final = _query(
@@ -109,6 +109,10 @@ TO: Final = _query("to", "End of the range (ISO 8601), rounded up to the hour; d
 BUCKET: Final = _query("bucket", "hour (default) or day (24-hour periods from the range's start).")
 
 
+# The queries object comes from the router's dependencies and is not a value to validate.
+Queries = NamedDependency[SkipValidation[ReadModelQueries]]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -116,7 +120,7 @@ def _now() -> datetime:
 @get("/conversations", responses=error_responses(400, 401, 503))
 async def list_conversations(
     business_id: str,
-    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    read_models: Queries,
     status: str | None = STATUS,
     search: str | None = SEARCH,
     limit: str | None = LIMIT,
@@ -131,7 +135,7 @@ async def list_conversations(
 async def get_conversation(
     conversation_id: str,
     business_id: str,
-    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    read_models: Queries,
 ) -> ConversationView:
     """One conversation of this business."""
     found = (
@@ -151,7 +155,7 @@ async def get_conversation(
 async def list_messages(
     conversation_id: str,
     business_id: str,
-    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    read_models: Queries,
     limit: str | None = LIMIT,
     cursor: str | None = CURSOR,
 ) -> MessagePage:
@@ -170,7 +174,7 @@ async def list_messages(
 @get("/metrics", responses=error_responses(400, 401, 503))
 async def get_metrics(
     business_id: str,
-    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    read_models: Queries,
     range_: str | None = RANGE,
     start: str | None = FROM,
     end: str | None = TO,
@@ -183,7 +187,7 @@ async def get_metrics(
 @get("/metrics/timeseries", responses=error_responses(400, 401, 503))
 async def get_timeseries(
     business_id: str,
-    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    read_models: Queries,
     range_: str | None = RANGE,
     start: str | None = FROM,
     end: str | None = TO,
@@ -199,7 +203,7 @@ async def get_timeseries(
 @get("/errors", media_type=MediaType.JSON, responses=error_responses(400, 401, 503))
 async def list_errors(
     business_id: str,
-    read_models: ReadModelQueries = Dependency(skip_validation=True),
+    read_models: Queries,
     limit: str | None = LIMIT,
     cursor: str | None = CURSOR,
 ) -> ErrorPage:

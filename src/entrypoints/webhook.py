@@ -11,7 +11,7 @@ import msgspec
 import structlog
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from adapters.whatsapp_signature import SIGNATURE_HEADER, signature_is_valid
 from adapters.whatsapp_webhook import parse_webhook
@@ -93,15 +93,19 @@ def webhook_handlers(
     @get(WEBHOOK_PATH, sync_to_thread=False, media_type="text/plain",
          responses=error_responses(400, 403))  # fmt: skip
     def verify(
-        mode: str | None = Parameter(
-            query="hub.mode", default=None, description="Must be subscribe."
-        ),
-        token: str | None = Parameter(
-            query="hub.verify_token", default=None, description="Must equal WHATSAPP_VERIFY_TOKEN."
-        ),
-        challenge: str = Parameter(
-            query="hub.challenge", default="", description="Echoed back when the token matches."
-        ),
+        mode: Annotated[
+            str | None, QueryParameter(name="hub.mode", description="Must be subscribe.")
+        ] = None,
+        token: Annotated[
+            str | None,
+            QueryParameter(
+                name="hub.verify_token", description="Must equal WHATSAPP_VERIFY_TOKEN."
+            ),
+        ] = None,
+        challenge: Annotated[
+            str,
+            QueryParameter(name="hub.challenge", description="Echoed back when the token matches."),
+        ] = "",
     ) -> Response[str]:
         """Meta's subscription handshake: echo the challenge when the token matches."""
         if config.verify_token is None:

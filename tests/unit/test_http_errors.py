@@ -6,6 +6,7 @@ import pytest
 import structlog
 from litestar import Litestar, get
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 from litestar.testing import TestClient
 
 from entrypoints.errors import CODES, ERROR_CODES, EXCEPTION_HANDLERS, error_codes_table
@@ -20,7 +21,7 @@ def boom() -> None:
 
 
 @get("/status/{code:int}", sync_to_thread=False)
-def status(code: int) -> None:
+def status(code: FromPath[int]) -> None:
     raise HTTPException(status_code=code)
 
 
