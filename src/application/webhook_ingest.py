@@ -92,7 +92,7 @@ from domain.inbound import (
     UnrecognizedUpdate,
     WebhookProblem,
 )
-from domain.privacy import mask_phone
+from domain.privacy import mask_customer_id
 
 log = structlog.get_logger(__name__)
 
@@ -274,12 +274,12 @@ class WebhookIngestor:
                                      conversation.route.flood_limit, metadata))  # fmt: skip
             log.warning(
                 "conversation.throttled", business_id=business_id,
-                customer=mask_phone(payload.customer_id), until=decision.until.isoformat(),
+                customer=mask_customer_id(payload.customer_id), until=decision.until.isoformat(),
             )  # fmt: skip
         if decision.lifted:
             events.append(_lifted(business_id, payload, metadata))
             log.info("conversation.throttle_lifted", business_id=business_id,
-                     customer=mask_phone(payload.customer_id))  # fmt: skip
+                     customer=mask_customer_id(payload.customer_id))  # fmt: skip
         return decision.state, int(decision.throttled)
 
     async def _state_of(self, conversation: _Conversation) -> _Known:
