@@ -40,10 +40,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import msgspec
 
-from adapters.embedded_postgres import throwaway_server
-from adapters.postgres import connect, create_pool
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres.connection import connect, create_pool
+from adapters.postgres.embedded import throwaway_server
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from application.codec import EventCodec
 from application.event_log import FEED_START, NewEvent
 from domain.events import DomainEvent

@@ -55,8 +55,8 @@ from typing import Final
 import asyncpg
 import uvloop
 
-from adapters.embedded_postgres import EmbeddedPostgres
-from adapters.whatsapp_signature import sign
+from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.whatsapp.signature import sign
 from entrypoints.logging import configure_logging
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]

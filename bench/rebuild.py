@@ -34,17 +34,17 @@ from typing import Any, Final
 
 import asyncpg
 
-from adapters.embedded_postgres import throwaway_server
-from adapters.postgres import connect, create_pool
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
-from adapters.postgres_projection_admin import (
+from adapters.postgres.connection import connect, create_pool
+from adapters.postgres.embedded import throwaway_server
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres.projection_admin import (
     REBUILD_BATCH,
     PostgresProjectionAdmin,
     RebuildProgress,
 )
-from adapters.postgres_read_models import PROJECTIONS
-from adapters.postgres_subscriptions import PostgresSubscriptionSource
+from adapters.postgres.read_models import PROJECTIONS
+from adapters.postgres.subscriptions import PostgresSubscriptionSource
 from application.codec import EventCodec
 from application.event_log import ANY, FEED_START, AppendRequest, FeedPosition, NewEvent
 from application.subscriptions import RunnerSettings, SubscriptionRunner

@@ -6,7 +6,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.postgres import create_pool
+from adapters.postgres.connection import create_pool
 from tests.support import database
 
 

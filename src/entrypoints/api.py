@@ -11,7 +11,7 @@ from litestar import MediaType, Request, Router, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter, SkipValidation
 
-from adapters.postgres_api_tokens import ApiTokenAuthority
+from adapters.postgres.api_tokens import ApiTokenAuthority
 from application.read_models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,

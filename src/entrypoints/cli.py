@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import structlog
 
-from adapters.embedded_postgres import EmbeddedPostgres, StopOutcome
+from adapters.postgres.embedded import EmbeddedPostgres, StopOutcome
 from application.api_tokens import ApiTokenError
 from application.businesses import BusinessError
 from entrypoints.cli_admin import add_projection_commands, add_token_commands

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from adapters.postgres_api_tokens import PostgresApiTokens
-from adapters.postgres_businesses import PostgresBusinessRegistry
-from adapters.postgres_projection_admin import (
+from adapters.postgres.api_tokens import PostgresApiTokens
+from adapters.postgres.businesses import PostgresBusinessRegistry
+from adapters.postgres.projection_admin import (
     ParkedRetry,
     PostgresProjectionAdmin,
     ProjectionStatus,
@@ -21,7 +21,7 @@ from adapters.postgres_projection_admin import (
     RebuildProgress,
     RebuildRefusedError,
 )
-from adapters.postgres_read_models import PROJECTIONS
+from adapters.postgres.read_models import PROJECTIONS
 from application.api_tokens import ApiTokenError, IssuedToken, TokenInfo
 from entrypoints.container import (
     Container,

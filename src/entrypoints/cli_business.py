@@ -8,8 +8,8 @@ import json
 import sys
 from typing import Any
 
-from adapters.postgres_api_tokens import PostgresApiTokens
-from adapters.postgres_businesses import PostgresBusinessRegistry
+from adapters.postgres.api_tokens import PostgresApiTokens
+from adapters.postgres.businesses import PostgresBusinessRegistry
 from application.businesses import Business, BusinessChanges, BusinessError, validate_business
 from entrypoints.cli_admin import print_table
 from entrypoints.container import with_pool

@@ -8,9 +8,9 @@ import json
 import sys
 from typing import Any
 
-from adapters.postgres_businesses import PostgresBusinessRegistry
-from adapters.postgres_stored_changes import PostgresStoredChanges
-from adapters.whatsapp_webhook import parse_webhook
+from adapters.postgres.businesses import PostgresBusinessRegistry
+from adapters.postgres.stored_changes import PostgresStoredChanges
+from adapters.whatsapp.webhook import parse_webhook
 from application.businesses import BusinessError
 from application.webhook_reprocess import ReprocessReport, WebhookReprocessor
 from entrypoints.cli_admin import print_table

@@ -10,15 +10,15 @@ import asyncpg
 import structlog
 from dependency_injector import containers, providers
 
-from adapters.embedded_postgres import EmbeddedPostgres
-from adapters.postgres import connect, create_pool
-from adapters.postgres_api_tokens import ApiTokenAuthority, PostgresApiTokens
-from adapters.postgres_businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
-from adapters.postgres_read_model_queries import PostgresReadModelQueries
-from adapters.postgres_read_models import PROJECTIONS
-from adapters.postgres_subscriptions import PostgresSubscriptionSource
+from adapters.postgres.api_tokens import ApiTokenAuthority, PostgresApiTokens
+from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
+from adapters.postgres.connection import connect, create_pool
+from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres.read_model_queries import PostgresReadModelQueries
+from adapters.postgres.read_models import PROJECTIONS
+from adapters.postgres.subscriptions import PostgresSubscriptionSource
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.ports import Subscriber

@@ -14,7 +14,7 @@ from litestar.enums import ScopeType
 from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.postgres_migrations import default_migrations_dir, load_migrations, pending_migrations
+from adapters.postgres.migrations import default_migrations_dir, load_migrations, pending_migrations
 from entrypoints.api import ApiSlot, api_router
 from entrypoints.container import Container, resolve, store_environment_business
 from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER

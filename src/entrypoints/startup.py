@@ -10,8 +10,8 @@ from typing import Final
 import asyncpg
 import structlog
 
-from adapters.embedded_postgres import EmbeddedPostgresError
-from adapters.postgres_migrations import MigrationError
+from adapters.postgres.embedded import EmbeddedPostgresError
+from adapters.postgres.migrations import MigrationError
 from entrypoints.container import Container, DatabaseUnavailableError, resolve
 from entrypoints.logging import redact_text
 

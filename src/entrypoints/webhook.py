@@ -13,8 +13,8 @@ from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 
-from adapters.whatsapp_signature import SIGNATURE_HEADER, signature_is_valid
-from adapters.whatsapp_webhook import parse_webhook
+from adapters.whatsapp.signature import SIGNATURE_HEADER, signature_is_valid
+from adapters.whatsapp.webhook import parse_webhook
 from application.inbound_updates import WebhookFormatError
 from application.webhook_ingest import WebhookIngestor
 from domain.inbound import UnreadableChange

@@ -18,8 +18,8 @@ import asyncpg
 import httpx
 import pytest
 
-from adapters.postgres import create_pool
-from adapters.postgres_event_store import PostgresEventStore
+from adapters.postgres.connection import create_pool
+from adapters.postgres.event_store import PostgresEventStore
 from application.codec import EventCodec
 from application.event_log import NewEvent
 from domain.account import WebhookChangeUnreadable, business_stream, unreadable_event_id

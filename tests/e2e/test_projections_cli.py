@@ -13,8 +13,8 @@ import asyncpg
 import httpx
 import pytest
 
-from adapters.postgres import create_pool
-from adapters.postgres_read_models import PROJECTIONS
+from adapters.postgres.connection import create_pool
+from adapters.postgres.read_models import PROJECTIONS
 from application.event_log import FeedPosition
 from tests.e2e.server import RunningServer, run_cli, serve
 from tests.e2e.test_webhook import server_env

@@ -19,8 +19,8 @@ import asyncpg
 import httpx
 import pytest
 
-from adapters.embedded_postgres import EmbeddedPostgres
-from adapters.postgres_migrations import default_migrations_dir, load_migrations
+from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.postgres.migrations import default_migrations_dir, load_migrations
 from tests.e2e.server import free_port, run_cli, serve, wait_for_log
 from tests.support.database import ROOT
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from adapters.embedded_postgres import (
+from adapters.postgres.embedded import (
     FAST_TEST_SETTINGS,
     INSTALL_MARKER,
     SERVER_USER,

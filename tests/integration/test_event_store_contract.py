@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from adapters.memory_event_store import InMemoryEventStore
-from adapters.postgres import create_pool
-from adapters.postgres_event_store import PostgresEventStore
+from adapters.memory.event_store import InMemoryEventStore
+from adapters.postgres.connection import create_pool
+from adapters.postgres.event_store import PostgresEventStore
 from application.codec import UnknownEventTypeError
 from application.event_log import (
     ANY,

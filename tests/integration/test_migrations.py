@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.postgres_migrations import (
+from adapters.postgres.migrations import (
     MigrationError,
     default_migrations_dir,
     load_migrations,

@@ -10,13 +10,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.memory_event_store import InMemoryEventStore, InMemorySubscriptionSource
-from adapters.postgres import create_pool
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_projection_admin import PostgresProjectionAdmin
-from adapters.postgres_read_model_queries import PostgresReadModelQueries
-from adapters.postgres_read_models import MessagesProjection
-from adapters.postgres_subscriptions import PostgresSubscriptionSource
+from adapters.memory.event_store import InMemoryEventStore, InMemorySubscriptionSource
+from adapters.postgres.connection import create_pool
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.projection_admin import PostgresProjectionAdmin
+from adapters.postgres.read_model_queries import PostgresReadModelQueries
+from adapters.postgres.read_models import MessagesProjection
+from adapters.postgres.subscriptions import PostgresSubscriptionSource
 from application.event_log import AppendResult, RecordedEvent
 from application.ports import EventStore, SubscriptionSource
 from application.subscriptions import RunnerSettings, SubscriptionRunner

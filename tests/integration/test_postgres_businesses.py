@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.postgres_businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
+from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
 from application.businesses import Business, BusinessError, BusinessRoute
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.postgres import connect, create_pool
-from adapters.postgres_event_store import PostgresEventStore
+from adapters.postgres.connection import connect, create_pool
+from adapters.postgres.event_store import PostgresEventStore
 from application.event_log import (
     FEED_START,
     NO_STREAM,

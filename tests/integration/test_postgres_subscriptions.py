@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.postgres import connect
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_subscriptions import PostgresSubscriptionSource
+from adapters.postgres.connection import connect
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.subscriptions import PostgresSubscriptionSource
 from application.event_log import AppendResult
 from application.subscriptions import RunnerSettings, SubscriptionRunner
 from tests.integration.test_subscriptions_contract import caught_up, running

@@ -9,13 +9,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.postgres_projection_admin import (
+from adapters.postgres.projection_admin import (
     PostgresProjectionAdmin,
     RebuildError,
     RebuildProgress,
     RebuildRefusedError,
 )
-from adapters.postgres_read_models import PROJECTIONS
+from adapters.postgres.read_models import PROJECTIONS
 from tests.support.read_model_tables import read_models, replayed_read_models
 from tests.support.read_models import Projected, projected
 from tests.support.webhooks import messages_change, status, text_message, webhook
@@ -165,7 +165,7 @@ async def test_an_unknown_projection_is_refused_before_anything_changes(
 async def test_a_swap_waits_for_busy_live_tables_and_gives_up_without_changing_them(
     pool: asyncpg.Pool[Any], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import adapters.postgres_projection_admin as admin_module
+    import adapters.postgres.projection_admin as admin_module
 
     monkeypatch.setattr(admin_module, "SWAP_LOCK_WAIT_MS", 50)
     monkeypatch.setattr(admin_module, "SWAP_ATTEMPTS", 3)

@@ -7,8 +7,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_read_models import PROJECTIONS, ErrorsProjection, MessagesProjection
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.read_models import PROJECTIONS, ErrorsProjection, MessagesProjection
 from application.event_log import FEED_START
 from tests.support.read_model_tables import table_rows
 from tests.support.read_models import CODEC, projected

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from adapters.memory_businesses import InMemoryBusinessDirectory
+from adapters.memory.businesses import InMemoryBusinessDirectory
 from application.webhook_ingest import WebhookIngestor
 from domain.conversation import conversation_stream
 from tests.support.read_model_tables import (

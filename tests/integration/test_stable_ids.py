@@ -7,10 +7,10 @@ from typing import Any
 
 import asyncpg
 
-from adapters.postgres import connect
-from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
-from adapters.postgres_projection_admin import PostgresProjectionAdmin
-from adapters.postgres_read_model_queries import PostgresReadModelQueries
+from adapters.postgres.connection import connect
+from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres.projection_admin import PostgresProjectionAdmin
+from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from application.read_models import ConversationFilter
 from domain.conversation import conversation_stream
 from domain.public_ids import conversation_public_id, message_public_id

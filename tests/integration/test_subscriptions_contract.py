@@ -12,10 +12,10 @@ import pytest
 import structlog
 import structlog.testing
 
-from adapters.memory_event_store import InMemoryEventStore, InMemorySubscriptionSource
-from adapters.postgres import create_pool
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_subscriptions import PostgresSubscriptionSource
+from adapters.memory.event_store import InMemoryEventStore, InMemorySubscriptionSource
+from adapters.postgres.connection import create_pool
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.subscriptions import PostgresSubscriptionSource
 from application.event_log import AppendResult
 from application.ports import EventStore, SubscriptionSource
 from application.subscriptions import RunnerSettings, SubscriptionRunner

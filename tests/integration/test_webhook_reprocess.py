@@ -9,10 +9,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from adapters.memory_businesses import InMemoryBusinessDirectory
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_stored_changes import PostgresStoredChanges
-from adapters.whatsapp_webhook import parse_webhook
+from adapters.memory.businesses import InMemoryBusinessDirectory
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.stored_changes import PostgresStoredChanges
+from adapters.whatsapp.webhook import parse_webhook
 from application.businesses import Business
 from application.codec import EventCodec
 from application.inbound_updates import InboundUpdate

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from adapters.memory_businesses import InMemoryBusinessDirectory
-from adapters.memory_event_store import InMemoryEventStore
-from adapters.whatsapp_webhook import parse_webhook
+from adapters.memory.businesses import InMemoryBusinessDirectory
+from adapters.memory.event_store import InMemoryEventStore
+from adapters.whatsapp.webhook import parse_webhook
 from application.businesses import Business
 from application.codec import EventCodec
 from application.event_log import FEED_START, AppendRequest, AppendResult, NewEvent

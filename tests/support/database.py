@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from adapters.embedded_postgres import FAST_TEST_SETTINGS, EmbeddedPostgres
-from adapters.postgres_migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres.embedded import FAST_TEST_SETTINGS, EmbeddedPostgres
+from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_DATA_DIR = ROOT / ".wazybot" / "test-pgdata"

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from adapters.postgres_read_models import PROJECTIONS
+from adapters.postgres.read_models import PROJECTIONS
 from tests.support.read_models import FAST, projected
 
 READ_MODEL_TABLES = tuple(table for p in PROJECTIONS for table in p.tables)

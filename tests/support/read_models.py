@@ -11,11 +11,11 @@ from typing import Any
 
 import asyncpg
 
-from adapters.memory_businesses import InMemoryBusinessDirectory
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_read_models import PROJECTIONS, PostgresProjection
-from adapters.postgres_subscriptions import PostgresSubscriptionSource
-from adapters.whatsapp_webhook import parse_webhook
+from adapters.memory.businesses import InMemoryBusinessDirectory
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.read_models import PROJECTIONS, PostgresProjection
+from adapters.postgres.subscriptions import PostgresSubscriptionSource
+from adapters.whatsapp.webhook import parse_webhook
 from application.businesses import Business
 from application.codec import EventCodec
 from application.event_log import FeedPosition

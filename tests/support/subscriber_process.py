@@ -9,9 +9,9 @@ import asyncio
 import os
 import sys
 
-from adapters.postgres import create_pool
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_subscriptions import PostgresSubscriptionSource
+from adapters.postgres.connection import create_pool
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.subscriptions import PostgresSubscriptionSource
 from application.subscriptions import RunnerSettings, SubscriptionRunner
 from tests.support.events import TEST_CODEC
 from tests.support.subscribers import TableSubscriber

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from adapters.whatsapp_signature import sign
+from adapters.whatsapp.signature import sign
 from tests.support.database import ROOT
 
 APP_SECRET = "test-app-secret-ü"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.whatsapp_signature import sign, signature_is_valid
+from adapters.whatsapp.signature import sign, signature_is_valid
 
 SECRET = b"app-secret"
 BODY = '{"text":"caf\\u00e9 \u2713 \U0001f44b"}'.encode()

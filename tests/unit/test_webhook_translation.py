@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.whatsapp_webhook import parse_webhook
+from adapters.whatsapp.webhook import parse_webhook
 from application.inbound_updates import AccountUpdate, NumberUpdate, WebhookFormatError
 from domain.inbound import (
     AccountNotice,
@@ -495,7 +495,7 @@ def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:
 
 
 def test_a_translator_bug_costs_only_its_own_change(monkeypatch: pytest.MonkeyPatch) -> None:
-    import adapters.whatsapp_webhook as webhook_format
+    import adapters.whatsapp.webhook as webhook_format
 
     def broken(_: Any) -> Any:
         raise KeyError("surprise")

@@ -22,9 +22,9 @@ from typing import Any, Final
 import asyncpg
 import structlog
 
-from adapters.postgres import connect
-from adapters.postgres_event_store import PostgresEventStore
-from adapters.postgres_read_models import (
+from adapters.postgres.connection import connect
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.read_models import (
     LIVE_SCHEMA,
     PROJECTIONS,
     PostgresProjection,

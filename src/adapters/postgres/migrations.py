@@ -41,7 +41,7 @@ def default_migrations_dir() -> Path:
     packaged = Path(__file__).with_name("db_migrations")
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "db" / "migrations"
+    return Path(__file__).resolve().parents[3] / "db" / "migrations"
 
 
 def load_migrations(directory: Path) -> list[Migration]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from adapters.postgres_event_store import PostgresEventStore
+from adapters.postgres.event_store import PostgresEventStore
 from application.event_log import RecordedEvent
 from domain.account import business_stream
 

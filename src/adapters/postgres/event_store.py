@@ -19,7 +19,7 @@ from typing import Any, Final
 import asyncpg
 import structlog
 
-from adapters.postgres import PgConnection
+from adapters.postgres.connection import PgConnection
 from application.codec import EventCodec
 from application.event_log import (
     ANY,

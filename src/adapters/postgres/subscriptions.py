@@ -17,8 +17,8 @@ from typing import Any, Final, TypeAlias
 
 import asyncpg
 
-from adapters.postgres import connect
-from adapters.postgres_event_store import PostgresEventStore
+from adapters.postgres.connection import connect
+from adapters.postgres.event_store import PostgresEventStore
 from application.event_log import (
     CheckpointConflictError,
     EventStoreError,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
-from adapters.postgres import PgConnection
+from adapters.postgres.connection import PgConnection
 from application.event_log import RecordedEvent
 from application.projections import (
     ConversationKey,
