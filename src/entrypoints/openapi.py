@@ -10,7 +10,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
-from swagger_ui_bundle import swagger_ui_path
+from openapi_ui_bundles.swagger_ui import static_path as swagger_ui_path
 
 from entrypoints.errors import CODES, ErrorBody
 
@@ -101,7 +101,7 @@ def openapi_config() -> OpenAPIConfig:
 
 
 def documentation_assets() -> Router:
-    """Swagger UI's scripts and styles, from the swagger-ui-bundle package (Apache-2.0)."""
+    """Swagger UI 5 (it reads OpenAPI 3.1), from the openapi-ui-bundles package (Apache-2.0)."""
     return create_static_files_router(
         path=ASSETS_PATH, directories=[swagger_ui_path], name="openapi-assets"
     )
