@@ -99,7 +99,9 @@ LIMIT: Final = _query(
 CURSOR: Final = _query("cursor", "The next_cursor of the previous page; omit it for the first.")
 STATUS: Final = _query("status", "Only conversations in this status: bot, escalated or closed.")
 SEARCH: Final = _query(
-    "search", f"Part of the customer's name or number (at most {MAX_SEARCH_LENGTH} characters)."
+    "search",
+    "Part of the customer's name, or of any phone number, business-scoped user id or username"
+    f" they ever had (@name too), or of a group id (at most {MAX_SEARCH_LENGTH} characters).",
 )
 RANGE: Final = _query(
     "range", "24h, 7d or 30d, ending with the current hour (default 24h); or give from/to."

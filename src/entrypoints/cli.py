@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(
         production=settings.environment.value == "production",
-        level=settings.log_level,
+        level=settings.log_level or ("info" if args.command == "serve" else "warning"),
         # Only the server logs to standard output; other commands keep it for their results.
         stream=sys.stdout if args.command == "serve" else sys.stderr,
     )

@@ -99,8 +99,8 @@ def _tokens_revoke(settings: Settings, args: argparse.Namespace) -> int:
     revoked = asyncio.run(with_pool(settings, lambda pool: PostgresApiTokens(pool).revoke(args.id)))
     if revoked is None:
         raise ApiTokenError(f"no token with id {args.id!r} (see `wazybot tokens list`)")
-    print(f"revoked token {revoked.id} of business {revoked.business_id!r}"
-          f" (at {_when(revoked.revoked_at)}); it now answers 401")  # fmt: skip
+    print(f"token {revoked.id} of business {revoked.business_id!r} is revoked"
+          f" (since {_when(revoked.revoked_at)}); it answers 401")  # fmt: skip
     return 0
 
 

@@ -89,7 +89,9 @@ def _fields(report: ReprocessReport) -> dict[str, int]:
 
 
 def _progress(done: int, total: int) -> None:
-    end = "\n" if done == total else ""
-    print(
-        f"\rreprocessing unreadable changes: {done}/{total}", end=end, file=sys.stderr, flush=True
-    )
+    """Redrawn in place on a terminal; elsewhere a line at each tenth and at the end."""
+    line = f"reprocessing unreadable changes: {done}/{total}"
+    if sys.stderr.isatty():
+        print("\r" + line, end="\n" if done == total else "", file=sys.stderr, flush=True)
+    elif done == total or done % max(1, total // 10) == 0:
+        print(line, file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ from dependency_injector import containers, providers
 from adapters.postgres.api_tokens import ApiTokenAuthority, PostgresApiTokens
 from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
 from adapters.postgres.connection import connect, create_pool
-from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
@@ -171,13 +171,30 @@ class Container(containers.DeclarativeContainer):
 
 
 async def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
-    """Run ``work`` with the resources started: a migrated (or embedded) database and its pool."""
+    """Run ``work`` with the resources started: a migrated (or embedded) database and its pool.
+
+    An administration command never creates an embedded database: one run from another
+    directory would otherwise quietly work on a new, empty one.
+    """
+    require_existing_database(settings)
     container = Container(settings=settings)
     await resolve(container.init_resources())
     try:
         return await work(container)
     finally:
         await resolve(container.shutdown_resources())
+
+
+def require_existing_database(settings: Settings) -> None:
+    if settings.database_url:
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    if not embedded.exists:
+        raise EmbeddedPostgresError(
+            f"no WazyBot database in {embedded.configured_dir}: run this command from the "
+            "directory the server runs in, or set WAZYBOT_DATA_DIR or DATABASE_URL "
+            "(`wazybot serve` and `wazybot db migrate` create a new one)"
+        )
 
 
 async def with_pool(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:

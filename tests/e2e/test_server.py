@@ -164,6 +164,26 @@ def test_db_stop_with_database_url_explains_there_is_nothing_to_stop() -> None:
     assert "DATABASE_URL is set" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("business", "list"), ("tokens", "list"), ("projections", "status"),
+     ("webhooks", "reprocess", "--dry-run")],
+)  # fmt: skip
+def test_admin_commands_run_elsewhere_say_there_is_no_database_instead_of_making_one(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+
+    result = run_cli(*command, env={}, cwd=elsewhere)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    said = result.stderr.splitlines()[-1]
+    assert said.startswith(f"wazybot: no WazyBot database in {elsewhere / '.wazybot'}")
+    assert "WAZYBOT_DATA_DIR" in said
+    assert not (elsewhere / ".wazybot").exists()
+    assert result.stdout == ""
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to another user")
 def test_serve_as_root_with_a_data_directory_nobody_else_can_enter(tmp_path: Path) -> None:
@@ -175,7 +195,7 @@ def test_serve_as_root_with_a_data_directory_nobody_else_can_enter(tmp_path: Pat
             assert server.stop()
         relocated = EmbeddedPostgres(data_dir).data_dir
         assert ready.status_code == 200, server.logs()
-        assert "embedded_postgres.relocated" in server.logs()
+        assert "embedded_postgres.data_dir_elsewhere" in server.logs()
         assert str(relocated) in server.logs()
         assert (relocated / "PG_VERSION").exists()
         assert not postmaster_alive(data_dir)

@@ -111,6 +111,11 @@ class EmbeddedPostgres:
         return self.data_dir != self.configured_dir
 
     @property
+    def exists(self) -> bool:
+        """A cluster was made for the configured path (here or where it was moved)."""
+        return (self.data_dir / "PG_VERSION").exists()
+
+    @property
     def dsn(self) -> str:
         if self.socket_dir is None:
             raise EmbeddedPostgresError("the embedded server has not been started")
@@ -127,12 +132,12 @@ class EmbeddedPostgres:
         """Start (or join) the server and return its connection URL."""
         self.configured_dir.parent.mkdir(parents=True, exist_ok=True)
         binaries = self.binaries
-        if self.relocated or binaries.parent != self._install:
-            log.info(
-                "embedded_postgres.relocated", configured=str(self.configured_dir),
-                data_dir=str(self.data_dir), binaries=str(binaries),
-                user=self._run_as,
-            )  # fmt: skip
+        if self.relocated:
+            log.info("embedded_postgres.data_dir_elsewhere", configured=str(self.configured_dir),
+                     data_dir=str(self.data_dir), user=self._run_as)  # fmt: skip
+        if binaries.parent != self._install:
+            log.info("embedded_postgres.binaries_copy", binaries=str(binaries),
+                     user=self._run_as)  # fmt: skip
         with self._locked():
             if self.relocated:
                 self._refuse_configured_contents()
