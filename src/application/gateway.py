@@ -64,10 +64,11 @@ class GatewayError(Exception):
         self.details = details
         self.fbtrace_id = fbtrace_id
         self.http_status = http_status
-        described = f"code {code}" if code is not None else f"HTTP {http_status or 'none'}"
-        super().__init__(
-            f"{classification.error_class.value} ({described}): {classification.reason}"
-        )
+        if code is not None:
+            described = f" (code {code})"
+        else:
+            described = f" (HTTP {http_status})" if http_status is not None else ""
+        super().__init__(f"{classification.error_class.value}{described}: {classification.reason}")
 
     @property
     def error_class(self) -> ErrorClass:
