@@ -16,6 +16,8 @@ from application.event_log import (
     NewEvent,
     RecordedEvent,
 )
+from application.gateway import SendAccepted, Sender
+from domain.outbound import OutboundMessage, Recipient
 
 TxT = TypeVar("TxT")
 TxT_contra = TypeVar("TxT_contra", contravariant=True)
@@ -107,3 +109,19 @@ class BusinessDirectory(Protocol):
     async def by_phone_number(self, phone_number_id: str) -> BusinessRoute | None: ...
 
     async def by_account(self, account_id: str) -> BusinessRoute | None: ...
+
+
+class WhatsAppGateway(Protocol):
+    """The Graph API's messages endpoint: every outbound message and read receipt leaves here.
+
+    Both methods raise ``application.gateway.GatewayError`` carrying the classification
+    of the failure; callers check WhatsApp's limits (``domain.whatsapp_limits``) first.
+    """
+
+    async def send(
+        self, sender: Sender, recipient: Recipient, message: OutboundMessage
+    ) -> SendAccepted: ...
+
+    async def mark_read(self, sender: Sender, wamid: str, typing_indicator: bool = True) -> None:
+        """Mark an inbound message read, showing the typing indicator (up to 25 s) by default."""
+        ...

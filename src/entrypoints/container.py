@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Final, TypeVar
 
 import asyncpg
+import httpx
 import structlog
 from dependency_injector import containers, providers
 
@@ -19,6 +20,7 @@ from adapters.postgres.migrations import default_migrations_dir, load_migrations
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from adapters.postgres.read_models import PROJECTIONS
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
+from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.ports import Subscriber
@@ -93,6 +95,15 @@ async def provide_event_store(
         await store.close()
 
 
+async def provide_graph_client() -> AsyncIterator[httpx.AsyncClient]:
+    """The process's one pooled client for the Graph API, closed at shutdown."""
+    client = create_graph_client()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 def build_runners(
     subscribers: list[Subscriber[Any]],
     source: PostgresSubscriptionSource,
@@ -163,6 +174,13 @@ class Container(containers.DeclarativeContainer):
     api_tokens = providers.Singleton(PostgresApiTokens, pool)
     api_authority = providers.Singleton(ApiTokenAuthority, api_tokens, environment_token)
     read_model_queries = providers.Singleton(PostgresReadModelQueries, pool)
+    graph_client = providers.Resource(provide_graph_client)
+    whatsapp_gateway = providers.Singleton(
+        GraphWhatsAppGateway,
+        graph_client,
+        graph_url=settings.provided.whatsapp_graph_url,
+        api_version=settings.provided.whatsapp_api_version,
+    )
     # The projections and process managers that follow the event feed register here.
     subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List(
         *(providers.Singleton(projection) for projection in PROJECTIONS)

@@ -78,6 +78,8 @@ class Settings:
     whatsapp_phone_number_id: str | None = None
     whatsapp_business_account_id: str | None = None
     whatsapp_access_token: Secret | None = None
+    whatsapp_graph_url: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "v26.0"
     webhook_max_bytes: int = 4 * MEBIBYTE
     flood_limit: int = 20
     benchmark_endpoints: bool = False
@@ -159,6 +161,21 @@ def _meta_id(name: str, raw: str) -> str:
     return value
 
 
+def _http_url(name: str, raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be an http(s):// URL such as https://graph.facebook.com")
+    return value
+
+
+def _api_version(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"v\d{1,3}\.\d{1,3}", value):
+        raise SettingsError(f"{name} must be a Graph API version such as v26.0, got {raw!r}")
+    return value
+
+
 def _path(name: str, raw: str) -> Path:
     return Path(_text(name, raw))
 
@@ -194,6 +211,10 @@ VARIABLES: Final = (
               "WhatsApp Business Account id of the default business (template updates)"),
     _Variable("whatsapp_access_token", "WHATSAPP_ACCESS_TOKEN", _secret,
               "Graph API access token of the default business"),
+    _Variable("whatsapp_graph_url", "WHATSAPP_GRAPH_URL", _http_url,
+              "base URL of the Graph API that messages are sent through"),
+    _Variable("whatsapp_api_version", "WHATSAPP_API_VERSION", _api_version,
+              "Graph API version of every request to Meta"),
     _Variable("webhook_max_bytes", "WAZYBOT_WEBHOOK_MAX_BYTES", _integer(1024, 64 * MEBIBYTE),
               "largest webhook body accepted, in bytes"),
     _Variable("flood_limit", "WAZYBOT_FLOOD_LIMIT", _integer(1, 10_000),

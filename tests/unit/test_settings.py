@@ -37,6 +37,8 @@ def test_every_variable_is_read() -> None:
             "WAZYBOT_DB_POOL_SIZE": "20",
             "WAZYBOT_SUBSCRIBER_POLL_SECONDS": "0.5",
             "WAZYBOT_AUTO_MIGRATE": "no",
+            "WHATSAPP_GRAPH_URL": "http://127.0.0.1:8081/",
+            "WHATSAPP_API_VERSION": "v25.0",
         }
     )
 
@@ -51,6 +53,8 @@ def test_every_variable_is_read() -> None:
         db_pool_size=20,
         subscriber_poll_seconds=0.5,
         auto_migrate=False,
+        whatsapp_graph_url="http://127.0.0.1:8081",
+        whatsapp_api_version="v25.0",
     )
 
 
@@ -67,6 +71,8 @@ def test_every_variable_is_read() -> None:
         ("WAZYBOT_AUTO_MIGRATE", "maybe"),
         ("DATABASE_URL", "mysql://db/x"),
         ("WAZYBOT_HOST", "  "),
+        ("WHATSAPP_GRAPH_URL", "graph.facebook.com"),
+        ("WHATSAPP_API_VERSION", "26"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
