@@ -49,6 +49,20 @@ class EventStore(Protocol):
         ...
 
 
+class TransactionalAppender(Protocol[TxT_contra]):
+    """Appends inside a subscriber's own transaction (the ``tx`` its ``handle`` receives).
+
+    A process manager takes one: its new events commit with its checkpoint, or neither
+    does. Same rules as ``EventStore.append_atomic`` (ConcurrencyError, idempotent
+    duplicates, UnstorableEventError); followers see the events once ``tx`` commits.
+    ``last_position`` of the answer may be None until then.
+    """
+
+    async def append_on(
+        self, tx: TxT_contra, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult]: ...
+
+
 class Subscriber(Protocol[TxT_contra]):
     """Consumes the global feed; its writes share a transaction with its checkpoint."""
 
