@@ -19,6 +19,13 @@ from adapters.postgres.migrations import default_migrations_dir, load_migrations
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from adapters.postgres.read_models import PROJECTIONS
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
+from adapters.secrets.token_cipher import (
+    KEY_SETTING,
+    SecretKeyError,
+    TokenCipher,
+    key_file_beside,
+    load_or_create_key_file,
+)
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.ports import Subscriber
@@ -106,6 +113,11 @@ def environment_token(settings: Settings) -> str | None:
     return settings.api_token.value if settings.api_token else None
 
 
+def environment_access_token(settings: Settings) -> str | None:
+    token = settings.whatsapp_access_token
+    return token.value if token else None
+
+
 def default_business(settings: Settings) -> Business | None:
     """The business WHATSAPP_PHONE_NUMBER_ID configures, when it is set."""
     if not settings.whatsapp_phone_number_id:
@@ -135,6 +147,34 @@ async def store_environment_business(container: Container) -> None:
         log.warning("business.environment_not_applied", problem=problem)
 
 
+def provide_token_cipher(settings: Settings) -> TokenCipher:
+    """WAZYBOT_SECRET_KEY; with the embedded database, a key file made once beside its data.
+
+    A missing or unreadable key never stops the process: storing or reading a token
+    then fails with a message naming the setting.
+    """
+    if settings.secret_key is not None:
+        return TokenCipher(settings.secret_key.value.encode("ascii"))
+    if settings.database_url:
+        return TokenCipher.without_key(
+            f"set {KEY_SETTING} to store access tokens (a key is required with DATABASE_URL)"
+        )
+    path = key_file_beside(settings.data_dir)
+    try:
+        return TokenCipher(load_or_create_key_file(path))
+    except (SecretKeyError, OSError) as error:
+        log.error("secrets.key_file_unusable", path=str(path), error=str(error))
+        return TokenCipher.without_key(f"the key file {path} cannot be used ({error}); "
+                                       f"set {KEY_SETTING} or fix the file")  # fmt: skip
+
+
+async def secure_access_tokens(container: Container) -> None:
+    """Encrypt access tokens stored before encryption; report ones the key cannot open."""
+    registry: PostgresBusinessRegistry = await resolve(container.business_registry())
+    for problem in await registry.secure_stored_tokens():
+        log.error("business.access_tokens_not_secured", problem=problem)
+
+
 async def resolve(value: Any) -> Any:
     """Providers that depend on async resources hand back awaitables; others plain values."""
     if hasattr(value, "__await__"):
@@ -151,7 +191,11 @@ class Container(containers.DeclarativeContainer):
     subscription_source = providers.Singleton(PostgresSubscriptionSource, database_url, event_store)
     default_business = providers.Singleton(default_business, settings)
     environment_token = providers.Callable(environment_token, settings)
-    business_registry = providers.Singleton(PostgresBusinessRegistry, pool)
+    environment_access_token = providers.Callable(environment_access_token, settings)
+    token_cipher = providers.Singleton(provide_token_cipher, settings)
+    business_registry = providers.Singleton(
+        PostgresBusinessRegistry, pool, token_cipher, environment_access_token
+    )
     # The environment's business is stored at server start (store_environment_business), so
     # the directory reads it from the database like any other and `business remove` applies.
     business_directory = providers.Singleton(
