@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from application.businesses import BusinessRoute
@@ -16,6 +18,7 @@ from application.event_log import (
     NewEvent,
     RecordedEvent,
 )
+from application.notices import KeyedNotice, Notice
 
 TxT = TypeVar("TxT")
 TxT_contra = TypeVar("TxT_contra", contravariant=True)
@@ -121,3 +124,46 @@ class BusinessDirectory(Protocol):
     async def by_phone_number(self, phone_number_id: str) -> BusinessRoute | None: ...
 
     async def by_account(self, account_id: str) -> BusinessRoute | None: ...
+
+
+class Notifier(Protocol):
+    """One channel that tells the team (log, JSON webhook, email)."""
+
+    @property
+    def channel(self) -> str:
+        """A stable name: pending deliveries are kept per channel."""
+        ...
+
+    async def send(self, notice: Notice) -> None:
+        """Deliver the notice or raise NotificationError (whose message holds no secret)."""
+        ...
+
+
+class NoticeQueue(Protocol[TxT_contra]):
+    """Pending notices, written in a subscriber's transaction."""
+
+    async def enqueue(self, tx: TxT_contra, notices: Sequence[KeyedNotice]) -> int:
+        """Queue each notice once per channel; a key already queued is skipped. The count."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeDelivery:
+    id: int
+    channel: str
+    notice: Notice
+    attempt: int  # 1 for the first try
+
+
+class NoticeDeliveries(Protocol):
+    """What the delivery worker does with pending notices; safe across processes."""
+
+    async def claim_due(
+        self, channels: Sequence[str], limit: int, lease_seconds: float
+    ) -> list[NoticeDelivery]:
+        """Take due deliveries for ``lease_seconds``; an unsettled one is due again after it."""
+        ...
+
+    async def delivered(self, delivery_id: int) -> None: ...
+
+    async def retry_at(self, delivery_id: int, error: str, when: datetime) -> None: ...

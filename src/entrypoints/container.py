@@ -10,12 +10,16 @@ import asyncpg
 import structlog
 from dependency_injector import containers, providers
 
+from adapters.notify.log import LogNotifier
+from adapters.notify.smtp import SmtpNotifier
+from adapters.notify.webhook import WebhookNotifier
 from adapters.postgres.api_tokens import ApiTokenAuthority, PostgresApiTokens
 from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
 from adapters.postgres.connection import connect, create_pool
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQueue
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from adapters.postgres.read_models import PROJECTIONS
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
@@ -28,7 +32,8 @@ from adapters.secrets.token_cipher import (
 )
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
-from application.ports import Subscriber
+from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
+from application.ports import Notifier, Subscriber
 from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionRunner
 from application.webhook_ingest import WebhookIngestor
 from domain.event_types import EVENT_TYPES
@@ -107,6 +112,33 @@ def build_runners(
 ) -> RunnerGroup:
     runner_settings = RunnerSettings(poll_interval=settings.subscriber_poll_seconds)
     return RunnerGroup([SubscriptionRunner(s, source, runner_settings) for s in subscribers])
+
+
+def build_notifiers(settings: Settings) -> list[Notifier]:
+    """The configured channels; the structured log when none is."""
+    notifiers: list[Notifier] = []
+    if settings.notify_webhook_url is not None:
+        notifiers.append(WebhookNotifier(settings.notify_webhook_url.value))
+    if settings.notify_smtp_url is not None and settings.notify_email_from:
+        recipients = settings.notify_email_to or ()
+        notifiers.append(
+            SmtpNotifier(settings.notify_smtp_url.value, settings.notify_email_from, recipients)
+        )
+    return notifiers or [LogNotifier()]
+
+
+async def provide_notifiers(settings: Settings) -> AsyncIterator[list[Notifier]]:
+    notifiers = build_notifiers(settings)
+    try:
+        yield notifiers
+    finally:
+        for notifier in notifiers:
+            if isinstance(notifier, WebhookNotifier):
+                await notifier.close()
+
+
+def channels_of(notifiers: list[Notifier]) -> list[str]:
+    return [notifier.channel for notifier in notifiers]
 
 
 def environment_token(settings: Settings) -> str | None:
@@ -207,9 +239,16 @@ class Container(containers.DeclarativeContainer):
     api_tokens = providers.Singleton(PostgresApiTokens, pool)
     api_authority = providers.Singleton(ApiTokenAuthority, api_tokens, environment_token)
     read_model_queries = providers.Singleton(PostgresReadModelQueries, pool)
+    notifiers = providers.Resource(provide_notifiers, settings)
+    notice_queue = providers.Singleton(
+        PostgresNoticeQueue, providers.Callable(channels_of, notifiers)
+    )
+    notice_deliveries = providers.Singleton(PostgresNoticeDeliveries, pool)
+    notice_worker = providers.Singleton(NoticeDeliveryWorker, notice_deliveries, notifiers)
     # The projections and process managers that follow the event feed register here.
     subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List(
-        *(providers.Singleton(projection) for projection in PROJECTIONS)
+        *(providers.Singleton(projection) for projection in PROJECTIONS),
+        providers.Singleton(TeamNoticeRecorder, notice_queue),
     )
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)
 

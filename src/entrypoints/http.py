@@ -128,11 +128,13 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         if run_workers:
             runners = await resolve(container.runners())
             runners.start()
+            (await resolve(container.notice_worker())).start()
         log.info("app.started", workers=run_workers)
 
     async def stop(_: Litestar) -> None:
         if run_workers:
             await (await resolve(container.runners())).stop()
+            await (await resolve(container.notice_worker())).stop()
         await resolve(container.shutdown_resources())
         log.info("app.stopped")
 

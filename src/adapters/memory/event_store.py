@@ -40,6 +40,7 @@ from application.event_log import (
     plan_appends,
     validate_request,
 )
+from application.subscriptions import parked_record
 
 _ESCAPED_NUL: Final = b"\\u0000"
 
@@ -79,6 +80,7 @@ class InMemoryEventStore:
         self._feed: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._event_ids: set[uuid.UUID] = set()
+        self.codec = codec
         self._tx = 0
         self._appended = asyncio.Event()  # set, then replaced, at every stored append
         self._in_transaction: weakref.WeakKeyDictionary[
@@ -295,6 +297,9 @@ class InMemorySubscriptionSession:
         await self.save_checkpoint(tx, previous, event.position)
         parked = self._source.parked.setdefault(self._name, {})
         tx.on_commit(lambda: parked.__setitem__(event.event_id, (event, error)))
+        store = self._source._store
+        if record := parked_record(store.codec, self._name, event, error, attempts):
+            await store.append_on(tx, record)
         tx.commit()
 
     async def wait_for_events(self, timeout: float) -> None:
