@@ -142,7 +142,7 @@ class NoticeDeliveryWorker:
             await self._retry_later(delivery, f"{type(error).__name__}")
             return
         await self._deliveries.delivered(delivery.id)
-        log.info("notice.delivered", channel=delivery.channel, event=delivery.notice.event,
+        log.info("notice.delivered", channel=delivery.channel, notice_event=delivery.notice.event,
                  business_id=delivery.notice.business_id, attempt=delivery.attempt)  # fmt: skip
 
     async def _retry_later(self, delivery: NoticeDelivery, error: str) -> None:
@@ -150,5 +150,5 @@ class NoticeDeliveryWorker:
         when = datetime.now(UTC) + timedelta(seconds=delay)
         await self._deliveries.retry_at(delivery.id, error, when)
         log.warning("notice.delivery_failed", channel=delivery.channel,
-                    event=delivery.notice.event, attempt=delivery.attempt, error=error,
+                    notice_event=delivery.notice.event, attempt=delivery.attempt, error=error,
                     retry_in_seconds=round(delay, 2))  # fmt: skip
