@@ -203,7 +203,12 @@ def provide_token_cipher(settings: Settings) -> TokenCipher:
 async def secure_access_tokens(container: Container) -> None:
     """Encrypt access tokens stored before encryption; report ones the key cannot open."""
     registry: PostgresBusinessRegistry = await resolve(container.business_registry())
-    for problem in await registry.secure_stored_tokens():
+    try:
+        problems = await registry.secure_stored_tokens()
+    except asyncpg.UndefinedTableError:  # not migrated yet (WAZYBOT_AUTO_MIGRATE=false)
+        log.warning("business.access_tokens_not_checked", reason="database not migrated")
+        return
+    for problem in problems:
         log.error("business.access_tokens_not_secured", problem=problem)
 
 
