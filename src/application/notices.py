@@ -84,10 +84,10 @@ def _parked_notice(parked: EventParked, recorded_at: datetime) -> KeyedNotice:
     thousand events is one cause."""
     error_kind = parked.error.split(":", 1)[0]
     day = recorded_at.astimezone(UTC).date().isoformat()
-    retry = f"`wazybot projections retry-parked {parked.subscriber}`"
     text = (
         f"{parked.subscriber} set aside a {parked.parked_type} event after "
-        f"{parked.attempts} failed attempts ({error_kind}); {retry} replays it once fixed"
+        f"{parked.attempts} failed attempts ({error_kind}); it stays parked until replayed"
+        " (`wazybot projections retry-parked NAME` for a projection)"
     )
     return KeyedNotice(
         key=f"parked:{parked.subscriber}:{parked.parked_type}:{error_kind}:{day}",

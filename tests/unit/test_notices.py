@@ -65,7 +65,7 @@ def test_parked_events_of_one_cause_share_one_key_for_a_day() -> None:
     assert other_error.key != first.key
     assert next_day is not None
     assert next_day.key != first.key
-    assert "retry-parked conversations" in first.notice.text
+    assert first.notice.text.startswith("conversations set aside a message.received event")
 
 
 def test_retry_delays_grow_exponentially_with_jitter_and_a_cap() -> None:
