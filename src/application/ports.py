@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from application.businesses import BusinessRoute
@@ -17,6 +19,7 @@ from application.event_log import (
     RecordedEvent,
 )
 from application.gateway import SendAccepted, Sender
+from application.notices import KeyedNotice, Notice
 from domain.outbound import OutboundMessage, Recipient
 
 TxT = TypeVar("TxT")
@@ -49,6 +52,20 @@ class EventStore(Protocol):
     async def read_feed(self, after: FeedPosition, limit: int) -> list[RecordedEvent]:
         """Events committed after ``after`` in commit order, never skipping a late commit."""
         ...
+
+
+class TransactionalAppender(Protocol[TxT_contra]):
+    """Appends inside a subscriber's own transaction (the ``tx`` its ``handle`` receives).
+
+    A process manager takes one: its new events commit with its checkpoint, or neither
+    does. Same rules as ``EventStore.append_atomic`` (ConcurrencyError, idempotent
+    duplicates, UnstorableEventError); followers see the events once ``tx`` commits.
+    ``last_position`` of the answer may be None until then.
+    """
+
+    async def append_on(
+        self, tx: TxT_contra, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult]: ...
 
 
 class Subscriber(Protocol[TxT_contra]):
@@ -125,3 +142,46 @@ class WhatsAppGateway(Protocol):
     async def mark_read(self, sender: Sender, wamid: str, typing_indicator: bool = True) -> None:
         """Mark an inbound message read, showing the typing indicator (up to 25 s) by default."""
         ...
+
+
+class Notifier(Protocol):
+    """One channel that tells the team (log, JSON webhook, email)."""
+
+    @property
+    def channel(self) -> str:
+        """A stable name: pending deliveries are kept per channel."""
+        ...
+
+    async def send(self, notice: Notice) -> None:
+        """Deliver the notice or raise NotificationError (whose message holds no secret)."""
+        ...
+
+
+class NoticeQueue(Protocol[TxT_contra]):
+    """Pending notices, written in a subscriber's transaction."""
+
+    async def enqueue(self, tx: TxT_contra, notices: Sequence[KeyedNotice]) -> int:
+        """Queue each notice once per channel; a key already queued is skipped. The count."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeDelivery:
+    id: int
+    channel: str
+    notice: Notice
+    attempt: int  # 1 for the first try
+
+
+class NoticeDeliveries(Protocol):
+    """What the delivery worker does with pending notices; safe across processes."""
+
+    async def claim_due(
+        self, channels: Sequence[str], limit: int, lease_seconds: float
+    ) -> list[NoticeDelivery]:
+        """Take due deliveries for ``lease_seconds``; an unsettled one is due again after it."""
+        ...
+
+    async def delivered(self, delivery_id: int) -> None: ...
+
+    async def retry_at(self, delivery_id: int, error: str, when: datetime) -> None: ...

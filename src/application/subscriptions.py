@@ -9,8 +9,11 @@ from typing import Any, Generic
 
 import structlog
 
-from application.event_log import FeedPosition, RecordedEvent
+from application.codec import EventCodec
+from application.event_log import AppendRequest, FeedPosition, NewEvent, RecordedEvent
 from application.ports import Subscriber, SubscriptionSession, SubscriptionSource, TxT
+from domain.events import EventMetadata, event_type_name
+from domain.operations import EventParked, event_parked_id, parked_stream
 
 log = structlog.get_logger(__name__)
 
@@ -237,3 +240,30 @@ class RunnerGroup:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+
+
+def business_of(event: RecordedEvent) -> str | None:
+    business_id = getattr(event.event, "business_id", None)
+    return business_id if isinstance(business_id, str) else None
+
+
+def parked_record(
+    codec: EventCodec, subscriber: str, event: RecordedEvent, error: str, attempts: int
+) -> list[AppendRequest]:
+    """The EventParked to append with the park (the team is told through it).
+
+    None for a parked EventParked, so a failing notice subscriber cannot feed itself, and
+    none where the codec does not hold the type (stores of other event sets).
+    """
+    name = event_type_name(EventParked)
+    if event.type == name or name not in codec.type_names:
+        return []
+    parked = EventParked(
+        subscriber=subscriber, parked_event_id=event.event_id, parked_type=event.type,
+        stream_id=event.stream_id, position=event.position.position, error=error[:1000],
+        attempts=attempts, business_id=business_of(event),
+    )  # fmt: skip
+    metadata = EventMetadata(correlation_id=event.metadata.correlation_id,
+                             causation_id=str(event.event_id))  # fmt: skip
+    new = NewEvent(parked, event_parked_id(subscriber, event.event_id), metadata)
+    return [AppendRequest(parked_stream(subscriber), (new,))]

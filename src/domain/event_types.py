@@ -26,6 +26,7 @@ from domain.conversation import (
 )
 from domain.customer import CustomerIdentifierLinked
 from domain.events import DomainEvent
+from domain.operations import EventParked
 
 EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     MessageReceived,
@@ -45,4 +46,5 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     TemplateCategoryChangeAnnounced,
     WebhookChangeUnreadable,
     WebhookChangeRecovered,
+    EventParked,
 )

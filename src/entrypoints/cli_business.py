@@ -12,14 +12,14 @@ from adapters.postgres.api_tokens import PostgresApiTokens
 from adapters.postgres.businesses import PostgresBusinessRegistry
 from application.businesses import Business, BusinessChanges, BusinessError, validate_business
 from entrypoints.cli_admin import print_table
-from entrypoints.container import with_pool
+from entrypoints.container import environment_access_token, provide_token_cipher, with_pool
 from entrypoints.settings import Settings
 
 LEGEND = """\
 ID: the business's id (what `tokens create --business` takes). PHONE NUMBER IDS: Meta's ids
 of the numbers it owns; their updates are routed to it. ACCOUNT: its WhatsApp Business
 Account id (template and account updates). FLOOD/MIN: customer messages a minute before
-automatic replies pause. ACCESS TOKEN: whether a Graph API token is stored (never shown).
+automatic replies pause. ACCESS TOKEN: whether a Graph API token is stored (encrypted, never shown).
 TOKENS: its active API tokens (`wazybot tokens list`). SOURCE: database (`business add`) or
 environment (WHATSAPP_PHONE_NUMBER_ID, stored when the server starts)."""
 
@@ -90,13 +90,19 @@ def _access_token(args: argparse.Namespace) -> str | None:
     return token
 
 
+def _registry(settings: Settings, pool: Any) -> PostgresBusinessRegistry:
+    """The registry with the key that encrypts access tokens (WAZYBOT_SECRET_KEY or key file)."""
+    cipher = provide_token_cipher(settings)
+    return PostgresBusinessRegistry(pool, cipher, environment_access_token(settings))
+
+
 def _business_add(settings: Settings, args: argparse.Namespace) -> int:
     business = Business(
         id=args.id, name=args.name, phone_number_ids=tuple(args.phone_number_ids),
         account_id=args.account_id, flood_limit=args.flood_limit, access_token=_access_token(args),
     )  # fmt: skip
     validate_business(business)
-    asyncio.run(with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).add(business)))
+    asyncio.run(with_pool(settings, lambda pool: _registry(settings, pool).add(business)))
     print(f"added business {business.id!r} with numbers {', '.join(business.phone_number_ids)}")
     return 0
 
@@ -108,7 +114,7 @@ def _business_update(settings: Settings, args: argparse.Namespace) -> int:
         flood_limit=args.flood_limit, access_token=_access_token(args),
     )  # fmt: skip
     updated = asyncio.run(
-        with_pool(settings, lambda pool: PostgresBusinessRegistry(pool).update(args.id, changes))
+        with_pool(settings, lambda pool: _registry(settings, pool).update(args.id, changes))
     )
     print(f"updated business {updated.id!r}: numbers {', '.join(updated.phone_number_ids)}"
           f"{'; access token replaced' if changes.access_token else ''}")  # fmt: skip

@@ -11,19 +11,31 @@ import httpx
 import structlog
 from dependency_injector import containers, providers
 
+from adapters.notify.log import LogNotifier
+from adapters.notify.smtp import SmtpNotifier
+from adapters.notify.webhook import WebhookNotifier
 from adapters.postgres.api_tokens import ApiTokenAuthority, PostgresApiTokens
 from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
 from adapters.postgres.connection import connect, create_pool
 from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQueue
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from adapters.postgres.read_models import PROJECTIONS
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
+from adapters.secrets.token_cipher import (
+    KEY_SETTING,
+    SecretKeyError,
+    TokenCipher,
+    key_file_beside,
+    load_or_create_key_file,
+)
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
-from application.ports import Subscriber
+from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
+from application.ports import Notifier, Subscriber
 from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionRunner
 from application.webhook_ingest import WebhookIngestor
 from domain.event_types import EVENT_TYPES
@@ -113,8 +125,40 @@ def build_runners(
     return RunnerGroup([SubscriptionRunner(s, source, runner_settings) for s in subscribers])
 
 
+def build_notifiers(settings: Settings) -> list[Notifier]:
+    """The configured channels; the structured log when none is."""
+    notifiers: list[Notifier] = []
+    if settings.notify_webhook_url is not None:
+        notifiers.append(WebhookNotifier(settings.notify_webhook_url.value))
+    if settings.notify_smtp_url is not None and settings.notify_email_from:
+        recipients = settings.notify_email_to or ()
+        notifiers.append(
+            SmtpNotifier(settings.notify_smtp_url.value, settings.notify_email_from, recipients)
+        )
+    return notifiers or [LogNotifier()]
+
+
+async def provide_notifiers(settings: Settings) -> AsyncIterator[list[Notifier]]:
+    notifiers = build_notifiers(settings)
+    try:
+        yield notifiers
+    finally:
+        for notifier in notifiers:
+            if isinstance(notifier, WebhookNotifier):
+                await notifier.close()
+
+
+def channels_of(notifiers: list[Notifier]) -> list[str]:
+    return [notifier.channel for notifier in notifiers]
+
+
 def environment_token(settings: Settings) -> str | None:
     return settings.api_token.value if settings.api_token else None
+
+
+def environment_access_token(settings: Settings) -> str | None:
+    token = settings.whatsapp_access_token
+    return token.value if token else None
 
 
 def default_business(settings: Settings) -> Business | None:
@@ -146,6 +190,39 @@ async def store_environment_business(container: Container) -> None:
         log.warning("business.environment_not_applied", problem=problem)
 
 
+def provide_token_cipher(settings: Settings) -> TokenCipher:
+    """WAZYBOT_SECRET_KEY; with the embedded database, a key file made once beside its data.
+
+    A missing or unreadable key never stops the process: storing or reading a token
+    then fails with a message naming the setting.
+    """
+    if settings.secret_key is not None:
+        return TokenCipher(settings.secret_key.value.encode("ascii"))
+    if settings.database_url:
+        return TokenCipher.without_key(
+            f"set {KEY_SETTING} to store access tokens (a key is required with DATABASE_URL)"
+        )
+    path = key_file_beside(settings.data_dir)
+    try:
+        return TokenCipher(load_or_create_key_file(path))
+    except (SecretKeyError, OSError) as error:
+        log.error("secrets.key_file_unusable", path=str(path), error=str(error))
+        return TokenCipher.without_key(f"the key file {path} cannot be used ({error}); "
+                                       f"set {KEY_SETTING} or fix the file")  # fmt: skip
+
+
+async def secure_access_tokens(container: Container) -> None:
+    """Encrypt access tokens stored before encryption; report ones the key cannot open."""
+    registry: PostgresBusinessRegistry = await resolve(container.business_registry())
+    try:
+        problems = await registry.secure_stored_tokens()
+    except asyncpg.UndefinedTableError:  # not migrated yet (WAZYBOT_AUTO_MIGRATE=false)
+        log.warning("business.access_tokens_not_checked", reason="database not migrated")
+        return
+    for problem in problems:
+        log.error("business.access_tokens_not_secured", problem=problem)
+
+
 async def resolve(value: Any) -> Any:
     """Providers that depend on async resources hand back awaitables; others plain values."""
     if hasattr(value, "__await__"):
@@ -162,7 +239,11 @@ class Container(containers.DeclarativeContainer):
     subscription_source = providers.Singleton(PostgresSubscriptionSource, database_url, event_store)
     default_business = providers.Singleton(default_business, settings)
     environment_token = providers.Callable(environment_token, settings)
-    business_registry = providers.Singleton(PostgresBusinessRegistry, pool)
+    environment_access_token = providers.Callable(environment_access_token, settings)
+    token_cipher = providers.Singleton(provide_token_cipher, settings)
+    business_registry = providers.Singleton(
+        PostgresBusinessRegistry, pool, token_cipher, environment_access_token
+    )
     # The environment's business is stored at server start (store_environment_business), so
     # the directory reads it from the database like any other and `business remove` applies.
     business_directory = providers.Singleton(
@@ -181,9 +262,16 @@ class Container(containers.DeclarativeContainer):
         graph_url=settings.provided.whatsapp_graph_url,
         api_version=settings.provided.whatsapp_api_version,
     )
+    notifiers = providers.Resource(provide_notifiers, settings)
+    notice_queue = providers.Singleton(
+        PostgresNoticeQueue, providers.Callable(channels_of, notifiers)
+    )
+    notice_deliveries = providers.Singleton(PostgresNoticeDeliveries, pool)
+    notice_worker = providers.Singleton(NoticeDeliveryWorker, notice_deliveries, notifiers)
     # The projections and process managers that follow the event feed register here.
     subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List(
-        *(providers.Singleton(projection) for projection in PROJECTIONS)
+        *(providers.Singleton(projection) for projection in PROJECTIONS),
+        providers.Singleton(TeamNoticeRecorder, notice_queue),
     )
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)
 

@@ -16,7 +16,12 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, pending_migrations
 from entrypoints.api import ApiSlot, api_router
-from entrypoints.container import Container, resolve, store_environment_business
+from entrypoints.container import (
+    Container,
+    resolve,
+    secure_access_tokens,
+    store_environment_business,
+)
 from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER
 from entrypoints.openapi import documentation_assets, error_responses, openapi_config
 from entrypoints.webhook import IngestorSlot, WebhookConfig, webhook_handlers
@@ -116,17 +121,20 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
     async def start(_: Litestar) -> None:
         await resolve(container.init_resources())
         await store_environment_business(container)
+        await secure_access_tokens(container)
         slot.ingestor = await resolve(container.webhook_ingestor())
         api.queries = await resolve(container.read_model_queries())
         api.authority = await resolve(container.api_authority())
         if run_workers:
             runners = await resolve(container.runners())
             runners.start()
+            (await resolve(container.notice_worker())).start()
         log.info("app.started", workers=run_workers)
 
     async def stop(_: Litestar) -> None:
         if run_workers:
             await (await resolve(container.runners())).stop()
+            await (await resolve(container.notice_worker())).stop()
         await resolve(container.shutdown_resources())
         log.info("app.stopped")
 

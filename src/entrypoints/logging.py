@@ -105,3 +105,5 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(max(numeric_level, logging.INFO))
+    # httpx logs every request's full URL at INFO; a notification webhook's URL is a secret.
+    logging.getLogger("httpx").setLevel(max(numeric_level, logging.WARNING))

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from adapters.secrets.token_cipher import parse_secret_key
+
 
 class SettingsError(ValueError):
     """One or more invalid settings; ``problems`` holds one sentence for each."""
@@ -73,6 +75,11 @@ class Settings:
     db_pool_size: int = 10
     subscriber_poll_seconds: float = 2.0
     auto_migrate: bool = True
+    secret_key: Secret | None = None
+    notify_webhook_url: Secret | None = None
+    notify_smtp_url: Secret | None = None
+    notify_email_from: str | None = None
+    notify_email_to: tuple[str, ...] | None = None
     whatsapp_verify_token: Secret | None = None
     whatsapp_app_secret: Secret | None = None
     whatsapp_phone_number_id: str | None = None
@@ -180,6 +187,56 @@ def _path(name: str, raw: str) -> Path:
     return Path(_text(name, raw))
 
 
+def _secret_key(name: str, raw: str) -> Secret:
+    try:
+        return Secret(parse_secret_key(raw).decode("ascii"))
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+
+
+def _notify_webhook_url(name: str, raw: str) -> Secret | None:
+    if not raw.strip():
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http:// or https:// URL with a host")
+    return Secret(raw.strip())
+
+
+def _smtp_url(name: str, raw: str) -> Secret | None:
+    if not raw.strip():
+        return None
+    parts = urlsplit(raw.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme != "smtp" or not parts.hostname or port == -1:
+        raise SettingsError(f"{name} must look like smtp://user:password@host:port")
+    return Secret(raw.strip())
+
+
+_EMAIL: Final = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+def _email_address(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not _EMAIL.match(value):
+        raise SettingsError(f"{name} must be an email address like team@example.com")
+    return value
+
+
+def _email_addresses(name: str, raw: str) -> tuple[str, ...] | None:
+    addresses = tuple(a.strip() for a in raw.split(",") if a.strip())
+    if not addresses:
+        return None
+    if any(not _EMAIL.match(a) for a in addresses):
+        raise SettingsError(f"{name} must be email addresses separated by commas")
+    return addresses
+
+
 _BOOLEANS: Final = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 VARIABLES: Final = (
@@ -201,6 +258,17 @@ VARIABLES: Final = (
               "safety-net poll of the event feed when no notification arrives"),
     _Variable("auto_migrate", "WAZYBOT_AUTO_MIGRATE", _choice(_BOOLEANS),
               "apply database migrations at start-up"),
+    _Variable("secret_key", "WAZYBOT_SECRET_KEY", _secret_key,
+              "key that encrypts stored access tokens (32 bytes, base64); unset with the"
+              " embedded database: a key file made once beside its data directory"),
+    _Variable("notify_webhook_url", "WAZYBOT_NOTIFY_WEBHOOK_URL", _notify_webhook_url,
+              "team notifications as JSON POSTs (Slack-compatible `text`)"),
+    _Variable("notify_smtp_url", "WAZYBOT_NOTIFY_SMTP_URL", _smtp_url,
+              "team notifications by email: smtp://user:pass@host:port (STARTTLS when offered)"),
+    _Variable("notify_email_from", "WAZYBOT_NOTIFY_EMAIL_FROM", _email_address,
+              "sender address of notification emails"),
+    _Variable("notify_email_to", "WAZYBOT_NOTIFY_EMAIL_TO", _email_addresses,
+              "recipients of notification emails, separated by commas"),
     _Variable("whatsapp_verify_token", "WHATSAPP_VERIFY_TOKEN", _secret,
               "token Meta echoes when it verifies the webhook (GET)"),
     _Variable("whatsapp_app_secret", "WHATSAPP_APP_SECRET", _secret,
@@ -266,9 +334,22 @@ def load_settings(
     values.update(
         {k: v for k, v in overrides.items() if k in known and v is not None and k not in values}
     )
+    problems.extend(_missing_companions(values))
     if problems:
         raise SettingsError(*problems)
     return Settings(**values)
+
+
+def _missing_companions(values: Mapping[str, Any]) -> list[str]:
+    """Settings that only work together with others."""
+    if values.get("notify_smtp_url") is None:
+        return []
+    return [
+        f"WAZYBOT_NOTIFY_SMTP_URL needs {name} too"
+        for field_name, name in (("notify_email_from", "WAZYBOT_NOTIFY_EMAIL_FROM"),
+                                 ("notify_email_to", "WAZYBOT_NOTIFY_EMAIL_TO"))
+        if not values.get(field_name)
+    ]  # fmt: skip
 
 
 def read_env_file(path: Path) -> tuple[dict[str, str], list[str]]:

@@ -19,20 +19,23 @@ from tests.support.webhooks import PHONE_NUMBER_ID, encode, messages_change, tex
 
 ENV_ACCESS_TOKEN = "EAAG-environment-access-token-0123456789"
 STDIN_ACCESS_TOKEN = "EAAG-stdin-access-token-9876543210"
+SECRET_KEY = "ZTJlLXRlc3Qta2V5LW9mLTMyLWJ5dGVzLWV4YWN0bHk="  # 32 bytes in base64
 ACME_NUMBER = "106540352242922"
 ACME_SECOND = "106540352242923"
 
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
-    env = server_env(database_url, WHATSAPP_ACCESS_TOKEN=ENV_ACCESS_TOKEN)
+    env = server_env(
+        database_url, WHATSAPP_ACCESS_TOKEN=ENV_ACCESS_TOKEN, WAZYBOT_SECRET_KEY=SECRET_KEY
+    )
     with serve(env, tmp_path / "server.log") as running:
         yield running
 
 
 def bare(database_url: str) -> dict[str, str]:
     """Another terminal: the same database, none of the server's WHATSAPP_* settings."""
-    return {"DATABASE_URL": database_url}
+    return {"DATABASE_URL": database_url, "WAZYBOT_SECRET_KEY": SECRET_KEY}
 
 
 def cli(
@@ -129,8 +132,9 @@ def test_update_changes_numbers_and_settings_and_routing_follows_at_once(
     assert acme["phone_number_ids"] == [ACME_NUMBER, ACME_SECOND]
     assert (acme["flood_limit"], acme["account_id"], acme["has_access_token"]) == (7, "900", True)
     assert owner_of_delivery(server, database_url, ACME_SECOND) == "acme"
-    stored = query(database_url, "select access_token from businesses where id = 'acme'")
-    assert stored[0][0] == STDIN_ACCESS_TOKEN
+    stored = query(database_url, "select b::text from businesses b where id = 'acme'")
+    assert stored[0][0].count("fernet:") == 1  # encrypted at rest
+    assert STDIN_ACCESS_TOKEN not in stored[0][0]
     shown = updated.stdout + updated.stderr + cli(database_url, "business", "list").stdout
     assert STDIN_ACCESS_TOKEN not in shown + server.logs()
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from adapters.memory.event_store import InMemoryEventStore
+from adapters.memory.event_store import InMemoryEventStore, MemoryTransaction
 from adapters.postgres.connection import create_pool
 from adapters.postgres.event_store import PostgresEventStore
 from application.codec import UnknownEventTypeError
@@ -280,3 +282,124 @@ async def test_a_lone_surrogate_is_refused_before_anything_is_stored(store: Even
         await store.append("cart-1", [noted(), noted("\ud800")])
 
     assert await store.read_feed(FEED_START, 10) == []
+
+
+# Appends on a subscriber's own transaction (TransactionalAppender), same contract.
+
+
+@dataclass
+class TransactionalBackend:
+    store: Any  # an EventStore that is also a TransactionalAppender of its transactions
+    begin: Callable[[], AbstractAsyncContextManager[Any]]
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def tx_backend(request: pytest.FixtureRequest) -> AsyncIterator[TransactionalBackend]:
+    if request.param == "memory":
+
+        @asynccontextmanager
+        async def begin_memory() -> AsyncIterator[MemoryTransaction]:
+            tx = MemoryTransaction()
+            yield tx
+            tx.commit()
+
+        yield TransactionalBackend(InMemoryEventStore(TEST_CODEC), begin_memory)
+        return
+    pool = await create_pool(request.getfixturevalue("database_url"), max_size=8)
+    postgres_store = PostgresEventStore(pool, TEST_CODEC)
+
+    @asynccontextmanager
+    async def begin_postgres() -> AsyncIterator[Any]:
+        async with pool.acquire() as connection, connection.transaction():
+            yield connection
+
+    yield TransactionalBackend(postgres_store, begin_postgres)
+    await postgres_store.close()
+    await pool.close()
+
+
+async def test_append_on_a_transaction_stores_several_streams_at_commit(
+    tx_backend: TransactionalBackend,
+) -> None:
+    store = tx_backend.store
+    await store.append("cart-1", [noted("before")])
+
+    async with tx_backend.begin() as tx:
+        results = await store.append_on(
+            tx, [AppendRequest("cart-1", (noted("a"),), 1), AppendRequest("cart-2", (noted("b"),))]
+        )
+        more = await store.append_on(tx, [AppendRequest("cart-1", (noted("c"),), 2)])
+
+    assert [(r.stream_id, r.stream_version, r.appended) for r in results] == [
+        ("cart-1", 2, 1),
+        ("cart-2", 1, 1),
+    ]
+    assert more[0].stream_version == 3
+    assert [e.event.text for e in await store.read_stream("cart-1")] == ["before", "a", "c"]
+    feed = await store.read_feed(FEED_START, 10)
+    assert [e.event.text for e in feed] == ["before", "a", "b", "c"]
+    assert len({e.position.tx for e in feed[1:]}) == 1  # one transaction
+
+
+async def test_append_on_a_transaction_that_rolls_back_stores_nothing(
+    tx_backend: TransactionalBackend,
+) -> None:
+    async def append_then_fail() -> None:
+        async with tx_backend.begin() as tx:
+            await tx_backend.store.append_on(tx, [AppendRequest("cart-1", (noted("a"),))])
+            raise RuntimeError("the subscriber failed after appending")
+
+    with pytest.raises(RuntimeError):
+        await append_then_fail()
+
+    assert await tx_backend.store.read_feed(FEED_START, 10) == []
+    assert await tx_backend.store.stream_version("cart-1") == 0
+
+
+async def test_append_on_a_transaction_raises_concurrency_error_and_writes_nothing(
+    tx_backend: TransactionalBackend,
+) -> None:
+    store = tx_backend.store
+    await store.append("cart-1", [noted(), noted()])
+
+    async with tx_backend.begin() as tx:
+        with pytest.raises(ConcurrencyError) as raised:
+            await store.append_on(
+                tx,
+                [AppendRequest("cart-2", (noted("x"),)), AppendRequest("cart-1", (noted(),), 1)],
+            )
+        # the transaction stays usable after a refused append
+        await store.append_on(tx, [AppendRequest("cart-3", (noted("y"),), NO_STREAM)])
+
+    assert (raised.value.expected, raised.value.actual) == (1, 2)
+    assert await store.stream_version("cart-2") == 0
+    assert [e.event.text for e in await store.read_stream("cart-3")] == ["y"]
+
+
+async def test_append_on_a_transaction_skips_stored_events_as_duplicates(
+    tx_backend: TransactionalBackend,
+) -> None:
+    store = tx_backend.store
+    first = noted("once")
+    await store.append("cart-1", [first])
+
+    async with tx_backend.begin() as tx:
+        (again,) = await store.append_on(tx, [AppendRequest("cart-1", (first,), NO_STREAM)])
+        (twice,) = await store.append_on(tx, [AppendRequest("cart-9", (first, noted("new")))])
+
+    assert (again.appended, again.duplicates, again.stream_version) == (0, 1, 1)
+    assert (twice.appended, twice.duplicates) == (1, 1)
+    assert len(await store.read_feed(FEED_START, 10)) == 2
+
+
+async def test_append_on_a_transaction_refuses_what_postgresql_cannot_hold(
+    tx_backend: TransactionalBackend,
+) -> None:
+    store = tx_backend.store
+    async with tx_backend.begin() as tx:
+        with pytest.raises(UnstorableEventError):
+            await store.append_on(tx, [AppendRequest("cart-1", (_with_nul("data"),))])
+        await store.append_on(tx, [AppendRequest("cart-2", (noted("fine"),))])
+
+    assert await store.stream_version("cart-1") == 0
+    assert await store.stream_version("cart-2") == 1

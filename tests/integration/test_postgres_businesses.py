@@ -6,8 +6,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from cryptography.fernet import Fernet
 
 from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
+from adapters.secrets.token_cipher import TokenCipher
 from application.businesses import Business, BusinessError, BusinessRoute
 
 
@@ -23,7 +25,7 @@ def acme(**changes: Any) -> Business:
 
 
 async def test_added_businesses_are_listed_with_their_numbers(pool: asyncpg.Pool[Any]) -> None:
-    registry = PostgresBusinessRegistry(pool)
+    registry = PostgresBusinessRegistry(pool, TokenCipher(Fernet.generate_key()))
     await registry.add(acme(access_token="secret-token", flood_limit=5))
     await registry.add(acme(id="beta", name="Beta", phone_number_ids=("333",), account_id=None))
 

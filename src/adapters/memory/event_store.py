@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -32,11 +33,14 @@ from application.event_log import (
     ExpectedVersion,
     FeedPosition,
     NewEvent,
+    PlannedRow,
     RecordedEvent,
+    UnitPlan,
     UnstorableEventError,
     plan_appends,
     validate_request,
 )
+from application.subscriptions import parked_record
 
 _ESCAPED_NUL: Final = b"\\u0000"
 
@@ -76,8 +80,12 @@ class InMemoryEventStore:
         self._feed: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._event_ids: set[uuid.UUID] = set()
+        self.codec = codec
         self._tx = 0
-        self._appended = asyncio.Condition()
+        self._appended = asyncio.Event()  # set, then replaced, at every stored append
+        self._in_transaction: weakref.WeakKeyDictionary[
+            MemoryTransaction, list[Sequence[AppendRequest]]
+        ] = weakref.WeakKeyDictionary()
 
     async def append(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion = ANY
@@ -89,14 +97,51 @@ class InMemoryEventStore:
         for request in requests:
             validate_request(request)
         await self._pause()
-        versions = {r.stream_id: len(self._streams.get(r.stream_id, ())) for r in requests}
-        (plan,) = plan_appends([requests], versions, frozenset(self._event_ids))
+        (plan,) = self._plan([requests])
         if plan.error is not None:
             raise plan.error
-        if not plan.rows:
-            return plan.results
+        last_by_stream = self._store_rows(self._records(plan.rows))
+        return [replace(r, last_position=last_by_stream.get(r.stream_id)) for r in plan.results]
+
+    async def append_on(
+        self, tx: MemoryTransaction, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult]:
+        """Append as one unit inside a subscriber's transaction: stored only if it commits.
+
+        The answer has no ``last_position``: positions are given at commit.
+        """
+        for request in requests:
+            validate_request(request)
+        await self._pause()
+        units = self._in_transaction.setdefault(tx, [])
+        *_, plan = self._plan([*units, requests])
+        if plan.error is not None:
+            raise plan.error
+        self._records(plan.rows)  # refuse what PostgreSQL refuses, now
+        if not units:
+            tx.on_prepare(lambda: self._check_transaction(tx))
+            tx.on_commit(lambda: self._commit_transaction(tx))
+        units.append(tuple(requests))
+        return plan.results
+
+    def _check_transaction(self, tx: MemoryTransaction) -> None:
+        for plan in self._plan(self._in_transaction.get(tx, [])):
+            if plan.error is not None:
+                raise plan.error  # another append got there between the append and the commit
+
+    def _commit_transaction(self, tx: MemoryTransaction) -> None:
+        plans = self._plan(self._in_transaction.pop(tx, []))
+        self._store_rows(self._records([row for plan in plans for row in plan.rows]))
+
+    def _plan(self, units: Sequence[Sequence[AppendRequest]]) -> list[UnitPlan]:
+        stream_ids = {r.stream_id for unit in units for r in unit}
+        versions = {stream_id: len(self._streams.get(stream_id, ())) for stream_id in stream_ids}
+        return plan_appends(units, versions, frozenset(self._event_ids))
+
+    def _records(self, rows: Sequence[PlannedRow]) -> list[RecordedEvent]:
+        """Built in full before anything is stored, so a bad event stores nothing."""
         tx, now = self._tx + 1, datetime.now(UTC)
-        records = [
+        return [
             self._record(
                 row.stream_id,
                 row.version,
@@ -104,18 +149,22 @@ class InMemoryEventStore:
                 row.new_event,
                 now,
             )
-            for n, row in enumerate(plan.rows, start=1)
-        ]  # built in full before anything is stored, so a bad event stores nothing
-        self._tx = tx
+            for n, row in enumerate(rows, start=1)
+        ]
+
+    def _store_rows(self, records: Sequence[RecordedEvent]) -> dict[str, FeedPosition]:
         last_by_stream: dict[str, FeedPosition] = {}
+        if not records:
+            return last_by_stream
+        self._tx += 1
         for recorded in records:
             last_by_stream[recorded.stream_id] = recorded.position
             self._feed.append(recorded)
             self._streams.setdefault(recorded.stream_id, []).append(recorded)
             self._event_ids.add(recorded.event_id)
-        async with self._appended:
-            self._appended.notify_all()
-        return [replace(r, last_position=last_by_stream.get(r.stream_id)) for r in plan.results]
+        self._appended.set()
+        self._appended = asyncio.Event()
+        return last_by_stream
 
     def _record(
         self,
@@ -168,22 +217,29 @@ class InMemoryEventStore:
         return self._feed[start : start + limit]
 
     async def wait_for_append(self, timeout: float) -> None:
-        async with self._appended:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._appended.wait()
+        appended = self._appended
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await appended.wait()
 
 
 class MemoryTransaction:
     """Collects a subscriber's writes; they take effect only if the batch commits."""
 
     def __init__(self) -> None:
+        self._on_prepare: list[Callable[[], None]] = []
         self._on_commit: list[Callable[[], None]] = []
+
+    def on_prepare(self, check: Callable[[], None]) -> None:
+        """Run ``check`` before any write takes effect; if it raises, nothing does."""
+        self._on_prepare.append(check)
 
     def on_commit(self, action: Callable[[], None]) -> None:
         self._on_commit.append(action)
 
     def commit(self) -> None:
+        for check in self._on_prepare:
+            check()
         for action in self._on_commit:
             action()
 
@@ -241,6 +297,9 @@ class InMemorySubscriptionSession:
         await self.save_checkpoint(tx, previous, event.position)
         parked = self._source.parked.setdefault(self._name, {})
         tx.on_commit(lambda: parked.__setitem__(event.event_id, (event, error)))
+        store = self._source._store
+        if record := parked_record(store.codec, self._name, event, error, attempts):
+            await store.append_on(tx, record)
         tx.commit()
 
     async def wait_for_events(self, timeout: float) -> None:

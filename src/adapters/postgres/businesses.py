@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import asyncpg
+import structlog
 
+from adapters.secrets.token_cipher import (
+    ENCRYPTED_PREFIX,
+    KEY_SETTING,
+    SecretKeyError,
+    TokenCipher,
+)
 from application.businesses import (
     Business,
     BusinessChanges,
@@ -28,6 +35,8 @@ from application.businesses import (
 from domain.conversation import DEFAULT_FLOOD_LIMIT
 
 REFRESH_SECONDS: Final = 5.0
+
+log = structlog.get_logger(__name__)
 
 _SELECT_SQL = """
 select b.id, b.name, b.account_id, b.flood_limit, b.access_token is not null as has_token,
@@ -62,12 +71,100 @@ where account_id = $2 and removed_at is not null and id <> $1
 
 
 class PostgresBusinessRegistry:
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+    """Businesses and their numbers; access tokens are stored encrypted and never listed.
+
+    The environment's business has its token from WHATSAPP_ACCESS_TOKEN
+    (``environment_token``), stored encrypted too when there is a key, so that
+    other processes see it; without a key this process still uses it.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        cipher: TokenCipher | None = None,
+        environment_token: str | None = None,
+    ) -> None:
         self._pool = pool
+        self._cipher = cipher or TokenCipher.without_key(
+            f"set {KEY_SETTING} to store access tokens"
+        )
+        self._environment_token = environment_token
+
+    def _sealed(self, token: str | None) -> str | None:
+        if token is None:
+            return None
+        try:
+            return self._cipher.encrypt(token)
+        except SecretKeyError as error:
+            raise BusinessError(f"cannot store the access token: {error}") from None
+
+    def _environment_copy(self, business: Business, problems: list[str]) -> str | None:
+        """The environment's token, encrypted for other processes; None without a key."""
+        if business.access_token is None:
+            return None
+        if not self._cipher.has_key:
+            problems.append(f"WHATSAPP_ACCESS_TOKEN is not stored (set {KEY_SETTING} to store"
+                            " it encrypted); this process still uses it")  # fmt: skip
+            return None
+        return self._cipher.encrypt(business.access_token)
+
+    async def access_token_of(self, business_id: str) -> str | None:
+        """The Graph API token of an active business, decrypted; None when it has none.
+
+        Raises SecretKeyError (naming WAZYBOT_SECRET_KEY) when the stored token cannot be
+        opened with the configured key.
+        """
+        async with self._pool.acquire() as connection:
+            row = await connection.fetchrow(
+                "select access_token, source from businesses where id = $1 and removed_at is null",
+                business_id,
+            )
+        if row is None:
+            return None
+        if row["access_token"] is not None:
+            return self._cipher.decrypt(row["access_token"])
+        return self._environment_token if row["source"] == "environment" else None
+
+    async def secure_stored_tokens(self) -> list[str]:
+        """Encrypt tokens stored in plain text and check the key opens the others.
+
+        Idempotent; run at start-up. Returns problems to report: they never stop the
+        process (only sending for the businesses concerned needs the token).
+        """
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                "select id, access_token from businesses where access_token is not null"
+                " order by id for update"
+            )
+            plain = [r for r in rows if not r["access_token"].startswith(ENCRYPTED_PREFIX)]
+            sealed = [r for r in rows if r["access_token"].startswith(ENCRYPTED_PREFIX)]
+            if plain and not self._cipher.has_key:
+                return [f"{len(plain)} access token(s) are stored unencrypted; "
+                        f"set {KEY_SETTING} to encrypt them"]  # fmt: skip
+            await connection.executemany(
+                "update businesses set access_token = $2 where id = $1",
+                [(r["id"], self._cipher.encrypt(r["access_token"])) for r in plain],
+            )
+        if plain:
+            log.info("business.access_tokens_encrypted", count=len(plain))
+        unreadable = [r["id"] for r in sealed if not self._opens(r["access_token"])]
+        if unreadable:
+            return [f"the access tokens of {', '.join(unreadable)} cannot be decrypted with this "
+                    f"key; set {KEY_SETTING} to the key they were stored with, or store them"
+                    " again with `wazybot business update ID --access-token-stdin`"]  # fmt: skip
+        return []
+
+    def _opens(self, stored: str) -> bool:
+        try:
+            self._cipher.decrypt(stored)
+        except SecretKeyError:
+            return False
+        return True
 
     async def add(self, business: Business) -> None:
         """Store a new business and its numbers, all or nothing."""
         validate_business(business)
+        access_token = self._sealed(business.access_token)
         async with self._pool.acquire() as connection, connection.transaction():
             existing = await connection.fetchrow(
                 "select removed_at from businesses where id = $1", business.id
@@ -79,7 +176,7 @@ class PostgresBusinessRegistry:
             await connection.execute(
                 "insert into businesses (id, name, account_id, access_token, flood_limit)"
                 " values ($1, $2, $3, $4, $5)",
-                business.id, business.name.strip(), business.account_id, business.access_token,
+                business.id, business.name.strip(), business.account_id, access_token,
                 business.flood_limit,
             )  # fmt: skip
             await _insert_numbers(connection, business.id, business.phone_number_ids)
@@ -88,6 +185,7 @@ class PostgresBusinessRegistry:
         """Change a business's settings and numbers, all or nothing; the result."""
         if changes.empty:
             raise BusinessError("nothing to change: give at least one option (see --help)")
+        access_token = self._sealed(changes.access_token)
         async with self._pool.acquire() as connection, connection.transaction():
             current = await _locked_active(connection, business_id)
             updated = apply_changes(current, changes)
@@ -98,7 +196,7 @@ class PostgresBusinessRegistry:
                 "update businesses set name = $2, account_id = $3, flood_limit = $4,"
                 " access_token = coalesce($5, access_token) where id = $1",
                 business_id, updated.name, updated.account_id, updated.flood_limit,
-                changes.access_token,
+                access_token,
             )  # fmt: skip
             await connection.execute(
                 "delete from business_phone_numbers where business_id = $1"
@@ -144,7 +242,7 @@ class PostgresBusinessRegistry:
                 " values ($1, $2, $3, $4, 'environment')"
                 " on conflict (id) do update set account_id = coalesce($3, businesses.account_id),"
                 " access_token = coalesce($4, businesses.access_token), removed_at = null",
-                business.id, business.name, account, business.access_token,
+                business.id, business.name, account, self._environment_copy(business, problems),
             )  # fmt: skip
             free = []
             for number in business.phone_number_ids:
@@ -179,17 +277,18 @@ class PostgresBusinessRegistry:
     async def _fetch(self, sql: str, *args: Any) -> list[Business]:
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(sql, *args)
-        return [_business(row) for row in rows]
+        return [_business(row, self._environment_token is not None) for row in rows]
 
 
-def _business(row: asyncpg.Record) -> Business:
+def _business(row: asyncpg.Record, environment_has_token: bool = False) -> Business:
+    from_environment = row["source"] == "environment" and environment_has_token
     return Business(
         id=row["id"],
         name=row["name"],
         phone_number_ids=tuple(row["numbers"]),
         account_id=row["account_id"],
         flood_limit=row["flood_limit"],
-        has_access_token=row["has_token"],
+        has_access_token=row["has_token"] or from_environment,
         source=row["source"],
         removed_at=row["removed_at"],
     )

@@ -107,9 +107,13 @@ class _Encoded:
 
 
 @dataclass(slots=True)
-class _PendingUnit:
+class _Unit:
     requests: Sequence[AppendRequest]
     encoded: dict[uuid.UUID, _Encoded]
+
+
+@dataclass(slots=True)
+class _PendingUnit(_Unit):
     future: asyncio.Future[list[AppendResult]]
     event_count: int = field(init=False)
 
@@ -165,6 +169,35 @@ class PostgresEventStore:
         self._ensure_committer()
         self._wakeup.set()
         return await future
+
+    async def append_on(
+        self, connection: PgConnection, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult]:
+        """Append several streams as one unit inside the caller's open transaction.
+
+        No group commit: the events commit, and followers are woken, when the caller's
+        transaction commits, and vanish if it rolls back. The same rules as
+        ``append_atomic`` apply: ConcurrencyError, idempotent duplicates,
+        UnstorableEventError. The insert runs in a savepoint, so a refused append leaves
+        the caller's transaction usable.
+        """
+        for request in requests:
+            validate_request(request)
+        if not connection.is_in_transaction():
+            raise EventStoreError("append_on needs a connection inside an open transaction")
+        unit = _Unit(tuple(requests), self._encode(requests))
+        for _ in range(MAX_SOLO_ATTEMPTS):
+            try:
+                async with connection.transaction():
+                    (outcome,) = await self._write(connection, [unit], commits=False)
+            except asyncpg.UniqueViolationError:
+                continue  # a writer in another transaction got there first: plan again
+            except _UNIT_ERRORS as error:
+                raise _unstorable(error) from error
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+        raise EventStoreError(f"append did not settle after {MAX_SOLO_ATTEMPTS} attempts")
 
     def _encode(self, requests: Sequence[AppendRequest]) -> dict[uuid.UUID, _Encoded]:
         codec = self._codec
@@ -248,7 +281,7 @@ class PostgresEventStore:
         return last_error
 
     async def _write(
-        self, connection: PgConnection, units: list[_PendingUnit]
+        self, connection: PgConnection, units: Sequence[_Unit], *, commits: bool = True
     ) -> list[list[AppendResult] | BaseException]:
         plans = await self._plan(connection, units)
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
@@ -263,12 +296,12 @@ class PostgresEventStore:
         positions: dict[uuid.UUID, FeedPosition] = {}
         if columns[0]:
             inserted = await connection.fetch(_INSERT_SQL, *columns)
-            self.commits += 1
+            self.commits += commits
             positions = {r["event_id"]: FeedPosition(int(r["tx"]), r["global_position"])
                          for r in inserted}  # fmt: skip
         return [_outcome(plan, positions) for plan in plans]
 
-    async def _plan(self, connection: PgConnection, units: list[_PendingUnit]) -> list[UnitPlan]:
+    async def _plan(self, connection: PgConnection, units: Sequence[_Unit]) -> list[UnitPlan]:
         stream_ids = list(dict.fromkeys(r.stream_id for u in units for r in u.requests))
         event_ids = [event_id for unit in units for event_id in unit.encoded]
         state = await connection.fetchrow(_STATE_SQL, stream_ids, event_ids)

@@ -25,6 +25,7 @@ from application.event_log import (
     FeedPosition,
     RecordedEvent,
 )
+from application.subscriptions import business_of, parked_record
 
 EVENTS_CHANNEL: Final = "wazybot_events"
 _LOCK_NAMESPACE: Final = "wazybot.subscriber:"
@@ -49,11 +50,6 @@ def event_may_be_at_fault(error: BaseException) -> bool:
         return str(error.sqlstate)[:2] in _EVENT_FAULT_CLASSES
     transient = (OSError, TimeoutError, asyncpg.InterfaceError, EventStoreError)
     return not isinstance(error, transient)
-
-
-def business_of(event: RecordedEvent) -> str | None:
-    business_id = getattr(event.event, "business_id", None)
-    return business_id if isinstance(business_id, str) else None
 
 
 def process_owner() -> str:
@@ -170,6 +166,9 @@ class PostgresSubscriptionSession:
             )  # fmt: skip
             if status != "UPDATE 1":
                 raise CheckpointConflictError(self._name, previous)
+            record = parked_record(self._store.codec, self._name, event, error, attempts)
+            if record:
+                await self._store.append_on(self._connection, record)
 
     async def record_error(self, message: str) -> None:
         await self._connection.execute(

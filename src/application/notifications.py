@@ -1,0 +1,154 @@
+"""Team notifications, driven by events and never lost.
+
+``TeamNoticeRecorder`` is a subscriber: it turns trigger events into pending notices in
+its own batch transaction, keyed by their cause, so one cause gives one notice however
+often it is seen, and a crash never loses one. ``NoticeDeliveryWorker`` then delivers
+each pending notice on each channel on its own, outside any transaction, retrying a
+failing channel with exponential backoff and full jitter; nothing else waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Generic
+
+import structlog
+
+from application.event_log import RecordedEvent
+from application.notices import NotificationError, notice_for
+from application.ports import NoticeDeliveries, NoticeDelivery, NoticeQueue, Notifier, TxT
+
+log = structlog.get_logger(__name__)
+
+NOTICE_SUBSCRIBER: Final = "team-notices"
+
+
+# A first start on a long history must not page the team about last year's incidents.
+MAX_NOTICE_AGE: Final = timedelta(days=1)
+
+
+class TeamNoticeRecorder(Generic[TxT]):
+    """Queues the notices that events deserve, in the batch's transaction.
+
+    Events recorded longer ago than ``max_age`` give no notice (they are history).
+    """
+
+    name = NOTICE_SUBSCRIBER
+
+    def __init__(
+        self,
+        queue: NoticeQueue[TxT],
+        *,
+        max_age: timedelta = MAX_NOTICE_AGE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._queue = queue
+        self._max_age = max_age
+        self._clock = clock
+
+    async def handle(self, tx: TxT, events: Sequence[RecordedEvent]) -> None:
+        oldest = self._clock() - self._max_age
+        notices = [
+            notice
+            for event in events
+            if event.recorded_at >= oldest and (notice := notice_for(event)) is not None
+        ]
+        if notices:
+            queued = await self._queue.enqueue(tx, notices)
+            log.info("notice.queued", notices=len(notices), deliveries=queued)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    poll_seconds: float = 1.0
+    batch_size: int = 20
+    send_timeout: float = 30.0
+    # A claimed delivery whose process died is due again after this.
+    lease_seconds: float = 120.0
+    first_retry_seconds: float = 5.0
+    max_retry_seconds: float = 3600.0
+
+
+def retry_delay(attempt: int, settings: DeliverySettings, rand: Callable[[], float]) -> float:
+    """Exponential backoff with full jitter: uniform in (0, base * 2^(attempt-1)], capped."""
+    ceiling = min(settings.first_retry_seconds * 2 ** min(attempt - 1, 30),
+                  settings.max_retry_seconds)  # fmt: skip
+    return float(max(ceiling * rand(), settings.first_retry_seconds / 10))
+
+
+class NoticeDeliveryWorker:
+    """Delivers due notices until cancelled; each channel succeeds or retries on its own."""
+
+    def __init__(
+        self,
+        deliveries: NoticeDeliveries,
+        notifiers: Sequence[Notifier],
+        settings: DeliverySettings | None = None,
+        *,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._deliveries = deliveries
+        self._notifiers = {notifier.channel: notifier for notifier in notifiers}
+        self._settings = settings or DeliverySettings()
+        self._rand = rand
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self._notifiers)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="notice-delivery")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                delivered_all = await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the database is away: try again at the next poll
+                log.warning("notice.delivery_round_failed", error=f"{type(error).__name__}")
+                delivered_all = True
+            if delivered_all:
+                await asyncio.sleep(self._settings.poll_seconds)
+
+    async def deliver_due(self) -> bool:
+        """Deliver one batch of due notices; True when fewer than a batch were due."""
+        claimed = await self._deliveries.claim_due(
+            self.channels, self._settings.batch_size, self._settings.lease_seconds
+        )
+        await asyncio.gather(*(self._deliver(delivery) for delivery in claimed))
+        return len(claimed) < self._settings.batch_size
+
+    async def _deliver(self, delivery: NoticeDelivery) -> None:
+        notifier = self._notifiers[delivery.channel]
+        try:
+            async with asyncio.timeout(self._settings.send_timeout):
+                await notifier.send(delivery.notice)
+        except (NotificationError, TimeoutError) as error:
+            await self._retry_later(delivery, str(error) or "timed out")
+            return
+        except Exception as error:  # a bug in a channel must not stop the others
+            await self._retry_later(delivery, f"{type(error).__name__}")
+            return
+        await self._deliveries.delivered(delivery.id)
+        log.info("notice.delivered", channel=delivery.channel, notice_event=delivery.notice.event,
+                 business_id=delivery.notice.business_id, attempt=delivery.attempt)  # fmt: skip
+
+    async def _retry_later(self, delivery: NoticeDelivery, error: str) -> None:
+        delay = retry_delay(delivery.attempt, self._settings, self._rand)
+        when = datetime.now(UTC) + timedelta(seconds=delay)
+        await self._deliveries.retry_at(delivery.id, error, when)
+        log.warning("notice.delivery_failed", channel=delivery.channel,
+                    notice_event=delivery.notice.event, attempt=delivery.attempt, error=error,
+                    retry_in_seconds=round(delay, 2))  # fmt: skip

@@ -1,0 +1,77 @@
+"""Which events deserve a team notice, and how a failing channel backs off."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from application.event_log import FeedPosition, RecordedEvent
+from application.notices import notice_for
+from application.notifications import DeliverySettings, retry_delay
+from domain.account import AccountNoticeReceived
+from domain.events import DomainEvent, EventMetadata
+from domain.inbound import AccountNotice
+from domain.operations import EventParked
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def recorded(event: DomainEvent, at: datetime = NOW) -> RecordedEvent:
+    return RecordedEvent(stream_id="s", version=1, position=FeedPosition(1, 1),
+                         event_id=uuid.uuid4(), type="t", event=event,
+                         metadata=EventMetadata(), recorded_at=at)  # fmt: skip
+
+
+def account(field: str, event: str) -> AccountNoticeReceived:
+    notice = AccountNotice(account_id="900", field=field, event=event, at=NOW)
+    return AccountNoticeReceived(business_id="acme", notice=notice)
+
+
+@pytest.mark.parametrize(
+    ("field", "event"),
+    [("account_update", "ACCOUNT_RESTRICTION"), ("account_update", "DISABLED_UPDATE"),
+     ("account_update", "ACCOUNT_VIOLATION"), ("phone_number_quality_update", "FLAGGED")],
+)  # fmt: skip
+def test_bans_restrictions_and_flagged_numbers_deserve_a_notice(field: str, event: str) -> None:
+    keyed = notice_for(recorded(account(field, event)))
+    assert keyed is not None
+    assert keyed.notice.business_id == "acme"
+    assert "900" in keyed.notice.text
+
+
+@pytest.mark.parametrize("event", ["PARTNER_ADDED", "AD_ACCOUNT_LINKED", "ACCOUNT_RECONNECTED"])
+def test_routine_account_updates_give_no_notice(event: str) -> None:
+    assert notice_for(recorded(account("account_update", event))) is None
+
+
+def parked(event_id: uuid.UUID, error: str = "ValueError: bad row 7") -> EventParked:
+    return EventParked(subscriber="conversations", parked_event_id=event_id,
+                       parked_type="message.received", stream_id="s", position=3, error=error,
+                       attempts=5, business_id="acme")  # fmt: skip
+
+
+def test_parked_events_of_one_cause_share_one_key_for_a_day() -> None:
+    first = notice_for(recorded(parked(uuid.uuid4())))
+    second = notice_for(recorded(parked(uuid.uuid4(), "ValueError: bad row 8")))
+    other_error = notice_for(recorded(parked(uuid.uuid4(), "KeyError: 'x'")))
+    next_day = notice_for(recorded(parked(uuid.uuid4()), NOW + timedelta(days=1)))
+
+    assert first is not None
+    assert second is not None
+    assert first.key == second.key
+    assert other_error is not None
+    assert other_error.key != first.key
+    assert next_day is not None
+    assert next_day.key != first.key
+    assert first.notice.text.startswith("conversations set aside a message.received event")
+
+
+def test_retry_delays_grow_exponentially_with_jitter_and_a_cap() -> None:
+    settings = DeliverySettings(first_retry_seconds=5, max_retry_seconds=60)
+    highest = [retry_delay(attempt, settings, lambda: 1.0) for attempt in range(1, 7)]
+    lowest = retry_delay(3, settings, lambda: 0.0)
+
+    assert highest == [5, 10, 20, 40, 60, 60]
+    assert lowest == 0.5  # full jitter, but never a busy loop
