@@ -20,8 +20,11 @@ from entrypoints.cli_webhooks import add_webhook_commands
 from entrypoints.container import (
     Container,
     apply_migrations,
+    prepare_database,
     provide_database_url,
     resolve,
+    start_workers,
+    stop_workers,
 )
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Role, Settings, SettingsError, describe_variables, load_settings
@@ -189,13 +192,13 @@ async def _serve_workers_only(container: Container) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await start_resources(container)
-    runners = await resolve(container.runners())
-    runners.start()
-    log.info("workers.started", subscribers=[r.subscriber.name for r in runners.runners])
+    await prepare_database(container)
+    subscribers = await start_workers(container)
+    log.info("workers.started", subscribers=subscribers)
     try:
         await stop.wait()
     finally:
-        await runners.stop()
+        await stop_workers(container)
         await resolve(container.shutdown_resources())
         log.info("workers.stopped")
 

@@ -177,6 +177,25 @@ def default_business(settings: Settings) -> Business | None:
     )
 
 
+async def prepare_database(container: Container) -> None:
+    """What every serving process does once the database is up, whatever its role."""
+    await store_environment_business(container)
+    await secure_access_tokens(container)
+
+
+async def start_workers(container: Container) -> list[str]:
+    """The event subscribers and the team-notice delivery; the names of the subscribers."""
+    runners = await resolve(container.runners())
+    runners.start()
+    (await resolve(container.notice_worker())).start()
+    return [runner.subscriber.name for runner in runners.runners]
+
+
+async def stop_workers(container: Container) -> None:
+    await (await resolve(container.runners())).stop()
+    await (await resolve(container.notice_worker())).stop()
+
+
 async def store_environment_business(container: Container) -> None:
     """Store the business WHATSAPP_PHONE_NUMBER_ID defines, so every command sees it."""
     business = container.default_business()

@@ -18,9 +18,10 @@ from adapters.postgres.migrations import default_migrations_dir, load_migrations
 from entrypoints.api import ApiSlot, api_router
 from entrypoints.container import (
     Container,
+    prepare_database,
     resolve,
-    secure_access_tokens,
-    store_environment_business,
+    start_workers,
+    stop_workers,
 )
 from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER
 from entrypoints.openapi import documentation_assets, error_responses, openapi_config
@@ -120,21 +121,17 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
 
     async def start(_: Litestar) -> None:
         await resolve(container.init_resources())
-        await store_environment_business(container)
-        await secure_access_tokens(container)
+        await prepare_database(container)
         slot.ingestor = await resolve(container.webhook_ingestor())
         api.queries = await resolve(container.read_model_queries())
         api.authority = await resolve(container.api_authority())
         if run_workers:
-            runners = await resolve(container.runners())
-            runners.start()
-            (await resolve(container.notice_worker())).start()
+            await start_workers(container)
         log.info("app.started", workers=run_workers)
 
     async def stop(_: Litestar) -> None:
         if run_workers:
-            await (await resolve(container.runners())).stop()
-            await (await resolve(container.notice_worker())).stop()
+            await stop_workers(container)
         await resolve(container.shutdown_resources())
         log.info("app.stopped")
 

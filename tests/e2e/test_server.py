@@ -338,14 +338,26 @@ async def _execute(url: str, sql: str) -> None:
 
 
 def test_worker_role_runs_subscribers_without_http(empty_database_url: str, tmp_path: Path) -> None:
-    env = {"DATABASE_URL": empty_database_url}
+    env = {"DATABASE_URL": empty_database_url, "WHATSAPP_PHONE_NUMBER_ID": "1065550001"}
     with serve(env, tmp_path / "server.log", "--role", "worker", wait_for_health=False) as server:
         wait_for_log(server, "workers.started")
         with pytest.raises(httpx.TransportError):
             httpx.get(server.base_url + "/health", timeout=1)
+        stored = asyncio.run(_fetch(empty_database_url, "select id from businesses"))
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=30) == 0
+    started = next(line for line in server.logs().splitlines() if "workers.started" in line)
+    assert "team-notices" in started  # the notices are delivered by worker processes too
+    assert stored == ["default"]  # as by a server of role all: every command sees it
     assert "workers.stopped" in server.logs()
+
+
+async def _fetch(url: str, sql: str) -> list[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        return [row[0] for row in await connection.fetch(sql)]
+    finally:
+        await connection.close()
 
 
 def test_every_command_has_help() -> None:
