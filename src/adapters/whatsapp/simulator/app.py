@@ -118,6 +118,7 @@ class CloudApiSimulator:
         status_delays: tuple[float, float, float] = (0.0, 0.0, 0.0),
         phone_number_ids: Iterable[str] | None = None,
         clock: Clock = time.time,
+        webhook_backoff: float = 0.2,
     ) -> None:
         self.access_tokens = set(access_tokens)
         secret = app_secret.encode() if isinstance(app_secret, str) else app_secret
@@ -126,7 +127,7 @@ class CloudApiSimulator:
         self.phone_number_ids = set(phone_number_ids) if phone_number_ids is not None else None
         self.state = SimulatorState(clock=clock)
         self.faults = FaultPlan()
-        self.webhooks = WebhookSender(webhook_url, secret)
+        self.webhooks = WebhookSender(webhook_url, secret, backoff=webhook_backoff)
         self.base_url: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = asyncio.Event()
@@ -342,16 +343,18 @@ class CloudApiSimulator:
         label = "held" if fault.kind is FaultKind.TIMEOUT else "dropped"
         entry.outcome = f"{entry.outcome} then {label}" if fault.accept else label
         if fault.kind is FaultKind.TIMEOUT:
-            await self._hold(receive, fault.seconds)
-            if answer is not None and not self._closing.is_set():
+            client_gone = await self._hold(receive, fault.seconds)
+            if answer is not None and not client_gone and not self._closing.is_set():
                 entry.status = answer.status
+                self._log(entry)
                 await _respond(send, answer)
                 return
         entry.status = 0
         self._log(entry)
         await _drop_connection(send)
 
-    async def _hold(self, receive: Receive, seconds: float) -> None:
+    async def _hold(self, receive: Receive, seconds: float) -> bool:
+        """Wait ``seconds``, or until the client leaves (then True) or the simulator closes."""
         async def disconnected() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -362,6 +365,7 @@ class CloudApiSimulator:
         ]
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            return waiters[0].done()
         finally:
             for waiter in waiters:
                 waiter.cancel()

@@ -181,9 +181,10 @@ class FaultPlan:
         for fault in self.faults:
             if not fault.applies_to(recipient):
                 continue
-            if fault.kind is FaultKind.LATENCY:
-                if fault.fires_now():
-                    delay += fault.seconds
-            elif chosen is None and fault.fires_now():
+            # Every matching fault counts the call, whether or not an earlier one acts on it.
+            fires = fault.fires_now()
+            if fires and fault.kind is FaultKind.LATENCY:
+                delay += fault.seconds
+            elif fires and chosen is None:
                 chosen = fault
         return Decision(delay, chosen)

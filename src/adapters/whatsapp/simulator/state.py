@@ -155,7 +155,7 @@ class SimulatorState:
         return entry
 
     def accepted_sends(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.outcome == "accepted"]
+        return [r for r in self.requests if r.wamid is not None]
 
     def max_sends_in_one_second(self) -> int:
         """The most accepted sends whose arrival times fit in any window of one second."""
