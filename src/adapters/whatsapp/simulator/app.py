@@ -355,6 +355,7 @@ class CloudApiSimulator:
 
     async def _hold(self, receive: Receive, seconds: float) -> bool:
         """Wait ``seconds``, or until the client leaves (then True) or the simulator closes."""
+
         async def disconnected() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
