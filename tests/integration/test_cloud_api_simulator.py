@@ -637,3 +637,33 @@ async def test_a_bsuid_only_customer_through_the_control_endpoint(
     assert value["messages"][0]["from_user_id"] == BSUID
     bad = await client.post("/_simulator/customer-messages", json={"text": "no sender"})
     assert bad.status_code == 400
+
+
+async def test_outcomes_windows_and_templates_from_the_control_endpoints(
+    client: httpx.AsyncClient, sim: CloudApiSimulator, receiver: WebhookReceiver
+) -> None:
+    outcome = {"final": "delivered", "recipient": "+1 555 123 4567"}
+    assert (await client.put("/_simulator/outcome", json=outcome)).status_code == 200
+    sent = await client.post(MESSAGES, json={**TEXT, "biz_opaque_callback_data": "ticket-7"})
+    assert sent.status_code == 200
+    await sim.drain()
+    assert [s["status"] for s in receiver.statuses()] == ["sent", "delivered"]
+    assert {s["biz_opaque_callback_data"] for s in receiver.statuses()} == {"ticket-7"}
+    webhooks = (await client.get("/_simulator/webhooks")).json()["webhooks"]
+    assert [w["status_code"] for w in webhooks] == [200, 200]
+    window = {"customer": CUSTOMER, "open": False}
+    assert (await client.put("/_simulator/window", json=window)).status_code == 200
+    seeded = await client.post("/_simulator/templates", json={
+        "name": "welcome", "language": "pt_BR", "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Oi"}]})  # fmt: skip
+    assert seeded.status_code == 201
+    template = {"name": "welcome", "language": {"code": "pt_BR"}}
+    assert (await client.post(MESSAGES, json=message("template", template))).status_code == 200
+    await sim.drain()
+    receiver.received.clear()
+    await client.post(MESSAGES, json=TEXT)
+    await sim.drain()
+    assert [s["status"] for s in receiver.statuses()][-1] == "failed"
+    bad = await client.put("/_simulator/outcome", json={"final": "failed"})
+    assert (bad.status_code, bad.json()["error"]) == (400, "invalid_control_request")
+    assert (await client.get("/_simulator/nothing")).status_code == 404

@@ -30,6 +30,7 @@ from adapters.whatsapp.simulator.state import (
     RecordedRequest,
     SimulatorState,
     Template,
+    customer_key,
     new_wamid,
 )
 from adapters.whatsapp.simulator.validation import (
@@ -208,7 +209,7 @@ class CloudApiSimulator:
         if recipient is None:
             self.state.default_outcome = outcome
         else:
-            self.state.outcomes[recipient] = outcome
+            self.state.outcomes[customer_key(recipient)] = outcome
 
     def set_window(self, customer: str, *, open_: bool) -> None:
         self.state.set_window(customer, open_=open_)
@@ -466,6 +467,7 @@ class CloudApiSimulator:
                 conversation_id=conversation_id,
                 at=int(self.state.clock()),
                 error_code=outcome.error_code,
+                callback_data=send.callback_data,
             )
             await self.webhooks.post(status_body(business, update))
 
@@ -762,7 +764,7 @@ async def _drop_connection(send: Send) -> None:
 
 
 def _loggable_body(request: Request) -> Any:
-    if request.headers.get("content-type", "").startswith("application/json"):
+    if not request.headers.get("content-type", "").startswith("multipart/"):
         try:
             return request.json()
         except GraphError:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from adapters.whatsapp.simulator.errors import CATALOG, THROUGHPUT_CODES, GraphError
+from adapters.whatsapp.simulator.state import customer_key
 
 DEFAULT_HOLD_SECONDS: Final = 600.0
 _ids = itertools.count(1)
@@ -47,6 +48,8 @@ class Fault:
     fired: int = 0
 
     def __post_init__(self) -> None:
+        if self.recipient is not None:
+            self.recipient = customer_key(self.recipient)
         if self.on_attempt is not None and self.on_attempt < 1:
             raise FaultError("on_attempt counts from 1")
         if self.count is not None and self.count < 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -13,6 +14,13 @@ from typing import Any, Final
 
 WINDOW_SECONDS: Final = 24 * 3600
 Clock = Callable[[], float]
+
+
+def customer_key(customer: str) -> str:
+    """A phone number as its digits (how Meta writes wa_ids); a BSUID unchanged."""
+    if "." in customer:
+        return customer
+    return re.sub(r"\D", "", customer)
 
 
 def new_wamid(recipient: str) -> str:
@@ -108,12 +116,12 @@ class SimulatorState:
     # -- the 24-hour window -------------------------------------------------------------
 
     def customer_wrote(self, customer: str, at: float | None = None) -> None:
-        self.last_inbound[customer] = self.clock() if at is None else at
+        self.last_inbound[customer_key(customer)] = self.clock() if at is None else at
 
     def set_window(self, customer: str, *, open_: bool) -> None:
         """Make the simulator know ``customer``: inside the window now, or outside it."""
         now = self.clock()
-        self.last_inbound[customer] = now if open_ else now - WINDOW_SECONDS - 1
+        self.last_inbound[customer_key(customer)] = now if open_ else now - WINDOW_SECONDS - 1
 
     def window_closed(self, customer: str) -> bool:
         """True only for a customer the simulator knows whose last message is over 24 h old."""
@@ -145,7 +153,7 @@ class SimulatorState:
     # -- outcomes -----------------------------------------------------------------------
 
     def outcome_for(self, recipient: str) -> Outcome:
-        return self.outcomes.get(recipient, self.default_outcome)
+        return self.outcomes.get(customer_key(recipient), self.default_outcome)
 
     # -- the request log ----------------------------------------------------------------
 

@@ -65,6 +65,7 @@ class ValidSend:
     recipient: Recipient
     type: str
     category: str  # pricing category: "service" for free-form, the template's otherwise
+    callback_data: str | None = None  # biz_opaque_callback_data, echoed in status webhooks
 
     @property
     def free_form(self) -> bool:
@@ -108,7 +109,9 @@ def validate_message_request(body: Any, state: SimulatorState) -> ValidSend | Va
         _location(content)
     else:
         _contacts(body[kind])
-    return ValidSend(recipient, kind, category)
+    callback = _string(body, "biz_opaque_callback_data", "biz_opaque_callback_data",
+                       limit=512, required_=False)  # fmt: skip
+    return ValidSend(recipient, kind, category, callback)
 
 
 def _messaging_product(body: dict[str, Any]) -> None:

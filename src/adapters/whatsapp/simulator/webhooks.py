@@ -102,6 +102,7 @@ class StatusUpdate:
     at: int
     error_code: int | None = None
     error_details: str = ""
+    callback_data: str | None = None
 
 
 def status_body(business: Business, update: StatusUpdate) -> dict[str, Any]:
@@ -114,6 +115,8 @@ def status_body(business: Business, update: StatusUpdate) -> dict[str, Any]:
         status["recipient_id"] = update.recipient_phone
     if update.recipient_user_id is not None:
         status["recipient_user_id"] = update.recipient_user_id
+    if update.callback_data is not None:
+        status["biz_opaque_callback_data"] = update.callback_data
     if update.status == "failed":
         status["errors"] = [webhook_error(update.error_code or 131000, update.error_details)]
     else:
