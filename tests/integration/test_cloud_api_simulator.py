@@ -159,6 +159,8 @@ async def test_every_message_kind_is_accepted_in_metas_shape(
     assert answer["messaging_product"] == "whatsapp"
     assert answer["contacts"] == [{"input": CUSTOMER, "wa_id": CUSTOMER}]
     assert answer["messages"][0]["id"].startswith("wamid.")
+    if body["type"] == "template":
+        assert answer["messages"][0]["message_status"] == "accepted"
 
 
 async def test_media_by_id_needs_an_uploaded_file(

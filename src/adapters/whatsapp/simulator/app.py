@@ -416,14 +416,12 @@ class CloudApiSimulator:
         wamid = new_wamid(checked.recipient.key)
         entry.outcome, entry.wamid = "accepted", wamid
         self._schedule_statuses(phone_number_id, checked, wamid)
-        return Answer(
-            200,
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [checked.recipient.contact()],
-                "messages": [{"id": wamid}],
-            },
-        )
+        accepted: dict[str, str] = {"id": wamid}
+        if not checked.free_form:
+            accepted["message_status"] = "accepted"  # Meta adds it to template sends
+        contacts = [checked.recipient.contact()]
+        return Answer(200, {"messaging_product": "whatsapp", "contacts": contacts,
+                            "messages": [accepted]})  # fmt: skip
 
     def _check_number(self, phone_number_id: str) -> None:
         if self.phone_number_ids is not None and phone_number_id not in self.phone_number_ids:
