@@ -126,6 +126,7 @@ class CloudApiSimulator:
         self.business = business or Business()
         self.status_delays = status_delays
         self.phone_number_ids = set(phone_number_ids) if phone_number_ids is not None else None
+        self.number_tokens: dict[str, str] = {}
         self.state = SimulatorState(clock=clock)
         self.faults = FaultPlan()
         self.webhooks = WebhookSender(webhook_url, secret, backoff=webhook_backoff)
@@ -211,6 +212,11 @@ class CloudApiSimulator:
         else:
             self.state.outcomes[customer_key(recipient)] = outcome
 
+    def bind_token(self, phone_number_id: str, token: str) -> None:
+        """Accept ``token``, and only it, for ``phone_number_id`` (one business's number)."""
+        self.access_tokens.add(token)
+        self.number_tokens[phone_number_id] = token
+
     def set_window(self, customer: str, *, open_: bool) -> None:
         self.state.set_window(customer, open_=open_)
 
@@ -244,7 +250,7 @@ class CloudApiSimulator:
         business = self.business
         if phone_number_id is not None:
             business = Business(business.waba_id, phone_number_id, business.display_phone_number)
-        message = dict(message)
+        message = self._with_stored_media(dict(message))
         if isinstance(message.get("context"), dict):
             message["context"] = {"from": business.display_phone_number, **message["context"]}
         wamid, now = new_inbound_wamid(), self.state.clock()
@@ -260,6 +266,14 @@ class CloudApiSimulator:
             webhook_status=delivery.status_code,
         )
         return wamid, delivery
+
+    def _with_stored_media(self, message: dict[str, Any]) -> dict[str, Any]:
+        content = message.get(str(message.get("type")))
+        media = self.state.media.get(content.get("id", "")) if isinstance(content, dict) else None
+        if media is not None and isinstance(content, dict):
+            message[message["type"]] = {**content, "mime_type": media.mime_type,
+                                        "sha256": media.sha256}  # fmt: skip
+        return message
 
     # -- Python API: inspection ----------------------------------------------------------------
 
@@ -408,7 +422,7 @@ class CloudApiSimulator:
     # -- messages ------------------------------------------------------------------------------
 
     def _message(self, phone_number_id: str, request: Request, entry: RecordedRequest) -> Answer:
-        self._check_number(phone_number_id)
+        self._check_number(phone_number_id, request.token)
         checked = validate_message_request(request.json(), self.state)
         if isinstance(checked, ValidRead):
             entry.outcome = "read receipt"
@@ -423,8 +437,11 @@ class CloudApiSimulator:
         return Answer(200, {"messaging_product": "whatsapp", "contacts": contacts,
                             "messages": [accepted]})  # fmt: skip
 
-    def _check_number(self, phone_number_id: str) -> None:
-        if self.phone_number_ids is not None and phone_number_id not in self.phone_number_ids:
+    def _check_number(self, phone_number_id: str, token: str | None) -> None:
+        """An unknown number, or one whose business the token does not belong to."""
+        bound = self.number_tokens.get(phone_number_id)
+        unknown = self.phone_number_ids is not None and phone_number_id not in self.phone_number_ids
+        if unknown or (bound is not None and bound != token):
             raise GraphError(
                 100,
                 f"Object with ID '{phone_number_id}' does not exist",
@@ -472,7 +489,7 @@ class CloudApiSimulator:
     # -- media -------------------------------------------------------------------------------
 
     def _upload(self, phone_number_id: str, request: Request, entry: RecordedRequest) -> Answer:
-        self._check_number(phone_number_id)
+        self._check_number(phone_number_id, request.token)
         parts = parse_multipart(request.headers.get("content-type", ""), request.body)
         upload = validate_upload(parts)
         media = self.state.add_media(upload.content, upload.mime_type, upload.filename)
