@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,18 +73,18 @@ class WebhookReceiver:
 @contextlib.asynccontextmanager
 async def receiving(app_secret: bytes, fail_first: int = 0) -> AsyncIterator[WebhookReceiver]:
     receiver = WebhookReceiver(app_secret, fail_first)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(receiver, lifespan="off", log_config=None, access_log=False)
+    # uvicorn binds the port itself (port 0: a free one) so that answers are not delayed.
+    config = uvicorn.Config(
+        receiver, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
     )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
         await asyncio.sleep(0.01)
-    receiver.url = f"http://127.0.0.1:{sock.getsockname()[1]}/webhooks/whatsapp"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    receiver.url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
     try:
         yield receiver
     finally:
         server.should_exit = True
         await task
-        sock.close()
