@@ -21,6 +21,7 @@ from adapters.whatsapp.simulator.webhooks import (
     signature,
 )
 from entrypoints.settings import Settings
+from entrypoints.startup import ensure_port_free
 
 log = structlog.get_logger(__name__)
 
@@ -153,6 +154,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             category=template.get("category", "UTILITY"),
             status=template.get("status", "APPROVED"),
         )
+    ensure_port_free(args.host, args.port)
     asyncio.run(_run_forever(simulator, args.host, args.port))
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -127,6 +128,13 @@ def test_help_and_bad_usage() -> None:
     no_token = run_cli("simulator", env={"WHATSAPP_APP_SECRET": "s"})
     assert no_token.returncode == 2
     assert "access token" in no_token.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run_cli("simulator", "--port", str(taken.getsockname()[1]), env={
+            "WHATSAPP_APP_SECRET": "s", "WHATSAPP_ACCESS_TOKEN": "t"})  # fmt: skip
+    assert busy.returncode != 0
+    assert "already in use" in busy.stderr
     no_sender = run_cli("simulator", "customer", "--to-url", "http://127.0.0.1:9", "--text",
                         "x", env={"WHATSAPP_APP_SECRET": "s"})  # fmt: skip
     assert no_sender.returncode == 2

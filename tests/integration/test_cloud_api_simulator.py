@@ -695,3 +695,13 @@ async def test_a_played_customers_media_can_be_fetched_the_way_meta_serves_it(
     assert image["sha256"] == photo.sha256
     info = (await client.get(f"/v23.0/{image['id']}")).json()
     assert (await client.get(info["url"])).content == b"\xff\xd8jpeg-bytes"
+
+
+async def test_a_bare_http_error_without_a_graph_body(
+    client: httpx.AsyncClient, sim: CloudApiSimulator
+) -> None:
+    sim.fail(None, http_status=502, count=1)
+    response = await client.post(MESSAGES, json=TEXT)
+    assert response.status_code == 502
+    assert response.headers["content-type"] == "text/html"
+    assert (await client.post(MESSAGES, json=TEXT)).status_code == 200

@@ -138,7 +138,7 @@ class CloudApiSimulator:
 
     def fail(
         self,
-        code: int,
+        code: int | None,
         *,
         recipient: str | None = None,
         on_attempt: int | None = None,
@@ -326,25 +326,29 @@ class CloudApiSimulator:
 
     async def _graph(self, request: Request, receive: Receive, send: Send) -> None:
         entry = self.state.record(request.method, request.path, _loggable_body(request))
+        entry.recipient = _recipient_of(entry.body)
         try:
             self._authenticate(request)
-            entry.recipient = _recipient_of(entry.body)
             decision = self.faults.decide(entry.recipient)
             if decision.delay:
                 await asyncio.sleep(decision.delay)
             fault = decision.fault
-            if fault is not None and fault.kind in (FaultKind.ERROR, FaultKind.THROTTLE):
-                raise fault.error()
-            if fault is not None:
+            if fault is not None and fault.kind in (FaultKind.TIMEOUT, FaultKind.DROP):
                 await self._misbehave(fault, request, entry, receive, send)
                 return
-            answer = self._route(request, entry)
+            answer = self._faulty_answer(fault, entry) if fault else self._route(request, entry)
         except GraphError as error:
             answer = Answer(error.status, error.body())
             entry.outcome = f"error {error.code}"
         entry.status = answer.status
         self._log(entry)
         await _respond(send, answer)
+
+    def _faulty_answer(self, fault: Fault, entry: RecordedRequest) -> Answer:
+        if fault.code is None:  # an HTTP error with no Graph error body, as a proxy sends
+            entry.outcome = f"bare HTTP {fault.http_status}"
+            return Answer(fault.http_status or 502, b"<html>Bad Gateway</html>", "text/html")
+        raise fault.error()
 
     async def _misbehave(
         self, fault: Fault, request: Request, entry: RecordedRequest, receive: Receive, send: Send

@@ -61,8 +61,10 @@ class Fault:
             if self.code not in THROUGHPUT_CODES:
                 raise FaultError(f"a throttle uses one of {sorted(THROUGHPUT_CODES)}")
             self.http_status = self.http_status or 429
-        if self.kind is FaultKind.ERROR and (self.code is None or self.code not in CATALOG):
-            raise FaultError(f"an error fault needs a known code, one of {sorted(CATALOG)}")
+        if self.kind is FaultKind.ERROR and self.code is None and self.http_status is None:
+            raise FaultError("an error fault needs a code, an http_status, or both")
+        if self.kind is FaultKind.ERROR and self.code is not None and self.code not in CATALOG:
+            raise FaultError(f"unknown code {self.code}; known codes: {sorted(CATALOG)}")
         if self.kind is FaultKind.TIMEOUT and not self.seconds:
             self.seconds = DEFAULT_HOLD_SECONDS
 
