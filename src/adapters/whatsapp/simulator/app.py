@@ -359,6 +359,7 @@ class CloudApiSimulator:
                 answer = self._route(request, entry)
             except GraphError as error:
                 answer = Answer(error.status, error.body())
+                entry.outcome = f"error {error.code}"
         label = "held" if fault.kind is FaultKind.TIMEOUT else "dropped"
         entry.outcome = f"{entry.outcome} then {label}" if fault.accept else label
         if fault.kind is FaultKind.TIMEOUT:
