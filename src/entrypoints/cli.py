@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import structlog
 
@@ -33,6 +33,7 @@ from entrypoints.startup import STARTUP_ERRORS, ensure_port_free, report_failure
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+SERVERS: Final = frozenset({"serve", "simulator"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(
         production=settings.environment.value == "production",
-        level=settings.log_level or ("info" if args.command == "serve" else "warning"),
+        # Servers (the product and the simulator) log their work; one-shot commands only trouble.
+        level=settings.log_level or ("info" if args.command in SERVERS else "warning"),
         # Only the server logs to standard output; other commands keep it for their results.
         stream=sys.stdout if args.command == "serve" else sys.stderr,
     )

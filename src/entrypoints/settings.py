@@ -247,7 +247,7 @@ VARIABLES: Final = (
     _Variable("environment", "WAZYBOT_ENV", _choice({e.value: e for e in Environment}),
               "development (readable logs) or production (JSON logs)"),
     _Variable("log_level", "WAZYBOT_LOG_LEVEL", _choice({v: v for v in LOG_LEVELS}),
-              "debug, info, warning or error (unset: info for serve, warning for other commands)"),
+              "debug, info, warning or error (unset: info for servers, warning for commands)"),
     _Variable("host", "WAZYBOT_HOST", _text, "address the HTTP server listens on"),
     _Variable("port", "WAZYBOT_PORT", _integer(1, 65535), "port the HTTP server listens on"),
     _Variable("role", "WAZYBOT_ROLE", _choice({r.value: r for r in Role}),
