@@ -65,7 +65,8 @@ def _account_notice(event: RecordedEvent, received: AccountNoticeReceived) -> Ke
     what = alerts.get(notice.field, {}).get(notice.event.upper())
     if what is None:
         return None
-    ban_state = notice.details.get("ban_info", {}).get("waba_ban_state")
+    ban_info = notice.details.get("ban_info")  # Meta's JSON: any shape may arrive
+    ban_state = ban_info.get("waba_ban_state") if isinstance(ban_info, dict) else None
     state = f" (ban state {ban_state})" if isinstance(ban_state, str) else ""
     text = (f"WhatsApp account {notice.account_id} of business {received.business_id} "
             f"{what}{state}: {notice.event}")  # fmt: skip
@@ -74,7 +75,7 @@ def _account_notice(event: RecordedEvent, received: AccountNoticeReceived) -> Ke
         notice=Notice(
             text=text, event=f"account.{notice.event.lower()}", business_id=received.business_id,
             details={"account_id": notice.account_id, "field": notice.field,
-                     "at": notice.at.isoformat(), **notice.details},
+                     "at": notice.at.isoformat(), "meta": notice.details},
         ),
     )  # fmt: skip
 

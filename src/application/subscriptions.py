@@ -10,10 +10,18 @@ from typing import Any, Generic
 import structlog
 
 from application.codec import EventCodec
-from application.event_log import AppendRequest, FeedPosition, NewEvent, RecordedEvent
+from application.event_log import (
+    AppendRequest,
+    EventStoreError,
+    FeedPosition,
+    InvalidAppendError,
+    NewEvent,
+    RecordedEvent,
+)
 from application.ports import Subscriber, SubscriptionSession, SubscriptionSource, TxT
 from domain.events import EventMetadata, event_type_name
 from domain.operations import EventParked, event_parked_id, parked_stream
+from domain.privacy import mask_phones_in
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +101,7 @@ class SubscriptionRunner(Generic[TxT]):
                 raise
             except Exception as error:
                 self._failures += 1
-                self.state.last_error = _describe(error)
+                self.state.last_error = describe_failure(error)
                 log.warning(
                     "subscriber.failed",
                     subscriber=self.subscriber.name,
@@ -132,9 +140,9 @@ class SubscriptionRunner(Generic[TxT]):
                     subscriber=self.subscriber.name,
                     first_position=batch[0].position.position,
                     last_position=latest.position,
-                    error=_describe(error),
+                    error=describe_failure(error),
                 )
-                await _record_error_quietly(session, _describe(error))
+                await _record_error_quietly(session, describe_failure(error))
                 if not session.may_park(error) or not self._gives_up_on(checkpoint, batch):
                     raise
                 return await self._park(session, checkpoint, batch[0], error)
@@ -177,11 +185,11 @@ class SubscriptionRunner(Generic[TxT]):
         error: Exception,
     ) -> FeedPosition:
         attempts = self._trouble.attempts if self._trouble else 1
-        await session.park(event, _describe(error), attempts, checkpoint)
+        await session.park(event, describe_failure(error), attempts, checkpoint)
         log.error(
             "subscriber.event_parked", subscriber=self.subscriber.name,
             position=event.position.position, event_id=str(event.event_id), type=event.type,
-            error=_describe(error), attempts=attempts,
+            error=describe_failure(error), attempts=attempts,
         )  # fmt: skip
         if self._trouble is not None:
             self._trouble.attempts = 0
@@ -215,11 +223,27 @@ async def _record_error_quietly(session: SubscriptionSession[TxT], message: str)
     try:
         await session.record_error(message)
     except Exception as error:  # the original failure matters more than this one
-        log.warning("subscriber.error_not_recorded", error=_describe(error))
+        log.warning("subscriber.error_not_recorded", error=describe_failure(error))
 
 
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:1000]
+def describe_failure(error: BaseException) -> str:
+    """A failure as stored and shown (checkpoints, parked events, notices, the errors API).
+
+    It leaves the logs' masking behind, so a number or BSUID quoted by an exception
+    is masked here.
+    """
+    return mask_phones_in(f"{type(error).__name__}: {error}")[:1000]
+
+
+def may_be_the_events(error: BaseException) -> bool:
+    """Could the batch's events be what fails (so retrying them alone, then parking, helps)?
+
+    The store refusing a subscriber's own appends is: the same events fail the same way.
+    Other store errors, lost connections and timeouts are passing troubles, never parked.
+    """
+    if isinstance(error, InvalidAppendError):
+        return True
+    return not isinstance(error, OSError | TimeoutError | EventStoreError)
 
 
 class RunnerGroup:

@@ -150,12 +150,17 @@ def _by_code(code: int) -> Classification | None:
     return None
 
 
+_GATEWAY_ERRORS: Final = frozenset({502, 504})
+
+
 def _by_status(code: int | None, status: int | None, meta_message: str | None) -> Classification:
     """Meta gave no code or one this table does not know."""
     described = f" (code {code})" if code is not None else ""
     if status is not None and status >= 500:
         reason = f"Meta answered HTTP {status}{described}"
-        return Classification(error_class=ErrorClass.TRANSIENT, reason=reason)
+        # A gateway error (a proxy's 502 or 504) may come after Meta took the message.
+        return Classification(error_class=ErrorClass.TRANSIENT, reason=reason,
+                              ambiguous=status in _GATEWAY_ERRORS)  # fmt: skip
     if status == 429 and code is None:
         # A limit of something in front of the Graph API that names no code.
         reason = "HTTP 429: too many requests"

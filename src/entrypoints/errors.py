@@ -201,7 +201,9 @@ _UNAVAILABLE: Final = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
+    asyncpg.InsufficientResourcesError,  # too many connections, out of memory or disk
+    asyncpg.OperatorInterventionError,  # a restarting server, a cancelled statement
+    asyncpg.InterfaceError,  # the pool closing while the process stops
 )
 
 

@@ -29,7 +29,7 @@ def test_an_account_restriction_reaches_the_team_once(database_url: str, tmp_pat
     (restricted,) = [b for b in bodies if b["event"] == "account.account_restriction"]
     assert restricted["business_id"] == "default"
     assert restricted["text"].startswith("WhatsApp account 102290129340398 of business default")
-    assert restricted["details"]["restriction_info"][0]["restriction_type"] == (
+    assert restricted["details"]["meta"]["restriction_info"][0]["restriction_type"] == (
         "RESTRICTED_BIZ_INITIATED_MESSAGING"
     )
     assert receiver.attempts == 3

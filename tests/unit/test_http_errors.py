@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 import structlog
 from litestar import Litestar, get
@@ -25,9 +26,18 @@ def status(code: FromPath[int]) -> None:
     raise HTTPException(status_code=code)
 
 
-@get("/database-down", sync_to_thread=False)
-def database_down() -> None:
-    raise ConnectionRefusedError("connection refused")
+DATABASE_TROUBLE = {
+    "refused": ConnectionRefusedError("connection refused"),
+    "restarting": asyncpg.AdminShutdownError("terminating connection due to administrator"),
+    "cancelled": asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+    "full": asyncpg.DiskFullError("could not extend file"),
+    "closing": asyncpg.InterfaceError("pool is closing"),
+}
+
+
+@get("/database-down/{kind:str}", sync_to_thread=False)
+def database_down(kind: FromPath[str]) -> None:
+    raise DATABASE_TROUBLE[kind]
 
 
 def client() -> TestClient[Litestar]:
@@ -77,9 +87,10 @@ def test_codes_are_unique_and_the_readme_table_lists_them_all() -> None:
     assert all(f"`{c.code}`" in table for c in ERROR_CODES)
 
 
-def test_an_unreachable_database_is_a_503_the_caller_may_retry() -> None:
+@pytest.mark.parametrize("kind", DATABASE_TROUBLE)
+def test_an_unreachable_database_is_a_503_the_caller_may_retry(kind: str) -> None:
     with client() as http, structlog.testing.capture_logs() as logs:
-        response = http.get("/database-down")
+        response = http.get(f"/database-down/{kind}")
     assert response.status_code == 503
     assert response.json()["error"] == "unavailable"
     (logged,) = [e for e in logs if e["event"] == "http.unhandled_error"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -24,8 +25,9 @@ def recorded(event: DomainEvent, at: datetime = NOW) -> RecordedEvent:
                          metadata=EventMetadata(), recorded_at=at)  # fmt: skip
 
 
-def account(field: str, event: str) -> AccountNoticeReceived:
-    notice = AccountNotice(account_id="900", field=field, event=event, at=NOW)
+def account(field: str, event: str, details: dict[str, Any] | None = None) -> AccountNoticeReceived:
+    notice = AccountNotice(account_id="900", field=field, event=event, at=NOW,
+                           details=details or {})  # fmt: skip
     return AccountNoticeReceived(business_id="acme", notice=notice)
 
 
@@ -39,6 +41,28 @@ def test_bans_restrictions_and_flagged_numbers_deserve_a_notice(field: str, even
     assert keyed is not None
     assert keyed.notice.business_id == "acme"
     assert "900" in keyed.notice.text
+
+
+@pytest.mark.parametrize(
+    "details",
+    [{"ban_info": None}, {"ban_info": "DISABLE"}, {"ban_info": {"waba_ban_state": 7}},
+     {"account_id": "someone else's", "field": "x", "at": "never"}],
+)  # fmt: skip
+def test_an_alert_is_told_whatever_shape_metas_details_take(details: dict[str, Any]) -> None:
+    keyed = notice_for(recorded(account("account_update", "DISABLED_UPDATE", details)))
+
+    assert keyed is not None
+    assert keyed.notice.details["account_id"] == "900"
+    assert keyed.notice.details["field"] == "account_update"
+    assert keyed.notice.details["meta"] == details
+
+
+def test_the_ban_state_is_told_when_meta_gives_it() -> None:
+    details = {"ban_info": {"waba_ban_state": "DISABLE"}}
+    keyed = notice_for(recorded(account("account_update", "DISABLED_UPDATE", details)))
+
+    assert keyed is not None
+    assert "(ban state DISABLE)" in keyed.notice.text
 
 
 @pytest.mark.parametrize("event", ["PARTNER_ADDED", "AD_ACCOUNT_LINKED", "ACCOUNT_RECONNECTED"])

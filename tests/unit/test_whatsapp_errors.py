@@ -86,6 +86,13 @@ def test_unknown_code_on_5xx_is_transient() -> None:
     assert classify(999_999, 503).error_class is ErrorClass.TRANSIENT
 
 
+@pytest.mark.parametrize(("status", "ambiguous"), [(500, False), (502, True), (503, False),
+                                                    (504, True)])  # fmt: skip
+def test_a_gateway_error_may_come_after_meta_took_the_message(status: int, ambiguous: bool) -> None:
+    result = classify(None, status)
+    assert (result.error_class, result.ambiguous) == (ErrorClass.TRANSIENT, ambiguous)
+
+
 def test_unknown_code_on_4xx_is_permanent_with_metas_message() -> None:
     result = classify(999_999, 400, meta_message="(#999999) Something new")
     assert result.error_class is ErrorClass.PERMANENT

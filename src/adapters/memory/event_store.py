@@ -29,7 +29,6 @@ from application.event_log import (
     AppendRequest,
     AppendResult,
     CheckpointConflictError,
-    EventStoreError,
     ExpectedVersion,
     FeedPosition,
     NewEvent,
@@ -40,7 +39,7 @@ from application.event_log import (
     plan_appends,
     validate_request,
 )
-from application.subscriptions import parked_record
+from application.subscriptions import may_be_the_events, parked_record
 
 _ESCAPED_NUL: Final = b"\\u0000"
 
@@ -288,7 +287,7 @@ class InMemorySubscriptionSession:
         self._source.errors[self._name] = message
 
     def may_park(self, error: Exception) -> bool:
-        return not isinstance(error, OSError | TimeoutError | EventStoreError)
+        return may_be_the_events(error)
 
     async def park(
         self, event: RecordedEvent, error: str, attempts: int, previous: FeedPosition

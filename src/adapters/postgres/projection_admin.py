@@ -33,6 +33,7 @@ from adapters.postgres.read_models import (
 )
 from application.event_log import FeedPosition, RecordedEvent
 from application.ports import Subscriber
+from application.subscriptions import describe_failure
 
 REBUILD_BATCH: Final = 5000
 SWAP_ATTEMPTS: Final = 10
@@ -169,7 +170,7 @@ class PostgresProjectionAdmin:
         except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
             raise
         except Exception as error:
-            message = f"{type(error).__name__}: {error}"[:1000]
+            message = describe_failure(error)
             await connection.execute(
                 "update parked_events set error = $3, attempts = attempts + 1,"
                 " last_attempt_at = now() where subscriber = $1 and event_id = $2",

@@ -21,11 +21,10 @@ from adapters.postgres.connection import connect
 from adapters.postgres.event_store import PostgresEventStore
 from application.event_log import (
     CheckpointConflictError,
-    EventStoreError,
     FeedPosition,
     RecordedEvent,
 )
-from application.subscriptions import business_of, parked_record
+from application.subscriptions import business_of, may_be_the_events, parked_record
 
 EVENTS_CHANNEL: Final = "wazybot_events"
 _LOCK_NAMESPACE: Final = "wazybot.subscriber:"
@@ -48,8 +47,7 @@ def event_may_be_at_fault(error: BaseException) -> bool:
     """True for failures an event can cause; False for the database, the network, timeouts."""
     if isinstance(error, asyncpg.PostgresError):
         return str(error.sqlstate)[:2] in _EVENT_FAULT_CLASSES
-    transient = (OSError, TimeoutError, asyncpg.InterfaceError, EventStoreError)
-    return not isinstance(error, transient)
+    return not isinstance(error, asyncpg.InterfaceError) and may_be_the_events(error)
 
 
 def process_owner() -> str:
