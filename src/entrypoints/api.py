@@ -140,13 +140,9 @@ async def get_conversation(
     read_models: Queries,
 ) -> ConversationView:
     """One conversation of this business."""
-    found = (
-        None
-        if "\x00" in conversation_id
-        else await read_models.conversation(business_id, conversation_id)
-    )
+    found = await read_models.conversation(business_id, conversation_id)
     if found is None:
-        raise ApiError("not_found", "This business has no conversation with that id.")
+        raise _no_such_conversation()
     return found
 
 
@@ -163,14 +159,14 @@ async def list_messages(
 ) -> MessagePage:
     """A conversation's timeline, newest first; follow next_cursor for older messages."""
     size = page_size(limit)
-    page = (
-        None
-        if "\x00" in conversation_id
-        else await read_models.messages(business_id, conversation_id, size, cursor)
-    )
+    page = await read_models.messages(business_id, conversation_id, size, cursor)
     if page is None:
-        raise ApiError("not_found", "This business has no conversation with that id.")
+        raise _no_such_conversation()
     return page
+
+
+def _no_such_conversation() -> ApiError:
+    return ApiError("not_found", "This business has no conversation with that id.")
 
 
 @get("/metrics", responses=error_responses(400, 401, 503))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
@@ -15,6 +14,7 @@ from litestar.params import QueryParameter
 
 from adapters.whatsapp.signature import SIGNATURE_HEADER, signature_is_valid
 from adapters.whatsapp.webhook import parse_webhook
+from application.api_tokens import same_token
 from application.inbound_updates import WebhookFormatError
 from application.webhook_ingest import WebhookIngestor
 from domain.inbound import UnreadableChange
@@ -114,7 +114,7 @@ def webhook_handlers(
                 "Webhook verification is not configured on this server"
                 " (WHATSAPP_VERIFY_TOKEN is not set).",
             )
-        if mode != "subscribe" or not _same_token(token, config.verify_token):
+        if mode != "subscribe" or token is None or not same_token(token, config.verify_token):
             raise ApiError("forbidden", "The verify token or hub.mode is wrong.")
         log.info("webhook.verified")
         return Response(challenge, status_code=200)
@@ -169,7 +169,3 @@ def webhook_handlers(
     if signature_probe:
         handlers.append(signature_only)
     return handlers
-
-
-def _same_token(supplied: str | None, expected: str) -> bool:
-    return supplied is not None and hmac.compare_digest(supplied.encode(), expected.encode())

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from domain.conversation import conversation_stream
-from domain.public_ids import PUBLIC_ID_LENGTH, conversation_public_id, message_public_id
+from domain.public_ids import (
+    PUBLIC_ID_LENGTH,
+    conversation_public_id,
+    is_public_id,
+    message_public_id,
+)
 
 STREAM = conversation_stream("106540352242922", "15550001111")
 
@@ -28,3 +33,10 @@ def test_ids_differ_by_business_and_by_kind() -> None:
         message_public_id("acme", STREAM),
     }
     assert len(ids) == 4
+
+
+def test_only_ids_of_the_shape_made_here_can_name_something() -> None:
+    assert is_public_id(conversation_public_id("acme", "conversation-1-2"))
+    assert is_public_id(message_public_id("acme", "wamid.x"))
+    for other in ("", "conversation-1-2", "15551234567", "A" * 32, "0" * 31, "0" * 33, "\x00" * 32):
+        assert not is_public_id(other), other

@@ -33,7 +33,7 @@ from application.read_models import (
     previous_range,
 )
 from domain.conversation import CONVERSATION_STREAM_PREFIX
-from domain.public_ids import conversation_public_id, message_public_id
+from domain.public_ids import conversation_public_id, is_public_id, message_public_id
 from domain.timeline import service_window_closes
 
 _CONVERSATIONS_SQL = """
@@ -131,14 +131,21 @@ class PostgresReadModelQueries:
         )
 
     async def conversation(self, business_id: str, conversation_id: str) -> ConversationView | None:
-        rows = await self._fetch(_CONVERSATION_SQL, business_id, conversation_id)
+        rows = await self._conversation_rows(business_id, conversation_id)
         return _conversation(rows[0], self._clock()) if rows else None
+
+    async def _conversation_rows(
+        self, business_id: str, conversation_id: str
+    ) -> list[asyncpg.Record]:
+        if not is_public_id(conversation_id):
+            return []  # no conversation has such an id (and text PostgreSQL refuses is one)
+        return await self._fetch(_CONVERSATION_SQL, business_id, conversation_id)
 
     async def messages(
         self, business_id: str, conversation_id: str, limit: int, cursor: str | None
     ) -> MessagePage | None:
         after_at, after_wamid = _time_and_text(cursor)
-        conversations = await self._fetch(_CONVERSATION_SQL, business_id, conversation_id)
+        conversations = await self._conversation_rows(business_id, conversation_id)
         if not conversations:
             return None
         stream_id = conversations[0]["id"]
