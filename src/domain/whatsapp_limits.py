@@ -55,6 +55,7 @@ REPLY_BUTTONS_MAX: Final = 3
 REPLY_BUTTON_TITLE_MAX: Final = 20
 REPLY_BUTTON_ID_MAX: Final = 256
 TEMPLATE_BUTTONS_MAX: Final = 10
+TEMPLATE_COUPON_CODE_MAX: Final = 20
 
 _GRAPHEME: Final = regex.compile(r"\X")
 M = TypeVar("M", bound=msgspec.Struct)
@@ -228,7 +229,10 @@ def _check_template(check: _Checker, message: TemplateMessage) -> TemplateMessag
 def _check_template_button(check: _Checker, path: str, button: TemplateButton) -> None:
     if not 0 <= button.index < TEMPLATE_BUTTONS_MAX:
         check.fail(f"{path}.index", f"must be from 0 to {TEMPLATE_BUTTONS_MAX - 1}")
-    check.required(f"{path}.parameter", button.parameter)
+    if button.sub_type == "copy_code":  # a code is never cut: a shorter one would not work
+        check.identifier(f"{path}.parameter", button.parameter, TEMPLATE_COUPON_CODE_MAX)
+    else:
+        check.required(f"{path}.parameter", button.parameter)
 
 
 def _check_reaction(check: _Checker, message: ReactionMessage) -> ReactionMessage:

@@ -705,3 +705,86 @@ async def test_a_bare_http_error_without_a_graph_body(
     assert response.status_code == 502
     assert response.headers["content-type"] == "text/html"
     assert (await client.post(MESSAGES, json=TEXT)).status_code == 200
+
+
+async def test_an_error_fault_can_replay_metas_own_words(
+    client: httpx.AsyncClient, sim: CloudApiSimulator
+) -> None:
+    sim.fail(131047, on_attempt=1, message="(#131047) Re-engagement message",
+             details="More than 24 hours have passed")  # fmt: skip
+    created = await client.post("/_simulator/faults", json={
+        "kind": "error", "code": 987654, "http_status": 400, "on_attempt": 2,
+        "message": "(#987654) A brand new refusal", "details": "new"})  # fmt: skip
+    assert created.status_code == 201
+    assert (created.json()["message"], created.json()["details"]) == (
+        "(#987654) A brand new refusal", "new")  # fmt: skip
+    first = await client.post(MESSAGES, json=TEXT)
+    second = await client.post(MESSAGES, json=TEXT)
+    assert first.status_code == 400
+    assert first.json()["error"]["message"] == "(#131047) Re-engagement message"
+    assert first.json()["error"]["error_data"]["details"] == "More than 24 hours have passed"
+    assert (second.status_code, second.json()["error"]["code"]) == (400, 987654)
+    assert second.json()["error"]["message"] == "(#987654) A brand new refusal"
+    # A code outside the catalog needs its HTTP status and message: nothing else knows them.
+    bad = await client.post("/_simulator/faults", json={"kind": "error", "code": 987654})
+    assert bad.status_code == 400
+    assert "http_status and message" in bad.json()["message"]
+
+
+async def test_the_request_log_keeps_headers_and_answers_in_process_only(
+    client: httpx.AsyncClient, sim: CloudApiSimulator
+) -> None:
+    sim.fail(131026, on_attempt=2)
+    ok = await client.post(MESSAGES, json=TEXT)
+    refused = await client.post(MESSAGES, json=TEXT)
+    accepted, failed = sim.requests
+    assert accepted.headers["authorization"] == f"Bearer {TOKEN}"
+    assert accepted.headers["content-type"] == "application/json"
+    assert (accepted.answer, failed.answer) == (ok.json(), refused.json())
+    listed = (await client.get("/_simulator/requests")).json()["requests"]
+    assert "headers" not in listed[0]
+    assert TOKEN not in str(listed) + repr(sim.requests)
+
+
+async def test_media_can_be_seeded_under_a_chosen_id(
+    client: httpx.AsyncClient, sim: CloudApiSimulator
+) -> None:
+    media = sim.add_media(b"\x89PNG", "image/png", media_id="998")
+    assert media.id == "998"
+    assert (await client.post(MESSAGES, json=message("image", {"id": "998"}))).status_code == 200
+    assert (await client.get("/v23.0/998")).json()["mime_type"] == "image/png"
+
+
+async def test_a_success_that_names_no_message_id(
+    client: httpx.AsyncClient, sim: CloudApiSimulator, receiver: WebhookReceiver
+) -> None:
+    sim.omit_message_id(on_attempt=1)
+    sim.omit_message_id(on_attempt=2, accept=True)
+    sim.omit_message_id(on_attempt=3, accept=True)
+    empty = message("text", {"body": ""})  # refused as it is: a refusal is no success
+    answers = [await client.post(MESSAGES, json=body) for body in (TEXT, TEXT, empty)]
+    assert [a.status_code for a in answers] == [200, 200, 400]
+    assert answers[0].json() == {"messaging_product": "whatsapp"}
+    assert answers[1].json() == {"messaging_product": "whatsapp",
+                                 "contacts": [{"input": CUSTOMER, "wa_id": CUSTOMER}]}  # fmt: skip
+    assert [r.outcome for r in sim.requests] == [
+        "no message id", "accepted without message id", "error 131009"]  # fmt: skip
+    # Only the second was taken: its status webhooks follow, for a message its sender cannot name.
+    assert len(sim.sent_bodies()) == 1
+    await sim.drain()
+    assert {s["id"] for s in receiver.statuses()} == {sim.requests[1].wamid}
+    created = await client.post("/_simulator/faults", json={"kind": "no_message_id", "count": 1})
+    assert created.status_code == 201
+    assert (await client.post(MESSAGES, json=TEXT)).json() == {"messaging_product": "whatsapp"}
+
+
+async def test_a_coupon_as_metas_own_example_writes_it(client: httpx.AsyncClient) -> None:
+    coupon = {"type": "button", "sub_type": "COPY_CODE", "index": 2,
+              "parameters": [{"type": "coupon_code", "coupon_code": "A" * 20}]}  # fmt: skip
+    template = order_template()
+    template["components"][4] = coupon
+    assert (await client.post(MESSAGES, json=message("template", template))).status_code == 200
+    coupon["parameters"][0]["coupon_code"] = "A" * 21
+    refused = (await client.post(MESSAGES, json=message("template", template))).json()["error"]
+    assert refused["code"] == 131009
+    assert "coupon_code" in refused["error_data"]["details"]

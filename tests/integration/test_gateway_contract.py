@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
 from adapters.memory.gateway import InMemoryWhatsAppGateway
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
+from adapters.whatsapp.simulator import CloudApiSimulator, running
 from application.gateway import AccessToken, GatewayError, Sender
 from application.ports import WhatsAppGateway
 from domain.outbound import (
@@ -28,7 +29,6 @@ from domain.outbound import (
     TextMessage,
 )
 from domain.whatsapp_errors import ErrorClass, Transport
-from tests.support.graph_server import Behaviour, GraphServer, graph_error
 
 SENDER = Sender(phone_number_id="106540352242922", access_token=AccessToken("EAAG-contract"))
 ADA = Recipient(phone_number="15551230001")
@@ -75,31 +75,40 @@ class MemoryHarness:
 
 
 class HttpHarness:
-    def __init__(self, server: GraphServer, gateway: GraphWhatsAppGateway) -> None:
-        self.server = server
+    """The Graph adapter over real HTTP against the Cloud API simulator."""
+
+    def __init__(self, sim: CloudApiSimulator, gateway: GraphWhatsAppGateway) -> None:
+        self.sim = sim
         self.gateway: WhatsAppGateway = gateway
 
     def fail(self, code: int | None, *, recipient: str | None = None,
              on_attempt: int | None = None, http_status: int = 400, message: str = "",
              details: str = "") -> None:  # fmt: skip
-        if code is None:
-            behaviour = Behaviour(status=http_status, raw_body=b"<html>Bad gateway</html>")
-        else:
-            behaviour = graph_error(code, message, details=details, status=http_status)
-        self.server.script(behaviour, recipient=recipient, on_attempt=on_attempt)
+        self.sim.fail(code, recipient=recipient, on_attempt=on_attempt,
+                      count=None if on_attempt else 1, http_status=http_status,
+                      message=message or None, details=details or None)  # fmt: skip
 
     def lose_answer(self, *, recipient: str) -> None:
-        self.server.script(Behaviour(drop=True), recipient=recipient)
+        self.sim.drop(recipient=recipient, count=1, accept=True)
 
     def delivered_to(self, recipient: str) -> int:
-        return sum(
-            1
-            for r in self.server.requests
-            if r.recipient == recipient and r.body.get("status") != "read"
-        )
+        return sum(1 for r in self.sim.requests if r.recipient == recipient and r.wamid)
 
     def read_wamids(self) -> list[str]:
-        return [r.body["message_id"] for r in self.server.requests if r.body.get("status")]
+        return [r.body["message_id"] for r in self.sim.requests if r.outcome == "read receipt"]
+
+
+# What the simulator must know for EVERY_KIND's template to be sent: approved templates
+# and uploaded media, as at Meta.
+TEMPLATES: list[tuple[str, str, list[dict[str, Any]]]] = [
+    ("order_shipped", "fr", [
+        {"type": "HEADER", "format": "IMAGE"},
+        {"type": "BODY", "text": "Votre commande est partie."},
+        {"type": "BUTTONS", "buttons": [
+            {"type": "URL", "text": "Suivre", "url": "https://shop.example/track/{{1}}"},
+        ]},
+    ]),
+]  # fmt: skip
 
 
 @pytest.fixture(params=["memory", "http"])
@@ -107,13 +116,18 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     if request.param == "memory":
         yield MemoryHarness()
         return
-    server = await GraphServer().start()
+    simulator = CloudApiSimulator(access_tokens=[], app_secret="contract-secret")
+    simulator.bind_token(SENDER.phone_number_id, SENDER.access_token.value)
+    for name, language, components in TEMPLATES:
+        simulator.add_template(name, language, components)
+    simulator.add_media(b"\x89PNG contract", "image/png", media_id="998")
     client = create_graph_client(connect_timeout=2.0, read_timeout=5.0)
     try:
-        yield HttpHarness(server, GraphWhatsAppGateway(client, server.url, "v26.0"))
+        async with running(simulator) as sim:
+            assert sim.base_url is not None
+            yield HttpHarness(sim, GraphWhatsAppGateway(client, sim.base_url, "v26.0"))
     finally:
         await client.aclose()
-        await server.stop()
 
 
 EVERY_KIND: list[OutboundMessage] = [

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import pytest
 import structlog
 
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
+from adapters.whatsapp.simulator import CloudApiSimulator, running
 from application.gateway import AccessToken, GatewayError, Sender
 from domain.outbound import (
     ContactRequestMessage,
@@ -32,7 +33,7 @@ from domain.outbound import (
     TextMessage,
 )
 from domain.whatsapp_errors import ErrorClass
-from tests.support.graph_server import Behaviour, GraphServer, graph_error
+from domain.whatsapp_limits import check_message
 
 TOKEN = "EAAGsecretTOKENvalue123"
 SENDER = Sender(phone_number_id="106540352242922", access_token=AccessToken(TOKEN))
@@ -46,17 +47,43 @@ TO_BSUID = {
 }
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[GraphServer]:
-    graph = await GraphServer().start()
-    yield graph
-    await graph.stop()
+# The approved templates and uploaded media the wire cases refer to, as Meta would hold them.
+TEMPLATES: list[tuple[str, str, list[dict[str, Any]]]] = [
+    ("order_shipped", "pt_BR", [
+        {"type": "HEADER", "format": "DOCUMENT"},
+        {"type": "BODY", "text": "Oi {{1}}, o pedido {{2}} foi enviado."},
+        {"type": "BUTTONS", "buttons": [
+            {"type": "URL", "text": "Rastrear", "url": "https://shop.example/{{1}}"},
+            {"type": "QUICK_REPLY", "text": "Parar"},
+            {"type": "COPY_CODE", "example": "SAVE10"},
+        ]},
+    ]),
+    ("promo", "en_US", [{"type": "HEADER", "format": "IMAGE"},
+                        {"type": "BODY", "text": "This week only."}]),
+    ("hello", "fr", [{"type": "HEADER", "format": "TEXT", "text": "Bonjour {{1}}"},
+                     {"type": "BODY", "text": "Bienvenue."}]),
+    ("hello_world", "en_US", [{"type": "BODY", "text": "Hello World"}]),
+]  # fmt: skip
+MEDIA_IDS = ("1234", "55", "77", "4490")
 
 
 @pytest.fixture
-async def gateway(server: GraphServer) -> AsyncIterator[GraphWhatsAppGateway]:
+async def sim() -> AsyncIterator[CloudApiSimulator]:
+    simulator = CloudApiSimulator(access_tokens=[], app_secret="graph-test-secret")
+    simulator.bind_token(SENDER.phone_number_id, TOKEN)  # no other token is taken for it
+    for name, language, components in TEMPLATES:
+        simulator.add_template(name, language, components)
+    for media_id in MEDIA_IDS:
+        simulator.add_media(b"media " + media_id.encode(), "image/jpeg", media_id=media_id)
+    async with running(simulator) as served:
+        yield served
+
+
+@pytest.fixture
+async def gateway(sim: CloudApiSimulator) -> AsyncIterator[GraphWhatsAppGateway]:
+    assert sim.base_url is not None
     client = create_graph_client(connect_timeout=1.0, read_timeout=0.5)
-    yield GraphWhatsAppGateway(client, server.url, "v26.0")
+    yield GraphWhatsAppGateway(client, sim.base_url, "v26.0")
     await client.aclose()
 
 
@@ -312,56 +339,110 @@ WIRE_CASES: list[tuple[str, Recipient, OutboundMessage, dict[str, Any]]] = [
     ids=[case[0] for case in WIRE_CASES],
 )
 async def test_wire_payload(
-    server: GraphServer,
+    sim: CloudApiSimulator,
     gateway: GraphWhatsAppGateway,
     recipient: Recipient,
     message: OutboundMessage,
     expected: dict[str, Any],
 ) -> None:
-    await gateway.send(SENDER, recipient, message)
+    accepted = await gateway.send(SENDER, recipient, message)  # so the simulator took it
 
-    [request] = server.requests
+    [request] = sim.requests
     assert request.body == expected
+    assert (request.status, request.wamid) == (200, accepted.wamid)
     assert request.method == "POST"
     assert request.path == "/v26.0/106540352242922/messages"
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     assert request.headers["content-type"] == "application/json"
 
 
+def _long(length: int, letter: str = "a") -> str:
+    return letter * length
+
+
+# Every kind at WhatsApp's limits as the domain checks them: whatever check_message lets
+# through must be taken by the simulator, which checks as Meta does.
+AT_THE_LIMITS: dict[str, OutboundMessage] = {
+    "text": TextMessage(body=_long(4096), reply_to="wamid.IN1"),
+    "caption": MediaMessage(media_type="document", media_id="1234", caption=_long(1024),
+                            filename="statement.pdf"),
+    "buttons": ReplyButtonsMessage(
+        body=_long(1024), header=_long(60), footer=_long(60),
+        buttons=tuple(ReplyButton(id=_long(256, str(i)), title=_long(20, str(i)))
+                      for i in range(3)),
+    ),
+    "list": ListMessage(
+        body=_long(1024), header=_long(60), footer=_long(60), button=_long(20),
+        sections=tuple(
+            ListSection(title=_long(24, str(s)), rows=tuple(
+                ListRow(id=f"{s}{r}".ljust(200, "x"), title=_long(24), description=_long(72))
+                for r in range(5)))
+            for s in range(2)
+        ),
+    ),
+    "contact-request": ContactRequestMessage(body=_long(1024)),
+    "emoji-body": TextMessage(body="\U0001f600" * 2048),  # 4096 UTF-16 code units
+    "coupon": TemplateMessage(
+        name="order_shipped", language="pt_BR", body_parameters=(_long(1000), "42"),
+        header=TemplateMediaHeader(media_type="document", media_id="4490"),
+        buttons=(TemplateButton(index=0, sub_type="url", parameter="orders/42"),
+                 TemplateButton(index=1, sub_type="quick_reply", parameter=_long(256)),
+                 TemplateButton(index=2, sub_type="copy_code", parameter="A" * 20)),
+    ),
+    "reaction-with-modifiers": ReactionMessage(message_id="wamid.IN1",
+                                               emoji="\U0001f44d\U0001f3fd"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("message", AT_THE_LIMITS.values(), ids=AT_THE_LIMITS.keys())
+async def test_every_kind_at_the_limits_is_taken(
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway, message: OutboundMessage
+) -> None:
+    assert check_message(message) == message
+
+    for recipient in (PHONE, BSUID):
+        await gateway.send(SENDER, recipient, message)
+
+    assert len(sim.sent_bodies()) == 2
+
+
 async def test_mark_read_with_and_without_typing_indicator(
-    server: GraphServer, gateway: GraphWhatsAppGateway
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway
 ) -> None:
     await gateway.mark_read(SENDER, "wamid.IN1")
     await gateway.mark_read(SENDER, "wamid.IN2", typing_indicator=False)
 
-    assert [r.body for r in server.requests] == [
+    assert [r.body for r in sim.requests] == [
         {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN1",
          "typing_indicator": {"type": "text"}},
         {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN2"},
     ]  # fmt: skip
-    assert server.requests[0].path == "/v26.0/106540352242922/messages"
+    assert [r.outcome for r in sim.requests] == ["read receipt", "read receipt"]
+    assert sim.requests[0].path == "/v26.0/106540352242922/messages"
 
 
-async def test_graph_url_and_version_are_configurable(server: GraphServer) -> None:
+async def test_graph_url_and_version_are_configurable(sim: CloudApiSimulator) -> None:
     client = create_graph_client()
     try:
-        gateway = GraphWhatsAppGateway(client, server.url + "/", "/v25.0")
+        assert sim.base_url is not None
+        gateway = GraphWhatsAppGateway(client, sim.base_url + "/", "/v25.0")
         await gateway.send(SENDER, PHONE, TextMessage(body="hi"))
     finally:
         await client.aclose()
-    assert server.requests[0].path == "/v25.0/106540352242922/messages"
+    assert sim.requests[0].path == "/v25.0/106540352242922/messages"
 
 
-async def test_error_fields_are_parsed(server: GraphServer, gateway: GraphWhatsAppGateway) -> None:
-    server.script(
-        graph_error(131047, "(#131047) Re-engagement message", details="More than 24 hours")
-    )
+async def test_error_fields_are_parsed(
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway
+) -> None:
+    sim.fail(131047, message="(#131047) Re-engagement message", details="More than 24 hours")
 
     with pytest.raises(GatewayError) as raised:
         await gateway.send(SENDER, PHONE, TextMessage(body="hi"))
 
     error = raised.value
-    assert (error.code, error.http_status, error.fbtrace_id) == (131047, 400, "Atrace131047")
+    fbtrace_id = sim.requests[0].answer["error"]["fbtrace_id"]
+    assert (error.code, error.http_status, error.fbtrace_id) == (131047, 400, fbtrace_id)
     assert error.title == "Re-engagement message"
     assert error.meta_message == "(#131047) Re-engagement message"
     assert error.details == "More than 24 hours"
@@ -370,10 +451,10 @@ async def test_error_fields_are_parsed(server: GraphServer, gateway: GraphWhatsA
 
 
 async def test_the_code_decides_not_the_status(
-    server: GraphServer, gateway: GraphWhatsAppGateway
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway
 ) -> None:
-    server.script(graph_error(131026, "(#131026) Message undeliverable", status=500))
-    server.script(graph_error(131000, "(#131000) Something went wrong", status=400))
+    sim.fail(131026, on_attempt=1, http_status=500)
+    sim.fail(131000, on_attempt=2, http_status=400)
 
     with pytest.raises(GatewayError) as first:
         await gateway.send(SENDER, PHONE, TextMessage(body="1"))
@@ -385,9 +466,9 @@ async def test_the_code_decides_not_the_status(
 
 
 async def test_unknown_code_on_4xx_is_permanent_with_metas_message(
-    server: GraphServer, gateway: GraphWhatsAppGateway
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway
 ) -> None:
-    server.script(graph_error(987654, "(#987654) A brand new refusal"))
+    sim.fail(987654, http_status=400, message="(#987654) A brand new refusal")
 
     with pytest.raises(GatewayError) as raised:
         await gateway.send(SENDER, PHONE, TextMessage(body="hi"))
@@ -396,10 +477,11 @@ async def test_unknown_code_on_4xx_is_permanent_with_metas_message(
     assert raised.value.classification.reason == "(#987654) A brand new refusal"
 
 
+@pytest.mark.parametrize("taken", [False, True], ids=["before-meta-took-it", "after"])
 async def test_a_slow_answer_is_an_ambiguous_timeout(
-    server: GraphServer, gateway: GraphWhatsAppGateway
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway, taken: bool
 ) -> None:
-    server.script(Behaviour(delay=5.0))
+    sim.hold(seconds=5.0, accept=taken)
 
     started = time.monotonic()
     with pytest.raises(GatewayError) as raised:
@@ -408,25 +490,31 @@ async def test_a_slow_answer_is_an_ambiguous_timeout(
     assert time.monotonic() - started < 3.0  # the read timeout (0.5 s) ended the wait
     assert raised.value.ambiguous
     assert raised.value.error_class is ErrorClass.TRANSIENT
-    assert len(server.requests) == 1  # the request did reach the server
+    [request] = sim.requests  # the request did reach the server
+    assert request.outcome == ("accepted then held" if taken else "held")
+    assert len(sim.sent_bodies()) == int(taken)  # a retry repeats the message only if taken
 
 
+@pytest.mark.parametrize("taken", [False, True], ids=["before-meta-took-it", "after"])
 async def test_a_dropped_connection_after_the_request_is_ambiguous(
-    server: GraphServer, gateway: GraphWhatsAppGateway
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway, taken: bool
 ) -> None:
-    server.script(Behaviour(drop=True))
+    sim.drop(count=1, accept=taken)
 
     with pytest.raises(GatewayError) as raised:
         await gateway.send(SENDER, PHONE, TextMessage(body="hi"))
 
     assert raised.value.ambiguous
-    assert len(server.requests) == 1
+    assert raised.value.retryable
+    [request] = sim.requests
+    assert request.status == 0  # dropped, unanswered
+    assert len(sim.sent_bodies()) == int(taken)
 
 
 async def test_a_success_without_a_message_id_is_ambiguous(
-    server: GraphServer, gateway: GraphWhatsAppGateway
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway
 ) -> None:
-    server.script(Behaviour(status=200, raw_body=b'{"messaging_product": "whatsapp"}'))
+    sim.omit_message_id(count=1, accept=True)
 
     with pytest.raises(GatewayError) as raised:
         await gateway.send(SENDER, PHONE, TextMessage(body="hi"))
@@ -495,11 +583,16 @@ async def test_a_connect_timeout_is_transient_and_not_ambiguous() -> None:
     assert raised.value.error_class is ErrorClass.TRANSIENT
 
 
+def _adapter_logs(logs: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
+    """The adapter's own log lines (the in-process simulator logs its requests too)."""
+    return [line for line in logs if str(line["event"]).startswith("whatsapp.")]
+
+
 async def test_the_token_never_shows_in_errors_or_logs(
-    server: GraphServer, gateway: GraphWhatsAppGateway
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway
 ) -> None:
-    server.script(graph_error(190, f"(#190) Invalid token {TOKEN}", details=f"token {TOKEN}"))
-    server.script(Behaviour(drop=True))
+    sim.fail(190, on_attempt=1, message=f"(#190) Invalid token {TOKEN}", details=f"token {TOKEN}")
+    sim.drop(on_attempt=2)
 
     errors: list[GatewayError] = []
     with structlog.testing.capture_logs() as logs:
@@ -514,29 +607,27 @@ async def test_the_token_never_shows_in_errors_or_logs(
     assert all(TOKEN not in text for text in texts)
     assert errors[0].classification.notify_team
     assert errors[0].meta_message == "(#190) Invalid token ***"
-    assert logs[0]["code"] == 190
+    assert _adapter_logs(logs)[0]["code"] == 190
 
 
 async def test_malformed_request_codes_are_logged_as_errors(
-    server: GraphServer, gateway: GraphWhatsAppGateway
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway
 ) -> None:
-    server.script(graph_error(131009, "(#131009) Parameter value is not valid"))
+    sim.fail(131009, message="(#131009) Parameter value is not valid")
 
     with structlog.testing.capture_logs() as logs, pytest.raises(GatewayError) as raised:
         await gateway.send(SENDER, PHONE, TextMessage(body="hi"))
 
     assert raised.value.classification.request_was_wrong
-    assert logs[0]["log_level"] == "error"
+    assert _adapter_logs(logs)[0]["log_level"] == "error"
 
 
 async def test_one_client_serves_concurrent_sends(
-    server: GraphServer, gateway: GraphWhatsAppGateway
+    sim: CloudApiSimulator, gateway: GraphWhatsAppGateway
 ) -> None:
     accepted = await asyncio.gather(
         *(gateway.send(SENDER, PHONE, TextMessage(body=str(i))) for i in range(20))
     )
 
     assert len({a.wamid for a in accepted}) == 20
-    assert sorted(r.body["text"]["body"] for r in server.requests) == sorted(
-        str(i) for i in range(20)
-    )
+    assert sorted(r.body["text"]["body"] for r in sim.requests) == sorted(str(i) for i in range(20))

@@ -313,6 +313,17 @@ def test_template_rules() -> None:
     ]
 
 
+def test_a_copy_code_is_at_most_20_characters_and_never_cut() -> None:
+    def coupon(code: str) -> TemplateMessage:
+        button = TemplateButton(index=0, sub_type="copy_code", parameter=code)
+        return TemplateMessage(name="fall_sale", language="en_US", buttons=(button,))
+
+    assert check_message(coupon("A" * 20)) == coupon("A" * 20)
+    assert _violation(coupon("A" * 21)).field == "buttons[0].parameter"
+    with pytest.raises(MessageLimitError):
+        check_message(coupon("A" * 21), truncate=True)
+
+
 def test_contact_request_body_is_an_interactive_body() -> None:
     assert _violation(ContactRequestMessage(body="x" * 1025)).field == "body"
 

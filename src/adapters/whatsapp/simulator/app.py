@@ -144,10 +144,25 @@ class CloudApiSimulator:
         on_attempt: int | None = None,
         count: int | None = None,
         http_status: int | None = None,
+        message: str | None = None,
+        details: str | None = None,
     ) -> Fault:
-        """Answer ``code`` on the nth matching call, on the next ``count``, or on every one."""
+        """Answer ``code`` on the nth matching call, on the next ``count``, or on every one.
+
+        ``message`` and ``details`` replace the error's generic ``message`` and
+        ``error_data.details``, to replay a particular answer of Meta's.
+        """
         return self.faults.add(
-            Fault(FaultKind.ERROR, recipient, code, on_attempt, count, http_status=http_status)
+            Fault(
+                FaultKind.ERROR,
+                recipient,
+                code,
+                on_attempt,
+                count,
+                http_status=http_status,
+                message=message,
+                details=details,
+            )
         )
 
     def throttle(self, count: int, *, code: int = 130429, recipient: str | None = None) -> Fault:
@@ -193,6 +208,19 @@ class CloudApiSimulator:
             Fault(FaultKind.DROP, recipient, None, on_attempt, count, accept=accept)
         )
 
+    def omit_message_id(
+        self,
+        *,
+        recipient: str | None = None,
+        on_attempt: int | None = None,
+        count: int | None = None,
+        accept: bool = False,
+    ) -> Fault:
+        """Answer HTTP 200 naming no message id (``accept``: after taking the message)."""
+        return self.faults.add(
+            Fault(FaultKind.NO_MESSAGE_ID, recipient, None, on_attempt, count, accept=accept)
+        )
+
     def clear_faults(self) -> None:
         self.faults.clear()
 
@@ -233,8 +261,16 @@ class CloudApiSimulator:
             Template(name, language, category.upper(), status.upper(), components)
         )
 
-    def add_media(self, content: bytes, mime_type: str, filename: str | None = None) -> Media:
-        return self.state.add_media(content, mime_type, filename)
+    def add_media(
+        self,
+        content: bytes,
+        mime_type: str,
+        filename: str | None = None,
+        *,
+        media_id: str | None = None,
+    ) -> Media:
+        """Store a file as if uploaded; ``media_id`` picks its id (a fresh one otherwise)."""
+        return self.state.add_media(content, mime_type, filename, media_id=media_id)
 
     async def customer_sends(
         self,
@@ -326,6 +362,7 @@ class CloudApiSimulator:
 
     async def _graph(self, request: Request, receive: Receive, send: Send) -> None:
         entry = self.state.record(request.method, request.path, _loggable_body(request))
+        entry.headers = dict(request.headers)
         entry.recipient = _recipient_of(entry.body)
         try:
             self._authenticate(request)
@@ -336,11 +373,17 @@ class CloudApiSimulator:
             if fault is not None and fault.kind in (FaultKind.TIMEOUT, FaultKind.DROP):
                 await self._misbehave(fault, request, entry, receive, send)
                 return
-            answer = self._faulty_answer(fault, entry) if fault else self._route(request, entry)
+            if fault is not None and fault.kind is FaultKind.NO_MESSAGE_ID:
+                answer = self._without_message_id(fault, request, entry)
+            elif fault is not None:
+                answer = self._faulty_answer(fault, entry)
+            else:
+                answer = self._route(request, entry)
         except GraphError as error:
             answer = Answer(error.status, error.body())
             entry.outcome = f"error {error.code}"
         entry.status = answer.status
+        entry.answer = answer.body if not isinstance(answer.body, bytes) else None
         self._log(entry)
         await _respond(send, answer)
 
@@ -349,6 +392,18 @@ class CloudApiSimulator:
             entry.outcome = f"bare HTTP {fault.http_status}"
             return Answer(fault.http_status or 502, b"<html>Bad Gateway</html>", "text/html")
         raise fault.error()
+
+    def _without_message_id(self, fault: Fault, request: Request, entry: RecordedRequest) -> Answer:
+        """A success that names no message: taken or not, the sender cannot tell."""
+        answer: Any = {"messaging_product": "whatsapp"}
+        if fault.accept:
+            routed = self._route(request, entry)  # a refusal is answered as it is
+            if routed.status != 200 or not isinstance(routed.body, dict):
+                return routed
+            if "contacts" in routed.body:
+                answer["contacts"] = routed.body["contacts"]
+        entry.outcome = f"{entry.outcome} without message id" if fault.accept else "no message id"
+        return Answer(200, answer)
 
     async def _misbehave(
         self, fault: Fault, request: Request, entry: RecordedRequest, receive: Receive, send: Send
@@ -366,6 +421,7 @@ class CloudApiSimulator:
             client_gone = await self._hold(receive, fault.seconds)
             if answer is not None and not client_gone and not self._closing.is_set():
                 entry.status = answer.status
+                entry.answer = answer.body
                 self._log(entry)
                 await _respond(send, answer)
                 return

@@ -26,6 +26,7 @@ class FaultKind(enum.StrEnum):
     LATENCY = "latency"  # answer late, normally
     TIMEOUT = "timeout"  # hold the request longer than any client waits
     DROP = "drop"  # close the connection without answering
+    NO_MESSAGE_ID = "no_message_id"  # answer 200 but name no message id
 
 
 class FaultError(ValueError):
@@ -40,9 +41,13 @@ class Fault:
     on_attempt: int | None = None
     count: int | None = None
     seconds: float = 0.0
-    # Timeouts and drops: process the message anyway (Meta got it, the answer was lost).
+    # Timeouts, drops, no message id: process the message anyway (Meta got it, the answer
+    # was lost or named no message).
     accept: bool = False
     http_status: int | None = None
+    # Errors: Meta's ``message`` and ``error_data.details`` to answer with (else generic ones).
+    message: str | None = None
+    details: str | None = None
     id: str = field(default_factory=lambda: f"fault-{next(_ids)}")
     matched: int = 0
     fired: int = 0
@@ -63,8 +68,17 @@ class Fault:
             self.http_status = self.http_status or 429
         if self.kind is FaultKind.ERROR and self.code is None and self.http_status is None:
             raise FaultError("an error fault needs a code, an http_status, or both")
-        if self.kind is FaultKind.ERROR and self.code is not None and self.code not in CATALOG:
-            raise FaultError(f"unknown code {self.code}; known codes: {sorted(CATALOG)}")
+        if (
+            self.kind is FaultKind.ERROR
+            and self.code is not None
+            and self.code not in CATALOG
+            and (self.http_status is None or self.message is None)
+        ):
+            # A code Meta added since: the caller knows its status and words, the catalog not.
+            raise FaultError(
+                f"unknown code {self.code} (give http_status and message to answer it anyway); "
+                f"known codes: {sorted(CATALOG)}"
+            )
         if self.kind is FaultKind.TIMEOUT and not self.seconds:
             self.seconds = DEFAULT_HOLD_SECONDS
 
@@ -92,7 +106,12 @@ class Fault:
 
     def error(self) -> GraphError:
         assert self.code is not None
-        return GraphError(self.code, "simulated fault", http_status=self.http_status)
+        return GraphError(
+            self.code,
+            "simulated fault" if self.details is None else self.details,
+            http_status=self.http_status,
+            message=self.message,
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -105,6 +124,8 @@ class Fault:
             "seconds": self.seconds,
             "accept": self.accept,
             "http_status": self.http_status,
+            "message": self.message,
+            "details": self.details,
             "matched": self.matched,
             "fired": self.fired,
         }
@@ -122,6 +143,8 @@ class Fault:
             "seconds",
             "accept",
             "http_status",
+            "message",
+            "details",
         }
         unknown = set(data) - allowed
         if unknown:
@@ -142,6 +165,8 @@ class Fault:
                 seconds=float(data.get("seconds", 0.0)),
                 accept=bool(data.get("accept", False)),
                 http_status=_optional(data, "http_status", int),
+                message=_optional(data, "message", str),
+                details=_optional(data, "details", str),
             )
         except (TypeError, ValueError) as error:
             raise FaultError(str(error)) from None

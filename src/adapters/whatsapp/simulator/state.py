@@ -41,6 +41,9 @@ class RecordedRequest:
     status: int | None = None  # None while held; 0 when the connection was dropped
     outcome: str = "pending"
     wamid: str | None = None
+    # Kept for in-process tests only, never listed or logged: they carry the access token.
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    answer: Any = None  # the JSON body answered; None when dropped, held or not JSON
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -145,8 +148,15 @@ class SimulatorState:
 
     # -- media --------------------------------------------------------------------------
 
-    def add_media(self, content: bytes, mime_type: str, filename: str | None = None) -> Media:
-        media = Media(self.next_id(), content, mime_type, filename)
+    def add_media(
+        self,
+        content: bytes,
+        mime_type: str,
+        filename: str | None = None,
+        *,
+        media_id: str | None = None,
+    ) -> Media:
+        media = Media(media_id or self.next_id(), content, mime_type, filename)
         self.media[media.id] = media
         return media
 

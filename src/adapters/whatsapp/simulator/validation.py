@@ -39,6 +39,7 @@ SECTION_TITLE_MAX: Final = 24
 REPLY_BUTTONS_MAX: Final = 3
 BUTTON_TITLE_MAX: Final = 20
 BUTTON_ID_MAX: Final = 256
+COUPON_CODE_MAX: Final = 20  # a copy code button's code, in Meta's current docs (once 15)
 BSUID: Final = re.compile(r"^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$")
 PHONE: Final = re.compile(r"^\+?[0-9][0-9 ()\-]{4,30}$")
 PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
@@ -532,7 +533,8 @@ def _button_parameters(defined: dict[str, Any] | None, sent: dict[int, dict[str,
         if index >= len(buttons):
             raise invalid(f"{path}.index", f"the template has {len(buttons)} button(s)")
         expected = _SUB_TYPES.get(str(buttons[index].get("type", "")).upper())
-        if component.get("sub_type") != expected:
+        # Meta's own examples write it either way: "url", "quick_reply", "COPY_CODE".
+        if str(component.get("sub_type", "")).lower() != expected:
             raise invalid(f"{path}.sub_type", f"must be {expected!r} for this button")
     for index, button in enumerate(buttons):
         kind = str(button.get("type", "")).upper()
@@ -552,7 +554,8 @@ def _button_parameter(kind: str, parameter: dict[str, Any], path: str) -> None:
     expected = {"URL": "text", "QUICK_REPLY": "payload", "COPY_CODE": "coupon_code"}.get(kind)
     if expected is None or parameter.get("type") != expected:
         raise GraphError(132012, f"{path}.type must be {expected!r}")
-    _string(parameter, expected, f"{path}.{expected}", limit=2000 if kind != "COPY_CODE" else 15)
+    limit = COUPON_CODE_MAX if kind == "COPY_CODE" else 2000
+    _string(parameter, expected, f"{path}.{expected}", limit=limit)
 
 
 # -- template management ----------------------------------------------------------------------
