@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -93,6 +94,30 @@ async def test_smtp_that_cannot_be_reached_is_a_notification_error() -> None:
     with pytest.raises(NotificationError, match="not reached") as raised:
         await notifier.send(NOTICE)
     assert "topsecret" not in str(raised.value)
+
+
+async def test_an_smtp_server_that_drips_its_answers_is_cut_at_the_deadline() -> None:
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 slow.example ESMTP\r\n")
+        await writer.drain()
+        await reader.readline()  # EHLO
+        with contextlib.suppress(ConnectionError):
+            while True:  # each line well within any socket timeout, the answer never ends
+                writer.write(b"250-still here\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+
+    server = await asyncio.start_server(drip, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    notifier = SmtpNotifier(f"smtp://127.0.0.1:{port}", "a@example.com", ("b@example.com",),
+                            deadline_seconds=1.0)  # fmt: skip
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(NotificationError, match=r"did not finish within 1 s"):
+            await notifier.send(NOTICE)
+    finally:
+        server.close()
+    assert asyncio.get_running_loop().time() - started < 5
 
 
 async def test_the_webhook_receives_the_slack_compatible_body() -> None:

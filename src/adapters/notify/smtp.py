@@ -7,9 +7,12 @@ connection that is not encrypted. Errors never hold the URL's password.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import smtplib
+import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Final
@@ -17,7 +20,10 @@ from urllib.parse import unquote, urlsplit
 
 from application.notices import Notice, NotificationError
 
-TIMEOUT_SECONDS: Final = 20.0
+# The whole conversation with the server ends within this, below the delivery worker's
+# send timeout (30 s): an attempt the worker gave up on is never still delivering when
+# its retry starts, which would send the email twice.
+DEADLINE_SECONDS: Final = 20.0
 _SUBJECT_LENGTH: Final = 150
 
 
@@ -52,7 +58,9 @@ class SmtpNotifier:
         recipients: tuple[str, ...],
         *,
         tls_context: ssl.SSLContext | None = None,
+        deadline_seconds: float = DEADLINE_SECONDS,
     ) -> None:
+        self._deadline_seconds = deadline_seconds
         self._server = SmtpServer.from_url(url)
         self._sender = sender
         self._recipients = recipients
@@ -76,8 +84,14 @@ class SmtpNotifier:
     def _send(self, message: EmailMessage) -> None:
         server = self._server
         where = f"SMTP server {server.host}:{server.port}"
+        smtp = _Smtp(server.host, timeout=self._deadline_seconds)
+        # Whatever the server does (a slow drip of bytes included), the socket is shut at
+        # the deadline, which ends any call blocked on it.
+        watchdog = threading.Timer(self._deadline_seconds, _shut, args=(smtp,))
+        watchdog.start()
         try:
-            with smtplib.SMTP(server.host, server.port, timeout=TIMEOUT_SECONDS) as smtp:
+            with smtp:
+                smtp.connect(server.host, server.port)
                 smtp.ehlo()
                 encrypted = smtp.has_extn("starttls")
                 if encrypted:
@@ -92,10 +106,36 @@ class SmtpNotifier:
                 smtp.send_message(message)
         except NotificationError:
             raise
-        except smtplib.SMTPException as error:
-            raise NotificationError(f"{where} refused the email ({_smtp_reason(error)})") from None
-        except (OSError, ssl.SSLError) as error:
+        except (smtplib.SMTPException, OSError) as error:
+            if not watchdog.is_alive():  # it fired: the deadline cut the conversation
+                late = f"{where} did not finish within {self._deadline_seconds:g} s"
+                raise NotificationError(late) from None
+            if isinstance(error, smtplib.SMTPException):
+                raise NotificationError(
+                    f"{where} refused the email ({_smtp_reason(error)})"
+                ) from None
             raise NotificationError(f"{where} not reached ({type(error).__name__})") from None
+        finally:
+            watchdog.cancel()
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, told the server's name without connecting yet.
+
+    STARTTLS checks the certificate against the host given to the constructor, which
+    would also connect at once, before the deadline's watchdog could guard it.
+    """
+
+    def __init__(self, host: str, *, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self._host = host
+
+
+def _shut(smtp: smtplib.SMTP) -> None:
+    sock = smtp.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _smtp_reason(error: smtplib.SMTPException) -> str:
