@@ -9,7 +9,7 @@ from typing import Annotated
 
 import msgspec
 import structlog
-from litestar import Litestar, Response, get
+from litestar import Litestar, Response, get, head
 from litestar.enums import ScopeType
 from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -97,15 +97,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         """The process is up."""
         return Health(status="ok")
 
-    @get(
-        "/ready",
-        responses={
-            **error_responses(),
-            503: ResponseSpec(Readiness, description="Not ready: the reason."),
-        },
-    )
-    async def ready() -> Response[Readiness]:
-        """The database answers and every migration is applied."""
+    async def readiness() -> Response[Readiness]:
         try:
             pool = await container.pool()
             async with pool.acquire() as connection:
@@ -118,6 +110,26 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         if pending:
             return Response(Readiness("not_ready", pending_migrations=pending), status_code=503)
         return Response(Readiness("ready"), status_code=200)
+
+    @get(
+        "/ready",
+        responses={
+            **error_responses(),
+            503: ResponseSpec(Readiness, description="Not ready: the reason."),
+        },
+    )
+    async def ready() -> Response[Readiness]:
+        """The database answers and every migration is applied."""
+        return await readiness()
+
+    # Load balancers and uptime checks often probe with HEAD: same status, no body.
+    @head("/health", sync_to_thread=False, include_in_schema=False)
+    def health_probe() -> None:
+        return None
+
+    @head("/ready", include_in_schema=False)
+    async def ready_probe() -> Response[None]:
+        return Response(None, status_code=(await readiness()).status_code)
 
     async def start(_: Litestar) -> None:
         await resolve(container.init_resources())
@@ -139,6 +151,8 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         route_handlers=[
             health,
             ready,
+            health_probe,
+            ready_probe,
             api_router(api),
             documentation_assets(),
             *webhook_handlers(

@@ -32,9 +32,11 @@ def test_serve_migrates_an_empty_database_and_answers_health_and_ready(
     with serve(env, tmp_path / "server.log") as server:
         health = httpx.get(server.base_url + "/health")
         ready = httpx.get(server.base_url + "/ready", headers={"X-Request-ID": "req-42"})
+        probes = [httpx.head(server.base_url + path) for path in ("/health", "/ready")]
         assert server.stop()
 
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert [(p.status_code, p.content) for p in probes] == [(200, b""), (200, b"")]
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
     assert ready.headers["x-request-id"] == "req-42"
     lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
@@ -50,9 +52,10 @@ def test_ready_reports_pending_migrations_with_503(empty_database_url: str, tmp_
     with serve(env, tmp_path / "server.log") as server:
         ready = httpx.get(server.base_url + "/ready")
         health = httpx.get(server.base_url + "/health")
+        probe = httpx.head(server.base_url + "/ready")
 
     assert health.status_code == 200
-    assert ready.status_code == 503
+    assert ready.status_code == probe.status_code == 503
     assert ready.json() == {
         "status": "not_ready",
         "pending_migrations": sorted(p.name for p in default_migrations_dir().glob("*.sql")),
