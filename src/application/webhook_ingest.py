@@ -398,7 +398,8 @@ def _conversation_event(
 def _business_event(business_id: str, update: InboundUpdate) -> NewEvent:
     payload = update.payload
     timed = isinstance(update, AccountUpdate) and update.timed
-    fingerprint_id = fingerprint_event_id(update.field, update.fingerprint)
+    # An unreadable entry has no field of its own.
+    fingerprint_id = fingerprint_event_id(update.field or "entry", update.fingerprint)
     if isinstance(payload, TemplateStatus):
         event_id = template_status_event_id(payload) if timed else fingerprint_id
         return NewEvent(TemplateStatusUpdated(business_id=business_id, template=payload), event_id)

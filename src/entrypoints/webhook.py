@@ -13,10 +13,11 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter
 
 from adapters.whatsapp.signature import SIGNATURE_HEADER, signature_is_valid
-from adapters.whatsapp.webhook import parse_webhook
+from adapters.whatsapp.webhook import parse_webhook, unreadable_delivery
 from application.api_tokens import same_token
-from application.inbound_updates import WebhookFormatError
-from application.webhook_ingest import WebhookIngestor
+from application.event_log import InvalidAppendError
+from application.inbound_updates import InboundUpdate, WebhookFormatError
+from application.webhook_ingest import IngestOutcome, WebhookIngestor
 from domain.inbound import UnreadableChange
 from entrypoints.errors import ApiError
 from entrypoints.openapi import error_responses
@@ -79,6 +80,27 @@ def _unreadable(body: bytes, error: WebhookFormatError) -> ApiError:
                     log_fields={"bytes": len(body)})  # fmt: skip
 
 
+async def store_delivery(
+    ingestor: WebhookIngestor,
+    body: bytes,
+    updates: list[InboundUpdate],
+    received_at: datetime,
+    delivery_id: str,
+) -> tuple[IngestOutcome, list[InboundUpdate]]:
+    """Store a delivery's updates; one whose data the store refuses is kept raw instead.
+
+    A refusal would repeat on every redelivery until Meta gives up and the delivery is
+    lost, so the entries are stored as unreadable (the errors API lists them) and the
+    delivery is acknowledged.
+    """
+    try:
+        return await ingestor.ingest(updates, delivery_id), updates
+    except InvalidAppendError as refused:
+        log.error("webhook.refused_by_store", reason=str(refused), updates=len(updates))
+        kept = unreadable_delivery(body, received_at, f"the event store refused it: {refused}")
+        return await ingestor.ingest(kept, delivery_id), kept
+
+
 @dataclass(slots=True)
 class IngestorSlot:
     """Filled at application start-up, once the database and event store are up."""
@@ -131,13 +153,16 @@ def webhook_handlers(
         body = await request.body()
         if not signature_is_valid(config.app_secret, body, request.headers.get(SIGNATURE_HEADER)):
             raise _bad_signature(body)
+        received_at = datetime.now(UTC)
         try:
-            updates = parse_webhook(body, datetime.now(UTC))
+            updates = parse_webhook(body, received_at)
         except WebhookFormatError as error:
             raise _unreadable(body, error) from None
         delivery_id = str(structlog.contextvars.get_contextvars().get("correlation_id", ""))
         try:
-            outcome = await ingestor.ingest(updates, delivery_id or "unknown")
+            outcome, updates = await store_delivery(
+                ingestor, body, updates, received_at, delivery_id or "unknown"
+            )
         except Exception as error:  # storage trouble of any kind: Meta must retry, never a 500
             raise ApiError(
                 "unavailable",

@@ -22,9 +22,10 @@ from application.event_log import (
     ConcurrencyError,
     NewEvent,
     RecordedEvent,
+    UnstorableEventError,
 )
 from application.webhook_ingest import IngestConflictError, WebhookIngestor
-from domain.account import UNROUTED_STREAM, business_stream
+from domain.account import UNROUTED_STREAM, WebhookChangeUnreadable, business_stream
 from domain.conversation import (
     CustomerThrottled,
     CustomerThrottleLifted,
@@ -294,3 +295,50 @@ async def test_concurrent_deliveries_to_one_ingestor_take_turns_per_conversation
     assert store.conflicts == 0  # one process never races itself
     assert sum(o.appended for o in outcomes) == 20
     assert len(await stream_events(store)) == 20
+
+
+class RefusingStore(InMemoryEventStore):
+    """Refuses messages holding a marker, as PostgreSQL refuses data it cannot hold."""
+
+    async def append_atomic(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        for request in requests:
+            for new in request.events:
+                if isinstance(new.event, MessageReceived) and "refuse-me" in repr(new.event):
+                    raise UnstorableEventError("PostgreSQL refused the append: invalid input")
+        return await super().append_atomic(requests)
+
+
+async def test_a_delivery_the_store_refuses_is_kept_raw_and_acknowledged() -> None:
+    from entrypoints.webhook import store_delivery
+
+    store = RefusingStore(CODEC)
+    ingestor = WebhookIngestor(store, InMemoryBusinessDirectory([ACME]))
+    body = encode(webhook(messages_change([text_message("refuse-me"), text_message("fine")])))
+    updates = parse_webhook(body, NOW)
+
+    outcome, stored = await store_delivery(ingestor, body, updates, NOW, "delivery-1")
+
+    events = [e.event for e in await store.read_feed(FEED_START, 100)]
+    assert not any(isinstance(e, MessageReceived) for e in events)
+    (kept,) = [e for e in events if isinstance(e, WebhookChangeUnreadable)]
+    assert "refuse-me" in kept.change.raw_json
+    assert "fine" in kept.change.raw_json
+    assert kept.change.error.startswith("the event store refused it")
+    assert outcome.appended == 1
+    assert [u.payload for u in stored] == [kept.change]
+    # Redelivered, it is the same unreadable entry: stored once.
+    again, _ = await store_delivery(ingestor, body, parse_webhook(body, NOW), NOW, "delivery-2")
+    assert (again.appended, again.duplicates) == (0, 1)
+
+
+async def test_an_unreadable_entry_of_a_known_account_is_kept_in_its_business(
+    ingestor: WebhookIngestor, store: InMemoryEventStore
+) -> None:
+    body = {"object": "whatsapp_business_account", "entry": [{"id": ACCOUNT_ID, "changes": 7}]}
+
+    outcome = await deliver(ingestor, body)
+
+    assert outcome.appended == 1
+    (kept,) = [e.event for e in await store.read_stream(business_stream("acme"))]
+    assert isinstance(kept, WebhookChangeUnreadable)
+    assert kept.change.scope == "entry"

@@ -469,6 +469,19 @@ def parse_webhook(body: bytes, received_at: datetime) -> list[InboundUpdate]:
     ]
 
 
+def unreadable_delivery(body: bytes, received_at: datetime, error: str) -> list[InboundUpdate]:
+    """Every entry of a delivery kept raw as unreadable, for one whose data cannot be stored.
+
+    The raw JSON travels as text, which the store can always hold, and `webhooks
+    reprocess` reads it again once a version stores what it holds.
+    """
+    envelope = _ENVELOPE.decode(storable_json(body))
+    return [
+        _unreadable_entry(raw_entry, error, f"$.entry[{index}]", received_at)
+        for index, raw_entry in enumerate(envelope.entry)
+    ]
+
+
 # A JSON escape of U+0000 (PostgreSQL refuses it in text and jsonb), preceded by an even
 # number of backslashes: after an odd number the backslash is itself escaped text.
 _NUL_ESCAPE: Final = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
