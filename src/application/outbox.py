@@ -14,7 +14,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
@@ -81,7 +81,7 @@ class SenderSettings:
     # Longer than any send may take: an attempt still running when it ends may be repeated.
     lease_seconds: float = 90.0
     send_timeout: float = 60.0
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 class OutboxSender:

@@ -162,7 +162,8 @@ async def test_a_transient_error_is_retried_with_backoff_then_accepted(outboxes:
     wait = await outboxes.pool.fetchval("select next_attempt_at - now() from outbox")
     assert timedelta(seconds=5) < wait <= timedelta(seconds=60)  # rand 0 gives a tenth
     await outboxes.sender(settings=slow).send_due()
-    assert len(outboxes.gateway.attempts) == 1 and outboxes.gateway.sent == []  # not due yet
+    assert len(outboxes.gateway.attempts) == 1
+    assert outboxes.gateway.sent == []
 
     await outboxes.pool.execute("update outbox set next_attempt_at = now()")
     await outboxes.sender().send_due()
@@ -190,7 +191,8 @@ async def test_a_permanent_error_fails_at_once(outboxes: Outboxes) -> None:
     assert (row["status"], row["attempts"], row["dead_lettered"]) == ("failed", 1, False)
     (failed,) = (await outboxes.events_of("33600000001"))[1:]
     assert isinstance(failed, OutboundSendFailed)
-    assert failed.next_attempt_at is None and not failed.retryable
+    assert failed.next_attempt_at is None
+    assert not failed.retryable
     assert "24-hour" in failed.reason
 
 
@@ -254,8 +256,10 @@ async def test_a_lost_answer_makes_the_retry_a_possible_duplicate(outboxes: Outb
     await outboxes.settle()
 
     failed, accepted = (await outboxes.events_of("33600000001"))[1:]
-    assert isinstance(failed, OutboundSendFailed) and failed.ambiguous
-    assert isinstance(accepted, OutboundMessageAccepted) and accepted.ambiguous_retry
+    assert isinstance(failed, OutboundSendFailed)
+    assert failed.ambiguous
+    assert isinstance(accepted, OutboundMessageAccepted)
+    assert accepted.ambiguous_retry
 
 
 async def test_two_senders_racing_never_send_a_message_twice(

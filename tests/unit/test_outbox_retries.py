@@ -21,8 +21,8 @@ def decide(attempt: int, rand: float, queued_at: datetime = NOW) -> RetryAt | Gi
 def test_the_ceiling_doubles_with_each_attempt_up_to_the_cap() -> None:
     ceilings = [decide(attempt, 1.0) for attempt in (1, 2, 3, 4)]
     assert ceilings == [RetryAt(NOW + timedelta(seconds=s)) for s in (2, 4, 8, 16)]
-    capped = decide_retry(TRANSIENT, 4, queued_at=NOW, now=NOW, rand=lambda: 1.0,
-                          policy=RetryPolicy(max_delay=timedelta(seconds=5), max_attempts=9))  # fmt: skip
+    policy = RetryPolicy(max_delay=timedelta(seconds=5), max_attempts=9)
+    capped = decide_retry(TRANSIENT, 4, queued_at=NOW, now=NOW, rand=lambda: 1.0, policy=policy)
     assert capped == RetryAt(NOW + timedelta(seconds=5))
 
 
