@@ -37,7 +37,7 @@ from domain.outbox import (
     failed_event_id,
     queued_event_id,
 )
-from domain.privacy import mask_customer_id
+from domain.privacy import mask_customer_id, mask_phones_in
 from domain.whatsapp_errors import Classification, ErrorClass, Transport, classify
 
 log = structlog.get_logger(__name__)
@@ -183,8 +183,9 @@ class OutboxSender:
                                 now=now, policy=self._settings.retry, rand=self._rand)  # fmt: skip
         next_attempt_at = None if isinstance(decision, GiveUp) else decision.when
         failed = OutboundSendFailed(
-            message_id=claimed.message_id, attempt=claimed.attempt, code=code, title=title,
-            reason=classification.reason, error_class=classification.error_class,
+            message_id=claimed.message_id, attempt=claimed.attempt, code=code,
+            title=mask_phones_in(title) if title else None,
+            reason=mask_phones_in(classification.reason), error_class=classification.error_class,
             retryable=classification.retryable, next_attempt_at=next_attempt_at,
             ambiguous=classification.ambiguous, at=now,
         )  # fmt: skip
@@ -192,7 +193,8 @@ class OutboxSender:
         if isinstance(decision, GiveUp) and decision.exhausted:
             dead = OutboundMessageDeadLettered(message_id=claimed.message_id,
                                                attempts=claimed.attempt,
-                                               reason=classification.reason, at=now)  # fmt: skip
+                                               reason=mask_phones_in(classification.reason),
+                                               at=now)  # fmt: skip
             events.append(_new(dead, dead_lettered_event_id(claimed.message_id)))
         await self._outbox.record(claimed.conversation_stream, events)
         log.warning("outbox.send_failed", message_id=claimed.message_id, attempt=claimed.attempt,

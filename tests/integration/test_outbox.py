@@ -302,3 +302,14 @@ async def test_a_redelivered_event_changes_nothing(outboxes: Outboxes) -> None:
     assert {k: v for k, v in after.items() if k != "updated_at"} == {
         k: v for k, v in before.items() if k != "updated_at"
     }
+
+
+async def test_stored_failure_texts_mask_phone_numbers(outboxes: Outboxes) -> None:
+    await outboxes.queue("33600000001", "hello")
+    outboxes.gateway.fail(999999, meta_message="(#999999) 33612345678 cannot get this")
+    await outboxes.sender().send_due()
+
+    (failed,) = (await outboxes.events_of("33600000001"))[1:]
+    assert isinstance(failed, OutboundSendFailed)
+    assert "33612345678" not in f"{failed.reason} {failed.title}"
+    assert "***5678" in failed.reason
