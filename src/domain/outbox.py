@@ -36,6 +36,11 @@ class OutboundMessageQueued(DomainEvent, frozen=True, tag="outbound.queued"):
     requested_by: RequestedBy
     queued_at: datetime
 
+    def __post_init__(self) -> None:
+        # One spelling per id: event ids and the outbox row are keyed by it.
+        if parse_message_id(self.message_id) != self.message_id:
+            raise ValueError("message_id must be a lowercase UUID: " + repr(self.message_id))
+
 
 class OutboundMessageAccepted(DomainEvent, frozen=True, tag="outbound.accepted"):
     """Meta took the message. ``ambiguous_retry``: an earlier attempt may have reached Meta
@@ -74,7 +79,10 @@ class OutboundMessageDeadLettered(DomainEvent, frozen=True, tag="outbound.dead_l
 
 def parse_message_id(value: str) -> str:
     """The canonical form of a caller's message id; ValueError when it is not a UUID."""
-    return str(uuid.UUID(value))
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"message_id must be a UUID, not {value!r}") from None
 
 
 def queued_event_id(message_id: str) -> uuid.UUID:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from domain.outbox import GiveUp, RetryAt, RetryPolicy, decide_retry
+import pytest
+
+from domain.outbound import Recipient, TextMessage
+from domain.outbox import GiveUp, OutboundMessageQueued, RetryAt, RetryPolicy, decide_retry
 from domain.whatsapp_errors import classify
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -53,3 +58,20 @@ def test_throughput_and_pair_rate_errors_are_retried() -> None:
     for classification in (classify(130429, 400), classify(131056, 400)):
         assert isinstance(decide_retry(classification, 1, queued_at=NOW, now=NOW,
                                        policy=POLICY, rand=lambda: 1.0), RetryAt)  # fmt: skip
+
+
+def test_a_queued_message_needs_a_canonical_uuid() -> None:
+    fields: dict[str, Any] = {
+        "business_id": "acme",
+        "conversation_stream": "conversation-1-2",
+        "phone_number_id": "1",
+        "recipient": Recipient(phone_number="33600000001"),
+        "message": TextMessage(body="hi"),
+        "requested_by": "ai",
+        "queued_at": NOW,
+    }
+    message_id = str(uuid.uuid4())
+    assert OutboundMessageQueued(message_id=message_id, **fields).message_id == message_id
+    for wrong in ("not-a-uuid", message_id.upper(), ""):
+        with pytest.raises(ValueError, match="message_id must be"):
+            OutboundMessageQueued(message_id=wrong, **fields)
