@@ -131,7 +131,13 @@ class OutboxSender:
         claimed = await self._outbox.claim_due(
             self._settings.batch_size, self._settings.lease_seconds
         )
-        await asyncio.gather(*(self._send(message) for message in claimed))
+        outcomes = await asyncio.gather(
+            *(self._send(message) for message in claimed), return_exceptions=True
+        )
+        for message, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # its lease runs out and it is sent again
+                log.error("outbox.send_not_recorded", message_id=message.message_id,
+                          error=type(outcome).__name__)  # fmt: skip
         return len(claimed) < self._settings.batch_size
 
     async def _send(self, claimed: ClaimedMessage) -> None:

@@ -57,11 +57,11 @@ class Outboxes:
         self.pool = pool
         self.gateway = InMemoryWhatsAppGateway()
 
-    async def queue(self, customer: str, body: str) -> str:
+    async def queue(self, customer: str, body: str, business_id: str = "acme") -> str:
         message_id = str(uuid.uuid4())
         stream = conversation_stream(NUMBER, customer)
         event = OutboundMessageQueued(
-            message_id=message_id, business_id="acme", conversation_stream=stream,
+            message_id=message_id, business_id=business_id, conversation_stream=stream,
             phone_number_id=NUMBER, recipient=Recipient(phone_number=customer),
             message=TextMessage(body=body), requested_by="ai", queued_at=datetime.now(UTC),
         )  # fmt: skip
@@ -313,3 +313,16 @@ async def test_stored_failure_texts_mask_phone_numbers(outboxes: Outboxes) -> No
     assert isinstance(failed, OutboundSendFailed)
     assert "33612345678" not in f"{failed.reason} {failed.title}"
     assert "***5678" in failed.reason
+
+
+async def test_a_business_without_an_access_token_fails_the_message_at_once(
+    outboxes: Outboxes,
+) -> None:
+    message = await outboxes.queue("33600000001", "hello", business_id="tokenless")
+    await outboxes.sender().send_due()
+
+    assert outboxes.gateway.attempts == {}
+    assert (await outboxes.rows())[message]["status"] == "failed"
+    (failed,) = (await outboxes.events_of("33600000001"))[1:]
+    assert isinstance(failed, OutboundSendFailed)
+    assert (failed.error_class, failed.next_attempt_at) == (ErrorClass.CRITICAL, None)
