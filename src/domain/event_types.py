@@ -27,6 +27,12 @@ from domain.conversation import (
 from domain.customer import CustomerIdentifierLinked
 from domain.events import DomainEvent
 from domain.operations import EventParked
+from domain.outbox import (
+    OutboundMessageAccepted,
+    OutboundMessageDeadLettered,
+    OutboundMessageQueued,
+    OutboundSendFailed,
+)
 
 EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     MessageReceived,
@@ -47,4 +53,8 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     WebhookChangeUnreadable,
     WebhookChangeRecovered,
     EventParked,
+    OutboundMessageQueued,
+    OutboundMessageAccepted,
+    OutboundSendFailed,
+    OutboundMessageDeadLettered,
 )

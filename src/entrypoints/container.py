@@ -21,6 +21,7 @@ from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQueue
+from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from adapters.postgres.read_models import PROJECTIONS
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
@@ -35,6 +36,7 @@ from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
+from application.outbox import OutboxSender
 from application.ports import Notifier, Subscriber
 from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionRunner
 from application.webhook_ingest import WebhookIngestor
@@ -184,16 +186,19 @@ async def prepare_database(container: Container) -> None:
 
 
 async def start_workers(container: Container) -> list[str]:
-    """The event subscribers and the team-notice delivery; the names of the subscribers."""
+    """The event subscribers, the team-notice delivery and the outbox sender; the names of
+    the subscribers."""
     runners = await resolve(container.runners())
     runners.start()
     (await resolve(container.notice_worker())).start()
+    (await resolve(container.outbox_sender())).start()
     return [runner.subscriber.name for runner in runners.runners]
 
 
 async def stop_workers(container: Container) -> None:
     await (await resolve(container.runners())).stop()
     await (await resolve(container.notice_worker())).stop()
+    await (await resolve(container.outbox_sender())).stop()
 
 
 async def store_environment_business(container: Container) -> None:
@@ -291,7 +296,10 @@ class Container(containers.DeclarativeContainer):
     subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List(
         *(providers.Singleton(projection) for projection in PROJECTIONS),
         providers.Singleton(TeamNoticeRecorder, notice_queue),
+        providers.Singleton(OutboxSubscriber),
     )
+    outbox = providers.Singleton(PostgresOutbox, pool, event_store)
+    outbox_sender = providers.Singleton(OutboxSender, outbox, whatsapp_gateway, business_registry)
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)
 
 

@@ -351,6 +351,7 @@ def test_worker_role_runs_subscribers_without_http(empty_database_url: str, tmp_
         assert server.process.wait(timeout=30) == 0
     started = next(line for line in server.logs().splitlines() if "workers.started" in line)
     assert "team-notices" in started  # the notices are delivered by worker processes too
+    assert "outbox" in started
     assert stored == ["default"]  # as by a server of role all: every command sees it
     assert "workers.stopped" in server.logs()
 

@@ -1,0 +1,155 @@
+"""The outbox in PostgreSQL: rows written from the conversation's events, claimed by
+senders of any process with FOR UPDATE SKIP LOCKED and a lease.
+
+Every row change comes from an event and is idempotent, so the subscriber may see an
+event again, and the sender applies an outcome in the very transaction that appends it
+(a lease can then never run out between Meta's answer and the subscriber catching up).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+
+from adapters.postgres.connection import PgConnection
+from adapters.postgres.event_store import PostgresEventStore
+from application.event_log import AppendRequest, NewEvent, RecordedEvent
+from application.outbox import OUTBOX_SUBSCRIBER, ClaimedMessage
+from domain.events import DomainEvent
+from domain.outbound import OutboundMessage, Recipient
+from domain.outbox import (
+    OutboundMessageAccepted,
+    OutboundMessageDeadLettered,
+    OutboundMessageQueued,
+    OutboundSendFailed,
+)
+
+
+class _Payload(msgspec.Struct, frozen=True, kw_only=True):
+    recipient: Recipient
+    message: OutboundMessage
+
+
+_ENCODER: Final = msgspec.json.Encoder()
+_PAYLOAD: Final = msgspec.json.Decoder(_Payload)
+
+_INSERT_SQL: Final = """
+insert into outbox (message_id, business_id, phone_number_id, conversation_stream, queue_seq,
+                    next_attempt_at, queued_at, payload)
+values ($1, $2, $3, $4, $5, $6, $6, $7)
+on conflict (message_id) do nothing
+"""
+_ACCEPTED_SQL: Final = """
+update outbox set status = 'accepted', wamid = $2, attempts = greatest(attempts, $3),
+                  lease_until = null, next_attempt_at = null, last_error = null,
+                  possibly_sent = possibly_sent or $4, updated_at = now()
+where message_id = $1
+"""
+# An outcome of an attempt older than the row's (a claim came since) changes nothing.
+_FAILED_SQL: Final = """
+update outbox
+set status = case when $3::timestamptz is null then 'failed' else 'retrying' end,
+    attempts = $2, next_attempt_at = $3, lease_until = null, last_error = $4,
+    possibly_sent = possibly_sent or $5, updated_at = now()
+where message_id = $1 and attempts <= $2 and status not in ('accepted', 'failed')
+"""
+_DEAD_SQL: Final = """
+update outbox set status = 'failed', dead_lettered = true, next_attempt_at = null,
+                  lease_until = null, last_error = $2, updated_at = now()
+where message_id = $1 and status <> 'accepted'
+"""
+
+# The heads are the oldest unfinished message of each conversation (in flight or not); a
+# head is due when its next attempt came or its lease ran out (its sender died). The due
+# conditions are on the locked row, so PostgreSQL checks them again on its newest version
+# when a concurrent sender changed it: a row is never claimed twice.
+_CLAIM_SQL: Final = """
+with heads as (
+    select distinct on (conversation_stream) message_id
+    from outbox
+    where status in ('queued', 'in_flight', 'retrying')
+    order by conversation_stream, queue_seq
+), due as (
+    select o.message_id
+    from outbox o join heads h on h.message_id = o.message_id
+    where (o.status in ('queued', 'retrying') and o.next_attempt_at <= now())
+       or (o.status = 'in_flight' and o.lease_until <= now())
+    order by o.next_attempt_at, o.queue_seq
+    limit $1
+    for update of o skip locked
+)
+update outbox o
+set possibly_sent = o.possibly_sent or o.status = 'in_flight',
+    status = 'in_flight', attempts = o.attempts + 1,
+    lease_until = now() + make_interval(secs => $2), updated_at = now()
+from due where o.message_id = due.message_id
+returning o.message_id, o.business_id, o.phone_number_id, o.conversation_stream, o.attempts,
+          o.queued_at, o.possibly_sent, o.payload
+"""
+
+
+async def apply_outbox_event(tx: PgConnection, event: DomainEvent, version: int) -> None:
+    """Change the outbox row as ``event`` says; ``version`` is its place in its stream."""
+    match event:
+        case OutboundMessageQueued():
+            payload = _ENCODER.encode(_Payload(recipient=event.recipient, message=event.message))
+            await tx.execute(_INSERT_SQL, uuid.UUID(event.message_id), event.business_id,
+                             event.phone_number_id, event.conversation_stream, version,
+                             event.queued_at, payload)  # fmt: skip
+        case OutboundMessageAccepted():
+            await tx.execute(_ACCEPTED_SQL, uuid.UUID(event.message_id), event.wamid,
+                             event.attempt, event.ambiguous_retry)  # fmt: skip
+        case OutboundSendFailed():
+            await tx.execute(_FAILED_SQL, uuid.UUID(event.message_id), event.attempt,
+                             event.next_attempt_at, event.reason[:1000],
+                             event.ambiguous)  # fmt: skip
+        case OutboundMessageDeadLettered():
+            await tx.execute(_DEAD_SQL, uuid.UUID(event.message_id), event.reason[:1000])
+        case _:
+            pass
+
+
+class OutboxSubscriber:
+    """Keeps the outbox table in step with the outbox events, with its checkpoint."""
+
+    name = OUTBOX_SUBSCRIBER
+
+    async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        for recorded in events:
+            await apply_outbox_event(tx, recorded.event, recorded.version)
+
+
+class PostgresOutbox:
+    def __init__(self, pool: asyncpg.Pool[Any], store: PostgresEventStore) -> None:
+        self._pool = pool
+        self._store = store
+
+    async def claim_due(self, limit: int, lease_seconds: float) -> list[ClaimedMessage]:
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(_CLAIM_SQL, limit, lease_seconds)
+        return [_claimed(row) for row in rows]
+
+    async def record(self, conversation_stream: str, events: Sequence[NewEvent]) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await self._store.append_on(connection, [AppendRequest(conversation_stream, events)])
+            for new in events:
+                await apply_outbox_event(connection, new.event, 0)
+
+
+def _claimed(row: asyncpg.Record) -> ClaimedMessage:
+    payload = _PAYLOAD.decode(row["payload"])
+    return ClaimedMessage(
+        message_id=str(row["message_id"]),
+        business_id=row["business_id"],
+        phone_number_id=row["phone_number_id"],
+        conversation_stream=row["conversation_stream"],
+        recipient=payload.recipient,
+        message=payload.message,
+        attempt=row["attempts"],
+        queued_at=row["queued_at"],
+        possibly_sent=row["possibly_sent"],
+    )

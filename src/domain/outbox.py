@@ -1,0 +1,155 @@
+"""Outbound messages on their way to Meta: queued, accepted, failed, dead-lettered.
+
+The events live in the conversation's stream, so the queue order of a conversation is
+the order of its stream. Their ids are deterministic (the message id a caller chose,
+and the attempt), so a retried decision or a replayed worker stores each fact once.
+``decide_retry`` is the pure rule for what a failed attempt leads to.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, TypeAlias
+
+from domain.events import DomainEvent, deterministic_event_id
+from domain.outbound import OutboundMessage, Recipient
+from domain.whatsapp_errors import Classification, ErrorClass
+
+RequestedBy: TypeAlias = Literal["ai", "agent", "system"]
+
+
+class OutboundMessageQueued(DomainEvent, frozen=True, tag="outbound.queued"):
+    """A message was decided and waits for a sender. ``message_id`` is the caller's UUID.
+
+    Cause and correlation travel in the event's metadata, like every event's.
+    """
+
+    message_id: str
+    business_id: str
+    conversation_stream: str
+    phone_number_id: str
+    recipient: Recipient
+    message: OutboundMessage
+    requested_by: RequestedBy
+    queued_at: datetime
+
+    def __post_init__(self) -> None:
+        # One spelling per id: event ids and the outbox row are keyed by it.
+        if parse_message_id(self.message_id) != self.message_id:
+            raise ValueError("message_id must be a lowercase UUID: " + repr(self.message_id))
+
+
+class OutboundMessageAccepted(DomainEvent, frozen=True, tag="outbound.accepted"):
+    """Meta took the message. ``ambiguous_retry``: an earlier attempt may have reached Meta
+    too (its answer was lost, or its worker died mid-send), so the customer may see it twice."""
+
+    message_id: str
+    wamid: str
+    attempt: int
+    at: datetime
+    ambiguous_retry: bool = False
+
+
+class OutboundSendFailed(DomainEvent, frozen=True, tag="outbound.send_failed"):
+    """One attempt failed; ``next_attempt_at`` is None when no attempt follows."""
+
+    message_id: str
+    attempt: int
+    code: int | None
+    title: str | None
+    reason: str
+    error_class: ErrorClass
+    retryable: bool
+    next_attempt_at: datetime | None
+    ambiguous: bool = False  # Meta may have accepted this attempt although it failed
+    at: datetime | None = None
+
+
+class OutboundMessageDeadLettered(DomainEvent, frozen=True, tag="outbound.dead_lettered"):
+    """A retryable message ran out of attempts or time: it will not be sent."""
+
+    message_id: str
+    attempts: int
+    reason: str
+    at: datetime
+
+
+def parse_message_id(value: str) -> str:
+    """The canonical form of a caller's message id; ValueError when it is not a UUID."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"message_id must be a UUID, not {value!r}") from None
+
+
+def queued_event_id(message_id: str) -> uuid.UUID:
+    return deterministic_event_id("outbound.queued", message_id)
+
+
+def accepted_event_id(message_id: str) -> uuid.UUID:
+    return deterministic_event_id("outbound.accepted", message_id)
+
+
+def failed_event_id(message_id: str, attempt: int) -> uuid.UUID:
+    return deterministic_event_id("outbound.send_failed", message_id, str(attempt))
+
+
+def dead_lettered_event_id(message_id: str) -> uuid.UUID:
+    return deterministic_event_id("outbound.dead_lettered", message_id)
+
+
+# --- retries --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    first_delay: timedelta = timedelta(seconds=2)
+    max_delay: timedelta = timedelta(minutes=5)
+    max_attempts: int = 8
+    # A message older than this is not worth sending any more (the conversation moved on).
+    max_age: timedelta = timedelta(hours=6)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAt:
+    when: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """``exhausted``: a retryable error ran out of attempts or time (a dead letter);
+    otherwise the error itself is final (permanent or critical)."""
+
+    exhausted: bool
+
+
+RetryDecision: TypeAlias = RetryAt | GiveUp
+
+
+def decide_retry(
+    classification: Classification,
+    attempt: int,
+    *,
+    queued_at: datetime,
+    now: datetime,
+    policy: RetryPolicy,
+    rand: Callable[[], float],
+) -> RetryDecision:
+    """After failed ``attempt`` (1 for the first): when to try again, or give up.
+
+    Exponential backoff with full jitter: uniform in [first/10, first * 2^(attempt-1)],
+    capped at ``max_delay``; never beyond ``max_attempts`` or ``queued_at + max_age``.
+    """
+    if not classification.retryable:
+        return GiveUp(exhausted=False)
+    if attempt >= policy.max_attempts:
+        return GiveUp(exhausted=True)
+    ceiling = min(policy.first_delay * 2 ** min(attempt - 1, 30), policy.max_delay)
+    delay = max(ceiling * rand(), policy.first_delay / 10)
+    when = now + delay
+    if when > queued_at + policy.max_age:
+        return GiveUp(exhausted=True)
+    return RetryAt(when)
