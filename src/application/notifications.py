@@ -20,6 +20,7 @@ import structlog
 
 from application.event_log import RecordedEvent
 from application.notices import NotificationError, notice_for
+from application.polling import PollingWorker
 from application.ports import NoticeDeliveries, NoticeDelivery, NoticeQueue, Notifier, TxT
 
 log = structlog.get_logger(__name__)
@@ -80,7 +81,7 @@ def retry_delay(attempt: int, settings: DeliverySettings, rand: Callable[[], flo
     return float(max(ceiling * rand(), settings.first_retry_seconds / 10))
 
 
-class NoticeDeliveryWorker:
+class NoticeDeliveryWorker(PollingWorker):
     """Delivers due notices until cancelled; each channel succeeds or retries on its own."""
 
     def __init__(
@@ -95,32 +96,14 @@ class NoticeDeliveryWorker:
         self._notifiers = {notifier.channel: notifier for notifier in notifiers}
         self._settings = settings or DeliverySettings()
         self._rand = rand
-        self._task: asyncio.Task[None] | None = None
+        super().__init__("notice-delivery", self._settings.poll_seconds)
 
     @property
     def channels(self) -> list[str]:
         return list(self._notifiers)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="notice-delivery")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def run(self) -> None:
-        while True:
-            try:
-                delivered_all = await self.deliver_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the database is away: try again at the next poll
-                log.warning("notice.delivery_round_failed", error=f"{type(error).__name__}")
-                delivered_all = True
-            if delivered_all:
-                await asyncio.sleep(self._settings.poll_seconds)
+    async def work_round(self) -> bool:
+        return await self.deliver_due()
 
     async def deliver_due(self) -> bool:
         """Deliver one batch of due notices; True when fewer than a batch were due."""

@@ -22,6 +22,7 @@ import structlog
 
 from application.event_log import NewEvent
 from application.gateway import AccessToken, GatewayError, Sender
+from application.polling import PollingWorker
 from application.ports import WhatsAppGateway
 from domain.events import EventMetadata
 from domain.outbound import OutboundMessage, Recipient
@@ -84,7 +85,7 @@ class SenderSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-class OutboxSender:
+class OutboxSender(PollingWorker):
     """Sends due messages until stopped; safe to run in any number of processes."""
 
     def __init__(
@@ -103,28 +104,10 @@ class OutboxSender:
         self._settings = settings or SenderSettings()
         self._clock = clock
         self._rand = rand
-        self._task: asyncio.Task[None] | None = None
+        super().__init__("outbox-sender", self._settings.poll_seconds)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="outbox-sender")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def run(self) -> None:
-        while True:
-            try:
-                sent_all = await self.send_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the database is away: try again at the next poll
-                log.warning("outbox.round_failed", error=type(error).__name__)
-                sent_all = True
-            if sent_all:
-                await asyncio.sleep(self._settings.poll_seconds)
+    async def work_round(self) -> bool:
+        return await self.send_due()
 
     async def send_due(self) -> bool:
         """Send one batch of due messages; True when fewer than a batch were due."""
