@@ -71,9 +71,8 @@ async def test_directory_routes_by_number_and_account_and_sees_new_businesses_at
 ) -> None:
     registry = PostgresBusinessRegistry(pool)
     default = Business(id="default", name="D", phone_number_ids=("777",), source="environment")
-    directory = PostgresBusinessDirectory(
-        registry, default=default, default_flood_limit=20, refresh_seconds=3600
-    )
+    await registry.store_environment_business(default)  # as every serving process does
+    directory = PostgresBusinessDirectory(registry, default_flood_limit=20, refresh_seconds=3600)
     assert await directory.by_phone_number("111") is None
 
     await registry.add(acme(flood_limit=7))

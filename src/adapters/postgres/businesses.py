@@ -352,18 +352,16 @@ class _Snapshot:
 
 
 class PostgresBusinessDirectory:
-    """Routes updates to businesses; the default business (from settings) fills the gaps."""
+    """Routes updates to the stored businesses (the environment's one included, stored at start)."""
 
     def __init__(
         self,
         registry: PostgresBusinessRegistry,
         *,
-        default: Business | None = None,
         default_flood_limit: int = DEFAULT_FLOOD_LIMIT,
         refresh_seconds: float = REFRESH_SECONDS,
     ) -> None:
         self._registry = registry
-        self._default = default
         self._default_flood_limit = default_flood_limit
         self._refresh_seconds = refresh_seconds
         self._snapshot = _Snapshot()
@@ -389,13 +387,10 @@ class PostgresBusinessDirectory:
         async with self._refreshing:
             if self._snapshot.loaded_at != seen_loaded_at:
                 return  # another request refreshed while this one waited
-            stored = await self._registry.all()
-            defaults = [self._default] if self._default is not None else []
-            self._snapshot = _snapshot_of([*defaults, *stored], self._default_flood_limit)
+            self._snapshot = _snapshot_of(await self._registry.all(), self._default_flood_limit)
 
 
 def _snapshot_of(businesses: Sequence[Business], default_flood_limit: int) -> _Snapshot:
-    """Later businesses win: stored ones take a number over from the default business."""
     snapshot = _Snapshot(loaded_at=time.monotonic())
     for business in businesses:
         route = business.route(default_flood_limit)
