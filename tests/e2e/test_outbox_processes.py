@@ -353,3 +353,44 @@ async def _no_worker_connections(pool: asyncpg.Pool[Any]) -> bool:
         TEST_APPLICATION,
     )
     return int(others) == 0
+
+
+async def test_a_worker_stopped_with_sigterm_finishes_its_sends_before_it_exits(
+    database_url: str, tmp_path: Path, simulator: CloudApiSimulator
+) -> None:
+    assert simulator.base_url is not None
+    simulator.delay(2.0)  # sends still out when the worker is told to stop
+    conversations = plan(conversations=4, per_conversation=2)
+    messages = [m for conversation in conversations for m in conversation]
+    env = worker_env(database_url, simulator.base_url,
+                     WAZYBOT_SEND_LEASE_SECONDS=str(LEASE_SECONDS))  # fmt: skip
+
+    with ExitStack() as stack:
+        workers = Workers(stack, env, tmp_path)
+        stopping = await workers.start("worker-stopped")
+        async with own_pool(database_url) as pool, event_store(pool) as store:
+            await queue(store, conversations)
+            await wait_until("four sends out", lambda: _pending(simulator, 4), timeout=30)
+            stopping.process.send_signal(signal.SIGTERM)
+            await wait_until("the worker exited", lambda: _exited(stopping), timeout=30)
+            assert stopping.process.returncode == 0, stopping.logs()
+            statuses = await pool.fetch("select status from outbox where status = 'in_flight'")
+            assert statuses == [], "a graceful stop left sends in flight"
+            simulator.clear_faults()
+            await workers.start("worker-next")
+            await wait_until("every message accepted",
+                             lambda: all_accepted(pool, len(messages)), timeout=45)  # fmt: skip
+            accepted = await accepted_events(pool)
+
+    assert [a for a in accepted if a.ambiguous_retry] == []
+    sends = sends_by_text(simulator)
+    assert sorted(sends) == sorted(m.text for m in messages)
+    assert all(len(requests) == 1 for requests in sends.values())
+
+
+async def _pending(sim: CloudApiSimulator, expected: int) -> bool:
+    return sum(r.finished_at is None for r in sim.requests) >= expected
+
+
+async def _exited(worker: RunningServer) -> bool:
+    return worker.process.poll() is not None
