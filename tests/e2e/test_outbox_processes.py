@@ -1,7 +1,7 @@
 """The outbox across real worker processes (`wazybot serve --role worker`), real PostgreSQL
 and the Cloud API simulator over real HTTP: no double send between processes, queue order
-and one message in flight per conversation, and a worker killed with SIGKILL mid-send
-costing nothing but the documented ambiguous window.
+and one message in flight per conversation, a worker killed with SIGKILL mid-send costing
+nothing but the documented ambiguous window, and one stopped with SIGTERM not even that.
 
 Messages are queued by appending `outbound.queued` events to the conversation streams,
 as any decision that queues one does. Every text is unique, so the simulator's request
@@ -50,7 +50,6 @@ TEST_APPLICATION: Final = "wazybot-e2e-test"
 @dataclass(frozen=True)
 class Queued:
     message_id: str
-    conversation: int
     customer: str
     text: str
 
@@ -60,7 +59,7 @@ def plan(conversations: int, per_conversation: int) -> list[list[Queued]]:
     run = uuid.uuid4().hex[:8]
     return [
         [
-            Queued(str(uuid.uuid4()), c, f"1555700{c:04d}", f"run {run} conv {c} msg {m}")
+            Queued(str(uuid.uuid4()), f"1555700{c:04d}", f"run {run} conv {c} msg {m}")
             for m in range(per_conversation)
         ]
         for c in range(conversations)
