@@ -36,7 +36,7 @@ from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
-from application.outbox import OutboxSender
+from application.outbox import OutboxSender, SenderSettings
 from application.ports import Notifier, Subscriber
 from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionRunner
 from application.webhook_ingest import WebhookIngestor
@@ -125,6 +125,15 @@ def build_runners(
 ) -> RunnerGroup:
     runner_settings = RunnerSettings(poll_interval=settings.subscriber_poll_seconds)
     return RunnerGroup([SubscriptionRunner(s, source, runner_settings) for s in subscribers])
+
+
+def sender_settings(settings: Settings) -> SenderSettings:
+    """The lease of WAZYBOT_SEND_LEASE_SECONDS. A send gives up after two thirds of it (at
+    most the usual 60 s), so that a live sender's attempt ends well before its lease does:
+    another sender takes a message over only when its sender died."""
+    lease = settings.send_lease_seconds
+    timeout = min(SenderSettings().send_timeout, lease * 2 / 3)
+    return SenderSettings(lease_seconds=lease, send_timeout=timeout)
 
 
 def build_notifiers(settings: Settings) -> list[Notifier]:
@@ -299,7 +308,13 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(OutboxSubscriber),
     )
     outbox = providers.Singleton(PostgresOutbox, pool, event_store)
-    outbox_sender = providers.Singleton(OutboxSender, outbox, whatsapp_gateway, business_registry)
+    outbox_sender = providers.Singleton(
+        OutboxSender,
+        outbox,
+        whatsapp_gateway,
+        business_registry,
+        providers.Callable(sender_settings, settings),
+    )
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)
 
 

@@ -87,6 +87,7 @@ class Settings:
     whatsapp_access_token: Secret | None = None
     whatsapp_graph_url: str = "https://graph.facebook.com"
     whatsapp_api_version: str = "v26.0"
+    send_lease_seconds: float = 90.0
     webhook_max_bytes: int = 4 * MEBIBYTE
     flood_limit: int = 20
     benchmark_endpoints: bool = False
@@ -121,6 +122,16 @@ def _seconds(name: str, raw: str) -> float:
         value = -1.0
     if not 0.05 <= value <= 3600:
         raise SettingsError(f"{name} must be a number of seconds from 0.05 to 3600, got {raw!r}")
+    return value
+
+
+def _lease_seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 3 <= value <= 3600:
+        raise SettingsError(f"{name} must be a number of seconds from 3 to 3600, got {raw!r}")
     return value
 
 
@@ -283,6 +294,8 @@ VARIABLES: Final = (
               "base URL of the Graph API that messages are sent through"),
     _Variable("whatsapp_api_version", "WHATSAPP_API_VERSION", _api_version,
               "Graph API version of every request to Meta"),
+    _Variable("send_lease_seconds", "WAZYBOT_SEND_LEASE_SECONDS", _lease_seconds,
+              "how long a sender holds a message; a dead sender's message is sent again after it"),
     _Variable("webhook_max_bytes", "WAZYBOT_WEBHOOK_MAX_BYTES", _integer(1024, 64 * MEBIBYTE),
               "largest webhook body accepted, in bytes"),
     _Variable("flood_limit", "WAZYBOT_FLOOD_LIMIT", _integer(1, 10_000),

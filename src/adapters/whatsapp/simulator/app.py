@@ -775,6 +775,8 @@ class CloudApiSimulator:
         return Answer(200, {"webhooks": items})
 
     def _log(self, entry: RecordedRequest) -> None:
+        """Every request ends here, just before its answer (or its dropped connection)."""
+        entry.finished_at = self.state.clock()
         who = mask_customer_id(entry.recipient) if entry.recipient else None
         log.info(
             "simulator.request",

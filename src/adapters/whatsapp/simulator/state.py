@@ -41,6 +41,7 @@ class RecordedRequest:
     status: int | None = None  # None while held; 0 when the connection was dropped
     outcome: str = "pending"
     wamid: str | None = None
+    finished_at: float | None = None  # when answered or dropped; None while held
     # Kept for in-process tests only, never listed or logged: they carry the access token.
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     answer: Any = None  # the JSON body answered; None when dropped, held or not JSON
@@ -55,6 +56,7 @@ class RecordedRequest:
             "status": self.status,
             "outcome": self.outcome,
             "wamid": self.wamid,
+            "finished_at": self.finished_at,
         }
 
 
