@@ -44,6 +44,8 @@ ERROR_CODES: Final = (
     ErrorCode("not_found", 404, "no such route, or no such resource for this business"),
     ErrorCode("method_not_allowed", 405, "the route exists but not for this method (see Allow)"),
     ErrorCode("conflict", 409, "the request conflicts with the current state"),
+    ErrorCode("service_window_closed", 409, "a free-form message outside the 24-hour window"),
+    ErrorCode("idempotency_key_reused", 422, "this Idempotency-Key came with a different request"),
     ErrorCode("payload_too_large", 413, "the body is larger than this endpoint accepts"),
     ErrorCode("unsupported_media_type", 415, "the body's Content-Type is not accepted"),
     ErrorCode("unprocessable", 422, "the request is well-formed but cannot be processed"),
