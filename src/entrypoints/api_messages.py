@@ -358,7 +358,7 @@ async def list_outbox(
 @post(
     "/outbox/{message_id:str}/retry",
     status_code=202,
-    responses=error_responses(401, 404, 409, 503),
+    responses=error_responses(400, 401, 404, 409, 503),
 )
 async def retry_message(
     message_id: str, business_id: str, retries: Retries, request: Request[Any, Any, Any]
