@@ -4,6 +4,7 @@ its signed status webhooks back."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -190,8 +191,13 @@ async def test_an_idempotency_key_returns_the_first_answer_and_queues_nothing_ne
                                      **{"Idempotency-Key": "another-key"})  # fmt: skip
         bad_key = await world.send(chat, {"text": "On its way"},
                                    **{"Idempotency-Key": "x" * 256})  # fmt: skip
+        racing_key = {"Idempotency-Key": "racing-" + uuid.uuid4().hex}
+        racing = await asyncio.gather(
+            *(world.send(chat, {"text": "Once only"}, **racing_key) for _ in range(6))
+        )
         await world.row(chat, first.json()["message_id"], "read")
         await world.row(chat, other_key.json()["message_id"], "read")
+        await world.row(chat, racing[0].json()["message_id"], "read")
         timeline = await world.timeline(chat)
         sent = world.sim.sent_bodies()
 
@@ -202,8 +208,11 @@ async def test_an_idempotency_key_returns_the_first_answer_and_queues_nothing_ne
     assert other_key.json()["message_id"] != first.json()["message_id"]
     assert bad_key.status_code == 400
     assert bad_key.json()["parameter"] == "Idempotency-Key"
-    assert len([row for row in timeline if row["direction"] == "outbound"]) == 2
-    assert len(sent) == 2
+    assert {answer.status_code for answer in racing} == {202}
+    assert len({answer.json()["message_id"] for answer in racing}) == 1
+    assert len([row for row in timeline if row["direction"] == "outbound"]) == 3
+    assert [body["text"]["body"] for body in sent].count("Once only") == 1
+    assert len(sent) == 3
 
 
 async def test_a_failed_send_is_listed_in_the_outbox_and_errors_and_a_retry_sends_it(
