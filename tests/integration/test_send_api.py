@@ -277,3 +277,18 @@ async def test_a_message_in_flight_is_listed_as_queued(database_url: str) -> Non
 
     assert item["message_id"] == message_id
     assert (row["id"], row["status"], row["wamid"]) == (message_id, "queued", None)
+
+
+async def test_a_failure_meta_reports_by_webhook_shows_its_readable_reason(
+    database_url: str,
+) -> None:
+    async with sending_world(database_url) as world:
+        await world.customer_writes("hello", ANA)
+        chat = await world.conversation_of(ANA)
+        world.sim.set_outcome("failed", recipient=ANA, error_code=131047)
+        message_id = (await world.send(chat, {"text": "late answer"})).json()["message_id"]
+        row = await world.row(chat, message_id, "failed")
+
+    assert row["wamid"].startswith("wamid.")
+    assert row["error_code"] == 131047
+    assert "24-hour" in row["error_reason"]

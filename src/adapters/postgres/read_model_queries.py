@@ -36,7 +36,8 @@ from application.read_models import (
 )
 from domain.conversation import CONVERSATION_STREAM_PREFIX
 from domain.public_ids import conversation_public_id, is_public_id, message_public_id
-from domain.timeline import service_window_closes
+from domain.timeline import FAILED, service_window_closes
+from domain.whatsapp_errors import classify
 
 _CONVERSATIONS_SQL = """
 select * from conversations
@@ -281,8 +282,16 @@ def _message(row: asyncpg.Record) -> MessageView:
         direction=row["direction"], sender=row["sender"],
         type=row["type"], summary=row["summary"], sent_at=row["sent_at"], status=row["status"],
         status_at=row["status_at"], error_code=row["error_code"], error_title=row["error_title"],
-        error_reason=row["error_reason"], attempts=row["attempts"], reply_to=reply_to,
+        error_reason=_failure_reason(row), attempts=row["attempts"], reply_to=reply_to,
     )  # fmt: skip
+
+
+def _failure_reason(row: asyncpg.Record) -> str | None:
+    """The stored reason; for a failure Meta reported by webhook, the one its code gives."""
+    reason: str | None = row["error_reason"]
+    if reason is None and row["status"] == FAILED and row["error_code"] is not None:
+        reason = classify(row["error_code"], None, meta_message=row["error_title"]).reason
+    return reason
 
 
 def _outbox_item(row: asyncpg.Record) -> OutboxItemView:
