@@ -164,3 +164,22 @@ async def test_a_unit_that_fails_stores_neither_its_key_nor_its_event(world: See
     async with world.units.begin() as unit:
         assert await unit.remembered("acme", "key-2") is None
     assert await world.queued_ids() == []
+
+
+async def test_a_late_delivered_older_message_does_not_move_the_window_back(
+    database_url: str,
+) -> None:
+    pool = await create_pool(database_url, max_size=4)
+    store = PostgresEventStore(pool, EventCodec(EVENT_TYPES))
+    try:
+        await seed_postgres(pool, store)
+        late = MessageReceived(business_id="acme", message=InboundMessage(
+            phone_number_id=NUMBER, customer_id=CUSTOMER, wamid="wamid.late",
+            sent_at=SAID_AT.replace(hour=8), type="text",
+            content=TextContent(body="earlier")))  # fmt: skip
+        await store.append(STREAM, [NewEvent(late, message_event_id("wamid.late"))])
+        async with PostgresSendingUnits(pool, store).begin() as unit:
+            assert await unit.last_customer_message_at(STREAM) == SAID_AT
+    finally:
+        await store.close()
+        await pool.close()

@@ -56,8 +56,10 @@ _LAST_RECEIVED_SQL: Final = """
 select stream_id, version, global_position, tx::text as tx_text, event_id, type, data, metadata,
        recorded_at
 from events where stream_id = $1 and type = $2
-order by version desc limit 1
+order by version desc limit $3
 """
+# Meta may deliver an older message late: the newest send time among the last few counts.
+LATE_DELIVERY_LOOKBACK: Final = 20
 _QUOTED_SQL: Final = """
 select wamid from messages where business_id = $1 and conversation_id = $2 and public_id = $3
 """
@@ -112,14 +114,15 @@ class PostgresSendingUnit:
         )  # fmt: skip
 
     async def last_customer_message_at(self, stream_id: str) -> datetime | None:
-        row = await self._connection.fetchrow(
-            _LAST_RECEIVED_SQL, stream_id, event_type_name(MessageReceived)
+        rows = await self._connection.fetch(
+            _LAST_RECEIVED_SQL, stream_id, event_type_name(MessageReceived), LATE_DELIVERY_LOOKBACK
         )
-        if row is None:
-            return None
-        event = self._store.decode_row(row).event
-        assert isinstance(event, MessageReceived)
-        return event.message.sent_at
+        times = [
+            event.message.sent_at
+            for event in (self._store.decode_row(row).event for row in rows)
+            if isinstance(event, MessageReceived)
+        ]
+        return max(times, default=None)
 
     async def quoted(
         self, business_id: str, stream_id: str, message_id: str
