@@ -27,10 +27,24 @@ from domain.inbound import (
     CustomerIdentity,
     DeliveryStatus,
     MessageContent,
+    MessageContext,
     SystemContent,
     WhatsAppError,
 )
-from domain.timeline import FAILED, status_moves_forward, summarize
+from domain.outbox import (
+    OutboundMessageAccepted,
+    OutboundMessageQueued,
+    OutboundRetryRequested,
+    OutboundSendFailed,
+)
+from domain.public_ids import message_public_id
+from domain.timeline import (
+    FAILED,
+    outbound_summary,
+    outbound_type,
+    status_moves_forward,
+    summarize,
+)
 
 # --- conversations -----------------------------------------------------------------------
 
@@ -208,7 +222,7 @@ class TimelineMessage(NamedTuple):
 
     business_id: str
     conversation_id: str
-    wamid: str
+    wamid: str | None  # None while a message we queued awaits Meta's acceptance
     direction: str
     sender: str
     type: str
@@ -218,6 +232,15 @@ class TimelineMessage(NamedTuple):
     status_at: datetime | None = None
     error_code: int | None = None
     error_title: str | None = None
+    public_id: str = ""  # filled by ``with_public_id`` unless a queued message brings its own
+    reply_to_wamid: str | None = None
+    error_reason: str | None = None
+    attempts: int | None = None
+
+    def with_public_id(self) -> TimelineMessage:
+        if self.public_id or self.wamid is None:
+            return self
+        return self._replace(public_id=message_public_id(self.business_id, self.wamid))
 
 
 class SettledStatus(NamedTuple):
@@ -280,15 +303,16 @@ def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
             changes.messages.append(TimelineMessage(
                 event.business_id, recorded.stream_id, message.wamid, "inbound",
                 "system" if system else "customer", message.type, summarize(message.content),
-                message.sent_at,
-            ))  # fmt: skip
+                message.sent_at, reply_to_wamid=_quoted(message.context),
+            ).with_public_id())  # fmt: skip
         elif isinstance(event, MessageEchoed):
             echoed = event.message
             changes.echoes[MessageKey(event.business_id, echoed.wamid)] = len(changes.messages)
             changes.messages.append(TimelineMessage(
                 event.business_id, recorded.stream_id, echoed.wamid, "outbound", "agent",
                 echoed.type, summarize(echoed.content), echoed.sent_at,
-            ))  # fmt: skip
+                reply_to_wamid=_quoted(echoed.context),
+            ).with_public_id())  # fmt: skip
         elif isinstance(event, MessageStatusUpdated):
             key = MessageKey(event.business_id, event.status.wamid)
             reports = changes.statuses.get(key)
@@ -324,7 +348,7 @@ def timeline_write(
         if known is None:
             inserts.append(TimelineMessage(key.business_id, reports.conversation_id, key.wamid,
                                            "outbound", "agent", "unknown", None, first_at,
-                                           *(settled or _NO_STATUS)))  # fmt: skip
+                                           *(settled or _NO_STATUS)).with_public_id())  # fmt: skip
             continue
         sent_at = min(known.sent_at, first_at) if known.placeholder else known.sent_at
         if settled is not None or sent_at != known.sent_at:
@@ -333,6 +357,71 @@ def timeline_write(
     described = [inserts[index] for index in placed]
     kept = [row for index, row in enumerate(inserts) if index not in placed]
     return TimelineWrite(kept, updates, described)
+
+
+def _quoted(context: MessageContext | None) -> str | None:
+    return context.reply_to_wamid if context is not None else None
+
+
+# --- outbound messages on the timeline ------------------------------------------------------
+# A message we queued has a row from its queuing on, keyed by its message id. When Meta
+# accepts it, its wamid joins the row; a row its statuses made first (they may be recorded
+# before the acceptance) is folded into it, so no placeholder stays for a message we sent.
+
+
+class OutboundAcceptedStep(NamedTuple):
+    message_id: str
+    wamid: str
+    attempt: int
+    at: datetime
+
+
+class OutboundFailedStep(NamedTuple):
+    message_id: str
+    attempt: int
+    code: int | None
+    title: str | None
+    reason: str
+    final: bool  # no attempt follows: the message failed
+    at: datetime | None
+
+
+class OutboundRetryStep(NamedTuple):
+    message_id: str
+    at: datetime
+
+
+OutboundStep = TimelineMessage | OutboundAcceptedStep | OutboundFailedStep | OutboundRetryStep
+
+
+def outbound_steps(events: Iterable[RecordedEvent]) -> list[OutboundStep]:
+    """What the batch's outbound events do to their rows, in log order."""
+    steps: list[OutboundStep] = []
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, OutboundMessageQueued):
+            steps.append(_queued_row(recorded.stream_id, event))
+        elif isinstance(event, OutboundMessageAccepted):
+            steps.append(OutboundAcceptedStep(event.message_id, event.wamid, event.attempt,
+                                              event.at))  # fmt: skip
+        elif isinstance(event, OutboundSendFailed):
+            steps.append(OutboundFailedStep(
+                event.message_id, event.attempt, event.code, event.title, event.reason,
+                event.next_attempt_at is None, event.at or recorded.recorded_at,
+            ))  # fmt: skip
+        elif isinstance(event, OutboundRetryRequested):
+            steps.append(OutboundRetryStep(event.message_id, event.at))
+    return steps
+
+
+def _queued_row(stream_id: str, event: OutboundMessageQueued) -> TimelineMessage:
+    message = event.message
+    return TimelineMessage(
+        event.business_id, stream_id, None, "outbound", event.requested_by,
+        outbound_type(message), outbound_summary(message), event.queued_at, "queued",
+        event.queued_at, public_id=event.message_id, reply_to_wamid=message.reply_to,
+        attempts=0,
+    )  # fmt: skip
 
 
 def settle(current: str | None, statuses: Sequence[DeliveryStatus]) -> SettledStatus | None:
@@ -362,6 +451,7 @@ class ErrorRow(NamedTuple):
     conversation_id: str | None
     wamid: str | None
     occurred_at: datetime
+    message_id: str | None = None
 
 
 def error_rows(events: Iterable[RecordedEvent]) -> list[ErrorRow]:
@@ -380,6 +470,37 @@ def error_rows(events: Iterable[RecordedEvent]) -> list[ErrorRow]:
             )
         elif isinstance(event, WebhookChangeUnreadable) and event.business_id is not None:
             rows.append(_unreadable_row(recorded, event.business_id, event))
+    return rows
+
+
+def finally_failed_messages(events: Iterable[RecordedEvent]) -> list[str]:
+    """Messages we queued that failed for good in the batch (their business is looked up)."""
+    return [
+        recorded.event.message_id
+        for recorded in events
+        if isinstance(recorded.event, OutboundSendFailed) and recorded.event.next_attempt_at is None
+    ]
+
+
+def outbound_error_rows(
+    events: Iterable[RecordedEvent], business_of: Mapping[str, str]
+) -> list[ErrorRow]:
+    """A row for each send that failed for good: a permanent error, or out of attempts."""
+    rows: list[ErrorRow] = []
+    for recorded in events:
+        event = recorded.event
+        if not isinstance(event, OutboundSendFailed) or event.next_attempt_at is not None:
+            continue
+        business_id = business_of.get(event.message_id)
+        if business_id is None:
+            continue
+        rows.append(ErrorRow(
+            str(recorded.event_id), 0, business_id,
+            "dead_letter" if event.retryable else "send_failed", event.code,
+            event.title or ("Out of attempts" if event.retryable else "Message not sent"),
+            event.reason, recorded.stream_id, None, event.at or recorded.recorded_at,
+            event.message_id,
+        ))  # fmt: skip
     return rows
 
 

@@ -151,8 +151,16 @@ class ConversationView(View, frozen=True):
 class MessageView(View, frozen=True):
     """One message of a conversation's timeline."""
 
-    id: Annotated[str, doc("The message's opaque id, stable across rebuilds.")]
-    wamid: Annotated[str, doc("Meta's message id (wamid).")]
+    id: Annotated[
+        str,
+        doc(
+            "The message's opaque id, stable across rebuilds. For a message sent through "
+            "WazyBot it is the message_id its queuing answered, before and after Meta accepts it."
+        ),
+    ]
+    wamid: Annotated[
+        str | None, doc("Meta's message id (wamid); null while a message we queued awaits Meta.")
+    ]
     direction: Annotated[
         Literal["inbound", "outbound"],
         doc("inbound: from the customer; outbound: from the business."),
@@ -160,46 +168,75 @@ class MessageView(View, frozen=True):
     sender: Annotated[
         Literal["customer", "ai", "agent", "system"],
         doc(
-            "customer, ai (the assistant), agent (a person or a message WazyBot did not send "
-            "itself) or system."
+            "customer; or, for what the business sent, who asked for it: ai (the assistant), "
+            "agent (a person, also for a message WazyBot did not send itself) or system."
         ),
     ]
     type: Annotated[
         str,
         doc(
-            "WhatsApp's message type: text, image, audio, location, ...; unknown for a sent "
-            "message known only from its statuses."
+            "The message type: text, image, audio, location, interactive, template, ...; "
+            "unknown for a message the business sent outside WazyBot, known only from its "
+            "statuses."
         ),
     ]
     summary: Annotated[
         str | None,
         doc("A short readable summary of the content; null when there is nothing to show."),
     ]
-    sent_at: Annotated[datetime, doc("When the message was sent, as Meta reports it.")]
+    sent_at: Annotated[
+        datetime,
+        doc("When the message was sent, as Meta reports it; for a message we queued, when it was"
+            " queued."),
+    ]  # fmt: skip
     status: Annotated[
         str | None,
         doc(
-            "For outbound messages: sent, delivered, read (only moves forward) or failed; "
-            "null for inbound ones."
+            "For outbound messages: queued (waiting for a sender, or retrying), accepted (Meta "
+            "took it), then sent, delivered, read (only moves forward); or failed. Null for "
+            "inbound ones."
         ),
     ]
     status_at: Annotated[
         datetime | None, doc("When the status was reported; null without a status.")
     ]
     error_code: Annotated[
-        int | None, doc("Meta's error code when the message failed; null otherwise.")
+        int | None,
+        doc(
+            "Meta's error code when the message failed (or, while it is retried, of its last "
+            "failed attempt); null otherwise."
+        ),
     ]
     error_title: Annotated[str | None, doc("Meta's title of that error; null otherwise.")]
+    error_reason: Annotated[
+        str | None,
+        doc("Why the send failed, readable (what to do about it when there is something)."),
+    ] = None
+    attempts: Annotated[
+        int | None, doc("Send attempts so far of a message queued through WazyBot; else null.")
+    ] = None
+    reply_to: Annotated[
+        str | None,
+        doc("The id of the message this one quotes (either direction); null when none."),
+    ] = None
 
 
 class ErrorView(View, frozen=True):
     """A failed send, a problem Meta reported, an unreadable change or a parked event."""
 
     kind: Annotated[
-        Literal["send_failed", "webhook_problem", "unreadable_change", "projection_parked"],
+        Literal[
+            "send_failed",
+            "dead_letter",
+            "webhook_problem",
+            "unreadable_change",
+            "projection_parked",
+        ],
         doc(
-            "send_failed: an outbound message failed; webhook_problem: an error Meta sent on "
-            "its own; unreadable_change: part of a webhook delivery this version could not "
+            "send_failed: an outbound message failed for good (Meta's status, or a permanent "
+            "error of a send); dead_letter: a message WazyBot queued ran out of attempts (POST "
+            "/api/v1/outbox/{message_id}/retry sends it again); webhook_problem: an error Meta "
+            "sent on its own; unreadable_change: part of a webhook delivery this version could not "
             "read, kept raw (wazybot webhooks reprocess reads it again); projection_parked: a "
             "projection set an event aside after it failed again and again (wazybot "
             "projections retry-parked replays it)."
@@ -217,6 +254,10 @@ class ErrorView(View, frozen=True):
         datetime | None,
         doc("When an unreadable change was read after all by a newer version; else null."),
     ]
+    message_id: Annotated[
+        str | None,
+        doc("The id of the message WazyBot queued that failed (for the outbox); else null."),
+    ] = None
 
 
 class ConversationPage(View, frozen=True):
@@ -243,6 +284,57 @@ class ErrorPage(View, frozen=True):
     """A page of errors."""
 
     items: Annotated[list[ErrorView], doc("The errors of this page, newest first.")]
+    next_cursor: Annotated[
+        str | None, doc("Pass it back as cursor for the next page; null on the last page.")
+    ]
+
+
+OutboxStatus = Literal["queued", "in_flight", "retrying", "accepted", "failed"]
+OUTBOX_FILTERS: Final = {
+    "queued": ("queued", "in_flight"),
+    "retrying": ("retrying",),
+    "failed": ("failed",),
+}
+
+
+class OutboxItemView(View, frozen=True):
+    """A message WazyBot queued, as its senders see it."""
+
+    message_id: Annotated[str, doc("The message's id (as its queuing answered).")]
+    conversation_id: Annotated[str, doc("The conversation the message belongs to.")]
+    type: Annotated[str, doc("The kind of message: text, media, buttons, list, template, ...")]
+    status: Annotated[
+        OutboxStatus,
+        doc(
+            "queued: waiting for its turn; in_flight: a sender holds it; retrying: an attempt "
+            "failed and another follows at next_attempt_at; accepted: Meta took it; failed: "
+            "it will not be sent unless retried."
+        ),
+    ]
+    attempts: Annotated[int, doc("Send attempts so far.")]
+    next_attempt_at: Annotated[
+        datetime | None, doc("When a sender takes it next; null when none will.")
+    ]
+    last_error: Annotated[str | None, doc("Why the last attempt failed; null when none did.")]
+    dead_lettered: Annotated[
+        bool, doc("True when it failed because it ran out of attempts or time.")
+    ]
+    possibly_sent: Annotated[
+        bool,
+        doc(
+            "True when an earlier attempt may have reached Meta although its answer was lost: "
+            "the customer may receive it twice."
+        ),
+    ]
+    wamid: Annotated[str | None, doc("Meta's message id once accepted; else null.")]
+    queued_at: Annotated[datetime, doc("When it was queued.")]
+    updated_at: Annotated[datetime, doc("When its outbox entry last changed.")]
+
+
+class OutboxPage(View, frozen=True):
+    """A page of the outbox."""
+
+    items: Annotated[list[OutboxItemView], doc("The messages of this page, newest queued first.")]
     next_cursor: Annotated[
         str | None, doc("Pass it back as cursor for the next page; null on the last page.")
     ]
@@ -379,6 +471,10 @@ class ReadModelQueries(Protocol):
 
     async def errors(self, business_id: str, limit: int, cursor: str | None) -> ErrorPage: ...
 
+    async def outbox(
+        self, business_id: str, statuses: tuple[str, ...] | None, limit: int, cursor: str | None
+    ) -> OutboxPage: ...
+
 
 # --- parameters -------------------------------------------------------------------------------
 
@@ -407,6 +503,16 @@ def conversation_status(raw: str | None) -> ConversationStatus | None:
     if raw not in CONVERSATION_STATUSES:
         raise QueryError("status", f"must be one of {', '.join(CONVERSATION_STATUSES)}")
     return raw  # type: ignore[return-value]  # checked against the literal's values above
+
+
+def outbox_statuses(raw: str | None) -> tuple[str, ...] | None:
+    """The outbox statuses a ``status`` filter lists; None: every unfinished or failed one."""
+    if raw is None:
+        return None
+    statuses = OUTBOX_FILTERS.get(raw)
+    if statuses is None:
+        raise QueryError("status", f"must be one of {', '.join(OUTBOX_FILTERS)}")
+    return statuses
 
 
 def bucket_of(raw: str | None) -> Bucket:

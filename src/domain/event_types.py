@@ -31,6 +31,7 @@ from domain.outbox import (
     OutboundMessageAccepted,
     OutboundMessageDeadLettered,
     OutboundMessageQueued,
+    OutboundRetryRequested,
     OutboundSendFailed,
 )
 
@@ -57,4 +58,5 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     OutboundMessageAccepted,
     OutboundSendFailed,
     OutboundMessageDeadLettered,
+    OutboundRetryRequested,
 )

@@ -77,6 +77,16 @@ class OutboundMessageDeadLettered(DomainEvent, frozen=True, tag="outbound.dead_l
     at: datetime
 
 
+class OutboundRetryRequested(DomainEvent, frozen=True, tag="outbound.retry_requested"):
+    """Someone asked to send a failed (or dead-lettered) message again; a sender takes it at
+    once. ``after_attempt`` is the attempt that failed last: each retry is one fact."""
+
+    message_id: str
+    after_attempt: int
+    requested_by: RequestedBy
+    at: datetime
+
+
 def parse_message_id(value: str) -> str:
     """The canonical form of a caller's message id; ValueError when it is not a UUID."""
     try:
@@ -95,6 +105,10 @@ def accepted_event_id(message_id: str) -> uuid.UUID:
 
 def failed_event_id(message_id: str, attempt: int) -> uuid.UUID:
     return deterministic_event_id("outbound.send_failed", message_id, str(attempt))
+
+
+def retry_requested_event_id(message_id: str, after_attempt: int) -> uuid.UUID:
+    return deterministic_event_id("outbound.retry_requested", message_id, str(after_attempt))
 
 
 def dead_lettered_event_id(message_id: str) -> uuid.UUID:

@@ -21,6 +21,16 @@ from domain.inbound import (
     TextContent,
     UnsupportedContent,
 )
+from domain.outbound import (
+    ContactRequestMessage,
+    ListMessage,
+    MediaMessage,
+    OutboundMessage,
+    ReactionMessage,
+    ReplyButtonsMessage,
+    TemplateMessage,
+    TextMessage,
+)
 
 # Meta lets a business answer freely for 24 hours after the customer's last message.
 SERVICE_WINDOW: Final = timedelta(hours=24)
@@ -99,3 +109,41 @@ def _labelled(label: str, detail: str | None) -> str:
 def _shorten(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
+
+
+def outbound_type(message: OutboundMessage) -> str:
+    """WhatsApp's type of a message the business sends (as its statuses and echoes name it)."""
+    match message:
+        case TextMessage():
+            return "text"
+        case MediaMessage(media_type=media_type):
+            return media_type
+        case TemplateMessage():
+            return "template"
+        case ReactionMessage():
+            return "reaction"
+    return "interactive"
+
+
+def outbound_summary(message: OutboundMessage) -> str:
+    """A one-line rendering of a message the business sends, like ``summarize``."""
+    return _shorten(_outbound_summary(message))
+
+
+def _outbound_summary(message: OutboundMessage) -> str:
+    match message:
+        case TextMessage(body=body):
+            return body
+        case MediaMessage(media_type=media_type, caption=caption, filename=filename):
+            return _labelled(media_type.capitalize(), caption or filename)
+        case ReplyButtonsMessage(body=body):
+            return _labelled("Buttons", body)
+        case ListMessage(body=body):
+            return _labelled("List", body)
+        case TemplateMessage(name=name, language=language):
+            return _labelled("Template", f"{name} ({language})")
+        case ReactionMessage(emoji=emoji):
+            return _labelled("Reaction", emoji) if emoji else "[Reaction removed]"
+        case ContactRequestMessage(body=body):
+            return _labelled("Contact request", body)
+    return f"[{type(message).__name__}]"

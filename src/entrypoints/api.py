@@ -31,6 +31,8 @@ from application.read_models import (
     search_text,
     time_range,
 )
+from application.sending import MessageSending, OutboxRetries
+from entrypoints.api_messages import MESSAGE_HANDLERS
 from entrypoints.errors import ApiError
 from entrypoints.openapi import SECURITY, error_responses
 
@@ -45,6 +47,8 @@ class ApiSlot:
 
     queries: ReadModelQueries | None = None
     authority: ApiTokenAuthority | None = None
+    sending: MessageSending | None = None
+    retries: OutboxRetries | None = None
 
     def ready(self) -> tuple[ReadModelQueries, ApiTokenAuthority]:
         if self.queries is None or self.authority is None:
@@ -70,6 +74,16 @@ def api_router(slot: ApiSlot) -> Router:
     def queries() -> ReadModelQueries:
         return slot.ready()[0]
 
+    def sending() -> MessageSending:
+        slot.ready()
+        assert slot.sending is not None
+        return slot.sending
+
+    def retries() -> OutboxRetries:
+        slot.ready()
+        assert slot.retries is not None
+        return slot.retries
+
     return Router(
         path=API_PATH,
         route_handlers=[
@@ -79,10 +93,13 @@ def api_router(slot: ApiSlot) -> Router:
             get_metrics,
             get_timeseries,
             list_errors,
+            *MESSAGE_HANDLERS,
         ],
         dependencies={
             "business_id": Provide(business_of),
             "read_models": Provide(queries, sync_to_thread=False),
+            "sending": Provide(sending, sync_to_thread=False),
+            "retries": Provide(retries, sync_to_thread=False),
         },
         tags=["read models"],
         security=SECURITY,

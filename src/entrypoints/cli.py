@@ -16,6 +16,7 @@ from application.api_tokens import ApiTokenError
 from application.businesses import BusinessError
 from entrypoints.cli_admin import add_projection_commands, add_token_commands
 from entrypoints.cli_business import add_business_commands
+from entrypoints.cli_send import add_send_command
 from entrypoints.cli_simulator import add_simulator_commands
 from entrypoints.cli_webhooks import add_webhook_commands
 from entrypoints.container import (
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_projection_commands(commands)
     add_webhook_commands(commands)
     add_simulator_commands(commands)
+    add_send_command(commands)
     return parser
 
 

@@ -24,6 +24,7 @@ from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQu
 from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from adapters.postgres.read_models import PROJECTIONS
+from adapters.postgres.sending import PostgresOutboxRetries, PostgresSendingUnits
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
 from adapters.secrets.token_cipher import (
     KEY_SETTING,
@@ -38,6 +39,7 @@ from application.codec import EventCodec
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
 from application.outbox import OutboxSender, SenderSettings
 from application.ports import Notifier, Subscriber
+from application.sending import MessageSending
 from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionRunner
 from application.webhook_ingest import WebhookIngestor
 from domain.event_types import EVENT_TYPES
@@ -316,6 +318,9 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(sender_settings, settings),
     )
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)
+    sending_units = providers.Singleton(PostgresSendingUnits, pool, event_store)
+    message_sending = providers.Singleton(MessageSending, sending_units)
+    outbox_retries = providers.Singleton(PostgresOutboxRetries, pool, event_store)
 
 
 async def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:

@@ -16,7 +16,7 @@ import asyncpg
 import msgspec
 import structlog
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from application.read_models import QueryError
@@ -44,6 +44,8 @@ ERROR_CODES: Final = (
     ErrorCode("not_found", 404, "no such route, or no such resource for this business"),
     ErrorCode("method_not_allowed", 405, "the route exists but not for this method (see Allow)"),
     ErrorCode("conflict", 409, "the request conflicts with the current state"),
+    ErrorCode("service_window_closed", 409, "a free-form message outside the 24-hour window"),
+    ErrorCode("idempotency_key_reused", 422, "this Idempotency-Key came with a different request"),
     ErrorCode("payload_too_large", 413, "the body is larger than this endpoint accepts"),
     ErrorCode("unsupported_media_type", 415, "the body's Content-Type is not accepted"),
     ErrorCode("unprocessable", 422, "the request is well-formed but cannot be processed"),
@@ -173,6 +175,8 @@ def _validation_error(
     first = details[0] if details and isinstance(details[0], dict) else {}
     parameter = first.get("key")
     detail = str(first.get("message") or error.detail)
+    if first.get("source") == "body":  # a field of the body ("data": the body itself)
+        return error_response(request, _body_error(parameter, detail))
     if parameter:
         shaped = ApiError("invalid_parameter", f"Invalid parameter '{parameter}': {detail}.",
                           parameter=str(parameter))  # fmt: skip
@@ -183,7 +187,25 @@ def _validation_error(
     return error_response(request, shaped)
 
 
+def _is_json_decode_error(error: HTTPException) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, SerializationException) and isinstance(
+        cause.__cause__, msgspec.DecodeError
+    )
+
+
+def _body_error(field: Any, detail: str) -> ApiError:
+    if field == "data" and detail == "'data'":
+        return ApiError("bad_payload", "A JSON object body is required.")
+    named = str(field) if field and field != "data" else None
+    where = f" at '{named}'" if named else ""
+    return ApiError("bad_payload", f"The body does not fit{where}: {detail}.", parameter=named)
+
+
 def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[ErrorBody]:
+    if _is_json_decode_error(error):  # a body the framework could not parse as JSON
+        shaped = ApiError("invalid_json", f"The body is invalid JSON: {error.detail}.")
+        return error_response(request, shaped)
     code = _BY_STATUS.get(error.status_code) or ("internal_error" if error.status_code >= 500
                                                  else "bad_request")  # fmt: skip
     shaped = ApiError(

@@ -33,7 +33,9 @@ _STATUS_WHEN: Final = {
     401: "The credentials are missing or wrong.",
     403: "The request is refused.",
     404: "No such resource for this business.",
+    409: "The request conflicts with the current state of the resource.",
     413: "The body is larger than the server accepts.",
+    422: "The request is well-formed but cannot be carried out.",
     500: "A fault of the server; `request_id` finds it in the logs.",
     503: "The server is starting, not configured for this, or its storage failed: retry.",
 }

@@ -95,7 +95,13 @@ def operations(probe: Probe) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{conversation_id}", "no-such-conversation")
+    return path.replace("{conversation_id}", "no-such-conversation").replace(
+        "{message_id}", "no-such-message"
+    )
+
+
+# A body the API reads, so that a POST reaches its unknown resource.
+API_BODY: dict[str, Any] = {"text": "probe"}
 
 
 def auth(token: str = API_TOKEN) -> dict[str, str]:
@@ -112,15 +118,18 @@ def test_every_route_answers_bad_input_with_the_error_shape(probe: Probe) -> Non
         if path.startswith("/api/v1"):
             _bad_credentials(probe, url, method)
         if "{" in path:
-            assert_error(probe.send(method, url, headers=headers), 404, "not_found")
+            body = {"json": API_BODY} if method == "post" and path.startswith("/api/v1") else {}
+            assert_error(probe.send(method, url, headers=headers, **body), 404, "not_found")
         for parameter in operation.get("parameters", []):
             if parameter["in"] != "query":
                 continue
             value, status, code, named = BAD_VALUES[parameter["name"]]
             response = probe.send(method, url, headers=headers, params={parameter["name"]: value})
             assert_error(response, status, code, named)
-        if method == "post":
+        if method == "post" and not path.startswith("/api/v1"):
             _bad_bodies(probe, url)
+        elif method == "post" and operation.get("requestBody"):
+            _bad_api_bodies(probe, url)
 
 
 def _wrong_method(probe: Probe, url: str, method: str) -> None:
@@ -152,6 +161,18 @@ def _bad_bodies(probe: Probe, url: str) -> None:
     big = b"[" + b"1," * MAX_BYTES + b"1]"
     assert_error(probe.send("post", url, content=big, headers=signed_headers(big)), 413,
                  "payload_too_large")  # fmt: skip
+
+
+def _bad_api_bodies(probe: Probe, url: str) -> None:
+    json_headers = {**auth(), "Content-Type": "application/json"}
+    broken = probe.send("post", url, content=b'{"text": ', headers=json_headers)
+    assert_error(broken, 400, "invalid_json")
+    assert_error(probe.send("post", url, headers=json_headers), 400, "bad_payload")
+    assert_error(probe.send("post", url, content=b"[]", headers=json_headers), 400, "bad_payload")
+    wrong_type = probe.send("post", url, json={"text": 5}, headers=auth())
+    assert_error(wrong_type, 400, "bad_payload", "text")
+    unknown = probe.send("post", url, json={"text": "a", "colour": "red"}, headers=auth())
+    assert "colour" in assert_error(unknown, 400, "bad_payload")["message"]
 
 
 def test_unknown_routes_and_a_missing_request_id_still_get_the_shape(probe: Probe) -> None:

@@ -25,6 +25,7 @@ from domain.outbox import (
     OutboundMessageAccepted,
     OutboundMessageDeadLettered,
     OutboundMessageQueued,
+    OutboundRetryRequested,
     OutboundSendFailed,
 )
 
@@ -61,6 +62,12 @@ _DEAD_SQL: Final = """
 update outbox set status = 'failed', dead_lettered = true, next_attempt_at = null,
                   lease_until = null, last_error = $2, updated_at = now()
 where message_id = $1 and status <> 'accepted'
+"""
+# A failed message asked for again: due at once, after the attempt that failed last.
+_RETRY_SQL: Final = """
+update outbox set status = 'queued', dead_lettered = false, next_attempt_at = $3,
+                  lease_until = null, updated_at = now()
+where message_id = $1 and status = 'failed' and attempts = $2
 """
 
 # The heads are the oldest unfinished message of each conversation (in flight or not); a
@@ -109,6 +116,9 @@ async def apply_outbox_event(tx: PgConnection, event: DomainEvent, version: int)
                              event.ambiguous)  # fmt: skip
         case OutboundMessageDeadLettered():
             await tx.execute(_DEAD_SQL, uuid.UUID(event.message_id), event.reason[:1000])
+        case OutboundRetryRequested():
+            await tx.execute(_RETRY_SQL, uuid.UUID(event.message_id), event.after_attempt,
+                             event.at)  # fmt: skip
         case _:
             pass
 

@@ -22,6 +22,8 @@ from application.read_models import (
     MessageView,
     MetricsComparison,
     MetricsFigures,
+    OutboxItemView,
+    OutboxPage,
     TimeRange,
     Timeseries,
     TimeseriesPoint,
@@ -34,7 +36,8 @@ from application.read_models import (
 )
 from domain.conversation import CONVERSATION_STREAM_PREFIX
 from domain.public_ids import conversation_public_id, is_public_id, message_public_id
-from domain.timeline import service_window_closes
+from domain.timeline import FAILED, service_window_closes
+from domain.whatsapp_errors import classify
 
 _CONVERSATIONS_SQL = """
 select * from conversations
@@ -49,23 +52,35 @@ limit $6
 """
 _CONVERSATION_SQL = "select * from conversations where business_id = $1 and public_id = $2"
 _MESSAGES_SQL = """
-select * from messages
-where business_id = $1 and conversation_id = $2
-  and ($3::timestamptz is null or (sent_at, wamid) < ($3, $4))
-order by sent_at desc, wamid desc
+select m.*, q.public_id as reply_to_id from messages m
+left join lateral (
+    select public_id from messages
+    where business_id = m.business_id and wamid = m.reply_to_wamid limit 1
+) q on m.reply_to_wamid is not null
+where m.business_id = $1 and m.conversation_id = $2
+  and ($3::timestamptz is null or (m.sent_at, m.public_id) < ($3, $4))
+order by m.sent_at desc, m.public_id desc
 limit $5
 """
+_OUTBOX_SQL = """
+select o.*, o.payload->'message'->>'kind' as kind from outbox o
+where o.business_id = $1 and o.status = any($2::text[])
+  and ($3::timestamptz is null or (o.queued_at, o.message_id) < ($3, $4::uuid))
+order by o.queued_at desc, o.message_id desc
+limit $5
+"""
+_UNFINISHED_OR_FAILED: Final = ["queued", "in_flight", "retrying", "failed"]
 # Parked events join the errors, numbered below zero so their keys never meet an error's.
 _ERRORS_SQL = """
 select * from (
     select occurred_at, event_id, ordinal::bigint as ordinal, kind, code, title, detail,
-           conversation_id, wamid, resolved_at
+           conversation_id, wamid, resolved_at, message_id
     from errors where business_id = $1
     union all
     select parked_at, event_id, -id, 'projection_parked', null::integer,
            'The ' || subscriber || ' projection set this event aside', error,
            case when starts_with(stream_id, $6) then stream_id end, null::text,
-           null::timestamptz
+           null::timestamptz, null::uuid
     from parked_events where business_id = $1
 ) e
 where ($2::timestamptz is null or (occurred_at, event_id, ordinal) < ($2, $3::uuid, $4))
@@ -155,7 +170,7 @@ class PostgresReadModelQueries:
         items, more = _split(rows, limit)
         return MessagePage(
             items=[_message(r) for r in items],
-            next_cursor=encode_cursor(items[-1]["sent_at"].isoformat(), items[-1]["wamid"])
+            next_cursor=encode_cursor(items[-1]["sent_at"].isoformat(), items[-1]["public_id"])
             if more
             else None,
         )
@@ -181,6 +196,23 @@ class PostgresReadModelQueries:
             if last is not None
             else None,
         )
+
+    async def outbox(
+        self, business_id: str, statuses: tuple[str, ...] | None, limit: int, cursor: str | None
+    ) -> OutboxPage:
+        after_at, after_id = _time_and_text(cursor)
+        if after_id is not None:
+            after_id = cursor_uuid(after_id)
+        wanted = list(statuses) if statuses is not None else _UNFINISHED_OR_FAILED
+        rows = await self._fetch(_OUTBOX_SQL, business_id, wanted, after_at, after_id, limit + 1)
+        items, more = _split(rows, limit)
+        return OutboxPage(
+            items=[_outbox_item(r) for r in items],
+            next_cursor=encode_cursor(items[-1]["queued_at"].isoformat(),
+                                      str(items[-1]["message_id"]))
+            if more
+            else None,
+        )  # fmt: skip
 
     async def metrics(self, business_id: str, window: TimeRange) -> MetricsComparison:
         before = previous_range(window)
@@ -241,11 +273,35 @@ def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
 
 
 def _message(row: asyncpg.Record) -> MessageView:
+    quoted = row["reply_to_wamid"]
+    reply_to = row["reply_to_id"] or (
+        message_public_id(row["business_id"], quoted) if quoted is not None else None
+    )
     return MessageView(
-        id=message_public_id(row["business_id"], row["wamid"]), wamid=row["wamid"],
+        id=row["public_id"], wamid=row["wamid"],
         direction=row["direction"], sender=row["sender"],
         type=row["type"], summary=row["summary"], sent_at=row["sent_at"], status=row["status"],
         status_at=row["status_at"], error_code=row["error_code"], error_title=row["error_title"],
+        error_reason=_failure_reason(row), attempts=row["attempts"], reply_to=reply_to,
+    )  # fmt: skip
+
+
+def _failure_reason(row: asyncpg.Record) -> str | None:
+    """The stored reason; for a failure Meta reported by webhook, the one its code gives."""
+    reason: str | None = row["error_reason"]
+    if reason is None and row["status"] == FAILED and row["error_code"] is not None:
+        reason = classify(row["error_code"], None, meta_message=row["error_title"]).reason
+    return reason
+
+
+def _outbox_item(row: asyncpg.Record) -> OutboxItemView:
+    return OutboxItemView(
+        message_id=str(row["message_id"]),
+        conversation_id=conversation_public_id(row["business_id"], row["conversation_stream"]),
+        type=row["kind"] or "unknown", status=row["status"], attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"], last_error=row["last_error"],
+        dead_lettered=row["dead_lettered"], possibly_sent=row["possibly_sent"],
+        wamid=row["wamid"], queued_at=row["queued_at"], updated_at=row["updated_at"],
     )  # fmt: skip
 
 
@@ -257,6 +313,7 @@ def _error(row: asyncpg.Record, business_id: str) -> ErrorView:
             conversation_public_id(business_id, stream_id) if stream_id is not None else None
         ),
         wamid=row["wamid"],
+        message_id=str(row["message_id"]) if row["message_id"] is not None else None,
         occurred_at=row["occurred_at"],
         resolved_at=row["resolved_at"],
     )  # fmt: skip

@@ -19,7 +19,11 @@ from application.projections import (
     ErrorRow,
     MessageKey,
     MetricsChanges,
+    OutboundAcceptedStep,
+    OutboundFailedStep,
     OutboundProgress,
+    OutboundRetryStep,
+    OutboundStep,
     SettledStatus,
     StoredMessage,
     TimelineMessage,
@@ -27,11 +31,15 @@ from application.projections import (
     conversation_changes,
     error_resolutions,
     error_rows,
+    finally_failed_messages,
     metrics_changes,
     metrics_keys,
+    outbound_error_rows,
+    outbound_steps,
     timeline_changes,
     timeline_write,
 )
+from domain.outbox import queued_event_id
 from domain.public_ids import conversation_public_id
 
 LIVE_SCHEMA: Final = "public"
@@ -169,6 +177,12 @@ class ConversationsProjection(PostgresProjection):
 
 # A timeline row known only from the statuses of a message the business sent.
 _PLACEHOLDER: Final = "excluded.type = 'unknown' and excluded.direction = 'outbound'"
+_MESSAGE_COLUMNS: Final = TimelineMessage._fields
+_MESSAGE_TYPES: Final = (
+    "text", "text", "text", "text", "text", "text", "text", "timestamptz", "text",
+    "timestamptz", "int", "text", "text", "text", "text", "int",
+)  # fmt: skip
+_UNNEST_MESSAGES: Final = ", ".join(f"${n}::{t}[]" for n, t in enumerate(_MESSAGE_TYPES, 1))
 
 
 class MessagesProjection(PostgresProjection):
@@ -187,18 +201,14 @@ class MessagesProjection(PostgresProjection):
         # A row already there (a replayed event, a parked one replayed late) is updated: the
         # message's own facts win over a placeholder's, a status already stored stays.
         "insert": f"""
-            insert into {{s}}.messages as m (business_id, conversation_id, wamid, direction,
-                                            sender, type, summary, sent_at, status, status_at,
-                                            error_code, error_title)
-            select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::text[], $7::text[], $8::timestamptz[], $9::text[],
-                                 $10::timestamptz[], $11::int[], $12::text[])
+            insert into {{s}}.messages as m ({", ".join(_MESSAGE_COLUMNS)})
+            select * from unnest({_UNNEST_MESSAGES})
             on conflict (business_id, wamid) do update set
                 conversation_id = excluded.conversation_id,
                 {
             ", ".join(
                 f"{c} = case when {_PLACEHOLDER} then m.{c} else excluded.{c} end"
-                for c in ("direction", "sender", "type", "summary")
+                for c in ("direction", "sender", "type", "summary", "reply_to_wamid")
             )
         },
                 sent_at = case when {_PLACEHOLDER} then least(m.sent_at, excluded.sent_at)
@@ -209,6 +219,42 @@ class MessagesProjection(PostgresProjection):
                 for c in ("status", "status_at", "error_code", "error_title")
             )
         }
+        """,
+        # A message we queued: its row exists once, whatever replays.
+        "queued": f"""
+            insert into {{s}}.messages ({", ".join(_MESSAGE_COLUMNS)})
+            select * from unnest({_UNNEST_MESSAGES})
+            on conflict (business_id, public_id) do nothing
+        """,
+        "ours": """
+            select business_id, status, status_at, error_code, error_title from {s}.messages
+            where public_id = $1 limit 1
+        """,
+        # The row the message's statuses made before its acceptance was recorded.
+        "fold_placeholder": """
+            delete from {s}.messages
+            where business_id = $1 and wamid = $2 and public_id <> $3 and type = 'unknown'
+              and direction = 'outbound'
+            returning status, status_at, error_code, error_title
+        """,
+        "accepted": """
+            update {s}.messages set wamid = $3, status = $4, status_at = $5, error_code = $6,
+                error_title = $7, error_reason = null, attempts = greatest(attempts, $8)
+            where business_id = $1 and public_id = $2
+        """,
+        # Only a message still waiting for Meta: an outcome never overrides Meta's statuses.
+        "failed": """
+            update {s}.messages set
+                status = case when $6 then 'failed' else status end,
+                status_at = case when $6 then $7 else status_at end,
+                error_code = $3, error_title = $4, error_reason = $5, attempts = $2
+            where public_id = $1 and status = 'queued' and coalesce(attempts, 0) <= $2
+              and wamid is null
+        """,
+        "retry": """
+            update {s}.messages set status = 'queued', status_at = $2, error_code = null,
+                error_title = null, error_reason = null
+            where public_id = $1 and status = 'failed' and wamid is null
         """,
         "update": """
             update {s}.messages m set sent_at = u.sent_at,
@@ -263,9 +309,38 @@ class MessagesProjection(PostgresProjection):
             rows = [(m.business_id, m.wamid, m.direction, m.sender, m.type, m.summary, m.sent_at)
                     for m in write.described]  # fmt: skip
             await tx.execute(self._sql["describe"], *_columns(rows, 7))
+        for step in outbound_steps(events):  # after the rest: statuses may have come first
+            await self._apply_outbound(tx, step)
 
+    async def _apply_outbound(self, tx: PgConnection, step: OutboundStep) -> None:
+        match step:
+            case TimelineMessage():
+                await tx.execute(self._sql["queued"], *_columns([step], len(_MESSAGE_COLUMNS)))
+            case OutboundAcceptedStep():
+                await self._accepted(tx, step)
+            case OutboundFailedStep():
+                await tx.execute(self._sql["failed"], step.message_id, step.attempt, step.code,
+                                 step.title, step.reason, step.final, step.at)  # fmt: skip
+            case OutboundRetryStep():
+                await tx.execute(self._sql["retry"], step.message_id, step.at)
 
-_MESSAGE_COLUMNS: Final = TimelineMessage._fields
+    async def _accepted(self, tx: PgConnection, step: OutboundAcceptedStep) -> None:
+        ours = await tx.fetchrow(self._sql["ours"], step.message_id)
+        if ours is None:
+            return
+        business_id = ours["business_id"]
+        folded = await tx.fetchrow(
+            self._sql["fold_placeholder"], business_id, step.wamid, step.message_id
+        )
+        if folded is not None:
+            status = (folded["status"], folded["status_at"], folded["error_code"],
+                      folded["error_title"])  # fmt: skip
+        elif ours["status"] in (None, "queued", "failed"):
+            status = ("accepted", step.at, None, None)
+        else:  # a replayed acceptance: Meta's statuses already moved it on
+            status = (ours["status"], ours["status_at"], ours["error_code"], ours["error_title"])
+        await tx.execute(self._sql["accepted"], business_id, step.message_id, step.wamid,
+                         *status, step.attempt)  # fmt: skip
 
 
 def _update_row(update: TimelineUpdate) -> tuple[Any, ...]:
@@ -285,11 +360,15 @@ class ErrorsProjection(PostgresProjection):
     _templates: ClassVar[dict[str, str]] = {
         "insert": """
             insert into {s}.errors (event_id, ordinal, business_id, kind, code, title, detail,
-                                    conversation_id, wamid, occurred_at)
+                                    conversation_id, wamid, occurred_at, message_id)
             select * from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[],
                                  $6::text[], $7::text[], $8::text[], $9::text[],
-                                 $10::timestamptz[])
+                                 $10::timestamptz[], $11::uuid[])
             on conflict (event_id, ordinal) do nothing  -- the same event gives the same row
+        """,
+        "businesses": """
+            select data->>'message_id' as message_id, data->>'business_id' as business_id
+            from events where event_id = any($1::uuid[])
         """,
         "resolve": """
             update {s}.errors e set resolved_at = u.at
@@ -300,6 +379,13 @@ class ErrorsProjection(PostgresProjection):
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
         rows = error_rows(events)
+        failed = finally_failed_messages(events)
+        if failed:  # their business is in the event that queued them
+            found = await tx.fetch(
+                self._sql["businesses"], [queued_event_id(message_id) for message_id in failed]
+            )
+            business_of = {r["message_id"]: r["business_id"] for r in found}
+            rows += outbound_error_rows(events, business_of)
         if rows:  # ErrorRow holds the table's columns in order
             await tx.execute(self._sql["insert"], *_columns(rows, len(ErrorRow._fields)))
         resolved = error_resolutions(events)
