@@ -22,6 +22,10 @@ class PollingWorker(ABC):
     async def work_round(self) -> bool:
         """Do one batch of due work; True when fewer than a batch were due."""
 
+    async def wait_for_work(self) -> None:
+        """Between rounds that left nothing due: the poll (a worker told of work wakes sooner)."""
+        await asyncio.sleep(self._poll_seconds)
+
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=self._name)
 
@@ -42,4 +46,4 @@ class PollingWorker(ABC):
                             error=type(error).__name__)  # fmt: skip
                 idle = True
             if idle:
-                await asyncio.sleep(self._poll_seconds)
+                await self.wait_for_work()

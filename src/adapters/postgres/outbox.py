@@ -8,17 +8,20 @@ event again, and the sender applies an outcome in the very transaction that appe
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final
 
 import asyncpg
 import msgspec
+import structlog
 
 from adapters.postgres.connection import PgConnection
 from adapters.postgres.event_store import PostgresEventStore
 from application.event_log import AppendRequest, NewEvent, RecordedEvent
 from application.outbox import OUTBOX_SUBSCRIBER, ClaimedMessage
+from domain.conversation import MessageReceived
 from domain.events import DomainEvent
 from domain.outbound import OutboundMessage, Recipient
 from domain.outbox import (
@@ -33,6 +36,11 @@ class _Payload(msgspec.Struct, frozen=True, kw_only=True):
     recipient: Recipient
     message: OutboundMessage
 
+
+log = structlog.get_logger(__name__)
+
+# Senders listen here to hear of newly queued messages at once (their poll is the safety net).
+OUTBOX_CHANNEL: Final = "wazybot_outbox"
 
 _ENCODER: Final = msgspec.json.Encoder()
 _PAYLOAD: Final = msgspec.json.Decoder(_Payload)
@@ -88,7 +96,15 @@ set possibly_sent = o.possibly_sent or o.status = 'in_flight',
     lease_until = now() + make_interval(secs => $2), updated_at = now()
 from due where o.message_id = due.message_id
 returning o.message_id, o.business_id, o.phone_number_id, o.conversation_stream, o.attempts,
-          o.queued_at, o.possibly_sent, o.payload
+          o.queued_at, o.possibly_sent, o.payload,
+          (select w.last_inbound_at from conversation_windows w
+           where w.conversation_stream = o.conversation_stream) as last_inbound_at
+"""
+# Meta's timestamps may arrive out of order: the window follows the latest one.
+_LAST_INBOUND_SQL: Final = """
+insert into conversation_windows as w (conversation_stream, last_inbound_at) values ($1, $2)
+on conflict (conversation_stream) do update
+set last_inbound_at = greatest(w.last_inbound_at, excluded.last_inbound_at)
 """
 
 
@@ -114,13 +130,22 @@ async def apply_outbox_event(tx: PgConnection, event: DomainEvent, version: int)
 
 
 class OutboxSubscriber:
-    """Keeps the outbox table in step with the outbox events, with its checkpoint."""
+    """Keeps the outbox table in step with the outbox events, with its checkpoint, and each
+    conversation's last inbound message time (its 24-hour window at send time)."""
 
     name = OUTBOX_SUBSCRIBER
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        queued = False
         for recorded in events:
+            if isinstance(recorded.event, MessageReceived):
+                await tx.execute(_LAST_INBOUND_SQL, recorded.stream_id,
+                                 recorded.event.message.sent_at)  # fmt: skip
+                continue
             await apply_outbox_event(tx, recorded.event, recorded.version)
+            queued = queued or isinstance(recorded.event, OutboundMessageQueued)
+        if queued:  # delivered at commit, when the rows are there to claim
+            await tx.execute("select pg_notify($1, '')", OUTBOX_CHANNEL)
 
 
 class PostgresOutbox:
@@ -132,6 +157,27 @@ class PostgresOutbox:
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(_CLAIM_SQL, limit, lease_seconds)
         return [_claimed(row) for row in rows]
+
+    @contextlib.asynccontextmanager
+    async def watching(self, wake: Callable[[], None]) -> AsyncIterator[None]:
+        """Call ``wake`` whenever messages are queued, from any process, while in the block."""
+
+        def on_notification(*_: object) -> None:
+            wake()
+
+        try:
+            connection = await self._pool.acquire()
+            await connection.add_listener(OUTBOX_CHANNEL, on_notification)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("outbox.not_listening", error=type(error).__name__)  # polls only
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await connection.remove_listener(OUTBOX_CHANNEL, on_notification)
+            await self._pool.release(connection)
 
     async def record(self, conversation_stream: str, events: Sequence[NewEvent]) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
@@ -152,4 +198,5 @@ def _claimed(row: asyncpg.Record) -> ClaimedMessage:
         attempt=row["attempts"],
         queued_at=row["queued_at"],
         possibly_sent=row["possibly_sent"],
+        last_inbound_at=row["last_inbound_at"],
     )
