@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Final
 
 from domain.conversation import DEFAULT_FLOOD_LIMIT
-from domain.send_pacing import MAX_SEND_RATE
+from domain.send_pacing import validate_send_rate
 
 DEFAULT_BUSINESS_ID: Final = "default"
 BUSINESS_ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -62,8 +62,11 @@ def validate_business(business: Business) -> None:
         raise BusinessError("the same phone number id is given twice")
     if business.flood_limit is not None and not 1 <= business.flood_limit <= MAX_FLOOD_LIMIT:
         raise BusinessError(f"the flood limit must be from 1 to {MAX_FLOOD_LIMIT} a minute")
-    if business.send_rate is not None and not 1 <= business.send_rate <= MAX_SEND_RATE:
-        raise BusinessError(f"the send rate must be from 1 to {MAX_SEND_RATE} messages a second")
+    if business.send_rate is not None:
+        try:
+            validate_send_rate(business.send_rate)
+        except ValueError as error:
+            raise BusinessError(str(error)) from None
 
 
 @dataclass(frozen=True, slots=True)
