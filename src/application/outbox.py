@@ -113,6 +113,9 @@ class SenderSettings:
     # No new claims while this process holds slots further ahead than this: a slow-down then
     # applies within that time, and other processes get their share of the number's rate.
     lookahead_seconds: float = 0.25
+    # A send that wakes later than this after its slot takes a new slot instead: late sends
+    # bunched with punctual ones would put more than the rate into one second.
+    slot_tolerance: float = 0.015
 
 
 class OutboxSender(PollingWorker):
@@ -197,8 +200,9 @@ class OutboxSender(PollingWorker):
             delays = await self._reserve(number, business_id, len(messages))
             if delays is None:
                 continue  # their leases run out and they are claimed again
+            now_local = loop.time()
             for message, delay in zip(messages, delays, strict=True):
-                tasks.append(self._spawn(self._send_at(message, loop.time() + delay), message))
+                tasks.append(self._spawn(self._send_at(message, now_local + delay), message))
             furthest = max(furthest, delays[-1])
         return tasks, furthest
 
@@ -238,9 +242,18 @@ class OutboxSender(PollingWorker):
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
 
-    async def _send_at(self, claimed: ClaimedMessage, slot: float) -> None:
+    async def _send_at(self, claimed: ClaimedMessage, slot: float | None) -> None:
         """Send when the slot comes (pacing, not a race); the window is checked right before."""
-        await asyncio.sleep(max(0.0, slot - asyncio.get_running_loop().time()))
+        loop = asyncio.get_running_loop()
+        while slot is not None:
+            await asyncio.sleep(max(0.0, slot - loop.time()))
+            if self._pacing is None or loop.time() - slot <= self._settings.slot_tolerance:
+                break
+            # Woken too late (a busy process): a new slot rather than a burst.
+            delays = await self._reserve(claimed.phone_number_id, claimed.business_id, 1)
+            slot = None if delays is None else loop.time() + delays[0]
+        if slot is None:
+            return  # no slot could be reserved: its lease runs out and it is claimed again
         if not may_send(claimed.message, claimed.last_inbound_at, self._clock()):
             await self._window_closed(claimed)
             return

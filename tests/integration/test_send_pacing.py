@@ -171,7 +171,7 @@ async def test_two_processes_sharing_a_number_never_exceed_its_rate(rig: Rig) ->
     assert sorted(r.recipient for r in sends) == customers  # each once
     assert most_in_one_second(sends) <= 20
     sustained = (len(sends) - 1) / (sends[-1].received_at - sends[0].received_at)
-    assert 0.9 * 20 <= sustained <= 20
+    assert 0.8 * 20 <= sustained <= 20  # paced near the rate, not far below it
 
 
 async def test_the_business_send_rate_overrides_the_default(rig: Rig) -> None:
