@@ -32,7 +32,7 @@ def validate_send_rate(rate: int) -> None:
 class PacingPolicy:
     # Slots a little closer than the rate would allow make a window of one second hold one
     # send more whenever a request leaves a few milliseconds late: keep a margin.
-    headroom: float = 0.97
+    headroom: float = 0.96
     # Throughput errors of one burst (every request in flight gets one) count once.
     slowdown_interval: timedelta = timedelta(seconds=1)
     min_factor: float = 1 / 16

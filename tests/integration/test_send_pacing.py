@@ -44,6 +44,7 @@ NUMBER = "1065550100"
 TOKEN = "EAAG-pacing-token"
 NO_WAIT = RetryPolicy(first_delay=timedelta(0), max_attempts=5)
 FAST = SenderSettings(poll_seconds=0.05, retry=NO_WAIT)
+HEADROOM = PacingPolicy().headroom
 
 
 class Tokens:
@@ -183,8 +184,8 @@ async def test_the_business_send_rate_overrides_the_default(rig: Rig) -> None:
     delays = await pacing.reserve(NUMBER, "acme", 3)
     other = await PostgresSendPacing(rig.pool, default_rate=80).reserve("999", "nobody", 3)
 
-    assert delays[2] - delays[1] == pytest.approx(1 / (5 * 0.97), rel=1e-3)
-    assert other[2] - other[1] == pytest.approx(1 / (80 * 0.97), rel=1e-3)
+    assert delays[2] - delays[1] == pytest.approx(1 / (5 * HEADROOM), rel=1e-3)
+    assert other[2] - other[1] == pytest.approx(1 / (80 * HEADROOM), rel=1e-3)
 
 
 async def test_a_throughput_error_slows_the_number_down_then_it_recovers(rig: Rig) -> None:
@@ -206,14 +207,14 @@ async def test_a_throughput_error_slows_the_number_down_then_it_recovers(rig: Ri
     for customer in slowed:
         await rig.queue(customer)
     await sender.send_due()
-    assert mean_gap(rig.sends()[-6:]) >= 0.95 / (20 * 0.97 * 0.5)  # about 103 ms apart
+    assert mean_gap(rig.sends()[-6:]) >= 0.95 / (20 * HEADROOM * 0.5)  # about 103 ms apart
 
     # The quiet period passes (moved back in the shared row rather than waited for).
     await rig.pool.execute("update send_pacing set slowed_at = slowed_at - interval '1 hour'")
     for n in range(6):
         await rig.queue(f"3362200{n:04d}")
     await sender.send_due()
-    assert 0.95 / (20 * 0.97) <= mean_gap(rig.sends()[-6:]) < 0.8 / (20 * 0.97 * 0.5)
+    assert 0.95 / (20 * HEADROOM) <= mean_gap(rig.sends()[-6:]) < 0.8 / (20 * HEADROOM * 0.5)
 
 
 async def test_a_pair_rate_error_delays_only_that_conversation(rig: Rig) -> None:

@@ -8,9 +8,11 @@ event again, and the sender applies an outcome in the very transaction that appe
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
@@ -152,6 +154,8 @@ class PostgresOutbox:
     def __init__(self, pool: asyncpg.Pool[Any], store: PostgresEventStore) -> None:
         self._pool = pool
         self._store = store
+        self._outcomes: list[_Outcome] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     async def claim_due(self, limit: int, lease_seconds: float) -> list[ClaimedMessage]:
         async with self._pool.acquire() as connection:
@@ -180,10 +184,64 @@ class PostgresOutbox:
             await self._pool.release(connection)
 
     async def record(self, conversation_stream: str, events: Sequence[NewEvent]) -> None:
-        async with self._pool.acquire() as connection, connection.transaction():
-            await self._store.append_on(connection, [AppendRequest(conversation_stream, events)])
-            for new in events:
-                await apply_outbox_event(connection, new.event, 0)
+        """Outcomes recorded at the same time share one transaction (a group commit): at a
+        high send rate, a transaction per message would cost more than the sends."""
+        outcome = _Outcome(conversation_stream, events, asyncio.get_running_loop().create_future())
+        self._outcomes.append(outcome)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending(), name="outbox-recorder")
+        await asyncio.shield(outcome.done)
+
+    async def _record_pending(self) -> None:
+        while self._outcomes:
+            batch: list[_Outcome] = []
+            rest: list[_Outcome] = []
+            streams: set[str] = set()
+            for outcome in self._outcomes:  # a conversation at most once a transaction
+                (rest if outcome.stream in streams else batch).append(outcome)
+                streams.add(outcome.stream)
+            self._outcomes = rest
+            await self._record_batch(batch)
+
+    async def _record_batch(self, batch: list[_Outcome]) -> None:
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                await self._store.append_on(
+                    connection, [AppendRequest(o.stream, o.events) for o in batch]
+                )
+                await _apply_outcomes(connection, [new.event for o in batch for new in o.events])
+        except Exception as error:
+            if len(batch) > 1:  # one refused outcome never costs the others
+                for outcome in batch:
+                    await self._record_batch([outcome])
+                return
+            if not batch[0].done.done():
+                batch[0].done.set_exception(error)
+            return
+        for outcome in batch:
+            if not outcome.done.done():
+                outcome.done.set_result(None)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    stream: str
+    events: Sequence[NewEvent]
+    done: asyncio.Future[None]
+
+
+async def _apply_outcomes(connection: PgConnection, events: Sequence[DomainEvent]) -> None:
+    """Apply outcome events to their rows, each kind in one pipelined statement, failures
+    before dead letters (as they come in one message's events)."""
+    accepted = [(uuid.UUID(e.message_id), e.wamid, e.attempt, e.ambiguous_retry)
+                for e in events if isinstance(e, OutboundMessageAccepted)]  # fmt: skip
+    failed = [(uuid.UUID(e.message_id), e.attempt, e.next_attempt_at, e.reason[:1000], e.ambiguous)
+              for e in events if isinstance(e, OutboundSendFailed)]  # fmt: skip
+    dead = [(uuid.UUID(e.message_id), e.reason[:1000])
+            for e in events if isinstance(e, OutboundMessageDeadLettered)]  # fmt: skip
+    for sql, rows in ((_ACCEPTED_SQL, accepted), (_FAILED_SQL, failed), (_DEAD_SQL, dead)):
+        if rows:
+            await connection.executemany(sql, rows)
 
 
 def _claimed(row: asyncpg.Record) -> ClaimedMessage:
