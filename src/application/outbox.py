@@ -115,7 +115,7 @@ class SenderSettings:
     lookahead_seconds: float = 0.25
     # A send that wakes later than this after its slot takes a new slot instead: late sends
     # bunched with punctual ones would put more than the rate into one second.
-    slot_tolerance: float = 0.01
+    slot_tolerance: float = 0.02
 
 
 class OutboxSender(PollingWorker):
