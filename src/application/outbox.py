@@ -242,22 +242,36 @@ class OutboxSender(PollingWorker):
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
 
-    async def _send_at(self, claimed: ClaimedMessage, slot: float | None) -> None:
-        """Send when the slot comes (pacing, not a race); the window is checked right before."""
-        loop = asyncio.get_running_loop()
-        while slot is not None:
-            await asyncio.sleep(max(0.0, slot - loop.time()))
-            if self._pacing is None or loop.time() - slot <= self._settings.slot_tolerance:
-                break
-            # Woken too late (a busy process): a new slot rather than a burst.
-            delays = await self._reserve(claimed.phone_number_id, claimed.business_id, 1)
-            slot = None if delays is None else loop.time() + delays[0]
-        if slot is None:
+    async def _send_at(self, claimed: ClaimedMessage, slot: float) -> None:
+        """Send when the slot comes (pacing, not a race); the window is checked right before.
+
+        The token is read first, so nothing but the request itself follows the slot.
+        """
+        token = await self._token_of(claimed.business_id)
+        if token is None:
+            reason = "the business has no usable access token: store one for it"
+            await self._failed(claimed, Classification(error_class=ErrorClass.CRITICAL,
+                                                       reason=reason), None, None)  # fmt: skip
+            return
+        if not await self._punctual(claimed, slot):
             return  # no slot could be reserved: its lease runs out and it is claimed again
         if not may_send(claimed.message, claimed.last_inbound_at, self._clock()):
             await self._window_closed(claimed)
             return
-        await self._send(claimed)
+        await self._send(claimed, token)
+
+    async def _punctual(self, claimed: ClaimedMessage, slot: float) -> bool:
+        """Wait for the slot; False when a new one was needed and could not be reserved."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.0, slot - loop.time()))
+            if self._pacing is None or loop.time() - slot <= self._settings.slot_tolerance:
+                return True
+            # Woken too late (a busy process): a new slot rather than a burst.
+            delays = await self._reserve(claimed.phone_number_id, claimed.business_id, 1)
+            if delays is None:
+                return False
+            slot = loop.time() + delays[0]
 
     async def _window_closed(self, claimed: ClaimedMessage) -> None:
         """The customer's 24-hour window closed while the message waited: fail it for good,
@@ -276,13 +290,7 @@ class OutboxSender(PollingWorker):
         log.warning("outbox.number_slowed_down", phone_number_id=claimed.phone_number_id,
                     share_of_rate=round(share, 3))  # fmt: skip
 
-    async def _send(self, claimed: ClaimedMessage) -> None:
-        token = await self._token_of(claimed.business_id)
-        if token is None:
-            reason = "the business has no usable access token: store one for it"
-            await self._failed(claimed, Classification(error_class=ErrorClass.CRITICAL,
-                                                       reason=reason), None, None)  # fmt: skip
-            return
+    async def _send(self, claimed: ClaimedMessage, token: str) -> None:
         sender = Sender(claimed.phone_number_id, AccessToken(token))
         try:
             async with asyncio.timeout(self._settings.send_timeout):
