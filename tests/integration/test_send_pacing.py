@@ -28,7 +28,7 @@ from adapters.whatsapp.simulator import CloudApiSimulator, running
 from adapters.whatsapp.simulator.state import RecordedRequest
 from application.codec import EventCodec
 from application.event_log import NewEvent
-from application.outbox import OutboxSender, SenderSettings
+from application.outbox import ClaimedMessage, OutboxSender, SenderSettings
 from application.subscriptions import RunnerSettings, SubscriptionRunner
 from domain.conversation import MessageReceived, conversation_stream
 from domain.event_types import EVENT_TYPES
@@ -299,3 +299,35 @@ async def _insert(connection: asyncpg.Connection[Any], stream: str, new: NewEven
         " (select count(*) + 1 from events where stream_id = $1), $2, $3, $4::jsonb)",
         stream, new.event_id, CODEC.type_name(new.event), CODEC.encode(new.event).decode(),
     )  # fmt: skip
+
+
+class ClaimWatchingOutbox(PostgresOutbox):
+    """Tells when a claim found nothing: the sender then waits for a wake-up or its poll."""
+
+    def __init__(self, pool: asyncpg.Pool[Any], store: PostgresEventStore) -> None:
+        super().__init__(pool, store)
+        self.found_nothing = asyncio.Event()
+
+    async def claim_due(self, limit: int, lease_seconds: float) -> list[ClaimedMessage]:
+        claimed = await super().claim_due(limit, lease_seconds)
+        if not claimed:
+            self.found_nothing.set()
+        return claimed
+
+
+async def test_a_running_sender_hears_of_a_queued_message_at_once(rig: Rig) -> None:
+    sleepy = SenderSettings(poll_seconds=60, retry=NO_WAIT)  # its poll would wait a minute
+    outbox = ClaimWatchingOutbox(rig.pool, rig.store)
+    sender = OutboxSender(outbox, rig.gateway, Tokens(), sleepy,
+                          pacing=PostgresSendPacing(rig.pool, default_rate=20))  # fmt: skip
+    sender.start()
+    try:
+        await asyncio.wait_for(outbox.found_nothing.wait(), 5)
+        message = await rig.queue("33660000000")
+
+        async def accepted() -> bool:
+            return (await rig.statuses())[message] == "accepted"
+
+        await eventually(accepted, 5, "the message accepted without waiting for the poll")
+    finally:
+        await sender.stop()

@@ -169,10 +169,13 @@ class PostgresOutbox:
         def on_notification(*_: object) -> None:
             wake()
 
+        connection = None
         try:
             connection = await self._pool.acquire()
             await connection.add_listener(OUTBOX_CHANNEL, on_notification)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            if connection is not None:
+                await self._pool.release(connection)
             log.warning("outbox.not_listening", error=type(error).__name__)  # polls only
             yield
             return
