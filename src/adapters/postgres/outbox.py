@@ -204,7 +204,14 @@ class PostgresOutbox:
                 (rest if outcome.stream in streams else batch).append(outcome)
                 streams.add(outcome.stream)
             self._outcomes = rest
-            await self._record_batch(batch)
+            try:
+                await self._record_batch(batch)
+            except BaseException:  # cancelled (shutdown): nobody waits for ever
+                for outcome in batch + self._outcomes:
+                    if not outcome.done.done():
+                        outcome.done.cancel()
+                self._outcomes = []
+                raise
 
     async def _record_batch(self, batch: list[_Outcome]) -> None:
         try:
