@@ -30,6 +30,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/append.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/rebuild.py
+	$(BIN)/python bench/outbound.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

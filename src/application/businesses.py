@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Final
 
 from domain.conversation import DEFAULT_FLOOD_LIMIT
+from domain.send_pacing import validate_send_rate
 
 DEFAULT_BUSINESS_ID: Final = "default"
 BUSINESS_ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -33,6 +34,7 @@ class Business:
     phone_number_ids: tuple[str, ...]
     account_id: str | None = None
     flood_limit: int | None = None  # None: the deployment's default (WAZYBOT_FLOOD_LIMIT)
+    send_rate: int | None = None  # messages a second per number; None: WAZYBOT_SEND_RATE
     has_access_token: bool = False
     source: str = "database"  # or "environment" for the default business
     access_token: str | None = field(default=None, repr=False)
@@ -60,6 +62,11 @@ def validate_business(business: Business) -> None:
         raise BusinessError("the same phone number id is given twice")
     if business.flood_limit is not None and not 1 <= business.flood_limit <= MAX_FLOOD_LIMIT:
         raise BusinessError(f"the flood limit must be from 1 to {MAX_FLOOD_LIMIT} a minute")
+    if business.send_rate is not None:
+        try:
+            validate_send_rate(business.send_rate)
+        except ValueError as error:
+            raise BusinessError(str(error)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,7 @@ class BusinessChanges:
     account_id: str | None = None
     flood_limit: int | None = None
     access_token: str | None = field(default=None, repr=False)
+    send_rate: int | None = None
 
     @property
     def empty(self) -> bool:
@@ -97,6 +105,7 @@ def apply_changes(business: Business, changes: BusinessChanges) -> Business:
         phone_number_ids=tuple(numbers),
         account_id=business.account_id if changes.account_id is None else changes.account_id,
         flood_limit=business.flood_limit if changes.flood_limit is None else changes.flood_limit,
+        send_rate=business.send_rate if changes.send_rate is None else changes.send_rate,
         access_token=business.access_token
         if changes.access_token is None
         else changes.access_token,

@@ -6,6 +6,12 @@ the call. Queue order holds within a conversation: only its oldest unfinished me
 is ever claimed, so one message is in flight per conversation. A worker that dies
 mid-send leaves its claim to expire; the message is then sent again, and its events say
 a duplicate is possible (the one window where at least once cannot be made exact).
+
+Each number's rate holds across every process: before sending, a sender reserves a send
+slot for each claimed message from the number's shared pace (``SendPacing``) and waits for
+it. Messages are claimed again while earlier ones wait for their slots, but never more
+than ``lookahead_seconds`` of slots ahead. A free-form message whose 24-hour window closed
+while it waited fails without Meta being called.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Protocol
@@ -39,11 +46,14 @@ from domain.outbox import (
     queued_event_id,
 )
 from domain.privacy import mask_customer_id, mask_phones_in
+from domain.service_window import WINDOW_CLOSED_REASON, may_send
 from domain.whatsapp_errors import Classification, ErrorClass, Transport, classify
 
 log = structlog.get_logger(__name__)
 
 OUTBOX_SUBSCRIBER: Final = "outbox"
+# Seconds of a lease kept free beyond a send's own time limit (clock steps, a slow commit).
+LEASE_MARGIN: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,7 @@ class ClaimedMessage:
     attempt: int
     queued_at: datetime
     possibly_sent: bool  # an earlier attempt may have reached Meta
+    last_inbound_at: datetime | None = None  # the customer's last message (Meta's time)
 
 
 class Outbox(Protocol):
@@ -68,6 +79,27 @@ class Outbox(Protocol):
 
     async def record(self, conversation_stream: str, events: Sequence[NewEvent]) -> None:
         """Append an attempt's outcome to the conversation and apply it to its row, at once."""
+        ...
+
+    def watching(self, wake: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """Call ``wake`` when messages are queued (from any process) while in the block."""
+        ...
+
+    async def renew_lease(self, message_id: str, attempt: int, lease_seconds: float) -> bool:
+        """Hold a claimed message ``lease_seconds`` from now; False when the claim of this
+        attempt is no longer ours (its lease ran out and another sender took it)."""
+        ...
+
+
+class SendPacing(Protocol):
+    """Each phone number's send slots, shared by the senders of every process."""
+
+    async def reserve(self, phone_number_id: str, business_id: str, count: int) -> list[float]:
+        """Reserve ``count`` consecutive slots; the seconds from now to each one."""
+        ...
+
+    async def slow_down(self, phone_number_id: str) -> float:
+        """Meta said the number sends too fast; the share of its rate left."""
         ...
 
 
@@ -83,6 +115,14 @@ class SenderSettings:
     lease_seconds: float = 90.0
     send_timeout: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Messages waiting for their slot or their answer, at most, in this process.
+    max_in_flight: int = 500
+    # No new claims while this process holds slots further ahead than this: a slow-down then
+    # applies within that time, and other processes get their share of the number's rate.
+    lookahead_seconds: float = 0.25
+    # A send that wakes later than this after its slot takes a new slot instead: late sends
+    # bunched with punctual ones would put more than the rate into one second.
+    slot_tolerance: float = 0.02
 
 
 class OutboxSender(PollingWorker):
@@ -95,6 +135,7 @@ class OutboxSender(PollingWorker):
         tokens: AccessTokens,
         settings: SenderSettings | None = None,
         *,
+        pacing: SendPacing | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -102,39 +143,181 @@ class OutboxSender(PollingWorker):
         self._gateway = gateway
         self._tokens = tokens
         self._settings = settings or SenderSettings()
+        self._pacing = pacing
         self._clock = clock
         self._rand = rand
+        self._in_flight: set[asyncio.Task[None]] = set()
         super().__init__("outbox-sender", self._settings.poll_seconds)
 
+    async def run(self) -> None:
+        try:
+            async with self._outbox.watching(self.wake_up):
+                await super().run()
+        finally:
+            await self._finish_in_flight()
+
     async def work_round(self) -> bool:
-        return await self.send_due()
+        """Claim and start a batch without waiting for its sends; pace the next claim."""
+        while len(self._in_flight) >= self._settings.max_in_flight:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        limit = min(self._settings.batch_size,
+                    self._settings.max_in_flight - len(self._in_flight))  # fmt: skip
+        claimed = await self._outbox.claim_due(limit, self._settings.lease_seconds)
+        _, furthest_slot = await self._start(claimed)
+        ahead = furthest_slot - self._settings.lookahead_seconds
+        if ahead > 0:
+            await asyncio.sleep(ahead)  # the slots already held keep the number busy till then
+        return len(claimed) < limit
 
     async def send_due(self) -> bool:
-        """Send one batch of due messages; True when fewer than a batch were due."""
+        """Send one batch of due messages, each at its slot; True when fewer than a batch
+        were due."""
         claimed = await self._outbox.claim_due(
             self._settings.batch_size, self._settings.lease_seconds
         )
-        outcomes = await asyncio.gather(
-            *(self._send(message) for message in claimed), return_exceptions=True
-        )
-        for message, outcome in zip(claimed, outcomes, strict=True):
-            if isinstance(outcome, Exception):  # its lease runs out and it is sent again
-                log.error("outbox.send_not_recorded", message_id=message.message_id,
-                          error=type(outcome).__name__)  # fmt: skip
+        tasks, _ = await self._start(claimed)
+        await asyncio.gather(*tasks, return_exceptions=True)
         return len(claimed) < self._settings.batch_size
 
-    async def _send(self, claimed: ClaimedMessage) -> None:
+    async def _start(self, claimed: list[ClaimedMessage]) -> tuple[list[asyncio.Task[None]], float]:
+        """Start sending each message at its slot; the tasks, and the seconds to the last slot."""
+        now = self._clock()
+        tasks, furthest = [], 0.0
+        by_number: dict[tuple[str, str], list[ClaimedMessage]] = {}
+        for message in claimed:
+            if may_send(message.message, message.last_inbound_at, now):
+                by_number.setdefault((message.phone_number_id, message.business_id), []).append(
+                    message
+                )
+            else:
+                tasks.append(self._spawn(self._window_closed(message), message))
+        loop = asyncio.get_running_loop()
+        for (number, business_id), messages in by_number.items():
+            delays = await self._reserve(number, business_id, len(messages))
+            if delays is None:
+                continue  # their leases run out and they are claimed again
+            now_local = loop.time()
+            for message, delay in zip(messages, delays, strict=True):
+                send = self._send_at(message, now_local + delay, claimed_at=now_local)
+                tasks.append(self._spawn(send, message))
+            furthest = max(furthest, delays[-1])
+        return tasks, furthest
+
+    async def _reserve(self, number: str, business_id: str, count: int) -> list[float] | None:
+        if self._pacing is None:
+            return [0.0] * count
+        try:
+            return await self._pacing.reserve(number, business_id, count)
+        except Exception as error:  # the database is away: send nothing rather than too much
+            log.error("outbox.slots_not_reserved", count=count, error=type(error).__name__)
+            return None
+
+    def _spawn(
+        self, work: Coroutine[object, object, None], message: ClaimedMessage
+    ) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._in_flight.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._in_flight.discard(done)
+            self.wake_up()  # the conversation's next message may be due now
+            if not done.cancelled() and (error := done.exception()) is not None:
+                # Its lease runs out and it is sent again.
+                log.error("outbox.send_not_recorded", message_id=message.message_id,
+                          error=type(error).__name__)  # fmt: skip
+
+        task.add_done_callback(finished)
+        return task
+
+    async def _finish_in_flight(self) -> None:
+        """At stop: let sends already started end (within the stop grace): a send cut off
+        after Meta took it would be sent again once its lease ran out."""
+        if not self._in_flight:
+            return
+        pending = set(self._in_flight)
+        _, unfinished = await asyncio.wait(pending, timeout=self._stop_grace_seconds)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+
+    async def _send_at(self, claimed: ClaimedMessage, slot: float, *, claimed_at: float) -> None:
+        """Send when the slot comes (pacing, not a race); the window is checked right before.
+
+        The token is read first, so nothing but the request itself follows the slot.
+        """
         token = await self._token_of(claimed.business_id)
         if token is None:
             reason = "the business has no usable access token: store one for it"
             await self._failed(claimed, Classification(error_class=ErrorClass.CRITICAL,
                                                        reason=reason), None, None)  # fmt: skip
             return
+        if not await self._punctual(claimed, slot):
+            return  # no slot could be reserved: its lease runs out and it is claimed again
+        if not await self._lease_covers_send(claimed, claimed_at):
+            return
+        if not may_send(claimed.message, claimed.last_inbound_at, self._clock()):
+            await self._window_closed(claimed)
+            return
+        await self._send(claimed, token)
+
+    async def _punctual(self, claimed: ClaimedMessage, slot: float) -> bool:
+        """Wait for the slot; False when a new one was needed and could not be reserved."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.0, slot - loop.time()))
+            if self._pacing is None or loop.time() - slot <= self._settings.slot_tolerance:
+                return True
+            # Woken too late (a busy process): a new slot rather than a burst.
+            delays = await self._reserve(claimed.phone_number_id, claimed.business_id, 1)
+            if delays is None:
+                return False
+            slot = loop.time() + delays[0]
+
+    async def _lease_covers_send(self, claimed: ClaimedMessage, claimed_at: float) -> bool:
+        """A long wait for a slot (a low rate, many senders) may have eaten into the lease:
+        renew it, so the send ends before it does and no other sender takes the message
+        over while Meta may be taking it."""
+        waited = asyncio.get_running_loop().time() - claimed_at
+        if waited <= self._settings.lease_seconds - self._settings.send_timeout - LEASE_MARGIN:
+            return True
+        try:
+            renewed = await self._outbox.renew_lease(
+                claimed.message_id, claimed.attempt, self._settings.lease_seconds
+            )
+        except Exception as error:  # the database is away: its lease runs out, it goes again
+            log.error("outbox.lease_not_renewed", message_id=claimed.message_id,
+                      error=type(error).__name__)  # fmt: skip
+            return False
+        if not renewed:
+            log.warning("outbox.claim_lost", message_id=claimed.message_id,
+                        attempt=claimed.attempt)  # fmt: skip
+        return renewed
+
+    async def _window_closed(self, claimed: ClaimedMessage) -> None:
+        """The customer's 24-hour window closed while the message waited: fail it for good,
+        without calling Meta."""
+        closed = Classification(error_class=ErrorClass.PERMANENT, reason=WINDOW_CLOSED_REASON)
+        await self._failed(claimed, closed, None, None)
+
+    async def _slow_down(self, claimed: ClaimedMessage) -> None:
+        if self._pacing is None:
+            return
+        try:
+            share = await self._pacing.slow_down(claimed.phone_number_id)
+        except Exception as error:  # the retry's backoff still applies
+            log.error("outbox.slow_down_failed", error=type(error).__name__)
+            return
+        log.warning("outbox.number_slowed_down", phone_number_id=claimed.phone_number_id,
+                    share_of_rate=round(share, 3))  # fmt: skip
+
+    async def _send(self, claimed: ClaimedMessage, token: str) -> None:
         sender = Sender(claimed.phone_number_id, AccessToken(token))
         try:
             async with asyncio.timeout(self._settings.send_timeout):
                 accepted = await self._gateway.send(sender, claimed.recipient, claimed.message)
         except GatewayError as error:
+            if error.classification.error_class is ErrorClass.THROUGHPUT:
+                await self._slow_down(claimed)
             await self._failed(claimed, error.classification, error.code, error.title)
             return
         except TimeoutError:

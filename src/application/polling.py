@@ -27,10 +27,20 @@ class PollingWorker(ABC):
         self._stop_grace_seconds = stop_grace_seconds
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
 
     @abstractmethod
     async def work_round(self) -> bool:
         """Do one batch of due work; True when fewer than a batch were due."""
+
+    async def wait_for_work(self) -> None:
+        """Between rounds that left nothing due: the poll, or less when woken up."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+
+    def wake_up(self) -> None:
+        """End the wait for work at once: work may be due, or the worker is told to stop."""
+        self._wake.set()
 
     def start(self) -> None:
         self._stopping = asyncio.Event()
@@ -41,6 +51,7 @@ class PollingWorker(ABC):
         if self._task is None:
             return
         self._stopping.set()
+        self.wake_up()
         _, unfinished = await asyncio.wait({self._task}, timeout=self._stop_grace_seconds)
         if unfinished:
             log.warning("worker.stopped_mid_round", worker=self._name,
@@ -51,6 +62,7 @@ class PollingWorker(ABC):
 
     async def run(self) -> None:
         while not self._stopping.is_set():
+            self._wake.clear()  # before the round: work arriving during it wakes the next wait
             try:
                 idle = await self.work_round()
             except asyncio.CancelledError:
@@ -60,9 +72,4 @@ class PollingWorker(ABC):
                             error=type(error).__name__)  # fmt: skip
                 idle = True
             if idle:
-                await self._sleep()
-
-    async def _sleep(self) -> None:
-        """Wait for the next poll, or less when told to stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self._poll_seconds)
+                await self.wait_for_work()

@@ -16,6 +16,7 @@ from typing import Literal, TypeAlias
 
 from domain.events import DomainEvent, deterministic_event_id
 from domain.outbound import OutboundMessage, Recipient
+from domain.send_pacing import PAIR_RATE_DELAY
 from domain.whatsapp_errors import Classification, ErrorClass
 
 RequestedBy: TypeAlias = Literal["ai", "agent", "system"]
@@ -125,6 +126,8 @@ class RetryPolicy:
     max_attempts: int = 8
     # A message older than this is not worth sending any more (the conversation moved on).
     max_age: timedelta = timedelta(hours=6)
+    # After a pair-rate error (131056) only this customer waits, about Meta's pair rate.
+    pair_rate_delay: timedelta = PAIR_RATE_DELAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +158,18 @@ def decide_retry(
     """After failed ``attempt`` (1 for the first): when to try again, or give up.
 
     Exponential backoff with full jitter: uniform in [first/10, first * 2^(attempt-1)],
-    capped at ``max_delay``; never beyond ``max_attempts`` or ``queued_at + max_age``.
+    capped at ``max_delay``; a pair-rate error waits ``pair_rate_delay`` instead. Never
+    beyond ``max_attempts`` or ``queued_at + max_age``.
     """
     if not classification.retryable:
         return GiveUp(exhausted=False)
     if attempt >= policy.max_attempts:
         return GiveUp(exhausted=True)
-    ceiling = min(policy.first_delay * 2 ** min(attempt - 1, 30), policy.max_delay)
-    delay = max(ceiling * rand(), policy.first_delay / 10)
+    if classification.error_class is ErrorClass.PAIR_RATE:
+        delay = policy.pair_rate_delay
+    else:
+        ceiling = min(policy.first_delay * 2 ** min(attempt - 1, 30), policy.max_delay)
+        delay = max(ceiling * rand(), policy.first_delay / 10)
     when = now + delay
     if when > queued_at + policy.max_age:
         return GiveUp(exhausted=True)

@@ -11,6 +11,7 @@ from typing import Any
 from adapters.postgres.api_tokens import PostgresApiTokens
 from adapters.postgres.businesses import PostgresBusinessRegistry
 from application.businesses import Business, BusinessChanges, BusinessError, validate_business
+from domain.send_pacing import MAX_SEND_RATE
 from entrypoints.cli_admin import print_table
 from entrypoints.container import environment_access_token, provide_token_cipher, with_pool
 from entrypoints.settings import Settings
@@ -19,7 +20,8 @@ LEGEND = """\
 ID: the business's id (what `tokens create --business` takes). PHONE NUMBER IDS: Meta's ids
 of the numbers it owns; their updates are routed to it. ACCOUNT: its WhatsApp Business
 Account id (template and account updates). FLOOD/MIN: customer messages a minute before
-automatic replies pause. ACCESS TOKEN: whether a Graph API token is stored (encrypted, never shown).
+automatic replies pause. SEND/S: messages a second each of its numbers sends at most.
+ACCESS TOKEN: whether a Graph API token is stored (encrypted, never shown).
 TOKENS: its active API tokens (`wazybot tokens list`). SOURCE: database (`business add`) or
 environment (WHATSAPP_PHONE_NUMBER_ID, stored when the server starts)."""
 
@@ -76,6 +78,11 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         help="messages a minute before automatic replies pause (default: WAZYBOT_FLOOD_LIMIT)",
     )  # fmt: skip
     parser.add_argument(
+        "--send-rate", type=int, metavar="N",
+        help=f"messages a second each of its numbers sends at most, 1 to {MAX_SEND_RATE}"
+        " (default: WAZYBOT_SEND_RATE)",
+    )  # fmt: skip
+    parser.add_argument(
         "--access-token-stdin", action="store_true",
         help="read the business's Graph API access token from standard input",
     )  # fmt: skip
@@ -100,6 +107,7 @@ def _business_add(settings: Settings, args: argparse.Namespace) -> int:
     business = Business(
         id=args.id, name=args.name, phone_number_ids=tuple(args.phone_number_ids),
         account_id=args.account_id, flood_limit=args.flood_limit, access_token=_access_token(args),
+        send_rate=args.send_rate,
     )  # fmt: skip
     validate_business(business)
     asyncio.run(with_pool(settings, lambda pool: _registry(settings, pool).add(business)))
@@ -111,7 +119,7 @@ def _business_update(settings: Settings, args: argparse.Namespace) -> int:
     changes = BusinessChanges(
         name=args.name, add_phone_number_ids=tuple(args.add_numbers),
         remove_phone_number_ids=tuple(args.remove_numbers), account_id=args.account_id,
-        flood_limit=args.flood_limit, access_token=_access_token(args),
+        flood_limit=args.flood_limit, access_token=_access_token(args), send_rate=args.send_rate,
     )  # fmt: skip
     updated = asyncio.run(
         with_pool(settings, lambda pool: _registry(settings, pool).update(args.id, changes))
@@ -146,14 +154,14 @@ def _business_list(settings: Settings, args: argparse.Namespace) -> int:
         print("no businesses yet: set WHATSAPP_PHONE_NUMBER_ID and start the server,"
               " or run `wazybot business add`")  # fmt: skip
         return 0
-    header = ("ID", "NAME", "PHONE NUMBER IDS", "ACCOUNT", "FLOOD/MIN", "ACCESS TOKEN", "TOKENS",
-              "SOURCE", *(("REMOVED",) if args.all else ()))  # fmt: skip
+    header = ("ID", "NAME", "PHONE NUMBER IDS", "ACCOUNT", "FLOOD/MIN", "SEND/S", "ACCESS TOKEN",
+              "TOKENS", "SOURCE", *(("REMOVED",) if args.all else ()))  # fmt: skip
     rows = [header]
     for b in businesses:
         rows.append((
             b.id, b.name, ",".join(b.phone_number_ids) or "-", b.account_id or "-",
-            str(b.flood_limit or settings.flood_limit), "set" if b.has_access_token else "-",
-            str(tokens.get(b.id, 0)), b.source,
+            str(b.flood_limit or settings.flood_limit), str(b.send_rate or settings.send_rate),
+            "set" if b.has_access_token else "-", str(tokens.get(b.id, 0)), b.source,
             *((b.removed_at.strftime("%Y-%m-%d %H:%M") if b.removed_at else "-",)
               if args.all else ()),
         ))  # fmt: skip
@@ -167,6 +175,7 @@ def _json(business: Business, tokens: dict[str, int], settings: Settings) -> dic
         "id": business.id, "name": business.name,
         "phone_number_ids": list(business.phone_number_ids), "account_id": business.account_id,
         "flood_limit": business.flood_limit or settings.flood_limit,
+        "send_rate": business.send_rate or settings.send_rate,
         "has_access_token": business.has_access_token, "api_tokens": tokens.get(business.id, 0),
         "source": business.source,
         "removed_at": business.removed_at.isoformat() if business.removed_at else None,

@@ -24,6 +24,7 @@ from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQu
 from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from adapters.postgres.read_models import PROJECTIONS
+from adapters.postgres.send_pacing import PostgresSendPacing
 from adapters.postgres.sending import PostgresOutboxRetries, PostgresSendingUnits
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
 from adapters.secrets.token_cipher import (
@@ -310,12 +311,16 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(OutboxSubscriber),
     )
     outbox = providers.Singleton(PostgresOutbox, pool, event_store)
+    send_pacing = providers.Singleton(
+        PostgresSendPacing, pool, default_rate=settings.provided.send_rate
+    )
     outbox_sender = providers.Singleton(
         OutboxSender,
         outbox,
         whatsapp_gateway,
         business_registry,
         providers.Callable(sender_settings, settings),
+        pacing=send_pacing,
     )
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)
     sending_units = providers.Singleton(PostgresSendingUnits, pool, event_store)

@@ -15,6 +15,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from adapters.secrets.token_cipher import parse_secret_key
+from domain.send_pacing import DEFAULT_SEND_RATE, MAX_SEND_RATE
 
 
 class SettingsError(ValueError):
@@ -90,6 +91,7 @@ class Settings:
     send_lease_seconds: float = 90.0
     webhook_max_bytes: int = 4 * MEBIBYTE
     flood_limit: int = 20
+    send_rate: int = DEFAULT_SEND_RATE
     benchmark_endpoints: bool = False
     api_token: Secret | None = None
 
@@ -300,6 +302,9 @@ VARIABLES: Final = (
               "largest webhook body accepted, in bytes"),
     _Variable("flood_limit", "WAZYBOT_FLOOD_LIMIT", _integer(1, 10_000),
               "messages a minute after which a customer gets no automatic replies"),
+    _Variable("send_rate", "WAZYBOT_SEND_RATE", _integer(1, MAX_SEND_RATE),
+              "messages a second each phone number sends at most, across all processes"
+              " (a business's --send-rate overrides it)"),
     _Variable("benchmark_endpoints", "WAZYBOT_BENCHMARK_ENDPOINTS", _choice(_BOOLEANS),
               "serve the signature-only endpoint that bench/ingest compares against"),
     _Variable("api_token", "WAZYBOT_API_TOKEN", _api_token,

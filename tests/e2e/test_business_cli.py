@@ -105,10 +105,10 @@ def test_the_listing_explains_its_columns_and_counts_active_tokens(
     header, row = table.splitlines()[:2]
 
     assert header.split() == ["ID", "NAME", "PHONE", "NUMBER", "IDS", "ACCOUNT", "FLOOD/MIN",
-                              "ACCESS", "TOKEN", "TOKENS", "SOURCE"]  # fmt: skip
+                              "SEND/S", "ACCESS", "TOKEN", "TOKENS", "SOURCE"]  # fmt: skip
     assert row.split()[-2:] == ["2", "environment"]
-    for column in ("PHONE NUMBER IDS:", "ACCOUNT:", "FLOOD/MIN:", "ACCESS TOKEN:", "TOKENS:",
-                   "SOURCE:"):  # fmt: skip
+    for column in ("PHONE NUMBER IDS:", "ACCOUNT:", "FLOOD/MIN:", "SEND/S:", "ACCESS TOKEN:",
+                   "TOKENS:", "SOURCE:"):  # fmt: skip
         assert column in table
 
 
@@ -123,7 +123,7 @@ def test_update_changes_numbers_and_settings_and_routing_follows_at_once(
     updated = cli(
         database_url, "business", "update", "acme", "--name", "Acme Shoes",
         "--add-phone-number-id", ACME_SECOND, "--flood-limit", "7", "--account-id", "900",
-        "--access-token-stdin", stdin=STDIN_ACCESS_TOKEN + "\n",
+        "--send-rate", "40", "--access-token-stdin", stdin=STDIN_ACCESS_TOKEN + "\n",
     )  # fmt: skip
 
     assert updated.returncode == 0, updated.stderr
@@ -131,6 +131,8 @@ def test_update_changes_numbers_and_settings_and_routing_follows_at_once(
     assert acme["name"] == "Acme Shoes"
     assert acme["phone_number_ids"] == [ACME_NUMBER, ACME_SECOND]
     assert (acme["flood_limit"], acme["account_id"], acme["has_access_token"]) == (7, "900", True)
+    assert acme["send_rate"] == 40
+    assert query(database_url, "select send_rate from businesses where id = 'acme'")[0][0] == 40
     assert owner_of_delivery(server, database_url, ACME_SECOND) == "acme"
     stored = query(database_url, "select b::text from businesses b where id = 'acme'")
     assert stored[0][0].count("fernet:") == 1  # encrypted at rest
@@ -153,6 +155,8 @@ def test_update_changes_numbers_and_settings_and_routing_follows_at_once(
         (("update", "acme", "--remove-phone-number-id", ACME_NUMBER), "at least one phone"),
         (("update", "acme", "--remove-phone-number-id", "42"), "does not own"),
         (("update", "acme", "--flood-limit", "0"), "flood limit"),
+        (("update", "acme", "--send-rate", "0"), "send rate must be from 1 to 1000"),
+        (("update", "acme", "--send-rate", "1001"), "send rate must be from 1 to 1000"),
         (("update", "acme", "--add-phone-number-id", "12ab"), "not a Meta id"),
         (("remove", "nobody"), "no business with id 'nobody'"),
     ],

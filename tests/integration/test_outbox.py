@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -18,22 +18,21 @@ from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
 from application.codec import EventCodec
-from application.event_log import AppendResult, NewEvent
+from application.event_log import AppendResult
 from application.outbox import OutboxSender, SenderSettings
 from application.subscriptions import RunnerSettings, SubscriptionRunner
-from domain.conversation import conversation_stream
+from domain.conversation import MessageReceived, conversation_stream
 from domain.event_types import EVENT_TYPES
-from domain.outbound import Recipient, TextMessage
 from domain.outbox import (
     OutboundMessageAccepted,
     OutboundMessageDeadLettered,
     OutboundMessageQueued,
     OutboundSendFailed,
     RetryPolicy,
-    queued_event_id,
 )
 from domain.whatsapp_errors import ErrorClass, Transport
 from tests.integration.test_subscriptions_contract import caught_up
+from tests.support.outbound import customer_wrote, queued
 
 CODEC = EventCodec(EVENT_TYPES)
 NUMBER = "1010"
@@ -58,14 +57,12 @@ class Outboxes:
         self.gateway = InMemoryWhatsAppGateway()
 
     async def queue(self, customer: str, body: str, business_id: str = "acme") -> str:
+        """Queue a text to ``customer``, whose message just opened the 24-hour window."""
         message_id = str(uuid.uuid4())
         stream = conversation_stream(NUMBER, customer)
-        event = OutboundMessageQueued(
-            message_id=message_id, business_id=business_id, conversation_stream=stream,
-            phone_number_id=NUMBER, recipient=Recipient(phone_number=customer),
-            message=TextMessage(body=body), requested_by="ai", queued_at=datetime.now(UTC),
-        )  # fmt: skip
-        result = await self.store.append(stream, [NewEvent(event, queued_event_id(message_id))])
+        reply = queued(NUMBER, customer, body, business_id=business_id, message_id=message_id)
+        events = [customer_wrote(NUMBER, customer), reply]
+        result = await self.store.append(stream, events)
         await self.settle(result)
         return message_id
 
@@ -92,8 +89,9 @@ class Outboxes:
         return {str(r["message_id"]): r for r in rows}
 
     async def events_of(self, customer: str) -> list[Any]:
+        """The outbox's events of the conversation (not the customer's messages)."""
         records = await self.store.read_stream(conversation_stream(NUMBER, customer))
-        return [r.event for r in records]
+        return [r.event for r in records if not isinstance(r.event, MessageReceived)]
 
 
 @pytest.fixture

@@ -58,3 +58,23 @@ async def test_a_row_another_sender_is_claiming_is_skipped_not_waited_for(
         assert await outbox.claim_due(10, lease_seconds=90) == []
     finally:
         await store.close()
+
+
+async def test_a_lease_is_renewed_only_by_the_claim_that_holds_it(pool: asyncpg.Pool[Any]) -> None:
+    message_id = await queue_row(pool, "33611110003")
+    store = PostgresEventStore(pool, EventCodec(EVENT_TYPES))
+    outbox = PostgresOutbox(pool, store)
+    try:
+        [claim] = await outbox.claim_due(10, lease_seconds=5)
+        lease_of = "select lease_until - now() from outbox where message_id = $1"
+        assert await outbox.renew_lease(message_id, claim.attempt, lease_seconds=600)
+        assert (await pool.fetchval(lease_of, uuid.UUID(message_id))).total_seconds() > 500
+        # The lease ran out and another sender claimed attempt 2: attempt 1 is no longer ours.
+        await pool.execute("update outbox set lease_until = now() where message_id = $1",
+                           uuid.UUID(message_id))  # fmt: skip
+        [again] = await outbox.claim_due(10, lease_seconds=5)
+        assert again.attempt == claim.attempt + 1
+        assert not await outbox.renew_lease(message_id, claim.attempt, lease_seconds=600)
+        assert (await pool.fetchval(lease_of, uuid.UUID(message_id))).total_seconds() < 10
+    finally:
+        await store.close()

@@ -23,6 +23,7 @@ from entrypoints.container import (
     with_container,
 )
 from entrypoints.settings import load_settings
+from tests.support.outbound import customer_wrote
 
 NUMBER = "1065550001"
 
@@ -54,7 +55,9 @@ async def test_the_workers_send_a_queued_message_through_the_graph_api(database_
                 message=TextMessage(body="hello from the outbox"), requested_by="system",
                 queued_at=datetime.now(UTC),
             )  # fmt: skip
-            await store.append(stream, [NewEvent(queued, queued_event_id(message_id))])
+            # The customer's message opens the 24-hour window the reply needs.
+            wrote = customer_wrote(NUMBER, "15550001")
+            await store.append(stream, [wrote, NewEvent(queued, queued_event_id(message_id))])
             row = await accepted_row(await resolve(container.pool()))
             return row["wamid"], ",".join(started)
         finally:

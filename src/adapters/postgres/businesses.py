@@ -40,7 +40,7 @@ log = structlog.get_logger(__name__)
 
 _SELECT_SQL = """
 select b.id, b.name, b.account_id, b.flood_limit, b.access_token is not null as has_token,
-       b.source, b.removed_at,
+       b.send_rate, b.source, b.removed_at,
        array(select n.phone_number_id from business_phone_numbers n
              where n.business_id = b.id order by n.phone_number_id) as numbers
 from businesses b
@@ -174,10 +174,10 @@ class PostgresBusinessRegistry:
                 raise BusinessError(f"a business with id {business.id!r} already exists{removed}")
             await _claim(connection, business.id, business.phone_number_ids, business.account_id)
             await connection.execute(
-                "insert into businesses (id, name, account_id, access_token, flood_limit)"
-                " values ($1, $2, $3, $4, $5)",
+                "insert into businesses (id, name, account_id, access_token, flood_limit,"
+                " send_rate) values ($1, $2, $3, $4, $5, $6)",
                 business.id, business.name.strip(), business.account_id, access_token,
-                business.flood_limit,
+                business.flood_limit, business.send_rate,
             )  # fmt: skip
             await _insert_numbers(connection, business.id, business.phone_number_ids)
 
@@ -194,9 +194,9 @@ class PostgresBusinessRegistry:
             await _claim(connection, business_id, added, account)
             await connection.execute(
                 "update businesses set name = $2, account_id = $3, flood_limit = $4,"
-                " access_token = coalesce($5, access_token) where id = $1",
+                " access_token = coalesce($5, access_token), send_rate = $6 where id = $1",
                 business_id, updated.name, updated.account_id, updated.flood_limit,
-                access_token,
+                access_token, updated.send_rate,
             )  # fmt: skip
             await connection.execute(
                 "delete from business_phone_numbers where business_id = $1"
@@ -288,6 +288,7 @@ def _business(row: asyncpg.Record, environment_has_token: bool = False) -> Busin
         phone_number_ids=tuple(row["numbers"]),
         account_id=row["account_id"],
         flood_limit=row["flood_limit"],
+        send_rate=row["send_rate"],
         has_access_token=row["has_token"] or from_environment,
         source=row["source"],
         removed_at=row["removed_at"],

@@ -8,17 +8,22 @@ event again, and the sender applies an outcome in the very transaction that appe
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
 import msgspec
+import structlog
 
 from adapters.postgres.connection import PgConnection
 from adapters.postgres.event_store import PostgresEventStore
 from application.event_log import AppendRequest, NewEvent, RecordedEvent
 from application.outbox import OUTBOX_SUBSCRIBER, ClaimedMessage
+from domain.conversation import MessageReceived
 from domain.events import DomainEvent
 from domain.outbound import OutboundMessage, Recipient
 from domain.outbox import (
@@ -34,6 +39,11 @@ class _Payload(msgspec.Struct, frozen=True, kw_only=True):
     recipient: Recipient
     message: OutboundMessage
 
+
+log = structlog.get_logger(__name__)
+
+# Senders listen here to hear of newly queued messages at once (their poll is the safety net).
+OUTBOX_CHANNEL: Final = "wazybot_outbox"
 
 _ENCODER: Final = msgspec.json.Encoder()
 _PAYLOAD: Final = msgspec.json.Decoder(_Payload)
@@ -95,7 +105,21 @@ set possibly_sent = o.possibly_sent or o.status = 'in_flight',
     lease_until = now() + make_interval(secs => $2), updated_at = now()
 from due where o.message_id = due.message_id
 returning o.message_id, o.business_id, o.phone_number_id, o.conversation_stream, o.attempts,
-          o.queued_at, o.possibly_sent, o.payload
+          o.queued_at, o.possibly_sent, o.payload,
+          (select w.last_inbound_at from conversation_windows w
+           where w.conversation_stream = o.conversation_stream) as last_inbound_at
+"""
+# Meta's timestamps may arrive out of order: the window follows the latest one.
+_LAST_INBOUND_SQL: Final = """
+insert into conversation_windows as w (conversation_stream, last_inbound_at) values ($1, $2)
+on conflict (conversation_stream) do update
+set last_inbound_at = greatest(w.last_inbound_at, excluded.last_inbound_at)
+"""
+
+_RENEW_SQL: Final = """
+update outbox set lease_until = now() + make_interval(secs => $3), updated_at = now()
+where message_id = $1 and attempts = $2 and status = 'in_flight'
+returning 1
 """
 
 
@@ -124,30 +148,133 @@ async def apply_outbox_event(tx: PgConnection, event: DomainEvent, version: int)
 
 
 class OutboxSubscriber:
-    """Keeps the outbox table in step with the outbox events, with its checkpoint."""
+    """Keeps the outbox table in step with the outbox events, with its checkpoint, and each
+    conversation's last inbound message time (its 24-hour window at send time)."""
 
     name = OUTBOX_SUBSCRIBER
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        queued = False
         for recorded in events:
+            if isinstance(recorded.event, MessageReceived):
+                await tx.execute(_LAST_INBOUND_SQL, recorded.stream_id,
+                                 recorded.event.message.sent_at)  # fmt: skip
+                continue
             await apply_outbox_event(tx, recorded.event, recorded.version)
+            queued = queued or isinstance(recorded.event, OutboundMessageQueued)
+        if queued:  # delivered at commit, when the rows are there to claim
+            await tx.execute("select pg_notify($1, '')", OUTBOX_CHANNEL)
 
 
 class PostgresOutbox:
     def __init__(self, pool: asyncpg.Pool[Any], store: PostgresEventStore) -> None:
         self._pool = pool
         self._store = store
+        self._outcomes: list[_Outcome] = []
+        self._recorder: asyncio.Task[None] | None = None
+
+    async def renew_lease(self, message_id: str, attempt: int, lease_seconds: float) -> bool:
+        async with self._pool.acquire() as connection:
+            renewed = await connection.fetchval(
+                _RENEW_SQL, uuid.UUID(message_id), attempt, lease_seconds
+            )
+        return renewed is not None
 
     async def claim_due(self, limit: int, lease_seconds: float) -> list[ClaimedMessage]:
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(_CLAIM_SQL, limit, lease_seconds)
         return [_claimed(row) for row in rows]
 
+    @contextlib.asynccontextmanager
+    async def watching(self, wake: Callable[[], None]) -> AsyncIterator[None]:
+        """Call ``wake`` whenever messages are queued, from any process, while in the block."""
+
+        def on_notification(*_: object) -> None:
+            wake()
+
+        connection = None
+        try:
+            connection = await self._pool.acquire()
+            await connection.add_listener(OUTBOX_CHANNEL, on_notification)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            if connection is not None:
+                await self._pool.release(connection)
+            log.warning("outbox.not_listening", error=type(error).__name__)  # polls only
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await connection.remove_listener(OUTBOX_CHANNEL, on_notification)
+            await self._pool.release(connection)
+
     async def record(self, conversation_stream: str, events: Sequence[NewEvent]) -> None:
-        async with self._pool.acquire() as connection, connection.transaction():
-            await self._store.append_on(connection, [AppendRequest(conversation_stream, events)])
-            for new in events:
-                await apply_outbox_event(connection, new.event, 0)
+        """Outcomes recorded at the same time share one transaction (a group commit): at a
+        high send rate, a transaction per message would cost more than the sends."""
+        outcome = _Outcome(conversation_stream, events, asyncio.get_running_loop().create_future())
+        self._outcomes.append(outcome)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending(), name="outbox-recorder")
+        await asyncio.shield(outcome.done)
+
+    async def _record_pending(self) -> None:
+        while self._outcomes:
+            batch: list[_Outcome] = []
+            rest: list[_Outcome] = []
+            streams: set[str] = set()
+            for outcome in self._outcomes:  # a conversation at most once a transaction
+                (rest if outcome.stream in streams else batch).append(outcome)
+                streams.add(outcome.stream)
+            self._outcomes = rest
+            try:
+                await self._record_batch(batch)
+            except BaseException:  # cancelled (shutdown): nobody waits for ever
+                for outcome in batch + self._outcomes:
+                    if not outcome.done.done():
+                        outcome.done.cancel()
+                self._outcomes = []
+                raise
+
+    async def _record_batch(self, batch: list[_Outcome]) -> None:
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                await self._store.append_on(
+                    connection, [AppendRequest(o.stream, o.events) for o in batch]
+                )
+                await _apply_outcomes(connection, [new.event for o in batch for new in o.events])
+        except Exception as error:
+            if len(batch) > 1:  # one refused outcome never costs the others
+                for outcome in batch:
+                    await self._record_batch([outcome])
+                return
+            if not batch[0].done.done():
+                batch[0].done.set_exception(error)
+            return
+        for outcome in batch:
+            if not outcome.done.done():
+                outcome.done.set_result(None)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    stream: str
+    events: Sequence[NewEvent]
+    done: asyncio.Future[None]
+
+
+async def _apply_outcomes(connection: PgConnection, events: Sequence[DomainEvent]) -> None:
+    """Apply outcome events to their rows, each kind in one pipelined statement, failures
+    before dead letters (as they come in one message's events)."""
+    accepted = [(uuid.UUID(e.message_id), e.wamid, e.attempt, e.ambiguous_retry)
+                for e in events if isinstance(e, OutboundMessageAccepted)]  # fmt: skip
+    failed = [(uuid.UUID(e.message_id), e.attempt, e.next_attempt_at, e.reason[:1000], e.ambiguous)
+              for e in events if isinstance(e, OutboundSendFailed)]  # fmt: skip
+    dead = [(uuid.UUID(e.message_id), e.reason[:1000])
+            for e in events if isinstance(e, OutboundMessageDeadLettered)]  # fmt: skip
+    for sql, rows in ((_ACCEPTED_SQL, accepted), (_FAILED_SQL, failed), (_DEAD_SQL, dead)):
+        if rows:
+            await connection.executemany(sql, rows)
 
 
 def _claimed(row: asyncpg.Record) -> ClaimedMessage:
@@ -162,4 +289,5 @@ def _claimed(row: asyncpg.Record) -> ClaimedMessage:
         attempt=row["attempts"],
         queued_at=row["queued_at"],
         possibly_sent=row["possibly_sent"],
+        last_inbound_at=row["last_inbound_at"],
     )

@@ -40,7 +40,11 @@ def create_graph_client(
     timeout = httpx.Timeout(
         connect=connect_timeout, read=read_timeout, write=_WRITE_TIMEOUT, pool=_POOL_TIMEOUT
     )
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
+    # Every connection stays open for the next send: at a high send rate, connections closed
+    # after each use would be opened again at once.
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
     return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
 
 

@@ -1,0 +1,422 @@
+"""Benchmark: the outbox sender against each number's send rate, with the Cloud API simulator.
+
+One run, one machine, side by side:
+
+(c) the ceiling: a bare httpx loop posting messages to the in-process simulator as fast
+    as it answers (what any sender in this process could reach at most);
+(b) a burst: for a high limit (200/s) and a low one (20/s), messages to many
+    conversations queued in one go (OutboundMessageQueued events appended directly),
+    sent by the outbox sender with its pacing: sustained sends a second, and the most
+    sends the simulator saw in any one-second window;
+(s) a steady flow at half of each limit for a few seconds: p50/p99 from queued to
+    accepted (the outbox row's queued time to the transaction that recorded Meta's answer).
+
+Targets: sustained >= 0.95 of the limit whenever the limit is below the ceiling, the
+most in one second never above the limit, p99 queued-to-accepted <= 100 ms at half the
+limit. Nothing asserts timings; ``--check`` turns a missed target into exit status 1.
+
+By default a fresh embedded PostgreSQL with production settings (fsync on) runs in a
+temporary data directory under ``.wazybot/``; with ``DATABASE_URL`` set, the benchmark
+runs in a scratch database on that server and drops it afterwards.
+
+    .venv/bin/python bench/outbound.py [--limits 200,20] [--burst-seconds S] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+from adapters.postgres.connection import connect, create_pool
+from adapters.postgres.embedded import throwaway_server
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
+from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
+from adapters.postgres.send_pacing import PostgresSendPacing
+from adapters.postgres.subscriptions import PostgresSubscriptionSource
+from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
+from adapters.whatsapp.simulator import CloudApiSimulator, running
+from adapters.whatsapp.simulator.state import RecordedRequest
+from application.codec import EventCodec
+from application.event_log import NewEvent
+from application.gateway import SendAccepted, Sender
+from application.outbox import OutboxSender
+from application.subscriptions import RunnerSettings, SubscriptionRunner
+from domain.conversation import MessageReceived, conversation_stream, message_event_id
+from domain.event_types import EVENT_TYPES
+from domain.inbound import InboundMessage, TextContent
+from domain.outbound import OutboundMessage, Recipient, TextMessage
+from domain.outbox import OutboundMessageQueued, queued_event_id
+from entrypoints.logging import configure_logging
+
+REPO_ROOT: Final = Path(__file__).resolve().parents[1]
+STATE_DIR: Final = REPO_ROOT / ".wazybot"
+TOKEN: Final = "EAAG-bench-outbound"  # noqa: S105 - the simulator's, not a real one
+BUSINESS: Final = "bench"
+CODEC: Final = EventCodec(EVENT_TYPES)
+TARGET_SHARE: Final = 0.95
+TARGET_P99_MS: Final = 100.0
+CEILING_TASKS: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    limit: int
+    messages: int
+    sustained: float
+    most_in_one_second: int
+    most_leaving_in_one_second: int  # by the sender's clock, as each call started
+
+
+@dataclass(frozen=True, slots=True)
+class Steady:
+    limit: int
+    offered: float
+    messages: int
+    p50_ms: float
+    p99_ms: float
+    most_in_one_second: int
+
+
+class TimedGateway:
+    """The Graph gateway, noting when each send leaves the sender (its side of the wire)."""
+
+    def __init__(self, inner: GraphWhatsAppGateway) -> None:
+        self.inner = inner
+        self.started: dict[str, list[float]] = {}
+
+    async def send(
+        self, sender: Sender, recipient: Recipient, message: OutboundMessage
+    ) -> SendAccepted:
+        self.started.setdefault(sender.phone_number_id, []).append(time.time())
+        return await self.inner.send(sender, recipient, message)
+
+    async def mark_read(self, sender: Sender, wamid: str, typing_indicator: bool = True) -> None:
+        await self.inner.mark_read(sender, wamid, typing_indicator)
+
+
+class Tokens:
+    async def access_token_of(self, business_id: str) -> str | None:
+        return TOKEN
+
+
+class Bench:
+    """The store, the outbox subscriber and the simulator; one sender per measurement."""
+
+    def __init__(self, pool: asyncpg.Pool[Any], store: PostgresEventStore,
+                 runner: SubscriptionRunner[Any], sim: CloudApiSimulator,
+                 gateway: TimedGateway) -> None:  # fmt: skip
+        self.pool = pool
+        self.store = store
+        self.runner = runner
+        self.sim = sim
+        self.gateway = gateway
+        self._numbers = iter(range(1065550000, 1065560000))
+
+    def number(self) -> str:
+        """A number of its own for each measurement, so their paces never mix."""
+        number = str(next(self._numbers))
+        self.sim.bind_token(number, TOKEN)
+        return number
+
+    @asynccontextmanager
+    async def sender(self, number_rate: int) -> AsyncIterator[None]:
+        pacing = PostgresSendPacing(self.pool, default_rate=number_rate)
+        sender = OutboxSender(PostgresOutbox(self.pool, self.store), self.gateway, Tokens(),
+                              pacing=pacing)  # fmt: skip
+        sender.start()
+        try:
+            yield
+        finally:
+            await sender.stop()
+
+    async def queue(self, number: str, customer: str) -> None:
+        """The customer writes (opening the window) and a reply is queued, in one append."""
+        now = datetime.now(UTC)
+        wamid = f"wamid.bench-{uuid.uuid4().hex}"
+        inbound = InboundMessage(phone_number_id=number, customer_id=customer, wamid=wamid,
+                                 sent_at=now, type="text",
+                                 content=TextContent(body="hi"))  # fmt: skip
+        message_id = str(uuid.uuid4())
+        reply = OutboundMessageQueued(
+            message_id=message_id, business_id=BUSINESS,
+            conversation_stream=conversation_stream(number, customer), phone_number_id=number,
+            recipient=Recipient(phone_number=customer), message=TextMessage(body="Thanks!"),
+            requested_by="ai", queued_at=now,
+        )  # fmt: skip
+        await self.store.append(reply.conversation_stream, [
+            NewEvent(MessageReceived(business_id=BUSINESS, message=inbound),
+                     message_event_id(wamid)),
+            NewEvent(reply, queued_event_id(message_id)),
+        ])  # fmt: skip
+
+    async def wait_accepted(self, number: str, count: int, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while await self._accepted(number) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {await self._accepted(number)} of {count} accepted")
+            await asyncio.sleep(0.05)
+
+    async def _accepted(self, number: str) -> int:
+        return int(await self.pool.fetchval(
+            "select count(*) from outbox where phone_number_id = $1 and status = 'accepted'",
+            number))  # fmt: skip
+
+    def sends_of(self, number: str) -> list[RecordedRequest]:
+        return [r for r in self.sim.requests if f"/{number}/messages" in r.path]
+
+
+def customers(count: int) -> list[str]:
+    base = 33600000000 + secrets.randbelow(10**8) * 100
+    return [str(base + n) for n in range(count)]
+
+
+def most_in_one_second(requests: list[RecordedRequest]) -> int:
+    return most_in_any_second([r.received_at for r in requests])
+
+
+def most_in_any_second(moments: list[float]) -> int:
+    times = sorted(moments)
+    best, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def bench_ceiling(sim: CloudApiSimulator, seconds: float) -> float:
+    """Requests a second a bare httpx loop gets from the simulator (no database, no pacing)."""
+    number = "1065559999"
+    sim.bind_token(number, TOKEN)
+    url = f"{sim.base_url}/v26.0/{number}/messages"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"messaging_product": "whatsapp", "to": "33699999999", "type": "text",
+            "text": {"body": "ceiling"}}  # fmt: skip
+    done = 0
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CEILING_TASKS)) as client:
+        deadline = time.monotonic() + seconds
+
+        async def loop() -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                answer = await client.post(url, json=body, headers=headers)
+                answer.raise_for_status()
+                done += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(loop() for _ in range(CEILING_TASKS)))
+        elapsed = time.monotonic() - started
+    return done / elapsed
+
+
+async def bench_burst(bench: Bench, limit: int, seconds: float) -> Burst:
+    """``limit * seconds`` messages to as many conversations, queued at once."""
+    number = bench.number()
+    count = int(limit * seconds)
+    await asyncio.gather(*(bench.queue(number, c) for c in customers(count)))
+    async with bench.sender(limit):
+        await bench.wait_accepted(number, count, seconds * 4 + 30)
+    sends = bench.sends_of(number)
+    span = sends[-1].received_at - sends[0].received_at
+    leaving = most_in_any_second(bench.gateway.started[number])
+    return Burst(limit, count, (len(sends) - 1) / span, most_in_one_second(sends), leaving)
+
+
+async def bench_steady(bench: Bench, limit: int, seconds: float) -> Steady:
+    """Messages queued one by one at half the limit; the time each took to be accepted."""
+    number = bench.number()
+    offered = limit / 2
+    count = int(offered * seconds)
+    async with bench.sender(limit):
+        start = time.monotonic()
+        tasks = []
+        for n, customer in enumerate(customers(count)):
+            await asyncio.sleep(max(0.0, start + n / offered - time.monotonic()))
+            tasks.append(asyncio.create_task(bench.queue(number, customer)))
+        await asyncio.gather(*tasks)
+        await bench.wait_accepted(number, count, 30)
+    rows = await bench.pool.fetch(
+        "select extract(epoch from updated_at - queued_at) * 1000 as ms from outbox"
+        " where phone_number_id = $1", number)  # fmt: skip
+    latencies = sorted(float(r["ms"]) for r in rows)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return Steady(limit, offered, count, statistics.median(latencies), p99,
+                  most_in_one_second(bench.sends_of(number)))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    ceiling: float
+    bursts: list[Burst]
+    steadies: list[Steady]
+
+
+async def bench(url: str, args: argparse.Namespace) -> Results:
+    connection = await connect(url, application_name="wazybot-bench")
+    try:
+        await migrate(connection, load_migrations(default_migrations_dir()))
+    finally:
+        await connection.close()
+    pool = await create_pool(url, min_size=4, max_size=20)
+    store = PostgresEventStore(pool, CODEC)
+    runner = SubscriptionRunner(OutboxSubscriber(), PostgresSubscriptionSource(url, store),
+                                RunnerSettings())  # fmt: skip
+    following = asyncio.create_task(runner.run())
+    simulator = CloudApiSimulator(access_tokens=[], app_secret="bench-outbound")  # noqa: S106
+    client = create_graph_client()
+    try:
+        async with running(simulator) as sim:
+            assert sim.base_url is not None
+            ceiling = await bench_ceiling(sim, args.ceiling_seconds)
+            gateway = TimedGateway(GraphWhatsAppGateway(client, sim.base_url, "v26.0"))
+            work = Bench(pool, store, runner, sim, gateway)
+            bursts, steadies = [], []
+            for limit in args.limits:
+                print(f"burst at {limit}/s ...", file=sys.stderr)
+                bursts.append(await bench_burst(work, limit, args.burst_seconds))
+                print(f"steady at {limit / 2:g}/s ...", file=sys.stderr)
+                steadies.append(await bench_steady(work, limit, args.steady_seconds))
+            return Results(ceiling, bursts, steadies)
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await client.aclose()
+        await store.close()
+        await pool.close()
+
+
+@asynccontextmanager
+async def scratch_database(server_url: str) -> AsyncIterator[str]:
+    """A new database on an existing server, dropped afterwards."""
+    name = f"wazybot_bench_{secrets.token_hex(6)}"
+    admin = await connect(server_url, application_name="wazybot-bench")
+    try:
+        await admin.execute(f'create database "{name}"')
+        try:
+            yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+        finally:
+            await admin.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await admin.close()
+
+
+async def bench_external(server_url: str, args: argparse.Namespace) -> Results:
+    async with scratch_database(server_url) as url:
+        return await bench(url, args)
+
+
+def mark(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"
+
+
+def report(results: Results, args: argparse.Namespace, where: str) -> bool:
+    """Print the table; return whether every target was met."""
+    print()
+    print(f"WazyBot outbound benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {where}")
+    print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}; in-process Cloud API "
+          f"simulator over HTTP; one sender process")  # fmt: skip
+    print()
+    print(f"ceiling: bare httpx loop to the simulator ({CEILING_TASKS} tasks): "
+          f"{results.ceiling:,.0f} sends/s")  # fmt: skip
+    print()
+    met = True
+    print(f"{'limit':>6} {'messages':>9} {'sustained/s':>12} {'share':>7} {'max in 1 s':>11}"
+          f" {'leaving':>10}   target: share >= 0.95 below ceiling, max <= limit")  # fmt: skip
+    for burst in results.bursts:
+        share = burst.sustained / burst.limit
+        reachable = burst.limit < results.ceiling
+        ok = burst.most_in_one_second <= burst.limit and (share >= TARGET_SHARE or not reachable)
+        met = met and ok
+        print(f"{burst.limit:>6} {burst.messages:>9} {burst.sustained:>12.1f} {share:>7.3f} "
+              f"{burst.most_in_one_second:>11} {burst.most_leaving_in_one_second:>10}"
+              f"   {mark(ok)}")  # fmt: skip
+    print()
+    print(f"{'limit':>6} {'offered/s':>10} {'messages':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'max in 1 s':>11}   target: p99 <= {TARGET_P99_MS:g} ms")  # fmt: skip
+    for steady in results.steadies:
+        ok = steady.p99_ms <= TARGET_P99_MS and steady.most_in_one_second <= steady.limit
+        met = met and ok
+        print(f"{steady.limit:>6} {steady.offered:>10g} {steady.messages:>9} "
+              f"{steady.p50_ms:>8.1f} {steady.p99_ms:>8.1f} {steady.most_in_one_second:>11}"
+              f"   {mark(ok)}")  # fmt: skip
+    return met
+
+
+def limits(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or any(not 1 <= v <= 1000 for v in values):
+        raise argparse.ArgumentTypeError("limits are messages a second from 1 to 1000")
+    return values
+
+
+def seconds(text: str) -> float:
+    value = float(text)
+    if not 1 <= value <= 600:
+        raise argparse.ArgumentTypeError("from 1 to 600 seconds")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--limits",
+        type=limits,
+        default=[200, 20],
+        help="per-number rates to measure, comma-separated (default 200,20)",
+    )
+    parser.add_argument(
+        "--burst-seconds",
+        type=seconds,
+        default=6.0,
+        help="messages queued in one go: this many seconds at the limit",
+    )
+    parser.add_argument(
+        "--steady-seconds",
+        type=seconds,
+        default=6.0,
+        help="how long messages are queued at half the limit",
+    )
+    parser.add_argument(
+        "--ceiling-seconds", type=seconds, default=3.0, help="how long the bare httpx loop runs"
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(production=False, level="warning", stream=sys.stderr)
+    server_url = os.environ.get("DATABASE_URL")
+    if server_url:
+        host = urlsplit(server_url).hostname or "local socket"
+        results = asyncio.run(bench_external(server_url, args))
+        where = f"DATABASE_URL server on {host}, scratch database"
+    else:
+        print("starting a fresh embedded PostgreSQL (fsync on) ...", file=sys.stderr)
+        with throwaway_server(STATE_DIR, "bench-pgdata") as url:
+            results = asyncio.run(bench(url, args))
+        where = "fresh embedded server"
+    met = report(results, args, where)
+    return 1 if args.check and not met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
