@@ -38,6 +38,7 @@ from domain.event_types import EVENT_TYPES
 from domain.outbound import Recipient, TextMessage
 from domain.outbox import OutboundMessageQueued, queued_event_id
 from tests.e2e.server import RunningServer, serve
+from tests.support.outbound import customer_wrote
 from tests.support.webhooks import PHONE_NUMBER_ID
 
 pytestmark = pytest.mark.slow
@@ -78,7 +79,13 @@ def queued_event(message: Queued) -> NewEvent:
 
 
 async def queue(store: PostgresEventStore, conversations: list[list[Queued]]) -> None:
-    """Queue round by round (the nth message of every conversation in one transaction)."""
+    """Each customer writes first (the 24-hour window opens), then the replies are queued
+    round by round (the nth message of every conversation in one transaction)."""
+    await store.append_atomic(
+        [AppendRequest(conversation_stream(PHONE_NUMBER_ID, c[0].customer),
+                       [customer_wrote(PHONE_NUMBER_ID, c[0].customer)])
+         for c in conversations]
+    )  # fmt: skip
     for round_ in zip(*conversations, strict=True):
         await store.append_atomic(
             [AppendRequest(conversation_stream(PHONE_NUMBER_ID, m.customer), [queued_event(m)])
