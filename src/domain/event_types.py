@@ -33,6 +33,7 @@ from domain.outbox import (
     OutboundMessageQueued,
     OutboundSendFailed,
 )
+from domain.templates import TemplateRemoved, TemplateSynced
 
 EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     MessageReceived,
@@ -57,4 +58,6 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     OutboundMessageAccepted,
     OutboundSendFailed,
     OutboundMessageDeadLettered,
+    TemplateSynced,
+    TemplateRemoved,
 )
