@@ -11,9 +11,11 @@ nothing changed at Meta appends nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
+
+import msgspec
 
 from application.event_log import AppendRequest, FeedPosition, NewEvent
 from application.gateway import AccessToken
@@ -181,7 +183,7 @@ async def prepare_template(
     except TemplateMismatchError as error:
         raise TemplateError("template_mismatch", str(error), error.field) from None
     ordered = tuple(sorted(requested.buttons, key=lambda button: button.index))
-    return replace(requested, buttons=ordered) if ordered != requested.buttons else requested
+    return msgspec.structs.replace(requested, buttons=ordered)
 
 
 async def _not_approved(
