@@ -267,6 +267,14 @@ def _same(stored: StoredTemplate, listed: MetaTemplate) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a create or delete recorded: ``count`` events, ending at ``last_position``."""
+
+    count: int
+    last_position: FeedPosition | None
+
+
 class TemplateService:
     """Sync, create and delete a business's templates at Meta, recording what changed."""
 
@@ -292,7 +300,7 @@ class TemplateService:
 
     async def create(
         self, business_id: str, waba: WabaAccess, template: NewTemplate
-    ) -> CreatedTemplate:
+    ) -> tuple[CreatedTemplate, Recorded]:
         """Submit a new template for review; it is stored with the status Meta answered."""
         created = await self._gateway.create(waba, template)
         listed = MetaTemplate(
@@ -302,11 +310,11 @@ class TemplateService:
         # A stored row of the same name and language (one deleted earlier) is its basis.
         known = await self._book.template(business_id, template.name, template.language)
         stored = [known] if known is not None else []
-        await self._append(business_id, sync_events(business_id, [listed], stored, self._clock()))
-        return created
+        events = sync_events(business_id, [listed], stored, self._clock())
+        return created, Recorded(len(events), await self._append(business_id, events))
 
-    async def delete(self, business_id: str, waba: WabaAccess, name: str) -> int:
-        """Delete ``name`` (every language) at Meta; the number of stored languages removed."""
+    async def delete(self, business_id: str, waba: WabaAccess, name: str) -> Recorded:
+        """Delete ``name`` (every language) at Meta; one removal per stored language."""
         await self._gateway.delete(waba, name)
         stored = [t for t in await self._book.templates_named(business_id, name)
                   if t.status != DELETED]  # fmt: skip
@@ -319,8 +327,7 @@ class TemplateService:
             )
             for t in stored
         ]  # fmt: skip
-        await self._append(business_id, events)
-        return len(events)
+        return Recorded(len(events), await self._append(business_id, events))
 
     async def _append(self, business_id: str, events: list[NewEvent]) -> FeedPosition | None:
         if not events:

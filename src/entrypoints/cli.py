@@ -17,6 +17,7 @@ from application.businesses import BusinessError
 from entrypoints.cli_admin import add_projection_commands, add_token_commands
 from entrypoints.cli_business import add_business_commands
 from entrypoints.cli_simulator import add_simulator_commands
+from entrypoints.cli_templates import add_template_commands
 from entrypoints.cli_webhooks import add_webhook_commands
 from entrypoints.container import (
     Container,
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_projection_commands(commands)
     add_webhook_commands(commands)
     add_simulator_commands(commands)
+    add_template_commands(commands)
     return parser
 
 

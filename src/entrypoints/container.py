@@ -25,6 +25,7 @@ from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from adapters.postgres.read_models import PROJECTIONS
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
+from adapters.postgres.templates import PostgresTemplateBook
 from adapters.secrets.token_cipher import (
     KEY_SETTING,
     SecretKeyError,
@@ -33,6 +34,7 @@ from adapters.secrets.token_cipher import (
     load_or_create_key_file,
 )
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
+from adapters.whatsapp.templates import GraphTemplateGateway
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
@@ -286,6 +288,13 @@ class Container(containers.DeclarativeContainer):
         graph_url=settings.provided.whatsapp_graph_url,
         api_version=settings.provided.whatsapp_api_version,
     )
+    template_gateway = providers.Singleton(
+        GraphTemplateGateway,
+        graph_client,
+        graph_url=settings.provided.whatsapp_graph_url,
+        api_version=settings.provided.whatsapp_api_version,
+    )
+    template_book = providers.Singleton(PostgresTemplateBook, pool)
     notifiers = providers.Resource(provide_notifiers, settings)
     notice_queue = providers.Singleton(
         PostgresNoticeQueue, providers.Callable(channels_of, notifiers)

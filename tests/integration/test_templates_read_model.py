@@ -21,7 +21,9 @@ from tests.support.read_models import Projected, projected
 from tests.support.webhooks import ACCOUNT_ID, webhook
 
 WABA = WabaAccess(ACCOUNT_ID, AccessToken("EAAG-acme"))
-BODY: list[dict[str, Any]] = [{"type": "BODY", "text": "Hello {{1}}", "example": {"body_text": [["Ada"]]}}]
+BODY: list[dict[str, Any]] = [
+    {"type": "BODY", "text": "Hello {{1}}", "example": {"body_text": [["Ada"]]}}
+]
 
 
 def status_change(name: str, language: str, event: str, at: int) -> dict[str, Any]:
@@ -42,7 +44,9 @@ def quality_change(name: str, language: str, score: str, at: int) -> dict[str, A
     return body
 
 
-def at_meta(meta: InMemoryTemplateGateway, name: str, language: str, status: str = "APPROVED") -> None:
+def at_meta(
+    meta: InMemoryTemplateGateway, name: str, language: str, status: str = "APPROVED"
+) -> None:
     meta.add(ACCOUNT_ID, MetaTemplate(f"1{len(name)}{language}", name, language, status,
                                       "UTILITY", BODY))  # fmt: skip
 
@@ -131,7 +135,11 @@ async def test_replaying_or_rebuilding_gives_the_same_rows(
         rebuilt = await table_rows(pool, "public", "templates")
 
     assert [r["status"] for r in sorted(live, key=lambda r: r["name"])] == [
-        "APPROVED", "APPROVED", "APPROVED", "PENDING", "DELETED"
+        "APPROVED",
+        "APPROVED",
+        "APPROVED",
+        "PENDING",
+        "DELETED",
     ]
     assert rebuilt == live
 

@@ -178,13 +178,14 @@ async def test_create_stores_the_new_template_with_meta_s_status(world: World) -
     new = validate_new_template({"name": "welcome", "language": "fr", "category": "MARKETING",
                                  "components": BODY})  # fmt: skip
 
-    created = await world.service.create(ACME, WABA, new)
+    created, recorded = await world.service.create(ACME, WABA, new)
     await world.book.catch_up()
 
     stored = await world.book.template(ACME, "welcome", "fr")
     assert stored is not None
     assert (stored.template_id, stored.status, stored.category) == (created.id, "PENDING",
                                                                     "MARKETING")  # fmt: skip
+    assert recorded.count == 1
     assert await world.sync() == (0, 0)  # what create recorded is what Meta lists
 
 
@@ -204,7 +205,7 @@ async def test_delete_marks_every_language_deleted(world: World) -> None:
     world.at_meta("promo", "fr")
     await world.sync()
 
-    assert await world.service.delete(ACME, WABA, "promo") == 2
+    assert (await world.service.delete(ACME, WABA, "promo")).count == 2
     await world.book.catch_up()
 
     assert [t.status for t in await world.book.templates_named(ACME, "promo")] == ["DELETED"] * 2
