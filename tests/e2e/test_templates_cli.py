@@ -77,7 +77,7 @@ async def world(database_url: str) -> AsyncIterator[tuple[CloudApiSimulator, Cli
 async def test_sync_list_create_delete(
     world: tuple[CloudApiSimulator, Cli], tmp_path: Path
 ) -> None:
-    sim, cli = world
+    _, cli = world
 
     first = await cli.ok("templates", "sync", "--business", "acme")
     again = await cli.ok("templates", "sync", "--business", "acme")
