@@ -31,6 +31,7 @@ from application.read_models import (
     search_text,
     time_range,
 )
+from entrypoints.api_templates import TemplateListing, list_templates
 from entrypoints.errors import ApiError
 from entrypoints.openapi import SECURITY, error_responses
 
@@ -45,6 +46,7 @@ class ApiSlot:
 
     queries: ReadModelQueries | None = None
     authority: ApiTokenAuthority | None = None
+    templates: TemplateListing | None = None
 
     def ready(self) -> tuple[ReadModelQueries, ApiTokenAuthority]:
         if self.queries is None or self.authority is None:
@@ -70,6 +72,11 @@ def api_router(slot: ApiSlot) -> Router:
     def queries() -> ReadModelQueries:
         return slot.ready()[0]
 
+    def template_listing() -> TemplateListing:
+        if slot.templates is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return slot.templates
+
     return Router(
         path=API_PATH,
         route_handlers=[
@@ -79,10 +86,12 @@ def api_router(slot: ApiSlot) -> Router:
             get_metrics,
             get_timeseries,
             list_errors,
+            list_templates,
         ],
         dependencies={
             "business_id": Provide(business_of),
             "read_models": Provide(queries, sync_to_thread=False),
+            "template_listing": Provide(template_listing, sync_to_thread=False),
         },
         tags=["read models"],
         security=SECURITY,
