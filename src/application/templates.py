@@ -174,14 +174,15 @@ async def prepare_template(
     if stored.components is None:
         raise TemplateError(
             "template_not_synced",
-            f"template {requested.name!r} ({requested.language}) is known only from Meta's "
+            f"Template {requested.name!r} ({requested.language}) is known only from Meta's "
             "notifications; run `wazybot templates sync` to load its components",
             "template.name",
         )
     try:
         check_template_request(stored.components, requested)
     except TemplateMismatchError as error:
-        raise TemplateError("template_mismatch", str(error), error.field) from None
+        message = f"Template {requested.name!r} does not fit this request: {error.problem}"
+        raise TemplateError("template_mismatch", message, error.field) from None
     ordered = tuple(sorted(requested.buttons, key=lambda button: button.index))
     return msgspec.structs.replace(requested, buttons=ordered)
 
@@ -193,7 +194,7 @@ async def _not_approved(
     if stored is not None:
         return TemplateError(
             "template_not_approved",
-            f"template {name!r} is {stored.status} in {language}, not APPROVED",
+            f"Template {name!r} is {stored.status} in {language}, not APPROVED",
             "template.name",
         )
     approved = sorted(t.language for t in await book.templates_named(business_id, name)
@@ -201,12 +202,12 @@ async def _not_approved(
     if approved:
         return TemplateError(
             "template_not_approved",
-            f"template {name!r} is not approved in {language} (approved in: {', '.join(approved)})",
+            f"Template {name!r} is not approved in {language} (approved in: {', '.join(approved)})",
             "template.language",
         )
     return TemplateError(
         "template_not_approved",
-        f"this business has no template {name!r} (run `wazybot templates sync` if it is new)",
+        f"This business has no template {name!r} (run `wazybot templates sync` if it is new)",
         "template.name",
     )
 
