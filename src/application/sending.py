@@ -20,8 +20,9 @@ from typing import Final, Protocol
 import msgspec
 
 from application.event_log import NewEvent
+from application.templates import TemplateBook, prepare_template
 from domain.events import EventMetadata
-from domain.outbound import OutboundMessage, Recipient
+from domain.outbound import OutboundMessage, Recipient, TemplateMessage
 from domain.outbox import OutboundMessageQueued, RequestedBy, queued_event_id
 from domain.service_window import WINDOW_CLOSED_REASON, may_send, needs_open_window
 from domain.whatsapp_limits import MessageLimitError, check_message
@@ -134,11 +135,13 @@ class MessageSending:
     def __init__(
         self,
         units: SendingUnits,
+        templates: TemplateBook,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self._units = units
+        self._templates = templates
         self._clock = clock
         self._new_id = new_id
 
@@ -150,6 +153,8 @@ class MessageSending:
                 if known is not None:
                     return replay(known, command)
             facts = await _conversation(unit, command)
+            if isinstance(message, TemplateMessage):
+                message = await prepare_template(self._templates, command.business_id, message)
             await self._check_window(unit, facts, message)
             message = await _quote(unit, command, facts, message)
             message_id = self._new_id()

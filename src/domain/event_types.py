@@ -34,6 +34,7 @@ from domain.outbox import (
     OutboundRetryRequested,
     OutboundSendFailed,
 )
+from domain.templates import TemplateRemoved, TemplateSynced
 
 EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     MessageReceived,
@@ -59,4 +60,6 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     OutboundSendFailed,
     OutboundMessageDeadLettered,
     OutboundRetryRequested,
+    TemplateSynced,
+    TemplateRemoved,
 )

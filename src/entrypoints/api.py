@@ -33,6 +33,7 @@ from application.read_models import (
 )
 from application.sending import MessageSending, OutboxRetries
 from entrypoints.api_messages import MESSAGE_HANDLERS
+from entrypoints.api_templates import TemplateListing, list_templates
 from entrypoints.errors import ApiError
 from entrypoints.openapi import SECURITY, error_responses
 
@@ -49,6 +50,7 @@ class ApiSlot:
     authority: ApiTokenAuthority | None = None
     sending: MessageSending | None = None
     retries: OutboxRetries | None = None
+    templates: TemplateListing | None = None
 
     def ready(self) -> tuple[ReadModelQueries, ApiTokenAuthority]:
         if self.queries is None or self.authority is None:
@@ -84,6 +86,11 @@ def api_router(slot: ApiSlot) -> Router:
         assert slot.retries is not None
         return slot.retries
 
+    def template_listing() -> TemplateListing:
+        if slot.templates is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return slot.templates
+
     return Router(
         path=API_PATH,
         route_handlers=[
@@ -94,12 +101,14 @@ def api_router(slot: ApiSlot) -> Router:
             get_timeseries,
             list_errors,
             *MESSAGE_HANDLERS,
+            list_templates,
         ],
         dependencies={
             "business_id": Provide(business_of),
             "read_models": Provide(queries, sync_to_thread=False),
             "sending": Provide(sending, sync_to_thread=False),
             "retries": Provide(retries, sync_to_thread=False),
+            "template_listing": Provide(template_listing, sync_to_thread=False),
         },
         tags=["read models"],
         security=SECURITY,

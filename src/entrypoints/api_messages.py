@@ -27,6 +27,7 @@ from application.sending import (
     SendCommand,
     SendRefusedError,
 )
+from application.templates import TemplateError
 from domain.outbound import (
     ListMessage,
     ListRow,
@@ -327,6 +328,8 @@ async def send_message(
         answer = await service.send(command)
     except SendRefusedError as refused:
         raise refusal_error(refused, message) from None
+    except TemplateError as refused:
+        raise ApiError(refused.code, refused.message, parameter=refused.field) from None
     return MessageQueued(message_id=answer.message_id, status="queued")
 
 

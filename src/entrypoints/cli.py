@@ -18,6 +18,7 @@ from entrypoints.cli_admin import add_projection_commands, add_token_commands
 from entrypoints.cli_business import add_business_commands
 from entrypoints.cli_send import add_send_command
 from entrypoints.cli_simulator import add_simulator_commands
+from entrypoints.cli_templates import add_template_commands
 from entrypoints.cli_webhooks import add_webhook_commands
 from entrypoints.container import (
     Container,
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_webhook_commands(commands)
     add_simulator_commands(commands)
     add_send_command(commands)
+    add_template_commands(commands)
     return parser
 
 

@@ -27,6 +27,7 @@ from adapters.postgres.read_models import PROJECTIONS
 from adapters.postgres.send_pacing import PostgresSendPacing
 from adapters.postgres.sending import PostgresOutboxRetries, PostgresSendingUnits
 from adapters.postgres.subscriptions import PostgresSubscriptionSource
+from adapters.postgres.templates import PostgresTemplateBook
 from adapters.secrets.token_cipher import (
     KEY_SETTING,
     SecretKeyError,
@@ -35,6 +36,7 @@ from adapters.secrets.token_cipher import (
     load_or_create_key_file,
 )
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
+from adapters.whatsapp.templates import GraphTemplateGateway
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
@@ -298,6 +300,13 @@ class Container(containers.DeclarativeContainer):
         graph_url=settings.provided.whatsapp_graph_url,
         api_version=settings.provided.whatsapp_api_version,
     )
+    template_gateway = providers.Singleton(
+        GraphTemplateGateway,
+        graph_client,
+        graph_url=settings.provided.whatsapp_graph_url,
+        api_version=settings.provided.whatsapp_api_version,
+    )
+    template_book = providers.Singleton(PostgresTemplateBook, pool)
     notifiers = providers.Resource(provide_notifiers, settings)
     notice_queue = providers.Singleton(
         PostgresNoticeQueue, providers.Callable(channels_of, notifiers)
@@ -324,7 +333,7 @@ class Container(containers.DeclarativeContainer):
     )
     runners = providers.Singleton(build_runners, subscribers, subscription_source, settings)
     sending_units = providers.Singleton(PostgresSendingUnits, pool, event_store)
-    message_sending = providers.Singleton(MessageSending, sending_units)
+    message_sending = providers.Singleton(MessageSending, sending_units, template_book)
     outbox_retries = providers.Singleton(PostgresOutboxRetries, pool, event_store)
 
 

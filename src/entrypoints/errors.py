@@ -46,6 +46,12 @@ ERROR_CODES: Final = (
     ErrorCode("conflict", 409, "the request conflicts with the current state"),
     ErrorCode("service_window_closed", 409, "a free-form message outside the 24-hour window"),
     ErrorCode("idempotency_key_reused", 422, "this Idempotency-Key came with a different request"),
+    ErrorCode("template_not_approved", 409, "the business has no APPROVED template of that "
+              "name in that language; `parameter` names template.name or template.language"),
+    ErrorCode("template_not_synced", 409, "the template is known only from Meta's "
+              "notifications: run `wazybot templates sync`"),
+    ErrorCode("template_mismatch", 400, "the template's variables are not filled as its "
+              "stored components need; `parameter` names the field"),
     ErrorCode("payload_too_large", 413, "the body is larger than this endpoint accepts"),
     ErrorCode("unsupported_media_type", 415, "the body's Content-Type is not accepted"),
     ErrorCode("unprocessable", 422, "the request is well-formed but cannot be processed"),

@@ -30,6 +30,7 @@ BAD_VALUES: dict[str, tuple[str, int, str, str | None]] = {
     "from": ("yesterday", 400, "invalid_parameter", "from"),
     "to": ("2026-01-01T00:00:00Z", 400, "invalid_parameter", "from"),
     "bucket": ("week", 400, "invalid_parameter", "bucket"),
+    "language": ("english!", 400, "invalid_parameter", "language"),
     "hub.mode": ("unsubscribe", 403, "forbidden", None),
     "hub.verify_token": ("guess", 403, "forbidden", None),
     "hub.challenge": ("1", 403, "forbidden", None),

@@ -275,7 +275,27 @@ def varied_traffic() -> list[dict[str, Any]]:
         webhook(messages_change([text_message(customer=BEN, sent_at=T0 + 100 + n)]))
         for n in range(24)
     ]
-    return bodies + identity_traffic()
+    return bodies + identity_traffic() + template_traffic()
+
+
+def template_traffic() -> list[dict[str, Any]]:
+    """Template notifications, one older than the one before it (it must not win)."""
+
+    def update(field: str, at_: int, **value: Any) -> dict[str, Any]:
+        body = webhook({"field": field, "value": {"message_template_id": 41,
+                        "message_template_name": "order_update",
+                        "message_template_language": "en_US", **value}})  # fmt: skip
+        body["entry"][0]["time"] = at_
+        return body
+
+    return [
+        update("message_template_status_update", T0 + 300, event="APPROVED", reason="NONE",
+               message_template_category="UTILITY"),
+        update("message_template_quality_update", T0 + 310, previous_quality_score="GREEN",
+               new_quality_score="YELLOW"),
+        update("message_template_status_update", T0 + 290, event="PENDING", reason="NONE"),
+        update("template_category_update", T0 + 320, new_category="MARKETING"),
+    ]  # fmt: skip
 
 
 def identity_traffic() -> list[dict[str, Any]]:
@@ -350,6 +370,12 @@ async def test_a_batch_split_anywhere_gives_the_same_read_models(
     (group,) = [r for r in one_by_one["conversations"] if r["group_id"] == "G1"]
     assert (group["customer_phone"], group["customer_name"]) == (None, None)
     assert [r["kind"] for r in one_by_one["errors"]].count("unreadable_change") == 1
+    (template,) = one_by_one["templates"]
+    assert (template["status"], template["quality"], template["category"]) == (
+        "APPROVED",
+        "YELLOW",
+        "MARKETING",
+    )
     echoes = {r["wamid"]: r for r in one_by_one["messages"] if "echo" in r["wamid"]}
     assert {w: (r["sender"], r["status"]) for w, r in echoes.items()} == {
         "wamid.cleo-echo": ("agent", None),

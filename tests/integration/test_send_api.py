@@ -28,6 +28,7 @@ async def test_each_request_kind_reaches_the_simulator_and_is_read_on_the_timeli
             {"type": "BUTTONS", "buttons": [
                 {"type": "URL", "text": "Suivre", "url": "https://shop.example/track/{{1}}"}]},
         ])  # fmt: skip
+        await world.sync_templates()
         await world.customer_writes("Where is my order?", ANA)
         chat = await world.conversation_of(ANA)
         requests: dict[str, dict[str, Any]] = {
@@ -119,6 +120,9 @@ async def test_a_reply_quotes_the_customers_message_and_the_timeline_shows_both_
 async def test_refusals_name_the_problem_and_queue_nothing(database_url: str) -> None:
     stale_customer = BO
     async with sending_world(database_url) as world:
+        world.sim.add_template("hello_world", "en_US", [{"type": "BODY", "text": "Hello World"}])
+        await world.sync_templates()
+        world.sim.fail(131026, recipient=stale_customer)  # so the template stays in the outbox
         await world.customer_writes("hello", ANA)
         chat = await world.conversation_of(ANA)
         # A customer whose last message is 25 hours old: the window is closed.
@@ -142,6 +146,11 @@ async def test_refusals_name_the_problem_and_queue_nothing(database_url: str) ->
             (chat, {"template": {"name": "t", "language": "fr",
                                  "header": {"text": "a", "image": {"link": "https://x.y/i"}}}},
              400, "bad_payload", "template.header"),
+            (chat, {"template": {"name": "no_such_template", "language": "fr"}},
+             409, "template_not_approved", "template.name"),
+            (chat, {"template": {"name": "hello_world", "language": "en_US",
+                                 "body_parameters": ["unexpected"]}},
+             400, "template_mismatch", "template.body_parameters"),
             (chat, {"media": {"kind": "image"}}, 400, "invalid_parameter", "media.id"),
             (chat, {"text": "a", "buttons": {"body": "b", "buttons": []}}, 400, "bad_payload",
              None),

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.memory.event_store import InMemoryEventStore
 from adapters.memory.sending import InMemorySendingUnits
+from adapters.memory.templates import InMemoryTemplateBook
 from application.sending import (
     ConversationFacts,
     MessageSending,
@@ -15,6 +17,7 @@ from application.sending import (
     SendCommand,
     SendRefusedError,
 )
+from application.templates import StoredTemplate, TemplateError
 from domain.outbound import (
     OutboundMessage,
     Recipient,
@@ -24,6 +27,7 @@ from domain.outbound import (
     TextMessage,
 )
 from domain.outbox import OutboundMessageQueued, queued_event_id
+from tests.support.events import TEST_CODEC
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CHAT = "c" * 32
@@ -51,7 +55,12 @@ def command(message: OutboundMessage, **changes: str) -> SendCommand:
 
 
 def sending(memory: InMemorySendingUnits) -> MessageSending:
-    return MessageSending(memory, clock=lambda: NOW, new_id=lambda: next(IDS))
+    book = InMemoryTemplateBook(InMemoryEventStore(TEST_CODEC))
+    book.put(StoredTemplate(business_id="acme", name="order_update", language="fr",
+                            status="APPROVED", category="UTILITY", quality=None,
+                            components=[{"type": "BODY", "text": "Your order left."}],
+                            template_id="1", updated_at=NOW, last_event_id="e1"))  # fmt: skip
+    return MessageSending(memory, book, clock=lambda: NOW, new_id=lambda: next(IDS))
 
 
 def queued_events(memory: InMemorySendingUnits) -> list[OutboundMessageQueued]:
@@ -149,3 +158,11 @@ async def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_r
                                    request_fingerprint="f-2"))  # fmt: skip
     assert error.value.refusal is Refusal.KEY_REUSED
     assert len(memory.state.queued) == 1
+
+
+async def test_a_template_not_approved_in_that_language_is_refused_and_nothing_queued() -> None:
+    memory = units()
+    with pytest.raises(TemplateError) as error:
+        await sending(memory).send(command(TemplateMessage(name="order_update", language="en")))
+    assert (error.value.code, error.value.field) == ("template_not_approved", "template.language")
+    assert memory.state.queued == []

@@ -14,7 +14,9 @@ import httpx
 import uvicorn
 
 from adapters.whatsapp.simulator import Business, CloudApiSimulator, inbound, running
-from entrypoints.container import Container
+from application.gateway import AccessToken
+from application.templates import TemplateService, WabaAccess
+from entrypoints.container import Container, resolve
 from entrypoints.http import create_app
 from entrypoints.settings import load_settings
 from tests.support.webhooks import ACCOUNT_ID, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
@@ -25,9 +27,9 @@ WEBHOOK_PATH = "/webhooks/whatsapp"
 
 
 @asynccontextmanager
-async def serving(settings_env: dict[str, str]) -> AsyncIterator[str]:
+async def serving(container: Container) -> AsyncIterator[str]:
     """The server with its workers on a free port; its base URL."""
-    app = create_app(Container(settings=load_settings(settings_env)), run_workers=True)
+    app = create_app(container, run_workers=True)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on",
                             access_log=False)  # fmt: skip
     server = uvicorn.Server(config)
@@ -65,6 +67,21 @@ def server_settings(database_url: str, graph_url: str, **extra: str) -> dict[str
 class SendingWorld:
     http: httpx.AsyncClient
     sim: CloudApiSimulator
+    container: Container
+
+    async def sync_templates(self) -> None:
+        """What `wazybot templates sync` does, then wait until the API lists them all."""
+        service = TemplateService(await resolve(self.container.template_gateway()),
+                                  await resolve(self.container.template_book()),
+                                  await resolve(self.container.event_store()))  # fmt: skip
+        await service.sync("default", WabaAccess(ACCOUNT_ID, AccessToken(ACCESS_TOKEN)))
+        expected = len(self.sim.state.templates)
+
+        async def listed() -> bool:
+            answer = await self.http.get("/api/v1/templates", params={"limit": 200})
+            return len(answer.json()["items"]) >= expected
+
+        await self.eventually(listed)
 
     async def customer_writes(self, text: str, phone: str, **options: Any) -> str:
         """A customer's message through the signed webhook; its wamid."""
@@ -128,8 +145,11 @@ async def sending_world(database_url: str, **extra: str) -> AsyncIterator[Sendin
     )  # fmt: skip
     async with running(simulator) as sim:
         assert sim.base_url is not None
-        async with serving(server_settings(database_url, sim.base_url, **extra)) as base_url:
+        container = Container(
+            settings=load_settings(server_settings(database_url, sim.base_url, **extra))
+        )
+        async with serving(container) as base_url:
             sim.webhooks.url = base_url + WEBHOOK_PATH
             headers = {"Authorization": f"Bearer {API_TOKEN}"}
             async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as http:
-                yield SendingWorld(http, sim)
+                yield SendingWorld(http, sim, container)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Final
 
 from adapters.postgres.connection import PgConnection
+from adapters.postgres.templates import stored_template, template_cells
 from application.event_log import RecordedEvent
 from application.projections import (
     ConversationKey,
@@ -39,6 +40,7 @@ from application.projections import (
     timeline_changes,
     timeline_write,
 )
+from application.template_projection import TemplateKey, template_changes, template_keys
 from domain.outbox import queued_event_id
 from domain.public_ids import conversation_public_id
 
@@ -537,11 +539,51 @@ class MetricsProjection(PostgresProjection):
             await tx.execute(self._sql["responses"], *_columns(changes.responses, 5))
 
 
+class TemplatesProjection(PostgresProjection):
+    kind = "templates"
+    tables = ("templates",)
+    _templates: ClassVar[dict[str, str]] = {
+        "stored": """
+            select t.* from unnest($1::text[], $2::text[], $3::text[]) as k(b, n, l)
+            join {s}.templates t on t.business_id = k.b and t.name = k.n and t.language = k.l
+        """,
+        "upsert": """
+            insert into {s}.templates as t (business_id, name, language, status, category,
+                                            quality, components, template_id, updated_at,
+                                            last_event_id)
+            select u.b, u.n, u.l, u.status, u.category, u.quality, u.components::jsonb,
+                   u.template_id, u.updated_at, u.last_event_id
+            from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                        $7::text[], $8::text[], $9::timestamptz[], $10::text[])
+                 as u(b, n, l, status, category, quality, components, template_id, updated_at,
+                      last_event_id)
+            on conflict (business_id, name, language) do update set
+                status = excluded.status, category = excluded.category,
+                quality = excluded.quality, components = excluded.components,
+                template_id = excluded.template_id, updated_at = excluded.updated_at,
+                last_event_id = excluded.last_event_id
+        """,
+    }
+
+    async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        keys = list(template_keys(events))
+        if not keys:
+            return
+        rows = await tx.fetch(self._sql["stored"], *_columns(keys, 3))
+        stored = {TemplateKey(r["business_id"], r["name"], r["language"]): stored_template(r)
+                  for r in rows}  # fmt: skip
+        changed = template_changes(events, stored)
+        if changed:
+            cells = [template_cells(t) for t in changed.values()]
+            await tx.execute(self._sql["upsert"], *_columns(cells, 10))
+
+
 PROJECTIONS: Final[tuple[type[PostgresProjection], ...]] = (
     ConversationsProjection,
     MessagesProjection,
     ErrorsProjection,
     MetricsProjection,
+    TemplatesProjection,
 )
 
 

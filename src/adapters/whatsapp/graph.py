@@ -122,42 +122,53 @@ class GraphWhatsAppGateway:
 
     @staticmethod
     def _transport_error(sender: Sender, error: httpx.TransportError) -> GatewayError:
-        transport = _transport_of(error)
-        gateway_error = GatewayError(classify(None, None, transport), details=type(error).__name__)
-        log.warning("whatsapp.send_unanswered", phone_number_id=sender.phone_number_id,
-                    transport=transport.value, error=type(error).__name__,
-                    ambiguous=gateway_error.ambiguous)  # fmt: skip
-        return gateway_error
+        return unanswered_error(error, "whatsapp.send_unanswered",
+                                phone_number_id=sender.phone_number_id)  # fmt: skip
 
     @staticmethod
     def _answered_error(sender: Sender, response: httpx.Response) -> GatewayError:
-        try:
-            graph = _ERROR_ANSWER.decode(response.content).error
-        except msgspec.DecodeError:
-            graph = _GraphError()
-        token = sender.access_token.value
+        return answered_error(response, sender.access_token.value, "whatsapp.send_refused",
+                              phone_number_id=sender.phone_number_id)  # fmt: skip
 
-        def clean(text: str | None) -> str | None:
-            return text.replace(token, "***") if text and token else text
 
-        message = clean(graph.message)
-        classification = classify(graph.code, response.status_code, meta_message=message)
-        error = GatewayError(
-            classification,
-            code=graph.code,
-            title=clean(graph.error_user_title) or _title_of(message),
-            meta_message=message,
-            details=clean(graph.error_data.details if graph.error_data else None),
-            fbtrace_id=graph.fbtrace_id,
-            http_status=response.status_code,
-        )
-        # 100, 131008 and 131009 mean our own request was malformed: a bug, logged loudly.
-        emit = log.error if classification.request_was_wrong else log.warning
-        emit("whatsapp.send_refused", phone_number_id=sender.phone_number_id,
-                code=graph.code, http_status=response.status_code,
-                error_class=classification.error_class.value, meta_message=message,
-                details=error.details, fbtrace_id=graph.fbtrace_id)  # fmt: skip
-        return error
+def unanswered_error(error: httpx.TransportError, event: str, **context: Any) -> GatewayError:
+    """A Graph call that got no answer, classified (ambiguous when it may have arrived)."""
+    transport = _transport_of(error)
+    gateway_error = GatewayError(classify(None, None, transport), details=type(error).__name__)
+    log.warning(event, **context, transport=transport.value, error=type(error).__name__,
+                ambiguous=gateway_error.ambiguous)  # fmt: skip
+    return gateway_error
+
+
+def answered_error(
+    response: httpx.Response, token: str, event: str, **context: Any
+) -> GatewayError:
+    """A Graph error answer, classified by its code; the token never appears in its texts."""
+    try:
+        graph = _ERROR_ANSWER.decode(response.content).error
+    except msgspec.DecodeError:
+        graph = _GraphError()
+
+    def clean(text: str | None) -> str | None:
+        return text.replace(token, "***") if text and token else text
+
+    message = clean(graph.message)
+    classification = classify(graph.code, response.status_code, meta_message=message)
+    error = GatewayError(
+        classification,
+        code=graph.code,
+        title=clean(graph.error_user_title) or _title_of(message),
+        meta_message=message,
+        details=clean(graph.error_data.details if graph.error_data else None),
+        fbtrace_id=graph.fbtrace_id,
+        http_status=response.status_code,
+    )
+    # 100, 131008 and 131009 mean our own request was malformed: a bug, logged loudly.
+    emit = log.error if classification.request_was_wrong else log.warning
+    emit(event, **context, code=graph.code, http_status=response.status_code,
+         error_class=classification.error_class.value, meta_message=message,
+         details=error.details, fbtrace_id=graph.fbtrace_id)  # fmt: skip
+    return error
 
 
 def _transport_of(error: httpx.TransportError) -> Transport:
