@@ -165,7 +165,7 @@ async def prepare_template(
     ``template_mismatch`` a request that does not fill the stored components exactly:
     the number of body parameters, the header (none, text, or a media header of the
     stored format), the buttons (index, sub_type of the stored button, a parameter
-    for every dynamic URL and copy code button, codes of at most 15 characters).
+    for every dynamic URL and copy code button, codes of at most 20 characters).
     The message returned has its buttons in index order; nothing else changes.
     """
     stored = await book.template(business_id, requested.name, requested.language)

@@ -25,14 +25,16 @@ from domain.outbound import (
     TemplateMessage,
     TemplateTextHeader,
 )
+from domain.whatsapp_limits import TEMPLATE_COUPON_CODE_MAX
 
 Component = dict[str, Any]
 
 APPROVED: Final = "APPROVED"
 DELETED: Final = "DELETED"
 MEDIA_FORMATS: Final = ("IMAGE", "VIDEO", "DOCUMENT")
-# Meta: a copy code button's code is at most 15 characters.
-COPY_CODE_MAX: Final = 15
+# Meta's current reference: a copy code button's code is at most 20 characters (older
+# guides say 15). One limit for sending and for creating templates.
+COPY_CODE_MAX: Final = TEMPLATE_COUPON_CODE_MAX
 PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 _SUB_TYPES: Final = {"URL": "url", "QUICK_REPLY": "quick_reply", "COPY_CODE": "copy_code"}
 

@@ -140,15 +140,15 @@ def test_buttons_must_match_the_stored_ones(button: TemplateButton, field: str, 
     assert words in str(error)
 
 
-def test_a_copy_code_is_at_most_15_characters() -> None:
+def test_a_copy_code_is_at_most_20_characters() -> None:
     long_code = (shipped().buttons[0], TemplateButton(index=2, sub_type="copy_code",
-                                                      parameter="C" * 16))  # fmt: skip
-    code_15 = (shipped().buttons[0], TemplateButton(index=2, sub_type="copy_code",
-                                                    parameter="C" * 15))  # fmt: skip
+                                                      parameter="C" * 21))  # fmt: skip
+    code_20 = (shipped().buttons[0], TemplateButton(index=2, sub_type="copy_code",
+                                                    parameter="C" * 20))  # fmt: skip
 
-    check_template_request(SHIPPED, shipped(buttons=code_15))
+    check_template_request(SHIPPED, shipped(buttons=code_20))
     error = refusal(SHIPPED, shipped(buttons=long_code))
-    assert (error.field, "15 characters" in str(error)) == ("template.buttons[1].parameter", True)
+    assert (error.field, "20 characters" in str(error)) == ("template.buttons[1].parameter", True)
 
 
 @pytest.mark.parametrize("missing", [0, 2])
@@ -230,7 +230,7 @@ def broken(path: str, value: Any) -> dict[str, Any]:
         ("components.3.buttons.0.url", "https://acme.test/{{1}}/x", "components[3].buttons[0].url"),
         ("components.3.buttons.0.example", KeyError, "components[3].buttons[0].example"),
         ("components.3.buttons.1.text", "T" * 26, "components[3].buttons[1].text"),
-        ("components.3.buttons.2.example", "C" * 16, "components[3].buttons[2].example"),
+        ("components.3.buttons.2.example", "C" * 21, "components[3].buttons[2].example"),
         ("components.3.buttons.1.type", "TELEPORT", "components[3].buttons[1].type"),
         ("components.3.buttons", [], "components[3].buttons"),
     ],
