@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter, SkipValidation
 
 from adapters.postgres.api_tokens import ApiTokenAuthority
+from application.media import MediaService
 from application.read_models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -31,6 +32,7 @@ from application.read_models import (
     search_text,
     time_range,
 )
+from entrypoints.api_media import media_router
 from entrypoints.errors import ApiError
 from entrypoints.openapi import SECURITY, error_responses
 
@@ -45,6 +47,12 @@ class ApiSlot:
 
     queries: ReadModelQueries | None = None
     authority: ApiTokenAuthority | None = None
+    media: MediaService | None = None
+
+    def media_service(self) -> MediaService:
+        if self.media is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return self.media
 
     def ready(self) -> tuple[ReadModelQueries, ApiTokenAuthority]:
         if self.queries is None or self.authority is None:
@@ -79,6 +87,7 @@ def api_router(slot: ApiSlot) -> Router:
             get_metrics,
             get_timeseries,
             list_errors,
+            media_router(lambda: slot.media_service()),  # a bound method would be deep-copied
         ],
         dependencies={
             "business_id": Provide(business_of),

@@ -19,6 +19,7 @@ from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusi
 from adapters.postgres.connection import connect, create_pool
 from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.media import PostgresReceivedMedia
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQueue
 from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
@@ -33,8 +34,10 @@ from adapters.secrets.token_cipher import (
     load_or_create_key_file,
 )
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
+from adapters.whatsapp.media import GraphMediaGateway
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
+from application.media import MediaService
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
 from application.outbox import OutboxSender
 from application.ports import Notifier, Subscriber
@@ -285,6 +288,19 @@ class Container(containers.DeclarativeContainer):
         graph_client,
         graph_url=settings.provided.whatsapp_graph_url,
         api_version=settings.provided.whatsapp_api_version,
+    )
+    media_gateway = providers.Singleton(
+        GraphMediaGateway,
+        graph_client,
+        graph_url=settings.provided.whatsapp_graph_url,
+        api_version=settings.provided.whatsapp_api_version,
+    )
+    media_service = providers.Singleton(
+        MediaService,
+        media_gateway,
+        business_registry,
+        providers.Singleton(PostgresReceivedMedia, pool),
+        max_bytes=settings.provided.media_max_bytes,
     )
     notifiers = providers.Resource(provide_notifiers, settings)
     notice_queue = providers.Singleton(

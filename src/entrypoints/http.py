@@ -137,6 +137,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         slot.ingestor = await resolve(container.webhook_ingestor())
         api.queries = await resolve(container.read_model_queries())
         api.authority = await resolve(container.api_authority())
+        api.media = await resolve(container.media_service())
         if run_workers:
             await start_workers(container)
         log.info("app.started", workers=run_workers)

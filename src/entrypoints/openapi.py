@@ -34,7 +34,9 @@ _STATUS_WHEN: Final = {
     403: "The request is refused.",
     404: "No such resource for this business.",
     413: "The body is larger than the server accepts.",
+    415: "The body's Content-Type is not accepted.",
     500: "A fault of the server; `request_id` finds it in the logs.",
+    502: "Meta's Graph API refused or failed, or its file is too large.",
     503: "The server is starting, not configured for this, or its storage failed: retry.",
 }
 
