@@ -88,7 +88,7 @@ async def test_events_written_during_a_rebuild_end_up_in_the_swapped_tables(
 
     assert rebuilt == await replayed_read_models(pool, database_url)
     # Inbound messages get fresh wamids on every call; the replies' wamids repeat.
-    inbound, replies = 40 + 4 * 30 + 5, 40 + 30 + 5
+    inbound, replies = 40 + len(PROJECTIONS) * 30 + 5, 40 + 30 + 5
     assert len(rebuilt["messages"]) == inbound + replies
 
 

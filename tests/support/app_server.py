@@ -49,9 +49,12 @@ class AppServer:
 
 
 @contextlib.asynccontextmanager
-async def app_server(database_url: str, **env: str) -> AsyncIterator[AppServer]:
+async def app_server(
+    database_url: str, configure: Callable[[Container], None] | None = None, **env: str
+) -> AsyncIterator[AppServer]:
     """The default business (NUMBER, ACCESS_TOKEN, API_TOKEN) and Globex, with its own number,
-    access token and API token; workers running; extra settings from ``env``."""
+    access token and API token; workers running; extra settings from ``env``; ``configure``
+    may override providers before anything starts."""
     simulator = CloudApiSimulator(access_tokens=[], app_secret=APP_SECRET)
     simulator.bind_token(NUMBER, ACCESS_TOKEN)
     simulator.bind_token(GLOBEX_NUMBER, GLOBEX_ACCESS_TOKEN)
@@ -68,6 +71,8 @@ async def app_server(database_url: str, **env: str) -> AsyncIterator[AppServer]:
             "WAZYBOT_SUBSCRIBER_POLL_SECONDS": "0.1", **env,
         })  # fmt: skip
         container = Container(settings=settings)
+        if configure is not None:
+            configure(container)
         app = create_app(container, run_workers=True)
         config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
                                 log_config=None, access_log=False)  # fmt: skip
