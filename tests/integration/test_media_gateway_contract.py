@@ -7,6 +7,7 @@ import io
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+import httpx
 import pytest
 
 from adapters.memory.media import InMemoryMediaGateway
@@ -177,3 +178,44 @@ async def test_meta_errors_carry_their_classification(
     assert (raised.value.code, raised.value.error_class) == (code, error_class)
     # the failure was for one call only
     assert await harness.gateway.upload(SENDER, io.BytesIO(b"x"), "text/plain", "a.txt")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://attacker.example/file", "http://lookaside.fbsbx.com/x",
+     "https://fbsbx.com.attacker.example/x", "ftp://127.0.0.1/x"],
+)  # fmt: skip
+async def test_the_token_never_goes_to_a_host_outside_meta(url: str) -> None:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200)))
+    gateway = GraphMediaGateway(client, "https://graph.facebook.com", "v26.0")
+    sent: list[httpx.Request] = []
+    client.event_hooks["request"].append(lambda request: _record(sent, request))
+
+    with pytest.raises(GatewayError) as raised:
+        async with gateway.download(SENDER, url):
+            pass
+
+    assert raised.value.error_class is ErrorClass.PERMANENT
+    assert sent == []
+    await client.aclose()
+
+
+async def _record(sent: list[httpx.Request], request: httpx.Request) -> None:
+    sent.append(request)
+
+
+async def test_the_token_goes_to_metas_media_host() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"file", headers={"content-type": "image/png"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    gateway = GraphMediaGateway(client, "https://graph.facebook.com", "v26.0")
+    async with gateway.download(SENDER, "https://lookaside.fbsbx.com/whatsapp/?mid=1") as file:
+        body = b"".join([chunk async for chunk in file.chunks()])
+    await client.aclose()
+
+    assert body == b"file"
+    assert seen[0].headers["authorization"] == "Bearer EAAG-media"
