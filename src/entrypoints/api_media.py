@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -11,6 +12,15 @@ import structlog
 from litestar import Request, Router, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.params import SkipValidation
 from litestar.response import Stream
 
@@ -50,6 +60,31 @@ class MediaUploaded(msgspec.Struct, frozen=True, kw_only=True):
 Media = NamedDependency[SkipValidation[MediaService]]
 
 
+def _text(description: str) -> Schema:
+    return Schema(type=OpenAPIType.STRING, description=description)
+
+
+_UPLOAD_FORM: Final = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["file"],
+    properties={
+        "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY,
+                       description="The file: exactly one."),
+        "type": _text("The file's mime type, when the part's own Content-Type is wrong."),
+        "phone_number_id": _text("One of the business's numbers; default its first."),
+    },
+)  # fmt: skip
+
+
+@dataclass
+class _UploadOperation(Operation):
+    """The upload's body is read by the handler itself: the document describes it here."""
+
+    def __post_init__(self) -> None:
+        form = OpenAPIMediaType(schema=_UPLOAD_FORM)
+        self.request_body = RequestBody(content={"multipart/form-data": form}, required=True)
+
+
 def media_router(media_service: Callable[[], MediaService]) -> Router:
     """The /media routes; ``media_service`` answers the service or raises ``unavailable``."""
     return Router(
@@ -64,6 +99,7 @@ def media_router(media_service: Callable[[], MediaService]) -> Router:
     "/",
     status_code=200,
     request_max_body_size=LARGEST_UPLOAD + FORM_OVERHEAD,
+    operation_class=_UploadOperation,
     responses=error_responses(400, 401, 413, 415, 502, 503),
 )
 async def upload_media(
@@ -107,9 +143,15 @@ async def upload_media(
 
 @get(
     "/{media_id:str}",
-    responses=error_responses(400, 401, 404, 502, 503),
-    response_description="The file, with its content type; its size when Meta gave it.",
-)
+    responses={
+        **error_responses(400, 401, 404, 502, 503),
+        200: ResponseSpec(
+            data_container=bytes, media_type="application/octet-stream",
+            description="The file, with its own content type; its size when Meta gave it.",
+            generate_examples=False,
+        ),
+    },
+)  # fmt: skip
 async def download_media(media_id: str, business_id: str, media: Media) -> Stream:
     """Download a file received in one of this business's conversations, streamed from Meta.
 
