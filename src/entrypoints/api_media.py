@@ -32,6 +32,7 @@ from application.media import (
     NoAccessTokenError,
     UnknownMediaError,
     UnknownNumberError,
+    UploadedMedia,
 )
 from application.read_models import doc
 from domain.media import LARGEST_UPLOAD, MediaRefusedError
@@ -119,26 +120,29 @@ async def upload_media(
         raise ApiError("unsupported_media_type", message)
     form = await request.form()
     try:
-        upload = _the_file(form.getall("file") if "file" in form else [])
-        size = _size_of(upload)
-        try:
-            uploaded = await media.upload(
-                business_id, upload.file, size=size,
-                mime_type=_text_field(form, "type") or upload.content_type,
-                filename=os.path.basename(upload.filename) or "file",
-                phone_number_id=_text_field(form, "phone_number_id"),
-            )  # fmt: skip
-        except MediaRefusedError as error:
-            raise _refused(error) from None
-        except MediaError as error:
-            raise _media_error(error) from None
+        uploaded = await _upload_the_file(media, business_id, form)
     finally:
-        for value in form.multi_items():
-            if isinstance(value[1], UploadFile):
-                await value[1].close()
+        for _, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                await value.close()  # its temporary file
     return MediaUploaded(
         media_id=uploaded.media_id, type=uploaded.kind, phone_number_id=uploaded.phone_number_id
     )
+
+
+async def _upload_the_file(media: MediaService, business_id: str, form: Any) -> UploadedMedia:
+    upload = _the_file(form.getall("file") if "file" in form else [])
+    try:
+        return await media.upload(
+            business_id, upload.file, size=_size_of(upload),
+            mime_type=_text_field(form, "type") or upload.content_type,
+            filename=os.path.basename(upload.filename) or "file",
+            phone_number_id=_text_field(form, "phone_number_id"),
+        )  # fmt: skip
+    except MediaRefusedError as error:
+        raise _refused(error) from None
+    except MediaError as error:
+        raise _media_error(error) from None
 
 
 @get(
