@@ -2,9 +2,12 @@
 
 ``TeamNoticeRecorder`` is a subscriber: it turns trigger events into pending notices in
 its own batch transaction, keyed by their cause, so one cause gives one notice however
-often it is seen, and a crash never loses one. ``NoticeDeliveryWorker`` then delivers
-each pending notice on each channel on its own, outside any transaction, retrying a
-failing channel with exponential backoff and full jitter; nothing else waits for it.
+often it is seen, and a crash never loses one. Sending incidents (a business's expired
+token, its dead letters) are kept open across batches, in the same transaction, until a
+send of that business is accepted (``application.notices.plan_notices``).
+``NoticeDeliveryWorker`` then delivers each pending notice on each channel on its own,
+outside any transaction, retrying a failing channel with exponential backoff and full
+jitter; nothing else waits for it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Final, Generic
 import structlog
 
 from application.event_log import RecordedEvent
-from application.notices import NotificationError, notice_for
+from application.notices import NotificationError, businesses_in, plan_notices
 from application.polling import PollingWorker
 from application.ports import NoticeDeliveries, NoticeDelivery, NoticeQueue, Notifier, TxT
 
@@ -53,11 +56,11 @@ class TeamNoticeRecorder(Generic[TxT]):
 
     async def handle(self, tx: TxT, events: Sequence[RecordedEvent]) -> None:
         oldest = self._clock() - self._max_age
-        notices = [
-            notice
-            for event in events
-            if event.recorded_at >= oldest and (notice := notice_for(event)) is not None
-        ]
+        businesses = businesses_in(events)
+        open_incidents = await self._queue.open_incidents(tx, businesses) if businesses else {}
+        notices, changes = plan_notices(events, open_incidents, oldest=oldest)
+        if not changes.empty:
+            await self._queue.save_incidents(tx, changes)
         if notices:
             queued = await self._queue.enqueue(tx, notices)
             log.info("notice.queued", notices=len(notices), deliveries=queued)

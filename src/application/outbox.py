@@ -336,7 +336,8 @@ class OutboxSender(PollingWorker):
     async def _accepted(self, claimed: ClaimedMessage, wamid: str) -> None:
         event = OutboundMessageAccepted(message_id=claimed.message_id, wamid=wamid,
                                         attempt=claimed.attempt, at=self._clock(),
-                                        ambiguous_retry=claimed.possibly_sent)  # fmt: skip
+                                        ambiguous_retry=claimed.possibly_sent,
+                                        business_id=claimed.business_id)  # fmt: skip
         await self._outbox.record(
             claimed.conversation_stream, [_new(event, accepted_event_id(claimed.message_id))]
         )
@@ -359,14 +360,14 @@ class OutboxSender(PollingWorker):
             title=mask_phones_in(title) if title else None,
             reason=mask_phones_in(classification.reason), error_class=classification.error_class,
             retryable=classification.retryable, next_attempt_at=next_attempt_at,
-            ambiguous=classification.ambiguous, at=now,
+            ambiguous=classification.ambiguous, at=now, business_id=claimed.business_id,
         )  # fmt: skip
         events = [_new(failed, failed_event_id(claimed.message_id, claimed.attempt))]
         if isinstance(decision, GiveUp) and decision.exhausted:
             dead = OutboundMessageDeadLettered(message_id=claimed.message_id,
                                                attempts=claimed.attempt,
                                                reason=mask_phones_in(classification.reason),
-                                               at=now)  # fmt: skip
+                                               at=now, business_id=claimed.business_id)  # fmt: skip
             events.append(_new(dead, dead_lettered_event_id(claimed.message_id)))
         await self._outbox.record(claimed.conversation_stream, events)
         log.warning("outbox.send_failed", message_id=claimed.message_id, attempt=claimed.attempt,

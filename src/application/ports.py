@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +19,7 @@ from application.event_log import (
     RecordedEvent,
 )
 from application.gateway import SendAccepted, Sender
-from application.notices import KeyedNotice, Notice
+from application.notices import Incident, IncidentChanges, KeyedNotice, Notice
 from domain.outbound import OutboundMessage, Recipient
 
 TxT = TypeVar("TxT")
@@ -162,6 +162,16 @@ class NoticeQueue(Protocol[TxT_contra]):
 
     async def enqueue(self, tx: TxT_contra, notices: Sequence[KeyedNotice]) -> int:
         """Queue each notice once per channel; a key already queued is skipped. The count."""
+        ...
+
+    async def open_incidents(
+        self, tx: TxT_contra, business_ids: Collection[str]
+    ) -> dict[Incident, datetime]:
+        """The open incidents of these businesses, with when each opened."""
+        ...
+
+    async def save_incidents(self, tx: TxT_contra, changes: IncidentChanges) -> None:
+        """End the incidents of ``changes.ended`` businesses, then open ``changes.opened``."""
         ...
 
 

@@ -52,6 +52,7 @@ class OutboundMessageAccepted(DomainEvent, frozen=True, tag="outbound.accepted")
     attempt: int
     at: datetime
     ambiguous_retry: bool = False
+    business_id: str | None = None  # None in events recorded before it was kept
 
 
 class OutboundSendFailed(DomainEvent, frozen=True, tag="outbound.send_failed"):
@@ -67,6 +68,7 @@ class OutboundSendFailed(DomainEvent, frozen=True, tag="outbound.send_failed"):
     next_attempt_at: datetime | None
     ambiguous: bool = False  # Meta may have accepted this attempt although it failed
     at: datetime | None = None
+    business_id: str | None = None  # None in events recorded before it was kept
 
 
 class OutboundMessageDeadLettered(DomainEvent, frozen=True, tag="outbound.dead_lettered"):
@@ -76,6 +78,7 @@ class OutboundMessageDeadLettered(DomainEvent, frozen=True, tag="outbound.dead_l
     attempts: int
     reason: str
     at: datetime
+    business_id: str | None = None  # None in events recorded before it was kept
 
 
 class OutboundRetryRequested(DomainEvent, frozen=True, tag="outbound.retry_requested"):

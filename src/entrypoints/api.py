@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter, SkipValidation
 
 from adapters.postgres.api_tokens import ApiTokenAuthority
+from application.media import MediaService
 from application.read_models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -32,6 +33,7 @@ from application.read_models import (
     time_range,
 )
 from application.sending import MessageSending, OutboxRetries
+from entrypoints.api_media import media_router
 from entrypoints.api_messages import MESSAGE_HANDLERS
 from entrypoints.api_templates import TemplateListing, list_templates
 from entrypoints.errors import ApiError
@@ -51,6 +53,12 @@ class ApiSlot:
     sending: MessageSending | None = None
     retries: OutboxRetries | None = None
     templates: TemplateListing | None = None
+    media: MediaService | None = None
+
+    def media_service(self) -> MediaService:
+        if self.media is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return self.media
 
     def ready(self) -> tuple[ReadModelQueries, ApiTokenAuthority]:
         if self.queries is None or self.authority is None:
@@ -102,6 +110,7 @@ def api_router(slot: ApiSlot) -> Router:
             list_errors,
             *MESSAGE_HANDLERS,
             list_templates,
+            media_router(lambda: slot.media_service()),  # a bound method would be deep-copied
         ],
         dependencies={
             "business_id": Provide(business_of),

@@ -19,6 +19,7 @@ from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusi
 from adapters.postgres.connection import connect, create_pool
 from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.media import PostgresReceivedMedia
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQueue
 from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
@@ -36,9 +37,11 @@ from adapters.secrets.token_cipher import (
     load_or_create_key_file,
 )
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
+from adapters.whatsapp.media import GraphMediaGateway
 from adapters.whatsapp.templates import GraphTemplateGateway
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
+from application.media import MediaService
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
 from application.outbox import OutboxSender, SenderSettings
 from application.ports import Notifier, Subscriber
@@ -306,7 +309,20 @@ class Container(containers.DeclarativeContainer):
         graph_url=settings.provided.whatsapp_graph_url,
         api_version=settings.provided.whatsapp_api_version,
     )
+    media_gateway = providers.Singleton(
+        GraphMediaGateway,
+        graph_client,
+        graph_url=settings.provided.whatsapp_graph_url,
+        api_version=settings.provided.whatsapp_api_version,
+    )
     template_book = providers.Singleton(PostgresTemplateBook, pool)
+    media_service = providers.Singleton(
+        MediaService,
+        media_gateway,
+        business_registry,
+        providers.Singleton(PostgresReceivedMedia, pool),
+        max_bytes=settings.provided.media_max_bytes,
+    )
     notifiers = providers.Resource(provide_notifiers, settings)
     notice_queue = providers.Singleton(
         PostgresNoticeQueue, providers.Callable(channels_of, notifiers)

@@ -53,10 +53,14 @@ ERROR_CODES: Final = (
     ErrorCode("template_mismatch", 400, "the template's variables are not filled as its "
               "stored components need; `parameter` names the field"),
     ErrorCode("payload_too_large", 413, "the body is larger than this endpoint accepts"),
+    ErrorCode("file_too_large", 413, "a file is larger than WhatsApp accepts for its type"),
+    ErrorCode("unsupported_file_type", 400, "WhatsApp does not accept files of this type"),
     ErrorCode("unsupported_media_type", 415, "the body's Content-Type is not accepted"),
     ErrorCode("unprocessable", 422, "the request is well-formed but cannot be processed"),
     ErrorCode("rate_limited", 429, "too many requests; retry after the Retry-After delay"),
     ErrorCode("internal_error", 500, "a fault of the server; the request id finds it in the logs"),
+    ErrorCode("upstream_error", 502, "Meta's Graph API refused or failed; the message says which"),
+    ErrorCode("media_too_large", 502, "the file at Meta is larger than WAZYBOT_MEDIA_MAX_BYTES"),
     ErrorCode("not_configured", 503, "the server lacks a setting this endpoint needs"),
     ErrorCode("unavailable", 503, "the server is starting or its storage failed; retry"),
 )  # fmt: skip

@@ -140,6 +140,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         api.sending = await resolve(container.message_sending())
         api.retries = await resolve(container.outbox_retries())
         api.templates = await resolve(container.template_book())
+        api.media = await resolve(container.media_service())
         if run_workers:
             await start_workers(container)
         log.info("app.started", workers=run_workers)

@@ -23,7 +23,7 @@ _CUSTOMER_KEY = re.compile(r"phone(?!_number_id)|wa_?id|msisdn|recipient|user_id
 KEPT_IDENTIFIER_KEYS: Final = frozenset({
     "phone_number_id", "phone_number_ids", "account_id", "business_account_id", "waba_id",
     "wamid", "event_id", "event_ids", "business_id", "correlation_id", "causation_id",
-    "request_id", "delivery_id", "token_id", "fbtrace_id", "template_id",
+    "request_id", "delivery_id", "token_id", "fbtrace_id", "template_id", "media_id",
 })  # fmt: skip
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]+:)[^@/\s]+@", re.I)
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)

@@ -36,7 +36,9 @@ _STATUS_WHEN: Final = {
     409: "The request conflicts with the current state of the resource.",
     413: "The body is larger than the server accepts.",
     422: "The request is well-formed but cannot be carried out.",
+    415: "The body's Content-Type is not accepted.",
     500: "A fault of the server; `request_id` finds it in the logs.",
+    502: "Meta's Graph API refused or failed, or its file is too large.",
     503: "The server is starting, not configured for this, or its storage failed: retry.",
 }
 

@@ -94,6 +94,7 @@ class Settings:
     send_rate: int = DEFAULT_SEND_RATE
     benchmark_endpoints: bool = False
     api_token: Secret | None = None
+    media_max_bytes: int = 64 * MEBIBYTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +310,8 @@ VARIABLES: Final = (
               "serve the signature-only endpoint that bench/ingest compares against"),
     _Variable("api_token", "WAZYBOT_API_TOKEN", _api_token,
               "bearer token of the read-model API for the default business"),
+    _Variable("media_max_bytes", "WAZYBOT_MEDIA_MAX_BYTES", _integer(1024, 1024 * MEBIBYTE),
+              "largest file GET /api/v1/media/{id} passes on from Meta, in bytes"),
 )  # fmt: skip
 
 

@@ -127,10 +127,13 @@ def test_every_route_answers_bad_input_with_the_error_shape(probe: Probe) -> Non
             value, status, code, named = BAD_VALUES[parameter["name"]]
             response = probe.send(method, url, headers=headers, params={parameter["name"]: value})
             assert_error(response, status, code, named)
+        body_types = operation.get("requestBody", {}).get("content", {})
         if method == "post" and not path.startswith("/api/v1"):
             _bad_bodies(probe, url)
-        elif method == "post" and operation.get("requestBody"):
+        elif method == "post" and "application/json" in body_types:
             _bad_api_bodies(probe, url)
+        elif method == "post" and body_types:
+            _unreadable_api_body(probe, url)
 
 
 def _wrong_method(probe: Probe, url: str, method: str) -> None:
@@ -146,6 +149,14 @@ def _bad_credentials(probe: Probe, url: str, method: str) -> None:
         response = probe.send(method, url, headers=headers)
         assert_error(response, 401, "unauthorized")
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+def _unreadable_api_body(probe: Probe, url: str) -> None:
+    """Broken JSON: refused as such, or as a media type the endpoint does not read."""
+    headers = {**auth(), "Content-Type": "application/json"}
+    response = probe.send("post", url, content=b'{"broken": ', headers=headers)
+    assert response.status_code in (400, 415), response.text
+    assert response.json()["error"] in ("invalid_json", "unsupported_media_type")
 
 
 def _bad_bodies(probe: Probe, url: str) -> None:

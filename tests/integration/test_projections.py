@@ -354,7 +354,8 @@ async def test_a_batch_split_anywhere_gives_the_same_read_models(
     replayed = await replayed_read_models(pool, database_url, batch_size=500)
 
     assert one_by_one == replayed
-    assert all(one_by_one[table] for table in READ_MODEL_TABLES if table != "metrics_waiting")
+    quiet = ("metrics_waiting", "received_media")  # this traffic holds no media
+    assert all(one_by_one[table] for table in READ_MODEL_TABLES if table not in quiet)
     ben = conversation_stream(PHONE_NUMBER_ID, BEN)
     (row,) = [r for r in one_by_one["conversations"] if r["id"] == ben]
     assert row["throttled"] is True

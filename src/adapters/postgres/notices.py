@@ -3,7 +3,7 @@ delivery workers of any process with FOR UPDATE SKIP LOCKED and a lease."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -11,7 +11,7 @@ import asyncpg
 import msgspec
 
 from adapters.postgres.connection import PgConnection
-from application.notices import KeyedNotice, Notice
+from application.notices import Incident, IncidentChanges, KeyedNotice, Notice
 from application.ports import NoticeDelivery
 
 _ENQUEUE_SQL: Final = """
@@ -39,6 +39,16 @@ from due where t.id = due.id
 returning t.id, t.channel, t.notice, t.attempts
 """
 
+_OPEN_INCIDENTS_SQL: Final = """
+select business_id, cause, opened_at from notice_incidents where business_id = any($1::text[])
+"""
+_END_INCIDENTS_SQL: Final = "delete from notice_incidents where business_id = any($1::text[])"
+_OPEN_INCIDENT_SQL: Final = """
+insert into notice_incidents (business_id, cause, opened_at)
+select * from unnest($1::text[], $2::text[], $3::timestamptz[])
+on conflict (business_id, cause) do update set opened_at = excluded.opened_at
+"""
+
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(Notice)
 
@@ -60,6 +70,20 @@ class PostgresNoticeQueue:
             self._channels,
         )
         return int(status.split()[-1])
+
+    async def open_incidents(
+        self, tx: PgConnection, business_ids: Collection[str]
+    ) -> dict[Incident, datetime]:
+        rows = await tx.fetch(_OPEN_INCIDENTS_SQL, list(business_ids))
+        return {Incident(r["business_id"], r["cause"]): r["opened_at"] for r in rows}
+
+    async def save_incidents(self, tx: PgConnection, changes: IncidentChanges) -> None:
+        if changes.ended:
+            await tx.execute(_END_INCIDENTS_SQL, list(changes.ended))
+        if changes.opened:
+            opened = list(changes.opened.items())
+            await tx.execute(_OPEN_INCIDENT_SQL, [i.business_id for i, _ in opened],
+                             [i.cause for i, _ in opened], [at for _, at in opened])  # fmt: skip
 
 
 class PostgresNoticeDeliveries:

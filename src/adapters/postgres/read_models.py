@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Final
 from adapters.postgres.connection import PgConnection
 from adapters.postgres.templates import stored_template, template_cells
 from application.event_log import RecordedEvent
+from application.media import ReceivedMediaRow, received_media_rows
 from application.projections import (
     ConversationKey,
     ErrorRow,
@@ -578,12 +579,34 @@ class TemplatesProjection(PostgresProjection):
             await tx.execute(self._sql["upsert"], *_columns(cells, 10))
 
 
+class ReceivedMediaProjection(PostgresProjection):
+    """Which media ids each business received, for the media download's access check."""
+
+    kind = "media"
+    tables = ("received_media",)
+    _templates: ClassVar[dict[str, str]] = {
+        "insert": """
+            insert into {s}.received_media (business_id, media_id, phone_number_id,
+                                            conversation_id, media_type, mime_type, received_at)
+            select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::text[], $7::timestamptz[])
+            on conflict (business_id, media_id) do nothing  -- a replayed event, a forward
+        """,
+    }
+
+    async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        rows = received_media_rows(events)
+        if rows:
+            await tx.execute(self._sql["insert"], *_columns(rows, len(ReceivedMediaRow._fields)))
+
+
 PROJECTIONS: Final[tuple[type[PostgresProjection], ...]] = (
     ConversationsProjection,
     MessagesProjection,
     ErrorsProjection,
     MetricsProjection,
     TemplatesProjection,
+    ReceivedMediaProjection,
 )
 
 

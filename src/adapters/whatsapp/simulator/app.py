@@ -104,6 +104,7 @@ class Answer:
     status: int
     body: Any
     content_type: str = "application/json"
+    chunked: bool = False  # sent in pieces, without Content-Length
 
 
 class CloudApiSimulator:
@@ -127,6 +128,7 @@ class CloudApiSimulator:
         self.status_delays = status_delays
         self.phone_number_ids = set(phone_number_ids) if phone_number_ids is not None else None
         self.number_tokens: dict[str, str] = {}
+        self.declared_sizes: dict[str, int] = {}  # media id -> the file_size its lookup names
         self.state = SimulatorState(clock=clock)
         self.faults = FaultPlan()
         self.webhooks = WebhookSender(webhook_url, secret, backoff=webhook_backoff)
@@ -271,6 +273,14 @@ class CloudApiSimulator:
     ) -> Media:
         """Store a file as if uploaded; ``media_id`` picks its id (a fresh one otherwise)."""
         return self.state.add_media(content, mime_type, filename, media_id=media_id)
+
+    def misdeclare_media_size(self, media_id: str, file_size: int) -> None:
+        """Name ``file_size`` in this file's lookup and send its download without a length.
+
+        The client only learns the real size by reading the file, as with a CDN that
+        streams chunked.
+        """
+        self.declared_sizes[media_id] = file_size
 
     async def customer_sends(
         self,
@@ -581,7 +591,7 @@ class CloudApiSimulator:
                 "url": f"{request.base_url}/_media/{media.id}",
                 "mime_type": media.mime_type,
                 "sha256": media.sha256,
-                "file_size": len(media.content),
+                "file_size": self.declared_sizes.get(media.id, len(media.content)),
                 "id": media.id,
             },
         )
@@ -593,7 +603,7 @@ class CloudApiSimulator:
         media = self.state.media.get(match["media_id"]) if match else None
         if media is None:
             return Answer(404, b"Not Found", "text/plain")
-        return Answer(200, media.content, media.mime_type)
+        return Answer(200, media.content, media.mime_type, media.id in self.declared_sizes)
 
     # -- templates -----------------------------------------------------------------------------
 
@@ -820,12 +830,25 @@ async def _respond(send: Send, answer: Answer) -> None:
         payload = answer.body
     else:
         payload = json.dumps(answer.body, ensure_ascii=False).encode()
+    if answer.chunked:
+        await _respond_in_pieces(send, answer.status, answer.content_type, payload)
+        return
     headers = [
         (b"content-type", answer.content_type.encode()),
         (b"content-length", str(len(payload)).encode()),
     ]
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def _respond_in_pieces(send: Send, status: int, content_type: str, payload: bytes) -> None:
+    headers = [(b"content-type", content_type.encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    piece = 64 * 1024
+    for start in range(0, len(payload), piece):
+        await send({"type": "http.response.body", "body": payload[start : start + piece],
+                    "more_body": True})  # fmt: skip
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _drop_connection(send: Send) -> None:
