@@ -18,6 +18,7 @@ from domain.outbound import Recipient, TextMessage
 from domain.outbox import OutboundMessageQueued, RetryPolicy, queued_event_id
 from entrypoints.container import Container, resolve
 from tests.support.app_server import ACCESS_TOKEN, NUMBER, AppServer, app_server
+from tests.support.outbound import customer_wrote
 from tests.support.webhook_receiver import WebhookReceiver, receiving
 
 CUSTOMERS = [f"1555000{n:04d}" for n in range(12)]
@@ -54,7 +55,8 @@ async def queue(app: AppServer, customer: str) -> str:
         message=TextMessage(body="hello"), requested_by="system", queued_at=datetime.now(UTC),
     )  # fmt: skip
     store = await resolve(app.container.event_store())
-    await store.append(stream, [NewEvent(queued, queued_event_id(message_id))])
+    wrote = customer_wrote(NUMBER, customer, business_id="default")  # the window opens
+    await store.append(stream, [wrote, NewEvent(queued, queued_event_id(message_id))])
     return message_id
 
 

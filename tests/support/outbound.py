@@ -12,14 +12,17 @@ from domain.outbound import OutboundMessage, Recipient, TextMessage
 from domain.outbox import OutboundMessageQueued, queued_event_id
 
 
-def customer_wrote(number: str, customer: str, at: datetime | None = None) -> NewEvent:
+def customer_wrote(
+    number: str, customer: str, at: datetime | None = None, *, business_id: str = "acme"
+) -> NewEvent:
     """The customer's message that opens the 24-hour window (``at``: Meta's timestamp)."""
     wamid = f"wamid.in-{uuid.uuid4().hex}"
     message = InboundMessage(
         phone_number_id=number, customer_id=customer, wamid=wamid,
         sent_at=at or datetime.now(UTC), type="text", content=TextContent(body="hello"),
     )  # fmt: skip
-    return NewEvent(MessageReceived(business_id="acme", message=message), message_event_id(wamid))
+    received = MessageReceived(business_id=business_id, message=message)
+    return NewEvent(received, message_event_id(wamid))
 
 
 def queued(
