@@ -98,7 +98,7 @@ def media_router(media_service: Callable[[], MediaService]) -> Router:
 
 @post(
     "/",
-    status_code=200,
+    status_code=201,
     request_max_body_size=LARGEST_UPLOAD + FORM_OVERHEAD,
     operation_class=_UploadOperation,
     responses=error_responses(400, 401, 413, 415, 502, 503),

@@ -289,8 +289,10 @@ def refusal_error(refused: SendRefusedError, message: OutboundMessage | None) ->
     if parameter is not None and message is not None and refused.refusal is Refusal.INVALID:
         parameter = request_field(message, parameter)
     text = refused.message
-    if refused.refusal is Refusal.INVALID and parameter and refused.field != parameter:
-        text = text.replace(refused.field or "", parameter, 1)
+    field = refused.field or ""
+    if refused.refusal is Refusal.INVALID and parameter and text.lower().startswith(field.lower()):
+        # The domain names its own field ("Buttons[1].title is ..."): name the request's.
+        text = f"The field {parameter}{text[len(field) :]}"
     return ApiError(_REFUSALS[refused.refusal], text, parameter=parameter)
 
 

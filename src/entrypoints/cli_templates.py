@@ -89,8 +89,16 @@ def _run(settings: Settings, work: Callable[[Container], Awaitable[int]]) -> int
         print(f"wazybot: {error.message}", file=sys.stderr)
         return 2
     except GatewayError as error:
-        print(f"wazybot: Meta refused: {_describe(error)}", file=sys.stderr)
+        print(f"wazybot: {_failure(error, settings.whatsapp_graph_url)}", file=sys.stderr)
         return 1
+
+
+def _failure(error: GatewayError, graph_url: str) -> str:
+    if error.http_status is None and error.code is None:  # no answer at all
+        reason = error.classification.reason
+        return (f"no answer from the Graph API at {graph_url} ({reason}); check "
+                "WHATSAPP_GRAPH_URL (in the environment or .env)")  # fmt: skip
+    return f"Meta refused: {_describe(error)}"
 
 
 def _describe(error: GatewayError) -> str:

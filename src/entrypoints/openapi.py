@@ -19,7 +19,8 @@ ASSETS_PATH: Final = f"{SCHEMA_PATH}/assets"
 BEARER: Final = "bearer"
 SECURITY: Final[list[dict[str, list[str]]]] = [{BEARER: []}]
 _DESCRIPTION: Final = """\
-The read-model API of WazyBot, and the WhatsApp webhook Meta calls.
+The API of WazyBot (conversations and their timelines, metrics, errors, sending and the
+outbox, templates, media) and the WhatsApp webhook Meta calls.
 
 Every `/api/v1` request needs `Authorization: Bearer <token>` (create one with
 `wazybot tokens create --business ID`); a token sees exactly one business.

@@ -73,7 +73,7 @@ async def test_every_whatsapp_type_uploads_at_its_largest_size(
         content = f"a {mime_type} file".encode()
         response = await upload(client, content, mime_type, "f")
 
-        assert response.status_code == 200, response.text
+        assert response.status_code == 201, response.text
         answer = response.json()
         assert answer["type"] == kind
         assert answer["phone_number_id"] == NUMBER
@@ -82,7 +82,7 @@ async def test_every_whatsapp_type_uploads_at_its_largest_size(
     # At the limit exactly: Meta (the simulator) takes it too.
     for mime_type, _, limit in [EVERY_TYPE[1], EVERY_TYPE[-1], EVERY_TYPE[2]]:
         response = await upload(client, b"\0" * limit, mime_type)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 201, response.text
     assert len(uploads_seen(app)) == len(EVERY_TYPE) + 3
     assert all(r.path.endswith(f"/{NUMBER}/media") for r in uploads_seen(app))
 
@@ -93,7 +93,7 @@ async def test_the_type_field_overrides_the_parts_content_type(
     response = await upload(client, b"OggS...", "application/octet-stream", "v.ogg",
                             type="audio/ogg")  # fmt: skip
 
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     assert app.sim.state.media[response.json()["media_id"]].mime_type == "audio/ogg"
 
 

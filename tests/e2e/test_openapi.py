@@ -73,6 +73,16 @@ def test_every_api_route_declares_the_bearer_scheme(server: RunningServer) -> No
     assert all("security" not in op for op in public)
 
 
+def test_each_api_operation_is_listed_once_under_its_own_tag(server: RunningServer) -> None:
+    tags = {(p, m): op.get("tags") for p, m, op in operations(document(server))
+            if p.startswith("/api/v1")}  # fmt: skip
+    assert all(len(t or []) == 1 for t in tags.values()), tags
+    assert tags[("/api/v1/conversations/{conversation_id}/messages", "post")] == ["sending"]
+    assert tags[("/api/v1/media", "post")] == ["media"]
+    assert tags[("/api/v1/templates", "get")] == ["templates"]
+    assert tags[("/api/v1/conversations", "get")] == ["read models"]
+
+
 def test_every_error_answer_uses_the_shared_error_schema(server: RunningServer) -> None:
     doc = document(server)
     for path, method, operation in operations(doc):

@@ -165,3 +165,16 @@ async def test_clear_errors_for_businesses_and_meta_refusals(
     assert expired.returncode == 1
     assert "code 190" in expired.stderr
     assert await cli.listed() == []  # nothing was recorded
+
+
+async def test_a_graph_api_that_does_not_answer_is_named_with_the_setting(
+    world: tuple[CloudApiSimulator, Cli],
+) -> None:
+    _, cli = world
+    cli.env["WHATSAPP_GRAPH_URL"] = "http://127.0.0.1:9"  # the discard port: nobody listens
+
+    unreachable = await cli("templates", "sync", "--business", "acme")
+
+    assert unreachable.returncode == 1
+    assert "no answer from the Graph API at http://127.0.0.1:9" in unreachable.stderr
+    assert "WHATSAPP_GRAPH_URL" in unreachable.stderr
