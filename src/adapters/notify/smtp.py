@@ -87,7 +87,8 @@ class SmtpNotifier:
         smtp = _Smtp(server.host, timeout=self._deadline_seconds)
         # Whatever the server does (a slow drip of bytes included), the socket is shut at
         # the deadline, which ends any call blocked on it.
-        watchdog = threading.Timer(self._deadline_seconds, _shut, args=(smtp,))
+        fired = threading.Event()  # set before the socket is shut: no race with the error
+        watchdog = threading.Timer(self._deadline_seconds, _shut, args=(smtp, fired))
         watchdog.start()
         try:
             with smtp:
@@ -107,7 +108,7 @@ class SmtpNotifier:
         except NotificationError:
             raise
         except (smtplib.SMTPException, OSError) as error:
-            if not watchdog.is_alive():  # it fired: the deadline cut the conversation
+            if fired.is_set():  # the deadline cut the conversation
                 late = f"{where} did not finish within {self._deadline_seconds:g} s"
                 raise NotificationError(late) from None
             if isinstance(error, smtplib.SMTPException):
@@ -131,7 +132,8 @@ class _Smtp(smtplib.SMTP):
         self._host = host
 
 
-def _shut(smtp: smtplib.SMTP) -> None:
+def _shut(smtp: smtplib.SMTP, fired: threading.Event) -> None:
+    fired.set()
     sock = smtp.sock
     if sock is not None:
         with contextlib.suppress(OSError):
