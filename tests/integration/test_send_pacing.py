@@ -27,7 +27,7 @@ from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
 from adapters.whatsapp.simulator import CloudApiSimulator, running
 from adapters.whatsapp.simulator.state import RecordedRequest
 from application.codec import EventCodec
-from application.event_log import NewEvent
+from application.event_log import FeedPosition, NewEvent
 from application.outbox import ClaimedMessage, OutboxSender, SenderSettings
 from application.subscriptions import RunnerSettings, SubscriptionRunner
 from domain.conversation import MessageReceived, conversation_stream
@@ -75,6 +75,17 @@ class Rig:
         assert result.last_position is not None
         await asyncio.wait_for(self.runner.wait_for_checkpoint(result.last_position), 15)
         return str(reply.event.message_id)  # type: ignore[attr-defined]
+
+    async def settled(self) -> None:
+        """The outbox subscriber has applied every event so far: its transaction, which
+        locks the rows it updates, no longer makes a claim skip them (SKIP LOCKED)."""
+        row = await self.pool.fetchrow(
+            "select tx::text as tx, global_position from events order by tx desc,"
+            " global_position desc limit 1"
+        )
+        assert row is not None
+        head = FeedPosition(int(row["tx"]), row["global_position"])
+        await asyncio.wait_for(self.runner.wait_for_checkpoint(head), 15)
 
     def sender(self, pool: asyncpg.Pool[Any] | None = None, *, rate: int = 20,
                policy: PacingPolicy | None = None,
@@ -193,6 +204,7 @@ async def test_a_throughput_error_slows_the_number_down_then_it_recovers(rig: Ri
     rig.sim.throttle(1)  # the next request gets 130429
     throttled = await rig.queue("33620000000")
     await sender.send_due()  # throttled: the number slows down, the message is retried
+    await rig.settled()
     await sender.send_due()
 
     assert (await rig.statuses())[throttled] == "accepted"
@@ -227,6 +239,7 @@ async def test_a_pair_rate_error_delays_only_that_conversation(rig: Rig) -> None
     sender = rig.sender(rate=50)
 
     await sender.send_due()
+    await rig.settled()
     await sender.send_due()  # the busy customer's messages wait; nothing of theirs is due
     late = await rig.queue("33632000000")  # others keep flowing
     await sender.send_due()
@@ -248,6 +261,7 @@ async def test_a_pair_rate_error_delays_only_that_conversation(rig: Rig) -> None
     await rig.pool.execute("update outbox set next_attempt_at = now() where message_id = $1",
                            uuid.UUID(first))  # fmt: skip
     await sender.send_due()
+    await rig.settled()
     await sender.send_due()
     assert [r.body["text"]["body"] for r in rig.sends(busy)] == ["first", "first", "second"]
     assert (await rig.statuses())[second] == "accepted"
@@ -261,6 +275,7 @@ async def test_a_message_whose_window_closed_fails_without_calling_meta(rig: Rig
     sender = rig.sender(rate=20)
 
     await sender.send_due()
+    await rig.settled()
     await sender.send_due()
 
     statuses = await rig.statuses()
