@@ -21,19 +21,23 @@ sender, and the benchmark reads them through its control endpoints (``/_simulato
 Where the benchmark may (as root), the simulator runs at a higher scheduling priority
 (nice -10): another machine's clock does not wait for the CPUs the sender uses. The
 sender, the ``outbox`` subscriber and the database client share this process, with
-production settings and the PostgreSQL pacing.
+production settings and the PostgreSQL pacing. With ``--sender-processes 2`` a second
+worker process runs one more sender on the same database: the number's pace is shared
+through PostgreSQL, as between real workers.
 
 By default a fresh embedded PostgreSQL with production settings (fsync on) runs in a
 temporary data directory under ``.wazybot/``; with ``DATABASE_URL`` set, the benchmark
 runs in a scratch database on that server and drops it afterwards.
 
-    .venv/bin/python bench/outbound.py [--limits 200,20] [--burst-seconds S] [--check]
+    .venv/bin/python bench/outbound.py [--limits 200,20] [--burst-seconds S]
+                                       [--sender-processes 1|2] [--check]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import platform
 import secrets
@@ -48,6 +52,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -215,17 +220,79 @@ async def stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-class Bench:
-    """The store, the outbox subscriber and the simulator; one sender per measurement."""
+def other_sender(database_url: str, simulator_url: str, rate: int, pipe: Connection) -> None:
+    """A second worker process: one more sender on the same database (``spawn`` target)."""
+    configure_logging(production=False, level="warning", stream=sys.stderr)
+    asyncio.run(_other_sender(database_url, simulator_url, rate, pipe))
 
-    def __init__(self, pool: asyncpg.Pool[Any], store: PostgresEventStore,
+
+async def _other_sender(database_url: str, simulator_url: str, rate: int, pipe: Connection) -> None:
+    pool = await create_pool(database_url, min_size=4, max_size=20)
+    store = PostgresEventStore(pool, CODEC)
+    client = create_graph_client()
+    gateway = TimedGateway(GraphWhatsAppGateway(client, simulator_url, "v26.0"))
+    try:
+        pipe.send("ready")
+        await asyncio.to_thread(pipe.recv)  # go
+        pacing = PostgresSendPacing(pool, default_rate=rate)
+        sender = OutboxSender(PostgresOutbox(pool, store), gateway, Tokens(), pacing=pacing)
+        sender.start()
+        await asyncio.to_thread(pipe.recv)  # stop
+        await sender.stop()
+        pipe.send(gateway.started)
+    finally:
+        await client.aclose()
+        await store.close()
+        await pool.close()
+
+
+class SenderProcess:
+    """``other_sender`` in a process of its own, started and stopped through a pipe."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, pipe: Connection) -> None:
+        self._process = process
+        self._pipe = pipe
+
+    @classmethod
+    async def ready(cls, database_url: str, simulator_url: str, rate: int) -> SenderProcess:
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(target=other_sender, daemon=True,
+                                  args=(database_url, simulator_url, rate, theirs))  # fmt: skip
+        process.start()
+        if not await asyncio.to_thread(ours.poll, 60):
+            process.kill()
+            raise RuntimeError("the second sender process did not start within 60 s")
+        ours.recv()
+        return cls(process, ours)
+
+    def go(self) -> None:
+        self._pipe.send("go")
+
+    async def stopped(self) -> dict[str, list[float]]:
+        """Stop its sender; when its sends left, by number."""
+        self._pipe.send("stop")
+        if not await asyncio.to_thread(self._pipe.poll, 60):
+            self._process.kill()
+            raise RuntimeError("the second sender process did not stop within 60 s")
+        started: dict[str, list[float]] = self._pipe.recv()
+        await asyncio.to_thread(self._process.join, 10)
+        return started
+
+
+class Bench:
+    """The store, the outbox subscriber and the simulator; the senders of each measurement."""
+
+    def __init__(self, database_url: str, pool: asyncpg.Pool[Any], store: PostgresEventStore,
                  runner: SubscriptionRunner[Any], simulator: SimulatorProcess,
-                 gateway: TimedGateway) -> None:  # fmt: skip
+                 gateway: TimedGateway, sender_processes: int) -> None:  # fmt: skip
+        self.database_url = database_url
         self.pool = pool
         self.store = store
         self.runner = runner
         self.simulator = simulator
         self.gateway = gateway
+        self.sender_processes = sender_processes
         self._numbers = iter(range(1065550000, 1065560000))
 
     def number(self) -> str:
@@ -234,14 +301,23 @@ class Bench:
 
     @asynccontextmanager
     async def sender(self, number_rate: int) -> AsyncIterator[None]:
+        """This process's sender, and one in each other sender process, started together."""
+        others = [await SenderProcess.ready(self.database_url, self.simulator.base_url,
+                                            number_rate)
+                  for _ in range(self.sender_processes - 1)]  # fmt: skip
         pacing = PostgresSendPacing(self.pool, default_rate=number_rate)
         sender = OutboxSender(PostgresOutbox(self.pool, self.store), self.gateway, Tokens(),
                               pacing=pacing)  # fmt: skip
+        for other in others:
+            other.go()
         sender.start()
         try:
             yield
         finally:
             await sender.stop()
+            for other in others:
+                for number, moments in (await other.stopped()).items():
+                    self.gateway.started.setdefault(number, []).extend(moments)
 
     async def queue(self, number: str, customer: str) -> None:
         """The customer writes (opening the window) and a reply is queued, in one append."""
@@ -375,7 +451,7 @@ async def bench(url: str, args: argparse.Namespace) -> Results:
         async with simulator_process() as simulator:
             ceiling = await bench_ceiling(simulator, args.ceiling_seconds)
             gateway = TimedGateway(GraphWhatsAppGateway(client, simulator.base_url, "v26.0"))
-            work = Bench(pool, store, runner, simulator, gateway)
+            work = Bench(url, pool, store, runner, simulator, gateway, args.sender_processes)
             bursts, steadies = [], []
             for limit in args.limits:
                 print(f"burst at {limit}/s ...", file=sys.stderr)
@@ -421,8 +497,8 @@ def report(results: Results, args: argparse.Namespace, where: str) -> bool:
     print(f"WazyBot outbound benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {where}")
     print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; the Cloud API simulator in a "
-          f"process of its own (nice {results.simulator_niceness}), over HTTP; one sender "
-          f"process")  # fmt: skip
+          f"process of its own (nice {results.simulator_niceness}), over HTTP; sender "
+          f"processes: {args.sender_processes}")  # fmt: skip
     print()
     print(f"ceiling: bare httpx loop to the simulator ({CEILING_TASKS} tasks): "
           f"{results.ceiling:,.0f} sends/s")  # fmt: skip
@@ -486,6 +562,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--ceiling-seconds", type=seconds, default=3.0, help="how long the bare httpx loop runs"
+    )
+    parser.add_argument(
+        "--sender-processes",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="worker processes sending, sharing each number's pace (default 1)",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     return parser.parse_args(argv)  # fmt: skip
