@@ -199,6 +199,21 @@ async def test_the_business_send_rate_overrides_the_default(rig: Rig) -> None:
     assert other[2] - other[1] == pytest.approx(1 / (80 * HEADROOM), rel=1e-3)
 
 
+async def test_slots_count_from_when_the_database_read_the_time_not_from_its_answer(
+    rig: Rig,
+) -> None:
+    # The process's clock says the reservation took half a second to come back (a slow
+    # commit): the slots are that much nearer than they were when the database read its time.
+    readings = iter([100.0, 100.5])
+    pacing = PostgresSendPacing(rig.pool, default_rate=10, monotonic=lambda: next(readings))
+
+    delays = await pacing.reserve("1065550199", "nobody", 3)
+
+    spacing = 1 / (10 * HEADROOM)
+    assert delays[0] == pytest.approx(-0.5, abs=0.05)  # due already: sent at once
+    assert delays[2] - delays[0] == pytest.approx(2 * spacing, rel=1e-3)
+
+
 async def test_a_throughput_error_slows_the_number_down_then_it_recovers(rig: Rig) -> None:
     sender = rig.sender(rate=20, policy=PacingPolicy(quiet_period=timedelta(minutes=5)))
     rig.sim.throttle(1)  # the next request gets 130429
