@@ -20,6 +20,7 @@ from application.event_log import (
 )
 from application.gateway import SendAccepted, Sender
 from application.notices import Incident, IncidentChanges, KeyedNotice, Notice
+from domain.assistant import AssistantAnswer, AssistantContext
 from domain.outbound import OutboundMessage, Recipient
 
 TxT = TypeVar("TxT")
@@ -195,3 +196,25 @@ class NoticeDeliveries(Protocol):
     async def delivered(self, delivery_id: int) -> None: ...
 
     async def retry_at(self, delivery_id: int, error: str, when: datetime) -> None: ...
+
+
+class AssistantUnavailableError(Exception):
+    """The assistant could not answer (timeout, provider error, unusable answer).
+
+    ``reason`` is readable and holds no secret; the turn sends the fallback message.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Assistant(Protocol):
+    """Decides the answer to a turn's customer messages: the offline rules or a provider."""
+
+    @property
+    def provider(self) -> str: ...
+
+    async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        """The decision; ``AssistantUnavailableError`` when none can be had in time."""
+        ...
