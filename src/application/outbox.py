@@ -45,7 +45,7 @@ from domain.outbox import (
     failed_event_id,
     queued_event_id,
 )
-from domain.privacy import mask_customer_id, mask_phones_in
+from domain.privacy import mask_customer_id, mask_phones_in, safe_error_details
 from domain.service_window import WINDOW_CLOSED_REASON, may_send
 from domain.whatsapp_errors import Classification, ErrorClass, Transport, classify
 
@@ -70,6 +70,8 @@ class ClaimedMessage:
     queued_at: datetime
     possibly_sent: bool  # an earlier attempt may have reached Meta
     last_inbound_at: datetime | None = None  # the customer's last message (Meta's time)
+    # The wamid of an earlier sending Meta accepted, then reported failed: this is a new one.
+    previous_wamid: str | None = None
 
 
 class Outbox(Protocol):
@@ -318,7 +320,8 @@ class OutboxSender(PollingWorker):
         except GatewayError as error:
             if error.classification.error_class is ErrorClass.THROUGHPUT:
                 await self._slow_down(claimed)
-            await self._failed(claimed, error.classification, error.code, error.title)
+            await self._failed(claimed, error.classification, error.code, error.title,
+                               error.details)  # fmt: skip
             return
         except TimeoutError:
             await self._failed(claimed, classify(None, None, Transport.NO_ANSWER), None, None)
@@ -338,9 +341,8 @@ class OutboxSender(PollingWorker):
                                         attempt=claimed.attempt, at=self._clock(),
                                         ambiguous_retry=claimed.possibly_sent,
                                         business_id=claimed.business_id)  # fmt: skip
-        await self._outbox.record(
-            claimed.conversation_stream, [_new(event, accepted_event_id(claimed.message_id))]
-        )
+        event_id = accepted_event_id(claimed.message_id, claimed.previous_wamid)
+        await self._outbox.record(claimed.conversation_stream, [_new(event, event_id)])
         log.info("outbox.accepted", message_id=claimed.message_id, attempt=claimed.attempt,
                  ambiguous_retry=claimed.possibly_sent)  # fmt: skip
 
@@ -350,6 +352,7 @@ class OutboxSender(PollingWorker):
         classification: Classification,
         code: int | None,
         title: str | None,
+        details: str | None = None,
     ) -> None:
         now = self._clock()
         decision = decide_retry(classification, claimed.attempt, queued_at=claimed.queued_at,
@@ -361,6 +364,7 @@ class OutboxSender(PollingWorker):
             reason=mask_phones_in(classification.reason), error_class=classification.error_class,
             retryable=classification.retryable, next_attempt_at=next_attempt_at,
             ambiguous=classification.ambiguous, at=now, business_id=claimed.business_id,
+            details=safe_error_details(details),
         )  # fmt: skip
         events = [_new(failed, failed_event_id(claimed.message_id, claimed.attempt))]
         if isinstance(decision, GiveUp) and decision.exhausted:

@@ -37,6 +37,7 @@ from domain.outbox import (
     OutboundRetryRequested,
     OutboundSendFailed,
 )
+from domain.privacy import mask_phones_in, safe_error_details
 from domain.public_ids import message_public_id
 from domain.timeline import (
     FAILED,
@@ -45,6 +46,7 @@ from domain.timeline import (
     status_moves_forward,
     summarize,
 )
+from domain.whatsapp_errors import reported_failure_reason
 
 # --- conversations -----------------------------------------------------------------------
 
@@ -236,6 +238,7 @@ class TimelineMessage(NamedTuple):
     reply_to_wamid: str | None = None
     error_reason: str | None = None
     attempts: int | None = None
+    error_details: str | None = None
 
     def with_public_id(self) -> TimelineMessage:
         if self.public_id or self.wamid is None:
@@ -248,9 +251,7 @@ class SettledStatus(NamedTuple):
     at: datetime
     error_code: int | None
     error_title: str | None
-
-
-_NO_STATUS: Final = (None, None, None, None)
+    error_details: str | None = None
 
 
 class StoredMessage(NamedTuple):
@@ -342,13 +343,26 @@ def timeline_write(
             if settled is not None:
                 inserts[echoed[key]] = inserts[echoed[key]]._replace(
                     status=settled.status, status_at=settled.at, error_code=settled.error_code,
-                    error_title=settled.error_title,
+                    error_title=settled.error_title, error_details=settled.error_details,
                 )  # fmt: skip
             continue
         if known is None:
-            inserts.append(TimelineMessage(key.business_id, reports.conversation_id, key.wamid,
-                                           "outbound", "agent", "unknown", None, first_at,
-                                           *(settled or _NO_STATUS)).with_public_id())  # fmt: skip
+            placeholder = TimelineMessage(
+                key.business_id,
+                reports.conversation_id,
+                key.wamid,
+                "outbound",
+                "agent",
+                "unknown",
+                None,
+                first_at,
+            )
+            if settled is not None:
+                placeholder = placeholder._replace(
+                    status=settled.status, status_at=settled.at, error_code=settled.error_code,
+                    error_title=settled.error_title, error_details=settled.error_details,
+                )  # fmt: skip
+            inserts.append(placeholder.with_public_id())
             continue
         sent_at = min(known.sent_at, first_at) if known.placeholder else known.sent_at
         if settled is not None or sent_at != known.sent_at:
@@ -384,6 +398,7 @@ class OutboundFailedStep(NamedTuple):
     reason: str
     final: bool  # no attempt follows: the message failed
     at: datetime | None
+    details: str | None = None
 
 
 class OutboundRetryStep(NamedTuple):
@@ -407,7 +422,7 @@ def outbound_steps(events: Iterable[RecordedEvent]) -> list[OutboundStep]:
         elif isinstance(event, OutboundSendFailed):
             steps.append(OutboundFailedStep(
                 event.message_id, event.attempt, event.code, event.title, event.reason,
-                event.next_attempt_at is None, event.at or recorded.recorded_at,
+                event.next_attempt_at is None, event.at or recorded.recorded_at, event.details,
             ))  # fmt: skip
         elif isinstance(event, OutboundRetryRequested):
             steps.append(OutboundRetryStep(event.message_id, event.at))
@@ -434,7 +449,8 @@ def settle(current: str | None, statuses: Sequence[DeliveryStatus]) -> SettledSt
         return None
     error = moved.errors[0] if moved.errors else None
     return SettledStatus(moved.status, moved.at, error.code if error else None,
-                         error.title if error else None)  # fmt: skip
+                         error.title if error else None,
+                         safe_error_details(error.details) if error else None)  # fmt: skip
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -452,14 +468,30 @@ class ErrorRow(NamedTuple):
     wamid: str | None
     occurred_at: datetime
     message_id: str | None = None
+    error_details: str | None = None
 
 
-def error_rows(events: Iterable[RecordedEvent]) -> list[ErrorRow]:
+def reported_failures(events: Iterable[RecordedEvent]) -> list[tuple[str, str]]:
+    """(conversation stream, wamid) of each failure Meta reported by webhook in the batch:
+    the message we queued under that wamid is looked up by its acceptance."""
+    return [
+        (recorded.stream_id, recorded.event.status.wamid)
+        for recorded in events
+        if isinstance(recorded.event, MessageStatusUpdated)
+        and recorded.event.status.status == FAILED
+    ]
+
+
+def error_rows(
+    events: Iterable[RecordedEvent], message_of: Mapping[str, str] | None = None
+) -> list[ErrorRow]:
+    """``message_of``: the id of the message we queued, by the wamid Meta accepted it as."""
     rows: list[ErrorRow] = []
     for recorded in events:
         event = recorded.event
         if isinstance(event, MessageStatusUpdated) and event.status.status == FAILED:
-            rows.extend(_failed_send(recorded, event.business_id, event.status))
+            message_id = (message_of or {}).get(event.status.wamid)
+            rows.extend(_failed_send(recorded, event.business_id, event.status, message_id))
         elif isinstance(event, WebhookProblemReported):
             problem = event.problem
             rows.extend(
@@ -499,9 +531,25 @@ def outbound_error_rows(
             "dead_letter" if event.retryable else "send_failed", event.code,
             event.title or ("Out of attempts" if event.retryable else "Message not sent"),
             event.reason, recorded.stream_id, None, event.at or recorded.recorded_at,
-            event.message_id,
+            event.message_id, event.details,
         ))  # fmt: skip
     return rows
+
+
+class MessageAcceptance(NamedTuple):
+    message_id: str
+    wamid: str
+    at: datetime
+
+
+def acceptances(events: Iterable[RecordedEvent]) -> list[MessageAcceptance]:
+    """Messages we queued that Meta accepted in the batch: their earlier failures are
+    resolved, and a failure of this wamid recorded before it learns the message id."""
+    return [
+        MessageAcceptance(recorded.event.message_id, recorded.event.wamid, recorded.event.at)
+        for recorded in events
+        if isinstance(recorded.event, OutboundMessageAccepted)
+    ]
 
 
 def error_resolutions(events: Iterable[RecordedEvent]) -> list[tuple[str, datetime]]:
@@ -525,22 +573,20 @@ def _unreadable_row(
 
 
 def _failed_send(
-    recorded: RecordedEvent, business_id: str, status: DeliveryStatus
+    recorded: RecordedEvent, business_id: str, status: DeliveryStatus, message_id: str | None
 ) -> list[ErrorRow]:
+    """The readable reason as the timeline shows it; Meta's title stays the title."""
     errors = status.errors or (WhatsAppError(code=0, title="Message failed"),)
     return [
-        _error_row(
-            recorded,
-            n,
-            business_id,
-            "send_failed",
-            error,
-            recorded.stream_id,
-            status.wamid,
-            status.at,
+        ErrorRow(
+            str(recorded.event_id), n, business_id, "send_failed", error.code or None,
+            error.title or error.message or "Message failed",
+            mask_phones_in(reported_failure_reason(error.code or None, error.title)),
+            recorded.stream_id, status.wamid, status.at, message_id,
+            safe_error_details(error.details),
         )
         for n, error in enumerate(errors)
-    ]
+    ]  # fmt: skip
 
 
 def _error_row(

@@ -219,6 +219,13 @@ class MessageView(View, frozen=True):
         str | None,
         doc("The id of the message this one quotes (either direction); null when none."),
     ] = None
+    error_details: Annotated[
+        str | None,
+        doc(
+            "Meta's details of that error (error_data.details, e.g. which parameter it refused;"
+            " phone numbers masked); null when Meta gave none."
+        ),
+    ] = None
 
 
 class ErrorView(View, frozen=True):
@@ -244,7 +251,13 @@ class ErrorView(View, frozen=True):
     ]
     code: Annotated[int | None, doc("Meta's error code; null when Meta gave none.")]
     title: Annotated[str, doc("Meta's title of the error, or what went wrong.")]
-    detail: Annotated[str, doc("Meta's details of the error, or the reason; empty when none.")]
+    detail: Annotated[
+        str,
+        doc(
+            "For a failed send or dead letter, the readable reason the timeline shows; else "
+            "Meta's details of the error, or what went wrong; empty when none."
+        ),
+    ]
     conversation_id: Annotated[
         str | None, doc("The conversation it belongs to; null for errors about the whole number.")
     ]
@@ -252,11 +265,22 @@ class ErrorView(View, frozen=True):
     occurred_at: Annotated[datetime, doc("When it happened (as Meta reported it, if it did).")]
     resolved_at: Annotated[
         datetime | None,
-        doc("When an unreadable change was read after all by a newer version; else null."),
+        doc(
+            "When it stopped mattering: an unreadable change read after all by a newer "
+            "version, or a failed send (or dead letter) of a message WazyBot queued that a "
+            "later attempt got accepted by Meta; else null."
+        ),
     ]
     message_id: Annotated[
         str | None,
         doc("The id of the message WazyBot queued that failed (for the outbox); else null."),
+    ] = None
+    error_details: Annotated[
+        str | None,
+        doc(
+            "Meta's details of the error (error_data.details, phone numbers masked) of a "
+            "failed send; null when Meta gave none."
+        ),
     ] = None
 
 
@@ -308,14 +332,21 @@ class OutboxItemView(View, frozen=True):
         doc(
             "queued: waiting for its turn; in_flight: a sender holds it; retrying: an attempt "
             "failed and another follows at next_attempt_at; accepted: Meta took it; failed: "
-            "it will not be sent unless retried."
+            "it will not be sent unless retried (also when Meta reported it failed after "
+            "accepting it)."
         ),
     ]
     attempts: Annotated[int, doc("Send attempts so far.")]
     next_attempt_at: Annotated[
         datetime | None, doc("When a sender takes it next; null when none will.")
     ]
-    last_error: Annotated[str | None, doc("Why the last attempt failed; null when none did.")]
+    last_error: Annotated[
+        str | None,
+        doc(
+            "Why the last attempt failed, readable; or why Meta failed the message after "
+            "accepting it (a failed status); null when none did."
+        ),
+    ]
     dead_lettered: Annotated[
         bool, doc("True when it failed because it ran out of attempts or time.")
     ]
@@ -329,6 +360,13 @@ class OutboxItemView(View, frozen=True):
     wamid: Annotated[str | None, doc("Meta's message id once accepted; else null.")]
     queued_at: Annotated[datetime, doc("When it was queued.")]
     updated_at: Annotated[datetime, doc("When its outbox entry last changed.")]
+    error_details: Annotated[
+        str | None,
+        doc(
+            "Meta's details of the last error (error_data.details, e.g. which parameter it "
+            "refused; phone numbers masked); null when Meta gave none."
+        ),
+    ] = None
 
 
 class OutboxPage(View, frozen=True):

@@ -69,6 +69,9 @@ class OutboundSendFailed(DomainEvent, frozen=True, tag="outbound.send_failed"):
     ambiguous: bool = False  # Meta may have accepted this attempt although it failed
     at: datetime | None = None
     business_id: str | None = None  # None in events recorded before it was kept
+    # Meta's error_data.details (phones masked, no credentials, bounded); None when Meta gave
+    # none, and in events recorded before it was kept.
+    details: str | None = None
 
 
 class OutboundMessageDeadLettered(DomainEvent, frozen=True, tag="outbound.dead_lettered"):
@@ -103,8 +106,12 @@ def queued_event_id(message_id: str) -> uuid.UUID:
     return deterministic_event_id("outbound.queued", message_id)
 
 
-def accepted_event_id(message_id: str) -> uuid.UUID:
-    return deterministic_event_id("outbound.accepted", message_id)
+def accepted_event_id(message_id: str, previous_wamid: str | None = None) -> uuid.UUID:
+    """One acceptance per sending of a message: a message sent again after Meta reported its
+    accepted wamid failed (``previous_wamid``) may be accepted once more, with a new wamid."""
+    if previous_wamid is None:
+        return deterministic_event_id("outbound.accepted", message_id)
+    return deterministic_event_id("outbound.accepted", message_id, previous_wamid)
 
 
 def failed_event_id(message_id: str, attempt: int) -> uuid.UUID:

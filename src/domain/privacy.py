@@ -47,3 +47,17 @@ def mask_phones_in(text: str) -> str:
     """Every phone number and BSUID inside free text, masked."""
     text = BSUID_PATTERN.sub(lambda m: mask_bsuid(m["prefix"], m["local"]), text)
     return PHONE_PATTERN.sub(lambda match: mask_phone(match.group(0)), text)
+
+
+# Meta's access tokens (EAA...) and bearer credentials, should a text from Meta quote one.
+_CREDENTIAL_PATTERN: Final = re.compile(r"\bEAA[A-Za-z0-9_-]{10,}|(?i:bearer)\s+\S+")
+ERROR_DETAILS_MAX: Final = 500
+
+
+def safe_error_details(details: str | None) -> str | None:
+    """Meta's details of an error as we keep and show them: phone numbers masked, anything
+    like a credential removed, at most ``ERROR_DETAILS_MAX`` characters; None when empty."""
+    if details is None or not details.strip():
+        return None
+    text = mask_phones_in(_CREDENTIAL_PATTERN.sub("[redacted]", details.strip()))
+    return text if len(text) <= ERROR_DETAILS_MAX else text[: ERROR_DETAILS_MAX - 1] + "…"

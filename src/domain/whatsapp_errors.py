@@ -116,6 +116,12 @@ def classify(
     return _by_status(code, http_status, meta_message)
 
 
+def reported_failure_reason(code: int | None, title: str | None) -> str:
+    """The readable reason of a failure Meta reported in a status webhook (after accepting
+    the message): the one its code gives, else Meta's title."""
+    return classify(code, None, meta_message=title or None).reason
+
+
 def _by_transport(transport: Transport) -> Classification:
     match transport:
         case Transport.NOT_CONNECTED:

@@ -23,8 +23,9 @@ from adapters.postgres.connection import PgConnection
 from adapters.postgres.event_store import PostgresEventStore
 from application.event_log import AppendRequest, NewEvent, RecordedEvent
 from application.outbox import OUTBOX_SUBSCRIBER, ClaimedMessage
-from domain.conversation import MessageReceived
+from domain.conversation import MessageReceived, MessageStatusUpdated
 from domain.events import DomainEvent
+from domain.inbound import DeliveryStatus
 from domain.outbound import OutboundMessage, Recipient
 from domain.outbox import (
     OutboundMessageAccepted,
@@ -33,6 +34,9 @@ from domain.outbox import (
     OutboundRetryRequested,
     OutboundSendFailed,
 )
+from domain.privacy import mask_phones_in, safe_error_details
+from domain.timeline import FAILED
+from domain.whatsapp_errors import reported_failure_reason
 
 
 class _Payload(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,18 +58,38 @@ insert into outbox (message_id, business_id, phone_number_id, conversation_strea
 values ($1, $2, $3, $4, $5, $6, $6, $7)
 on conflict (message_id) do nothing
 """
+# A wamid Meta already reported failed fails the row at once (its status may be recorded
+# first); replayed, such an acceptance never takes back a row sent again since.
 _ACCEPTED_SQL: Final = """
-update outbox set status = 'accepted', wamid = $2, attempts = greatest(attempts, $3),
-                  lease_until = null, next_attempt_at = null, last_error = null,
-                  possibly_sent = possibly_sent or $4, updated_at = now()
+with failure as (select reason, details from outbox_failed_wamids where wamid = $2)
+update outbox
+set status = case when exists (select from failure) then 'failed' else 'accepted' end,
+    wamid = $2, attempts = greatest(attempts, $3), lease_until = null, next_attempt_at = null,
+    last_error = (select reason from failure), error_details = (select details from failure),
+    possibly_sent = possibly_sent or $4, updated_at = now()
 where message_id = $1
+  and (not exists (select from failure)
+       or (status in ('in_flight', 'retrying') and wamid is distinct from $2 and attempts <= $3))
+"""
+# Meta failed a message after accepting it: final for that wamid. A row sent again since
+# holds a newer wamid (or waits to be sent), so a late status of the old one moves nothing.
+_WAMID_FAILED_SQL: Final = """
+insert into outbox_failed_wamids (wamid, business_id, code, reason, details, failed_at)
+values ($1, $2, $3, $4, $5, $6)
+on conflict (wamid) do nothing
+"""
+_REPORTED_FAILED_SQL: Final = """
+update outbox o set status = 'failed', last_error = f.reason, error_details = f.details,
+                    next_attempt_at = null, lease_until = null, updated_at = now()
+from outbox_failed_wamids f
+where f.wamid = $1 and o.wamid = $1 and o.business_id = $2 and o.status = 'accepted'
 """
 # An outcome of an attempt older than the row's (a claim came since) changes nothing.
 _FAILED_SQL: Final = """
 update outbox
 set status = case when $3::timestamptz is null then 'failed' else 'retrying' end,
     attempts = $2, next_attempt_at = $3, lease_until = null, last_error = $4,
-    possibly_sent = possibly_sent or $5, updated_at = now()
+    possibly_sent = possibly_sent or $5, error_details = $6, updated_at = now()
 where message_id = $1 and attempts <= $2 and status not in ('accepted', 'failed')
 """
 _DEAD_SQL: Final = """
@@ -105,7 +129,7 @@ set possibly_sent = o.possibly_sent or o.status = 'in_flight',
     lease_until = now() + make_interval(secs => $2), updated_at = now()
 from due where o.message_id = due.message_id
 returning o.message_id, o.business_id, o.phone_number_id, o.conversation_stream, o.attempts,
-          o.queued_at, o.possibly_sent, o.payload,
+          o.queued_at, o.possibly_sent, o.payload, o.wamid,
           (select w.last_inbound_at from conversation_windows w
            where w.conversation_stream = o.conversation_stream) as last_inbound_at
 """
@@ -137,14 +161,26 @@ async def apply_outbox_event(tx: PgConnection, event: DomainEvent, version: int)
         case OutboundSendFailed():
             await tx.execute(_FAILED_SQL, uuid.UUID(event.message_id), event.attempt,
                              event.next_attempt_at, event.reason[:1000],
-                             event.ambiguous)  # fmt: skip
+                             event.ambiguous, event.details)  # fmt: skip
         case OutboundMessageDeadLettered():
             await tx.execute(_DEAD_SQL, uuid.UUID(event.message_id), event.reason[:1000])
         case OutboundRetryRequested():
             await tx.execute(_RETRY_SQL, uuid.UUID(event.message_id), event.after_attempt,
                              event.at)  # fmt: skip
+        case MessageStatusUpdated(status=status) if status.status == FAILED:
+            await _reported_failed(tx, event.business_id, status)
         case _:
             pass
+
+
+async def _reported_failed(tx: PgConnection, business_id: str, status: DeliveryStatus) -> None:
+    error = status.errors[0] if status.errors else None
+    code, title = (error.code or None, error.title) if error else (None, None)
+    reason = mask_phones_in(reported_failure_reason(code, title))
+    details = safe_error_details(error.details) if error else None
+    await tx.execute(_WAMID_FAILED_SQL, status.wamid, business_id, code, reason[:1000], details,
+                     status.at)  # fmt: skip
+    await tx.execute(_REPORTED_FAILED_SQL, status.wamid, business_id)
 
 
 class OutboxSubscriber:
@@ -268,8 +304,8 @@ async def _apply_outcomes(connection: PgConnection, events: Sequence[DomainEvent
     before dead letters (as they come in one message's events)."""
     accepted = [(uuid.UUID(e.message_id), e.wamid, e.attempt, e.ambiguous_retry)
                 for e in events if isinstance(e, OutboundMessageAccepted)]  # fmt: skip
-    failed = [(uuid.UUID(e.message_id), e.attempt, e.next_attempt_at, e.reason[:1000], e.ambiguous)
-              for e in events if isinstance(e, OutboundSendFailed)]  # fmt: skip
+    failed = [(uuid.UUID(e.message_id), e.attempt, e.next_attempt_at, e.reason[:1000], e.ambiguous,
+               e.details) for e in events if isinstance(e, OutboundSendFailed)]  # fmt: skip
     dead = [(uuid.UUID(e.message_id), e.reason[:1000])
             for e in events if isinstance(e, OutboundMessageDeadLettered)]  # fmt: skip
     for sql, rows in ((_ACCEPTED_SQL, accepted), (_FAILED_SQL, failed), (_DEAD_SQL, dead)):
@@ -290,4 +326,5 @@ def _claimed(row: asyncpg.Record) -> ClaimedMessage:
         queued_at=row["queued_at"],
         possibly_sent=row["possibly_sent"],
         last_inbound_at=row["last_inbound_at"],
+        previous_wamid=row["wamid"],
     )

@@ -35,9 +35,10 @@ from application.read_models import (
     previous_range,
 )
 from domain.conversation import CONVERSATION_STREAM_PREFIX
+from domain.privacy import mask_phones_in
 from domain.public_ids import conversation_public_id, is_public_id, message_public_id
 from domain.timeline import FAILED, service_window_closes
-from domain.whatsapp_errors import classify
+from domain.whatsapp_errors import reported_failure_reason
 
 _CONVERSATIONS_SQL = """
 select * from conversations
@@ -74,13 +75,13 @@ _UNFINISHED_OR_FAILED: Final = ["queued", "in_flight", "retrying", "failed"]
 _ERRORS_SQL = """
 select * from (
     select occurred_at, event_id, ordinal::bigint as ordinal, kind, code, title, detail,
-           conversation_id, wamid, resolved_at, message_id
+           conversation_id, wamid, resolved_at, message_id, error_details
     from errors where business_id = $1
     union all
     select parked_at, event_id, -id, 'projection_parked', null::integer,
            'The ' || subscriber || ' projection set this event aside', error,
            case when starts_with(stream_id, $6) then stream_id end, null::text,
-           null::timestamptz, null::uuid
+           null::timestamptz, null::uuid, null::text
     from parked_events where business_id = $1
 ) e
 where ($2::timestamptz is null or (occurred_at, event_id, ordinal) < ($2, $3::uuid, $4))
@@ -283,6 +284,7 @@ def _message(row: asyncpg.Record) -> MessageView:
         type=row["type"], summary=row["summary"], sent_at=row["sent_at"], status=row["status"],
         status_at=row["status_at"], error_code=row["error_code"], error_title=row["error_title"],
         error_reason=_failure_reason(row), attempts=row["attempts"], reply_to=reply_to,
+        error_details=row["error_details"],
     )  # fmt: skip
 
 
@@ -290,7 +292,7 @@ def _failure_reason(row: asyncpg.Record) -> str | None:
     """The stored reason; for a failure Meta reported by webhook, the one its code gives."""
     reason: str | None = row["error_reason"]
     if reason is None and row["status"] == FAILED and row["error_code"] is not None:
-        reason = classify(row["error_code"], None, meta_message=row["error_title"]).reason
+        reason = mask_phones_in(reported_failure_reason(row["error_code"], row["error_title"]))
     return reason
 
 
@@ -302,6 +304,7 @@ def _outbox_item(row: asyncpg.Record) -> OutboxItemView:
         next_attempt_at=row["next_attempt_at"], last_error=row["last_error"],
         dead_lettered=row["dead_lettered"], possibly_sent=row["possibly_sent"],
         wamid=row["wamid"], queued_at=row["queued_at"], updated_at=row["updated_at"],
+        error_details=row["error_details"],
     )  # fmt: skip
 
 
@@ -316,6 +319,7 @@ def _error(row: asyncpg.Record, business_id: str) -> ErrorView:
         message_id=str(row["message_id"]) if row["message_id"] is not None else None,
         occurred_at=row["occurred_at"],
         resolved_at=row["resolved_at"],
+        error_details=row["error_details"],
     )  # fmt: skip
 
 

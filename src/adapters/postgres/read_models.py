@@ -8,6 +8,7 @@ the log (the rebuild then moves the finished tables into ``public``).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Final
@@ -30,6 +31,7 @@ from application.projections import (
     StoredMessage,
     TimelineMessage,
     TimelineUpdate,
+    acceptances,
     conversation_changes,
     error_resolutions,
     error_rows,
@@ -38,6 +40,7 @@ from application.projections import (
     metrics_keys,
     outbound_error_rows,
     outbound_steps,
+    reported_failures,
     timeline_changes,
     timeline_write,
 )
@@ -183,7 +186,7 @@ _PLACEHOLDER: Final = "excluded.type = 'unknown' and excluded.direction = 'outbo
 _MESSAGE_COLUMNS: Final = TimelineMessage._fields
 _MESSAGE_TYPES: Final = (
     "text", "text", "text", "text", "text", "text", "text", "timestamptz", "text",
-    "timestamptz", "int", "text", "text", "text", "text", "int",
+    "timestamptz", "int", "text", "text", "text", "text", "int", "text",
 )  # fmt: skip
 _UNNEST_MESSAGES: Final = ", ".join(f"${n}::{t}[]" for n, t in enumerate(_MESSAGE_TYPES, 1))
 
@@ -219,7 +222,7 @@ class MessagesProjection(PostgresProjection):
                 {
             ", ".join(
                 f"{c} = coalesce(m.{c}, excluded.{c})"
-                for c in ("status", "status_at", "error_code", "error_title")
+                for c in ("status", "status_at", "error_code", "error_title", "error_details")
             )
         }
         """,
@@ -230,19 +233,20 @@ class MessagesProjection(PostgresProjection):
             on conflict (business_id, public_id) do nothing
         """,
         "ours": """
-            select business_id, status, status_at, error_code, error_title from {s}.messages
-            where public_id = $1 limit 1
+            select business_id, status, status_at, error_code, error_title, error_details
+            from {s}.messages where public_id = $1 limit 1
         """,
         # The row the message's statuses made before its acceptance was recorded.
         "fold_placeholder": """
             delete from {s}.messages
             where business_id = $1 and wamid = $2 and public_id <> $3 and type = 'unknown'
               and direction = 'outbound'
-            returning status, status_at, error_code, error_title
+            returning status, status_at, error_code, error_title, error_details
         """,
         "accepted": """
             update {s}.messages set wamid = $3, status = $4, status_at = $5, error_code = $6,
-                error_title = $7, error_reason = null, attempts = greatest(attempts, $8)
+                error_title = $7, error_details = $8, error_reason = null,
+                attempts = greatest(attempts, $9)
             where business_id = $1 and public_id = $2
         """,
         # Only a message still waiting for Meta: an outcome never overrides Meta's statuses.
@@ -250,24 +254,28 @@ class MessagesProjection(PostgresProjection):
             update {s}.messages set
                 status = case when $6 then 'failed' else status end,
                 status_at = case when $6 then $7 else status_at end,
-                error_code = $3, error_title = $4, error_reason = $5, attempts = $2
+                error_code = $3, error_title = $4, error_reason = $5, attempts = $2,
+                error_details = $8
             where public_id = $1 and status = 'queued' and coalesce(attempts, 0) <= $2
               and wamid is null
         """,
+        # A message Meta failed after accepting it leaves its wamid: the new sending gets its
+        # own, and a late status of the old one never moves this row.
         "retry": """
             update {s}.messages set status = 'queued', status_at = $2, error_code = null,
-                error_title = null, error_reason = null
-            where public_id = $1 and status = 'failed' and wamid is null
+                error_title = null, error_reason = null, error_details = null, wamid = null
+            where public_id = $1 and status = 'failed'
         """,
         "update": """
             update {s}.messages m set sent_at = u.sent_at,
                 status = coalesce(u.status, m.status),
                 status_at = coalesce(u.at, m.status_at),
                 error_code = coalesce(u.code, m.error_code),
-                error_title = coalesce(u.title, m.error_title)
+                error_title = coalesce(u.title, m.error_title),
+                error_details = coalesce(u.details, m.error_details)
             from unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[],
-                        $6::int[], $7::text[])
-                 as u(business_id, wamid, sent_at, status, at, code, title)
+                        $6::int[], $7::text[], $8::text[])
+                 as u(business_id, wamid, sent_at, status, at, code, title, details)
             where m.business_id = u.business_id and m.wamid = u.wamid
         """,
         "describe": """
@@ -307,7 +315,7 @@ class MessagesProjection(PostgresProjection):
             await tx.execute(self._sql["insert"], *_columns(rows, len(_MESSAGE_COLUMNS)))
         if write.updates:
             rows = [_update_row(u) for u in write.updates]
-            await tx.execute(self._sql["update"], *_columns(rows, 7))
+            await tx.execute(self._sql["update"], *_columns(rows, 8))
         if write.described:  # after the updates: the echo's send time wins
             rows = [(m.business_id, m.wamid, m.direction, m.sender, m.type, m.summary, m.sent_at)
                     for m in write.described]  # fmt: skip
@@ -323,7 +331,8 @@ class MessagesProjection(PostgresProjection):
                 await self._accepted(tx, step)
             case OutboundFailedStep():
                 await tx.execute(self._sql["failed"], step.message_id, step.attempt, step.code,
-                                 step.title, step.reason, step.final, step.at)  # fmt: skip
+                                 step.title, step.reason, step.final, step.at,
+                                 step.details)  # fmt: skip
             case OutboundRetryStep():
                 await tx.execute(self._sql["retry"], step.message_id, step.at)
 
@@ -337,11 +346,12 @@ class MessagesProjection(PostgresProjection):
         )
         if folded is not None:
             status = (folded["status"], folded["status_at"], folded["error_code"],
-                      folded["error_title"])  # fmt: skip
+                      folded["error_title"], folded["error_details"])  # fmt: skip
         elif ours["status"] in (None, "queued", "failed"):
-            status = ("accepted", step.at, None, None)
+            status = ("accepted", step.at, None, None, None)
         else:  # a replayed acceptance: Meta's statuses already moved it on
-            status = (ours["status"], ours["status_at"], ours["error_code"], ours["error_title"])
+            status = (ours["status"], ours["status_at"], ours["error_code"], ours["error_title"],
+                      ours["error_details"])  # fmt: skip
         await tx.execute(self._sql["accepted"], business_id, step.message_id, step.wamid,
                          *status, step.attempt)  # fmt: skip
 
@@ -353,8 +363,8 @@ def _update_row(update: TimelineUpdate) -> tuple[Any, ...]:
 
 def _status_cells(status: SettledStatus | None) -> tuple[Any, ...]:
     if status is None:
-        return (None, None, None, None)
-    return (status.status, status.at, status.error_code, status.error_title)
+        return (None, None, None, None, None)
+    return (status.status, status.at, status.error_code, status.error_title, status.error_details)
 
 
 class ErrorsProjection(PostgresProjection):
@@ -363,15 +373,36 @@ class ErrorsProjection(PostgresProjection):
     _templates: ClassVar[dict[str, str]] = {
         "insert": """
             insert into {s}.errors (event_id, ordinal, business_id, kind, code, title, detail,
-                                    conversation_id, wamid, occurred_at, message_id)
+                                    conversation_id, wamid, occurred_at, message_id,
+                                    error_details)
             select * from unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[],
                                  $6::text[], $7::text[], $8::text[], $9::text[],
-                                 $10::timestamptz[], $11::uuid[])
+                                 $10::timestamptz[], $11::uuid[], $12::text[])
             on conflict (event_id, ordinal) do nothing  -- the same event gives the same row
         """,
         "businesses": """
             select data->>'message_id' as message_id, data->>'business_id' as business_id
             from events where event_id = any($1::uuid[])
+        """,
+        # The message we queued that Meta accepted as these wamids (in their conversations).
+        "accepted_as": """
+            select data->>'wamid' as wamid, data->>'message_id' as message_id from events
+            where stream_id = any($1::text[]) and type = 'outbound.accepted'
+              and data->>'wamid' = any($2::text[])
+        """,
+        # A failure of a wamid recorded before its acceptance learns the message it failed.
+        "name_message": """
+            update {s}.errors e set message_id = u.message_id
+            from unnest($1::uuid[], $2::text[]) as u(message_id, wamid)
+            where e.wamid = u.wamid and e.kind = 'send_failed' and e.message_id is null
+        """,
+        # A message accepted after all: its failures of earlier attempts (or sendings) are over.
+        "resolve_message": """
+            update {s}.errors e set resolved_at = u.at
+            from unnest($1::uuid[], $2::text[], $3::timestamptz[]) as u(message_id, wamid, at)
+            where e.message_id = u.message_id and e.resolved_at is null
+              and e.kind in ('send_failed', 'dead_letter') and e.wamid is distinct from u.wamid
+              and e.occurred_at <= u.at
         """,
         "resolve": """
             update {s}.errors e set resolved_at = u.at
@@ -381,7 +412,7 @@ class ErrorsProjection(PostgresProjection):
     }
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
-        rows = error_rows(events)
+        rows = error_rows(events, await self._messages_of(tx, reported_failures(events)))
         failed = finally_failed_messages(events)
         if failed:  # their business is in the event that queued them
             found = await tx.fetch(
@@ -394,6 +425,18 @@ class ErrorsProjection(PostgresProjection):
         resolved = error_resolutions(events)
         if resolved:  # after the inserts: a change and its recovery may share a batch
             await tx.execute(self._sql["resolve"], *_columns(resolved, 2))
+        accepted = [(uuid.UUID(a.message_id), a.wamid, a.at) for a in acceptances(events)]
+        if accepted:  # after the inserts too: a failure and a later acceptance may share a batch
+            await tx.execute(self._sql["name_message"], *_columns(accepted, 3)[:2])
+            await tx.execute(self._sql["resolve_message"], *_columns(accepted, 3))
+
+    async def _messages_of(
+        self, tx: PgConnection, failures: list[tuple[str, str]]
+    ) -> dict[str, str]:
+        if not failures:
+            return {}
+        found = await tx.fetch(self._sql["accepted_as"], *_columns(failures, 2))
+        return {r["wamid"]: r["message_id"] for r in found}
 
 
 _HOUR_COLUMNS: Final = (
