@@ -13,12 +13,11 @@ before the append, so a retried command stores nothing the second time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from application.event_log import ConcurrencyError, EventStoreError, FeedPosition, NewEvent
+from application.event_log import ConcurrencyError, FeedPosition, NewEvent
 from application.ports import EventStore
 from domain.assistant_settings import (
     AssistantSettings,
@@ -51,17 +50,18 @@ class SettingsUpdate:
     last_position: FeedPosition | None = None
 
 
+class SettingsContentionError(Exception):
+    """The settings kept changing under a change, attempt after attempt; try again later."""
+
+
 class AssistantSettingsService:
-    def __init__(
-        self, store: EventStore, defaults: Callable[[], AssistantSettings] = AssistantSettings
-    ) -> None:
+    def __init__(self, store: EventStore) -> None:
         self._store = store
-        self._defaults = defaults
         self._folded: dict[str, SettingsState] = {}
 
     async def current(self, business_id: str) -> SettingsState:
         """The business's settings now (the defaults when it never changed any)."""
-        known = self._folded.get(business_id) or SettingsState(self._defaults())
+        known = self._folded.get(business_id) or SettingsState(AssistantSettings())
         newer = await self._store.read_stream(settings_stream(business_id), known.version + 1)
         if not newer:
             return known
@@ -69,7 +69,9 @@ class AssistantSettingsService:
         for recorded in newer:
             settings = evolve(settings, recorded.event)
         state = SettingsState(settings, newer[-1].version, newer[-1].recorded_at)
-        self._folded[business_id] = state
+        cached = self._folded.get(business_id)
+        if cached is None or cached.version < state.version:  # a slower reader never rolls back
+            self._folded[business_id] = state
         return state
 
     async def change(self, business_id: str, changes: SettingsChanges) -> SettingsUpdate:
@@ -86,8 +88,8 @@ class AssistantSettingsService:
                 continue  # someone else changed them since our read: apply ours to theirs
             fresh = await self.current(business_id)
             return SettingsUpdate(fresh, tuple(effective.given()), position)
-        raise EventStoreError(
-            f"the assistant settings of {business_id!r} kept changing under this change; try again"
+        raise SettingsContentionError(
+            f"the assistant settings of {business_id!r} kept changing during this change; try again"
         )
 
     async def _append(

@@ -10,7 +10,11 @@ from litestar import get, patch
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
-from application.assistant_settings import AssistantSettingsService, SettingsState
+from application.assistant_settings import (
+    AssistantSettingsService,
+    SettingsContentionError,
+    SettingsState,
+)
 from application.read_models import View, doc
 from domain.assistant_settings import (
     MAX_BUSINESS_HOURS_LENGTH,
@@ -152,6 +156,8 @@ async def change_assistant_settings(
         raise ApiError(
             "bad_payload", f"Invalid {refused.field}: {refused.problem}.", parameter=refused.field
         ) from None
+    except SettingsContentionError as busy:
+        raise ApiError("unavailable", f"{str(busy).capitalize()}.") from None
     return settings_view(update.state)
 
 

@@ -11,7 +11,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from adapters.postgres.businesses import PostgresBusinessRegistry
-from application.assistant_settings import AssistantSettingsService, SettingsState
+from application.assistant_settings import (
+    AssistantSettingsService,
+    SettingsContentionError,
+    SettingsState,
+)
 from domain.assistant_settings import (
     MAX_PAUSE_MINUTES,
     AssistantSettingsError,
@@ -158,6 +162,9 @@ def _run(settings: Settings, work: Any) -> int:
     except AssistantCommandError as error:
         print(f"wazybot: {error}", file=sys.stderr)
         return 2
+    except SettingsContentionError as error:
+        print(f"wazybot: {error}", file=sys.stderr)
+        return 1
 
 
 async def _service(container: Container) -> AssistantSettingsService:

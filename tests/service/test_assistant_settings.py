@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Sequence
 
 import pytest
 
 from adapters.memory.event_store import InMemoryEventStore
-from application.assistant_settings import AssistantSettingsService
+from application.assistant_settings import AssistantSettingsService, SettingsContentionError
 from application.codec import EventCodec
+from application.event_log import ANY, AppendResult, ExpectedVersion, NewEvent
 from domain.assistant_settings import (
     AssistantSettings,
+    AssistantSettingsChanged,
     AssistantSettingsError,
     SettingsChanges,
     settings_stream,
@@ -71,3 +75,23 @@ async def test_two_concurrent_changes_both_take_effect() -> None:
     state = await AssistantSettingsService(store).current("acme")
     assert (state.settings.language, state.settings.max_consecutive_failures) == ("fr", 4)
     assert state.version == 2
+
+
+class EverChangingStore(InMemoryEventStore):
+    """Someone else changes the settings just before each of our appends."""
+
+    async def append(self, stream_id: str, events: Sequence[NewEvent],
+                     expected_version: ExpectedVersion = ANY) -> AppendResult:  # fmt: skip
+        version = await self.stream_version(stream_id)
+        other = AssistantSettingsChanged(
+            business_id="acme", changes=SettingsChanges(business_hours=f"{version}h")
+        )
+        await super().append(stream_id, [NewEvent(other, uuid.uuid4())])
+        return await super().append(stream_id, events, expected_version)
+
+
+async def test_a_change_that_keeps_losing_the_race_gives_up_and_says_so() -> None:
+    store = EverChangingStore(CODEC)
+    with pytest.raises(SettingsContentionError, match="kept changing"):
+        await AssistantSettingsService(store).change("acme", SettingsChanges(auto_reply=False))
+    assert (await AssistantSettingsService(store).current("acme")).settings.auto_reply is True

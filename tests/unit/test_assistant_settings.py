@@ -17,6 +17,7 @@ from domain.assistant_settings import (
     settings_changed_event_id,
     validated,
 )
+from entrypoints.cli_assistant import AssistantCommandError, duration_of, minutes_of
 
 
 def test_defaults_answer_in_the_customers_language_and_hand_off_after_two_failures() -> None:
@@ -107,3 +108,21 @@ def test_the_event_id_is_the_same_for_the_same_change_at_the_same_version() -> N
     assert settings_changed_event_id("acme", 3, change) != settings_changed_event_id(
         "acme", 3, SettingsChanges(auto_reply=True)
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes", "shown"),
+    [("12h", 720, "12h"), ("90m", 90, "1h30m"), ("1d6h", 1800, "30h"), ("0", 0, "0"),
+     (" 2H ", 120, "2h"), ("7d", 10080, "168h")],
+)  # fmt: skip
+def test_pause_durations_read_and_shown_by_the_command_line(
+    text: str, minutes: int, shown: str
+) -> None:
+    assert minutes_of(text) == minutes
+    assert duration_of(minutes) == shown
+
+
+@pytest.mark.parametrize("text", ["", "12", "12 hours", "h", "1h2d", "8d", "-1h"])
+def test_a_pause_that_is_no_duration_or_too_long_is_refused(text: str) -> None:
+    with pytest.raises(AssistantCommandError, match="--pause-after-human"):
+        minutes_of(text)
