@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import uuid
 from typing import Any, Final, Literal, TypeAlias
 
@@ -52,6 +53,13 @@ DEFAULT_HANDOFF_EN: Final = (
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def _plain(text: str) -> str:
+    """Lowercase words without accents or punctuation, one space apart."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w]+", " ", bare).split())
+
+
 class AssistantSettingsError(ValueError):
     """A setting's value is refused; ``field`` names it (as the API and the event name it)."""
 
@@ -85,6 +93,19 @@ class AssistantSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     def handoff_message(self, language: Literal["fr", "en"]) -> str:
         return self.handoff_message_fr if language == "fr" else self.handoff_message_en
+
+    def reply_language(self, detected: Literal["fr", "en"]) -> Literal["fr", "en"]:
+        """The language to answer in: the business's fixed choice, else the customer's."""
+        return detected if self.language == "auto" else self.language
+
+    def escalation_keyword_in(self, text: str) -> str | None:
+        """The first escalation keyword ``text`` holds as whole words, ignoring case and
+        accents ("Réclamation" matches "reclamation"); None when it holds none."""
+        words = f" {_plain(text)} "
+        for keyword in self.escalation_keywords:
+            if f" {_plain(keyword)} " in words:
+                return keyword
+        return None
 
 
 UNSET: Final = msgspec.UNSET

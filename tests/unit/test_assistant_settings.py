@@ -126,3 +126,25 @@ def test_pause_durations_read_and_shown_by_the_command_line(
 def test_a_pause_that_is_no_duration_or_too_long_is_refused(text: str) -> None:
     with pytest.raises(AssistantCommandError, match="--pause-after-human"):
         minutes_of(text)
+
+
+def test_the_reply_language_is_the_customers_unless_the_business_fixed_one() -> None:
+    assert AssistantSettings().reply_language("en") == "en"
+    assert AssistantSettings(language="fr").reply_language("en") == "fr"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Je veux faire une RÉCLAMATION !", "réclamation"),
+        ("un conseiller svp", None),  # the whole phrase, not part of it
+        ("Je voudrais parler a un conseiller.", "parler à un conseiller"),
+        ("les réclamations", None),  # whole words only
+        ("bonjour", None),
+    ],
+)
+def test_an_escalation_keyword_is_found_as_whole_words_whatever_the_case_and_accents(
+    text: str, found: str | None
+) -> None:
+    settings = AssistantSettings(escalation_keywords=("réclamation", "parler à un conseiller"))
+    assert settings.escalation_keyword_in(text) == found
