@@ -34,15 +34,16 @@ MAX_MESSAGE_LENGTH: Final = 1000  # well under WhatsApp's 4096 for a text body
 MAX_PAUSE_MINUTES: Final = 7 * 24 * 60
 DEFAULT_PAUSE_MINUTES: Final = 12 * 60
 
+# French puts a space before "?" and ":"; a no-break one keeps them off a line of their own.
 DEFAULT_FALLBACK_FR: Final = (
     "Désolé, je ne peux pas vous répondre pour le moment. Pouvez-vous réessayer dans "
-    "quelques instants ?"
+    "quelques instants\u00a0?"
 )
 DEFAULT_FALLBACK_EN: Final = (
     "Sorry, I can't answer right now. Could you try again in a few moments?"
 )
 DEFAULT_HANDOFF_FR: Final = (
-    "Merci pour votre patience : un membre de notre équipe va prendre le relais et vous "
+    "Merci pour votre patience\u00a0: un membre de notre équipe va prendre le relais et vous "
     "répondre ici dès que possible."
 )
 DEFAULT_HANDOFF_EN: Final = (
