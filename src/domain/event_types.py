@@ -15,6 +15,7 @@ from domain.account import (
     WebhookChangeRecovered,
     WebhookChangeUnreadable,
 )
+from domain.assistant_settings import AssistantSettingsChanged
 from domain.conversation import (
     CustomerThrottled,
     CustomerThrottleLifted,
@@ -62,4 +63,5 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     OutboundRetryRequested,
     TemplateSynced,
     TemplateRemoved,
+    AssistantSettingsChanged,
 )

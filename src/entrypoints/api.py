@@ -13,6 +13,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import QueryParameter, SkipValidation
 
 from adapters.postgres.api_tokens import ApiTokenAuthority
+from application.assistant_settings import AssistantSettingsService
 from application.media import MediaService
 from application.read_models import (
     DEFAULT_PAGE_SIZE,
@@ -34,6 +35,7 @@ from application.read_models import (
     time_range,
 )
 from application.sending import MessageSending, OutboxRetries
+from entrypoints.api_assistant import ASSISTANT_HANDLERS
 from entrypoints.api_media import media_router
 from entrypoints.api_messages import MESSAGE_HANDLERS
 from entrypoints.api_templates import TemplateListing, list_templates
@@ -55,6 +57,7 @@ class ApiSlot:
     retries: OutboxRetries | None = None
     templates: TemplateListing | None = None
     media: MediaService | None = None
+    assistant_settings: AssistantSettingsService | None = None
 
     def media_service(self) -> MediaService:
         if self.media is None:
@@ -100,6 +103,11 @@ def api_router(slot: ApiSlot) -> Router:
             raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
         return slot.templates
 
+    def assistant_settings() -> AssistantSettingsService:
+        if slot.assistant_settings is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return slot.assistant_settings
+
     return Router(
         path=API_PATH,
         route_handlers=[
@@ -115,6 +123,7 @@ def api_router(slot: ApiSlot) -> Router:
             _tagged("sending", *MESSAGE_HANDLERS),
             _tagged("templates", list_templates),
             media_router(lambda: slot.media_service()),  # a bound method would be deep-copied
+            _tagged("assistant", *ASSISTANT_HANDLERS),
         ],
         dependencies={
             "business_id": Provide(business_of),
@@ -122,6 +131,7 @@ def api_router(slot: ApiSlot) -> Router:
             "sending": Provide(sending, sync_to_thread=False),
             "retries": Provide(retries, sync_to_thread=False),
             "template_listing": Provide(template_listing, sync_to_thread=False),
+            "assistant_settings": Provide(assistant_settings, sync_to_thread=False),
         },
         security=SECURITY,
     )

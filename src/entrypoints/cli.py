@@ -15,6 +15,7 @@ from adapters.postgres.embedded import EmbeddedPostgres, StopOutcome
 from application.api_tokens import ApiTokenError
 from application.businesses import BusinessError
 from entrypoints.cli_admin import add_projection_commands, add_token_commands
+from entrypoints.cli_assistant import add_assistant_commands
 from entrypoints.cli_business import add_business_commands
 from entrypoints.cli_send import add_send_command
 from entrypoints.cli_simulator import add_simulator_commands
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulator_commands(commands)
     add_send_command(commands)
     add_template_commands(commands)
+    add_assistant_commands(commands)
     return parser
 
 

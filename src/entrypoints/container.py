@@ -39,6 +39,7 @@ from adapters.secrets.token_cipher import (
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
 from adapters.whatsapp.media import GraphMediaGateway
 from adapters.whatsapp.templates import GraphTemplateGateway
+from application.assistant_settings import AssistantSettingsService
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.media import MediaService
@@ -351,6 +352,7 @@ class Container(containers.DeclarativeContainer):
     sending_units = providers.Singleton(PostgresSendingUnits, pool, event_store)
     message_sending = providers.Singleton(MessageSending, sending_units, template_book)
     outbox_retries = providers.Singleton(PostgresOutboxRetries, pool, event_store)
+    assistant_settings = providers.Singleton(AssistantSettingsService, event_store)
 
 
 async def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:

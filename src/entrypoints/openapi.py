@@ -20,7 +20,7 @@ BEARER: Final = "bearer"
 SECURITY: Final[list[dict[str, list[str]]]] = [{BEARER: []}]
 _DESCRIPTION: Final = """\
 The API of WazyBot (conversations and their timelines, metrics, errors, sending and the
-outbox, templates, media) and the WhatsApp webhook Meta calls.
+outbox, templates, media, the assistant's settings) and the WhatsApp webhook Meta calls.
 
 Every `/api/v1` request needs `Authorization: Bearer <token>` (create one with
 `wazybot tokens create --business ID`); a token sees exactly one business.
