@@ -27,7 +27,7 @@ from domain.assistant import (
     Reply,
 )
 from domain.intents import Intent, contact_lines, find_intents, hours_lines
-from domain.language import detect_first
+from domain.language import customer_language
 from domain.outbound import OutboundMessage, ReplyButton, ReplyButtonsMessage, TextMessage
 from domain.whatsapp_limits import check_message
 
@@ -167,14 +167,6 @@ def decide(context: AssistantContext) -> Decision:
         return Escalate(cause="customer_asked", reason=_escalation_reason(messages))
     seed = messages[-1].wamid if messages else context.conversation_id
     return Reply(message=_compose(context, language, frozenset(intents), _Picker(seed)))
-
-
-def customer_language(context: AssistantContext) -> Language:
-    """The language of the newest message that shows one, then of the customer's earlier
-    messages, else the context's."""
-    newest_first = [m.text for m in reversed(context.new_messages)]
-    newest_first += [s.text for s in reversed(context.history) if s.speaker == "customer"]
-    return detect_first(newest_first, context.language)
 
 
 class _Picker:
