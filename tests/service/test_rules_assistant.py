@@ -35,6 +35,18 @@ async def test_a_greeting_is_answered_in_kind_with_the_customers_first_name() ->
     assert english.startswith(("Hello Marie", "Hi Marie"))
 
 
+async def test_an_evening_greeting_is_answered_in_kind() -> None:
+    assert (await text_of(context("Bonsoir"))).startswith("Bonsoir Marie")
+    assert (await text_of(context("good evening"))).startswith("Good evening Marie")
+
+
+async def test_a_greeting_with_a_question_it_does_not_know_gets_the_menu() -> None:
+    menu = await reply_to(context("Bonjour, vous avez des croissants aux amandes ?"))
+    assert isinstance(menu, ReplyButtonsMessage)
+    assert menu.body.startswith("Bonjour Marie")
+    assert [b.id for b in menu.buttons] == ["hours", "contact", "human"]
+
+
 async def test_the_answer_follows_the_language_of_the_message_not_the_default() -> None:
     french = await text_of(context("vous etes ouvert quand ?", language="en"))
     english = await text_of(context("When are you open?", language="fr"))
@@ -144,6 +156,12 @@ async def test_thanks_and_goodbyes_get_a_warm_short_answer() -> None:
     for message in ("Merci beaucoup !", "Au revoir", "thanks!", "bye"):
         text = await text_of(context(message))
         assert 0 < len(text) < 80, text
+
+
+async def test_thanks_before_a_question_is_politeness_the_question_is_answered() -> None:
+    text = await text_of(context("Merci de me donner vos horaires"))
+    assert text.startswith(("Nos horaires", "Voici nos horaires", "Nous vous accueillons"))
+    assert not any(thanks in text for thanks in ("plaisir", "en prie", "Merci à vous"))
 
 
 async def test_a_customer_asking_if_it_is_a_robot_is_told_how_to_reach_a_person() -> None:

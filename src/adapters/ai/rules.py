@@ -27,7 +27,7 @@ from domain.assistant import (
     Reply,
 )
 from domain.intents import Intent, contact_lines, find_intents, hours_lines
-from domain.language import customer_language
+from domain.language import customer_language, normalize
 from domain.outbound import OutboundMessage, ReplyButton, ReplyButtonsMessage, TextMessage
 from domain.whatsapp_limits import check_message
 
@@ -37,9 +37,15 @@ MODEL: Final = "rules"
 Phrases = dict[Language, tuple[str, ...]]
 
 GREETINGS: Final[Phrases] = {
-    "fr": ("Bonjour{name} !", "Bonjour{name} 👋", "Bonjour{name}, ravi de vous lire !"),
-    "en": ("Hello{name}!", "Hi{name} 👋", "Hello{name}, nice to hear from you!"),
+    "fr": ("Bonjour{name} !", "Bonjour{name} 👋", "Bonjour{name}, merci de nous écrire !"),
+    "en": ("Hello{name}!", "Hi{name} 👋", "Hello{name}, thanks for getting in touch!"),
 }
+EVENING_GREETINGS: Final[Phrases] = {
+    "fr": ("Bonsoir{name} !", "Bonsoir{name} 👋"),
+    "en": ("Good evening{name}!", "Good evening{name} 👋"),
+}
+# More words than this beside a greeting say something the greeting alone does not.
+GREETING_ONLY_WORDS: Final = 4
 HOW_CAN_I_HELP: Final[Phrases] = {
     "fr": (
         "Comment puis-je vous aider ?",
@@ -186,17 +192,31 @@ def _compose(
 ) -> OutboundMessage:
     answers = _answers(context, language, intents, pick)
     unseen = next((m.unseen_media for m in context.new_messages if m.unseen_media), None)
-    if not (answers or unseen or Intent.GREETING in intents):
-        return _menu(language, pick)
-    parts: list[str] = []
-    if Intent.GREETING in intents:
-        parts.append(pick(GREETINGS, language).format(name=_first_name(context.customer_name)))
+    greeting = _greeting(context, language, pick) if Intent.GREETING in intents else None
+    if not (answers or unseen) and (greeting is None or _says_more_than_hello(context)):
+        return _menu(language, pick, greeting)
+    parts = [greeting] if greeting else []
     if unseen:
         parts.append(_unseen_media_note(unseen, language, pick))
     parts.extend(answers)
     if not answers:
         parts.append(pick(DESCRIBE_IT if unseen else HOW_CAN_I_HELP, language))
     return check_message(TextMessage(body=_join(parts)), truncate=True)
+
+
+def _greeting(context: AssistantContext, language: Language, pick: _Picker) -> str:
+    """Hello in kind: "Bonsoir" and "Good evening" are answered the same way."""
+    said = " ".join(normalize(m.text) for m in context.new_messages)
+    evening = "bonsoir" in said.split() or "good evening" in said
+    phrases = EVENING_GREETINGS if evening else GREETINGS
+    return pick(phrases, language).format(name=_first_name(context.customer_name))
+
+
+def _says_more_than_hello(context: AssistantContext) -> bool:
+    """A greeting with a question the rules do not know ("Bonjour, avez-vous des
+    croissants ?"): answered with the menu, not with "how can I help?"."""
+    said = sum(len(normalize(m.text).split()) for m in context.new_messages)
+    return said > GREETING_ONLY_WORDS
 
 
 def _answers(
@@ -209,7 +229,7 @@ def _answers(
         answers.append(_hours(context, language, pick))
     if Intent.CONTACT in intents:
         answers.append(_contact(context, language, pick))
-    if Intent.THANKS in intents:
+    if Intent.THANKS in intents and not answers:  # "merci de me dire..." asks, not thanks
         answers.append(pick(THANKS, language))
     if Intent.GOODBYE in intents:
         answers.append(pick(GOODBYES, language))
@@ -239,8 +259,10 @@ def _unseen_media_note(media: str, language: Language, pick: _Picker) -> str:
     return pick(UNSEEN_MEDIA, language).format(media=name, sense=sense)
 
 
-def _menu(language: Language, pick: _Picker) -> OutboundMessage:
+def _menu(language: Language, pick: _Picker, greeting: str | None) -> OutboundMessage:
     body = pick(NOT_UNDERSTOOD, language)
+    if greeting:
+        body = f"{greeting} {body}"
     return check_message(ReplyButtonsMessage(body=body, buttons=MENU[language]), truncate=True)
 
 
