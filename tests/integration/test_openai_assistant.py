@@ -295,6 +295,27 @@ async def test_an_answer_that_is_not_json_makes_the_assistant_unavailable(
     assert reason == "the AI provider's answer could not be read"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'{"choices": [{}]}', b'{"choices": "none"}', b'{"choices": [{"message": {"content": 5}}]}'],
+)
+async def test_an_answer_missing_its_parts_makes_the_assistant_unavailable(
+    assistant: OpenAiAssistant, server: ScriptedOpenAi, body: bytes
+) -> None:
+    server.then(RawBody(body))
+    assert await unavailable(assistant, "hello") == "the AI provider's answer could not be read"
+
+
+async def test_an_answer_without_token_counts_records_none(
+    assistant: OpenAiAssistant, server: ScriptedOpenAi
+) -> None:
+    server.then(RawBody(b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m",'
+                        b' "choices": [{"index": 0, "finish_reason": "stop",'
+                        b' "message": {"role": "assistant", "content": "Hi!"}}]}'))  # fmt: skip
+    answer = await assistant.answer(context("hello"))
+    assert (answer.prompt_tokens, answer.completion_tokens, answer.model) == (None, None, "m")
+
+
 async def test_an_answer_without_choices_makes_the_assistant_unavailable(
     assistant: OpenAiAssistant, server: ScriptedOpenAi
 ) -> None:

@@ -154,14 +154,20 @@ class OpenAiAssistant:
         started = time.perf_counter()
         completion = await self._complete(conversation(context, customer_language(context)))
         latency_ms = (time.perf_counter() - started) * 1000
+        try:  # the SDK does not validate answers: a server may leave out any field
+            return self._answer(completion, latency_ms)
+        except (AttributeError, TypeError, ValueError):
+            raise AssistantUnavailableError(_UNREADABLE) from None
+
+    def _answer(self, completion: ChatCompletion, latency_ms: float) -> AssistantAnswer:
         usage = completion.usage
         return AssistantAnswer(
             decision=self._decide(completion),
             provider=PROVIDER,
-            model=completion.model or self._model,
+            model=str(completion.model or self._model),
             latency_ms=latency_ms,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
+            prompt_tokens=_count(getattr(usage, "prompt_tokens", None)),
+            completion_tokens=_count(getattr(usage, "completion_tokens", None)),
         )
 
     async def _complete(self, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
@@ -254,6 +260,10 @@ def redact(text: str, api_key: str) -> str:
     if len(text) > MAX_PROVIDER_MESSAGE:
         text = text[: MAX_PROVIDER_MESSAGE - 1] + "…"
     return text
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def parse_arguments(raw: str | None) -> dict[str, Any] | None:
