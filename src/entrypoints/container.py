@@ -11,6 +11,8 @@ import httpx
 import structlog
 from dependency_injector import containers, providers
 
+from adapters.ai.openai_assistant import create_openai_assistant
+from adapters.ai.rules import RulesAssistant
 from adapters.notify.log import LogNotifier
 from adapters.notify.smtp import SmtpNotifier
 from adapters.notify.webhook import WebhookNotifier
@@ -45,7 +47,7 @@ from application.codec import EventCodec
 from application.media import MediaService
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
 from application.outbox import OutboxSender, SenderSettings
-from application.ports import Notifier, Subscriber
+from application.ports import Assistant, Notifier, Subscriber
 from application.sending import MessageSending
 from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionRunner
 from application.webhook_ingest import WebhookIngestor
@@ -166,6 +168,26 @@ async def provide_notifiers(settings: Settings) -> AsyncIterator[list[Notifier]]
         for notifier in notifiers:
             if isinstance(notifier, WebhookNotifier):
                 await notifier.close()
+
+
+async def provide_assistant(settings: Settings) -> AsyncIterator[Assistant]:
+    """The OpenAI-compatible provider when OPENAI_API_KEY is set, else the offline rules."""
+    if settings.openai_api_key is None:
+        log.info("assistant.provider", provider="offline")
+        yield RulesAssistant()
+        return
+    assistant = create_openai_assistant(
+        api_key=settings.openai_api_key.value,
+        model=settings.openai_model,
+        base_url=settings.openai_base_url,
+        timeout_seconds=settings.openai_timeout_seconds,
+        max_retries=settings.openai_max_retries,
+    )
+    log.info("assistant.provider", provider=assistant.provider, model=assistant.model)
+    try:
+        yield assistant
+    finally:
+        await assistant.close()
 
 
 def channels_of(notifiers: list[Notifier]) -> list[str]:
@@ -325,6 +347,7 @@ class Container(containers.DeclarativeContainer):
         max_bytes=settings.provided.media_max_bytes,
     )
     notifiers = providers.Resource(provide_notifiers, settings)
+    assistant = providers.Resource(provide_assistant, settings)
     notice_queue = providers.Singleton(
         PostgresNoticeQueue, providers.Callable(channels_of, notifiers)
     )

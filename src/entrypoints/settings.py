@@ -95,6 +95,11 @@ class Settings:
     benchmark_endpoints: bool = False
     api_token: Secret | None = None
     media_max_bytes: int = 64 * MEBIBYTE
+    openai_api_key: Secret | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_timeout_seconds: float = 20.0
+    openai_max_retries: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +192,15 @@ def _http_url(name: str, raw: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(f"{name} must be an http(s):// URL such as https://graph.facebook.com")
+    return value
+
+
+def _openai_base_url(name: str, raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be the http(s):// URL of an OpenAI-compatible API, "
+                            "such as https://api.openai.com/v1")  # fmt: skip
     return value
 
 
@@ -312,6 +326,16 @@ VARIABLES: Final = (
               "bearer token of the read-model API for the default business"),
     _Variable("media_max_bytes", "WAZYBOT_MEDIA_MAX_BYTES", _integer(1024, 1024 * MEBIBYTE),
               "largest file GET /api/v1/media/{id} passes on from Meta, in bytes"),
+    _Variable("openai_api_key", "OPENAI_API_KEY", _secret,
+              "API key of the AI provider; unset: the offline rules assistant answers"),
+    _Variable("openai_model", "OPENAI_MODEL", _text,
+              "model the assistant asks (any chat model the provider serves)"),
+    _Variable("openai_base_url", "OPENAI_BASE_URL", _openai_base_url,
+              "base URL of the OpenAI-compatible API (a local server works too)"),
+    _Variable("openai_timeout_seconds", "OPENAI_TIMEOUT_SECONDS", _seconds,
+              "how long one request to the AI provider may take"),
+    _Variable("openai_max_retries", "OPENAI_MAX_RETRIES", _integer(0, 5),
+              "retries of a request that timed out or got 429 or 5xx from the AI provider"),
 )  # fmt: skip
 
 

@@ -1,0 +1,342 @@
+"""The assistant on an OpenAI-compatible chat completions API, through the official SDK.
+
+One turn is one ``chat.completions.create`` call: a system prompt (how to answer, in
+which language), the business's instructions, the recent history and the customer's
+new messages, with the tools the model may call. A tool call ends the turn with the
+tool's decision (``escalate_to_human`` hands the conversation over); text is the reply.
+
+Every request has a timeout and the SDK retries timeouts, 429 and 5xx a bounded number
+of times (``OPENAI_TIMEOUT_SECONDS``, ``OPENAI_MAX_RETRIES``); the whole call, pauses
+between retries included, has a deadline too. Whatever goes wrong becomes either a
+usable decision (an escalation whose arguments were malformed is still an escalation,
+a too-long text is cut) or ``AssistantUnavailableError`` with a readable reason, which
+never holds the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
+
+import openai
+import structlog
+from openai import AsyncOpenAI
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
+
+from application.ports import AssistantUnavailableError
+from domain.assistant import (
+    AssistantAnswer,
+    AssistantContext,
+    CustomerInput,
+    Decision,
+    Escalate,
+    Language,
+    Reply,
+    Said,
+)
+from domain.language import customer_language
+from domain.outbound import TextMessage
+from domain.whatsapp_limits import TEXT_BODY_MAX, text_length, truncate_text
+
+PROVIDER: Final = "openai"
+# Pauses between retries the SDK may take (it honours a server's Retry-After), at most.
+RETRY_PAUSE_ALLOWANCE_SECONDS: Final = 5.0
+# The SDK's own timeout reports a stalled attempt; the deadline is the safety net after it.
+DEADLINE_MARGIN_SECONDS: Final = 1.0
+MAX_PROVIDER_MESSAGE: Final = 200
+
+log = structlog.get_logger(__name__)
+
+LANGUAGE_NAMES: Final[dict[Language, str]] = {"fr": "French", "en": "English"}
+
+SYSTEM_PROMPT: Final = """\
+You are the WhatsApp assistant of a business and you answer its customers.
+- Answer in {language}, the language the customer writes in.
+- Write like a friendly person in a chat: short (one to four sentences), plain text, \
+no headings; WhatsApp *bold* only when it really helps.
+- Use only the business information below. Never invent prices, stock, delays, \
+opening hours or policies: when you do not know, say so and offer to pass the \
+conversation to a person.
+- Call escalate_to_human when the customer asks for a person, is upset, or needs \
+something you cannot do; give the reason in a few words for the team.
+- You cannot see images or videos, open documents or listen to audio: when the customer \
+sends one, say so kindly and ask them to write what they need."""
+
+
+class AssistantTool(Protocol):
+    """A function the model may call. Its call ends the turn with a decision.
+
+    ``arguments`` is None when the model's arguments were not a JSON object: a tool
+    decides whether it can still act on the call.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def definition(self) -> ChatCompletionToolParam: ...
+
+    def decide(self, arguments: Mapping[str, Any] | None) -> Decision: ...
+
+
+class EscalateToHuman:
+    """Hands the conversation to a person, with the model's reason for the team."""
+
+    name: Final = "escalate_to_human"
+
+    def definition(self) -> ChatCompletionToolParam:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": "Pass the conversation to a person of the business's team. "
+                "Use it when the customer asks for a person or you cannot help.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "reason": {
+                            "type": "string",
+                            "description": "Why a person should take over, in a few words.",
+                        }
+                    },
+                    "required": ["reason"],
+                    "additionalProperties": False,
+                },
+            },
+        }
+
+    def decide(self, arguments: Mapping[str, Any] | None) -> Decision:
+        reason = arguments.get("reason") if arguments else None
+        if not isinstance(reason, str) or not reason.strip():
+            reason = "the assistant asked for a person (no readable reason given)"
+        return Escalate(cause="assistant_decided", reason=reason.strip()[:500])
+
+
+DEFAULT_TOOLS: Final[tuple[AssistantTool, ...]] = (EscalateToHuman(),)
+
+
+class OpenAiAssistant:
+    """The ``Assistant`` port on an OpenAI-compatible API."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        model: str,
+        deadline_seconds: float,
+        tools: Sequence[AssistantTool] = DEFAULT_TOOLS,
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._deadline = deadline_seconds
+        self._tools = {tool.name: tool for tool in tools}
+
+    @property
+    def provider(self) -> str:
+        return PROVIDER
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        started = time.perf_counter()
+        completion = await self._complete(conversation(context, customer_language(context)))
+        latency_ms = (time.perf_counter() - started) * 1000
+        try:  # the SDK does not validate answers: a server may leave out any field
+            return self._answer(completion, latency_ms)
+        except (AttributeError, TypeError, ValueError):
+            raise AssistantUnavailableError(_UNREADABLE) from None
+
+    def _answer(self, completion: ChatCompletion, latency_ms: float) -> AssistantAnswer:
+        usage = completion.usage
+        return AssistantAnswer(
+            decision=self._decide(completion),
+            provider=PROVIDER,
+            model=str(completion.model or self._model),
+            latency_ms=latency_ms,
+            prompt_tokens=_count(getattr(usage, "prompt_tokens", None)),
+            completion_tokens=_count(getattr(usage, "completion_tokens", None)),
+        )
+
+    async def _complete(self, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
+        tools = [tool.definition() for tool in self._tools.values()]
+        try:
+            async with asyncio.timeout(self._deadline):
+                completion = await self._client.chat.completions.create(
+                    model=self._model, messages=messages, tools=tools, tool_choice="auto"
+                )
+        except TimeoutError:
+            raise AssistantUnavailableError(
+                f"the AI provider gave no answer within {self._deadline:g} s"
+            ) from None
+        except openai.OpenAIError as error:
+            raise AssistantUnavailableError(self._describe(error)) from None
+        except ValueError:  # a body that is not JSON although it says so
+            raise AssistantUnavailableError(_UNREADABLE) from None
+        if not isinstance(completion, ChatCompletion):  # a body that is not JSON at all
+            raise AssistantUnavailableError(_UNREADABLE)
+        return completion
+
+    def _decide(self, completion: ChatCompletion) -> Decision:
+        if not completion.choices:
+            raise AssistantUnavailableError("the AI provider's answer has no message")
+        choice = completion.choices[0]
+        message = choice.message
+        decisions, unknown = self._tool_decisions(message.tool_calls or [])
+        if decisions:
+            return next((d for d in decisions if isinstance(d, Escalate)), decisions[0])
+        text = (message.content or message.refusal or "").strip()
+        if text:
+            return Reply(message=TextMessage(body=fit_text(text)))
+        if unknown:
+            raise AssistantUnavailableError(
+                f"the model called only tools WazyBot does not have: {', '.join(unknown)}"
+            )
+        raise AssistantUnavailableError(
+            f"the model's answer is empty (finish reason: {choice.finish_reason})"
+        )
+
+    def _tool_decisions(self, calls: Sequence[Any]) -> tuple[list[Decision], list[str]]:
+        decisions: list[Decision] = []
+        unknown: list[str] = []
+        for call in calls:
+            function = getattr(call, "function", None)
+            name = function.name if function is not None else getattr(call, "type", "?")
+            tool = self._tools.get(name)
+            if tool is None or function is None:
+                log.warning("assistant.unknown_tool", tool=name[:80], provider=PROVIDER)
+                unknown.append(repr(name[:80]))
+                continue
+            arguments = parse_arguments(function.arguments)
+            if arguments is None:
+                log.warning("assistant.malformed_tool_arguments", tool=name, provider=PROVIDER)
+            decisions.append(tool.decide(arguments))
+        return decisions, unknown
+
+    def _describe(self, error: openai.OpenAIError) -> str:
+        """A readable reason, without the API key (a provider may quote part of it)."""
+        if isinstance(error, openai.APITimeoutError):
+            return "the AI provider did not answer in time (retries included)"
+        if isinstance(error, openai.APIConnectionError):
+            host = urlsplit(str(self._client.base_url)).hostname
+            return f"the AI provider at {host} cannot be reached"
+        if isinstance(error, openai.AuthenticationError):
+            return "the AI provider refused the API key (401): check OPENAI_API_KEY"
+        if isinstance(error, openai.RateLimitError):
+            return f"the AI provider is rate limiting requests (429): {self._quote(error)}"
+        if isinstance(error, openai.APIStatusError):
+            return f"the AI provider answered {error.status_code}: {self._quote(error)}"
+        if isinstance(error, openai.APIResponseValidationError):
+            return _UNREADABLE
+        return f"the AI provider failed: {type(error).__name__}"
+
+    def _quote(self, error: openai.APIStatusError) -> str:
+        body = error.body
+        message = body.get("message") if isinstance(body, dict) else None
+        return redact(str(message or error.message), self._client.api_key)
+
+
+_UNREADABLE: Final = "the AI provider's answer could not be read"
+_KEY_LIKE: Final = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_*.\-]{4,}", re.IGNORECASE)
+
+
+def redact(text: str, api_key: str) -> str:
+    """A provider's message made safe to record: no key, not too long."""
+    if api_key:
+        text = text.replace(api_key, "***")
+    text = _KEY_LIKE.sub("***", text)
+    if len(text) > MAX_PROVIDER_MESSAGE:
+        text = text[: MAX_PROVIDER_MESSAGE - 1] + "…"
+    return text
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def parse_arguments(raw: str | None) -> dict[str, Any] | None:
+    """A tool call's arguments as a JSON object, None when they are not one."""
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def fit_text(text: str) -> str:
+    """A reply that fits one WhatsApp text message, cut between graphemes with an ellipsis."""
+    if text_length(text) <= TEXT_BODY_MAX:
+        return text
+    return truncate_text(text, TEXT_BODY_MAX - 1).rstrip() + "…"
+
+
+def conversation(context: AssistantContext, language: Language) -> list[ChatCompletionMessageParam]:
+    """The messages the model reads: how to answer, the business, then the conversation."""
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": SYSTEM_PROMPT.format(language=LANGUAGE_NAMES[language])},
+        {"role": "system", "content": business_information(context)},
+    ]
+    messages.extend(_earlier(said) for said in context.history)
+    messages.extend({"role": "user", "content": render(m)} for m in context.new_messages)
+    return messages
+
+
+def business_information(context: AssistantContext) -> str:
+    lines = ["Business information:", context.instructions.strip() or "(none given)"]
+    if context.business_hours:
+        lines.append(f"Opening hours: {context.business_hours.strip()}")
+    if context.customer_name:
+        lines.append(f"The customer's WhatsApp name: {context.customer_name.strip()}")
+    return "\n".join(lines)
+
+
+def _earlier(said: Said) -> ChatCompletionMessageParam:
+    if said.speaker == "customer":
+        return {"role": "user", "content": said.text}
+    if said.speaker == "agent":
+        return {"role": "assistant", "content": f"(a person of the team wrote) {said.text}"}
+    return {"role": "assistant", "content": said.text}
+
+
+def render(message: CustomerInput) -> str:
+    """A customer's message as the model reads it: what they wrote, what they tapped, and
+    what they sent that it cannot look at."""
+    parts = []
+    if message.unseen_media:
+        parts.append(f"[The customer sent {_article(message.unseen_media)} that you cannot "
+                     "see or hear.]")  # fmt: skip
+    if message.text.strip():
+        parts.append(message.text.strip())
+    if message.choice_id:
+        parts.append(f"[tapped the option with id {message.choice_id!r}]")
+    return " ".join(parts) or f"[a {message.kind} message without text]"
+
+
+def _article(media: str) -> str:
+    names = {"image": "an image", "audio": "an audio message", "voice": "a voice message",
+             "video": "a video", "document": "a document", "sticker": "a sticker"}  # fmt: skip
+    return names.get(media, f"a {media}")
+
+
+def create_openai_assistant(
+    *, api_key: str, model: str, base_url: str, timeout_seconds: float, max_retries: int
+) -> OpenAiAssistant:
+    """The assistant with its own SDK client (close it with ``close``)."""
+    client = AsyncOpenAI(
+        api_key=api_key, base_url=base_url, timeout=timeout_seconds, max_retries=max_retries
+    )
+    attempts = timeout_seconds * (max_retries + 1)
+    deadline = attempts + RETRY_PAUSE_ALLOWANCE_SECONDS * max_retries + DEADLINE_MARGIN_SECONDS
+    return OpenAiAssistant(client, model=model, deadline_seconds=deadline)
