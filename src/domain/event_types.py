@@ -27,6 +27,7 @@ from domain.conversation import (
 )
 from domain.customer import CustomerIdentifierLinked
 from domain.events import DomainEvent
+from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
 from domain.operations import EventParked
 from domain.outbox import (
     OutboundMessageAccepted,
@@ -64,4 +65,7 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     TemplateSynced,
     TemplateRemoved,
     AssistantSettingsChanged,
+    ConversationEscalated,
+    ConversationResolved,
+    ConversationMarkedRead,
 )
