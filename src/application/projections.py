@@ -23,6 +23,7 @@ from domain.conversation import (
     WebhookProblemReported,
 )
 from domain.customer import lookup_identifiers
+from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
 from domain.inbound import (
     CustomerIdentity,
     DeliveryStatus,
@@ -209,6 +210,63 @@ def _change(
     elif at > change.last_activity_at:
         change.last_activity_at = at
     return change
+
+
+@dataclass(slots=True)
+class HandoffChange:
+    """What one batch changes in a conversation's handoff: who handles it, what is unread.
+
+    These events only ever follow the conversation's first message, so its row exists.
+    """
+
+    business_id: str
+    id: str
+    handoff_known: bool = False
+    status: str = "bot"
+    assignee: str | None = None
+    escalated_at: datetime | None = None
+    escalation_cause: str | None = None
+    escalation_reason: str | None = None
+    escalated_by: str | None = None
+    read: bool = False
+    unread_after_read: int = 0  # customer messages after the batch's last marked read
+
+    def escalate(self, event: ConversationEscalated) -> None:
+        self.handoff_known, self.status, self.assignee = True, "escalated", event.assignee
+        self.escalated_at, self.escalation_cause = event.at, event.cause
+        self.escalation_reason, self.escalated_by = event.reason, event.by
+
+    def resolve(self) -> None:
+        self.handoff_known, self.status, self.assignee = True, "bot", None
+        self.escalated_at = self.escalation_cause = self.escalation_reason = None
+        self.escalated_by = None
+
+
+def handoff_changes(events: Iterable[RecordedEvent]) -> list[HandoffChange]:
+    """In log order: a conversation is escalated until resolved; its unread count starts
+    again from zero at each marked read."""
+    changes: dict[tuple[str, str], HandoffChange] = {}
+
+    def change(business_id: str, stream: str) -> HandoffChange:
+        found = changes.get((business_id, stream))
+        if found is None:
+            found = changes[business_id, stream] = HandoffChange(business_id, stream)
+        return found
+
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, ConversationEscalated):
+            change(event.business_id, recorded.stream_id).escalate(event)
+        elif isinstance(event, ConversationResolved):
+            change(event.business_id, recorded.stream_id).resolve()
+        elif isinstance(event, ConversationMarkedRead):
+            marked = change(event.business_id, recorded.stream_id)
+            marked.read, marked.unread_after_read = True, 0
+        elif isinstance(event, MessageReceived):
+            known = changes.get((event.business_id, recorded.stream_id))
+            if known is not None and known.read:
+                known.unread_after_read += 1
+    return list(changes.values())
 
 
 # --- messages (timelines) -----------------------------------------------------------------

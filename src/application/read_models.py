@@ -12,6 +12,8 @@ from typing import Annotated, Final, Literal, Protocol
 
 import msgspec
 
+from domain.assistant import EscalationCause
+
 ConversationStatus = Literal["bot", "escalated", "closed"]
 Bucket = Literal["hour", "day"]
 CONVERSATION_STATUSES: Final = ("bot", "escalated", "closed")
@@ -92,7 +94,11 @@ class ConversationView(View, frozen=True):
     ]
     status: Annotated[
         ConversationStatus,
-        doc("bot: the assistant may answer; escalated: a person handles it; closed: ended."),
+        doc(
+            "bot: the assistant may answer; escalated: a person handles it (from an "
+            "escalation until POST /api/v1/conversations/{conversation_id}/resolve); closed: "
+            "ended."
+        ),
     ]
     last_message_preview: Annotated[
         str | None,
@@ -115,8 +121,8 @@ class ConversationView(View, frozen=True):
     unread_count: Annotated[
         int,
         doc(
-            "Customer messages received that nobody has marked read yet (nothing marks them "
-            "read in this version, so it counts every customer message)."
+            "Customer messages received since the conversation was last marked read "
+            "(POST /api/v1/conversations/{conversation_id}/read sets it to zero)."
         ),
     ]
     service_window_open: Annotated[
@@ -144,8 +150,29 @@ class ConversationView(View, frozen=True):
         datetime | None, doc("When the throttle ends, if known; null when not throttled.")
     ]
     assignee: Annotated[
-        str | None, doc("The person the conversation is assigned to; null when nobody.")
+        str | None,
+        doc(
+            "The person the escalated conversation is assigned to (the escalation's assignee, "
+            "else the name of the API token that escalated it); null when nobody."
+        ),
     ]
+    escalated_at: Annotated[
+        datetime | None, doc("When the conversation was escalated; null while the bot handles it.")
+    ] = None
+    escalation_cause: Annotated[
+        EscalationCause | None,
+        doc(
+            "Why it was escalated: customer_asked, assistant_decided, keyword, "
+            "repeated_failures or agent_took_over; null while the bot handles it."
+        ),
+    ] = None
+    escalation_reason: Annotated[
+        str | None, doc("The escalation's readable reason; null while the bot handles it.")
+    ] = None
+    escalated_by: Annotated[
+        str | None,
+        doc("Who escalated it: ai, agent or system; null while the bot handles it."),
+    ] = None
 
 
 class MessageView(View, frozen=True):

@@ -270,6 +270,8 @@ def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
         service_window_open=closes is not None and closes > now,
         service_window_closes_at=closes, throttled=throttled,
         throttled_until=until if throttled else None, assignee=row["assignee"],
+        escalated_at=row["escalated_at"], escalation_cause=row["escalation_cause"],
+        escalation_reason=row["escalation_reason"], escalated_by=row["escalated_by"],
     )  # fmt: skip
 
 

@@ -36,6 +36,7 @@ from application.projections import (
     error_resolutions,
     error_rows,
     finally_failed_messages,
+    handoff_changes,
     metrics_changes,
     metrics_keys,
     outbound_error_rows,
@@ -145,9 +146,39 @@ class ConversationsProjection(PostgresProjection):
                  as u(business_id, id, throttled, until)
             where c.business_id = u.business_id and c.id = u.id
         """,
+        # After the upsert: a marked read sets the count to what arrived after it.
+        "handoff": """
+            update {s}.conversations c set
+                status = case when u.known then u.status else c.status end,
+                assignee = case when u.known then u.assignee else c.assignee end,
+                escalated_at = case when u.known then u.escalated_at else c.escalated_at end,
+                escalation_cause =
+                    case when u.known then u.cause else c.escalation_cause end,
+                escalation_reason =
+                    case when u.known then u.reason else c.escalation_reason end,
+                escalated_by = case when u.known then u.by else c.escalated_by end,
+                unread_count = case when u.read then u.unread else c.unread_count end
+            from unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[],
+                        $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::boolean[],
+                        $11::int[])
+                 as u(business_id, id, known, status, assignee, escalated_at, cause, reason,
+                      by, read, unread)
+            where c.business_id = u.business_id and c.id = u.id
+        """,
     }
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        await self._upsert(tx, events)
+        handoffs = [
+            (h.business_id, h.id, h.handoff_known, h.status, h.assignee, h.escalated_at,
+             h.escalation_cause, h.escalation_reason, h.escalated_by, h.read,
+             h.unread_after_read)
+            for h in handoff_changes(events)
+        ]  # fmt: skip
+        if handoffs:
+            await tx.execute(self._sql["handoff"], *_columns(handoffs, 11))
+
+    async def _upsert(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
         changes = conversation_changes(events)
         if not changes:
             return
