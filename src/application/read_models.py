@@ -415,10 +415,14 @@ class MetricsFigures(View, frozen=True):
         int, doc("Messages the business sent (each counted once, at its first status).")
     ]
     ai_responses: Annotated[
-        int, doc("Messages the assistant sent (counted from the release that adds it).")
+        int, doc("Messages the assistant queued for customers (in the hour it queued them).")
     ]
     human_handoffs: Annotated[
-        int, doc("Conversations handed to a person (counted from the release that adds it).")
+        int,
+        doc(
+            "Escalations: conversations handed to a person (by the customer's request, the "
+            "assistant, a keyword, repeated failures or an agent taking over)."
+        ),
     ]
     conversations_awaiting_response: Annotated[
         int,
@@ -463,6 +467,45 @@ class MetricsFigures(View, frozen=True):
     webhook_problems: Annotated[
         int, doc("Errors Meta reported by webhook that are not about one message.")
     ]
+    agent_responses: Annotated[
+        int,
+        doc(
+            "Messages people sent: queued through the API (sender agent) or written in the "
+            "WhatsApp Business app on the same number."
+        ),
+    ] = 0
+    ai_first_responses: Annotated[
+        int,
+        doc(
+            "Customer turns that began in the range whose first reply came from the "
+            "assistant (a reply queued by the assistant or by an agent ends a turn)."
+        ),
+    ] = 0
+    ai_first_response_seconds_avg: Annotated[
+        float | None,
+        doc(
+            "Average seconds from a turn's first message to the assistant's reply being "
+            "queued, over ai_first_responses; null when none."
+        ),
+    ] = None
+    ai_first_response_seconds_p90: Annotated[
+        float | None, doc("90th percentile of those seconds; null when none.")
+    ] = None
+    agent_first_responses: Annotated[
+        int,
+        doc("Customer turns that began in the range whose first reply came from a person."),
+    ] = 0
+    agent_first_response_seconds_avg: Annotated[
+        float | None,
+        doc(
+            "Average seconds from a turn's first message to a person's reply (queued through "
+            "the API, or sent from the business app), over agent_first_responses; null when "
+            "none."
+        ),
+    ] = None
+    agent_first_response_seconds_p90: Annotated[
+        float | None, doc("90th percentile of those seconds; null when none.")
+    ] = None
 
 
 class TimeRange(View, frozen=True):
@@ -499,6 +542,7 @@ class TimeseriesPoint(View, frozen=True):
         float | None, doc("Sent messages delivered / sent; null when none were sent.")
     ]
     read_rate: Annotated[float | None, doc("Sent messages read / sent; null when none were sent.")]
+    agent_responses: Annotated[int, doc("Messages people sent.")] = 0
 
 
 class Timeseries(View, frozen=True):
