@@ -4,14 +4,19 @@ signed webhooks."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
 from application.businesses import Business
+from application.sending import SendCommand
 from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
+from domain.outbound import TextMessage
 from entrypoints.container import resolve
 from tests.support.sending import SendingWorld, sending_world
+from tests.support.webhook_receiver import WebhookReceiver, receiving
 
 ANA = "15550003001"
 BO = "15550003002"
@@ -185,3 +190,106 @@ async def test_marking_read_zeroes_the_unread_count_until_new_messages(database_
         assert (await world.http.post(f"/api/v1/conversations/{chat}/read")).status_code == 200
         await shown(world, chat, unread_count=0)
         assert len(await handoff_events(world)) == 2
+
+
+async def notices_caught_up(world: SendingWorld) -> None:
+    """The notices subscriber has seen every event recorded so far."""
+    pool = await resolve(world.container.pool())
+    head = await pool.fetchval("select max(global_position) from events")
+
+    async def caught_up() -> bool:
+        position = await pool.fetchval(
+            "select position from subscriber_checkpoints where name = 'team-notices'"
+        )
+        return position is not None and position >= head
+
+    await world.eventually(caught_up)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    async with receiving(b"unused") as notices:
+        yield notices
+
+
+async def test_an_escalation_notifies_the_team_once(
+    database_url: str, receiver: WebhookReceiver
+) -> None:
+    async with sending_world(database_url, WAZYBOT_NOTIFY_WEBHOOK_URL=receiver.url) as world:
+        await world.customer_writes("Call me on +33 6 12 34 56 78", ANA)
+        chat = await world.conversation_of(ANA)
+        answer = await world.http.post(
+            f"/api/v1/conversations/{chat}/escalate",
+            json={"assignee": "Marie", "reason": "Asked to be called on 33612345678"},
+        )
+        assert answer.status_code == 200, answer.text
+        (notice,) = [r.body for r in await receiver.wait_for(1)]
+        # Resolving and marking read tell nobody.
+        await world.http.post(f"/api/v1/conversations/{chat}/resolve")
+        await world.http.post(f"/api/v1/conversations/{chat}/read")
+        await notices_caught_up(world)
+
+    assert notice["event"] == "conversation.escalated"
+    assert (notice["business_id"], notice["conversation_id"]) == ("default", chat)
+    assert notice["text"] == (
+        f"Conversation {chat} with customer ***3001 (business default) needs a person "
+        "(an agent took over, assigned to Marie): Asked to be called on ***5678"
+    )
+    assert notice["details"]["cause"] == "agent_took_over"
+    assert ANA not in str(notice)
+    assert "33612345678" not in str(notice)
+    assert len(receiver.received) == 1
+
+
+async def metrics_now(world: SendingWorld) -> dict[str, Any]:
+    answer = await world.http.get("/api/v1/metrics")
+    assert answer.status_code == 200, answer.text
+    current: dict[str, Any] = answer.json()["current"]
+    return current
+
+
+async def test_metrics_count_handoffs_and_replies_of_the_assistant_and_of_agents(
+    database_url: str,
+) -> None:
+    async with sending_world(database_url) as world:
+        await world.customer_writes("Hello", ANA)
+        await world.customer_writes("Hello", BO)
+        chat, other = await world.conversation_of(ANA), await world.conversation_of(BO)
+        before = await metrics_now(world)
+        assert (before["human_handoffs"], before["ai_responses"], before["agent_responses"]) == (
+            0, 0, 0,
+        )  # fmt: skip
+        assert before["ai_first_response_seconds_avg"] is None
+
+        sending = await resolve(world.container.message_sending())
+        for _ in range(2):  # the assistant answers Bo twice: one first response
+            await sending.send(SendCommand(
+                business_id="default", conversation_id=other,
+                message=TextMessage(body="Hi! How can I help?"), requested_by="ai", cause="test",
+            ))  # fmt: skip
+        escalated = await world.http.post(f"/api/v1/conversations/{chat}/escalate")
+        assert escalated.status_code == 200, escalated.text
+        sent = await world.send(chat, {"text": "Marie here, how can I help?"})
+        assert sent.status_code == 202, sent.text
+
+        async def counted() -> dict[str, Any] | None:
+            figures = await metrics_now(world)
+            done = figures["agent_first_responses"] == 1 and figures["ai_first_responses"] == 1
+            return figures if done else None
+
+        figures = await world.eventually(counted)
+        assert (figures["human_handoffs"], figures["ai_responses"]) == (1, 2)
+        assert figures["agent_responses"] == 1
+        for who in ("ai", "agent"):
+            average = figures[f"{who}_first_response_seconds_avg"]
+            assert average is not None
+            assert average >= 0
+            assert figures[f"{who}_first_response_seconds_p90"] == average  # a single turn each
+        # The existing figures keep their meaning: messages counted at their first status.
+        assert figures["messages_received"] == 2
+        series = await world.http.get("/api/v1/metrics/timeseries")
+        assert series.status_code == 200, series.text
+        points = series.json()["points"]
+        assert sum(p["human_handoffs"] for p in points) == 1
+        assert sum(p["agent_responses"] for p in points) == 1
+        assert sum(p["ai_responses"] for p in points) == 2
