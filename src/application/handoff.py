@@ -10,7 +10,7 @@ again and gets the answer the new state gives).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
@@ -181,16 +181,17 @@ class ConversationHandoff:
     async def _try_append(
         self, stream_id: str, kind: str, version: int, event: DomainEvent, cause_id: str | None
     ) -> bool:
-        # One handoff event of a kind per stream version: a retried append stores nothing new.
+        # One handoff event of a kind per stream version: of two callers appending at the
+        # same version, the one whose event was stored first wins; the other reads again.
         new = NewEvent(
             event, deterministic_event_id(stream_id, "handoff", kind, str(version)),
             EventMetadata(correlation_id=cause_id, causation_id=cause_id),
         )  # fmt: skip
         try:
-            await self._store.append_atomic([AppendRequest(stream_id, [new], version)])
+            (result,) = await self._store.append_atomic([AppendRequest(stream_id, [new], version)])
         except ConcurrencyError:
             return False
-        return True
+        return not result.is_duplicate
 
 
 def _busy() -> HandoffRefusedError:
@@ -212,7 +213,7 @@ def _text(field: str, value: str | None, longest: int) -> str | None:
     return value or None
 
 
-def handoff_history(version: int, events: list[tuple[int, DomainEvent]]) -> HandoffHistory:
+def handoff_history(version: int, events: Sequence[tuple[int, DomainEvent]]) -> HandoffHistory:
     """The history from the stream's handoff events (version, event), in any order."""
     escalation: ConversationEscalated | None = None
     read_at: int | None = None
