@@ -13,7 +13,7 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from application.event_log import AppendRequest, ConcurrencyError, NewEvent
 from application.ports import EventStore
@@ -63,7 +63,7 @@ class HandoffState:
     marked_read: bool = False
 
     @property
-    def status(self) -> str:
+    def status(self) -> Literal["bot", "escalated"]:
         return "bot" if self.escalation is None else "escalated"
 
 
