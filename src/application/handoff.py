@@ -19,7 +19,12 @@ from application.event_log import AppendRequest, ConcurrencyError, NewEvent
 from application.ports import EventStore
 from domain.assistant import EscalationCause
 from domain.events import DomainEvent, EventMetadata, deterministic_event_id
-from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
+from domain.handoff import (
+    ConversationEscalated,
+    ConversationMarkedRead,
+    ConversationResolved,
+    EscalatedBy,
+)
 
 MAX_ASSIGNEE_LENGTH: Final = 100
 MAX_REASON_LENGTH: Final = 500
@@ -80,6 +85,7 @@ class Escalation:
     assignee: str | None = None
     reason: str | None = None
     cause: EscalationCause = "agent_took_over"
+    by: EscalatedBy = "agent"
 
 
 class ConversationHandoff:
@@ -99,7 +105,8 @@ class ConversationHandoff:
         self, business_id: str, conversation_id: str, request: Escalation,
         *, agent: str | None = None, cause_id: str | None = None,
     ) -> HandoffState:  # fmt: skip
-        """An agent takes the conversation over; ``agent``: who asks (their token's name)."""
+        """Hand the conversation to a person (by default: an agent takes it over);
+        ``agent``: who asks (their token's name), the assignee unless one is given."""
         assignee = _text("assignee", request.assignee, MAX_ASSIGNEE_LENGTH) or agent
         reason = _text("reason", request.reason, MAX_REASON_LENGTH) or AGENT_TOOK_OVER
         stream_id = await self._stream(business_id, conversation_id)
@@ -114,7 +121,7 @@ class ConversationHandoff:
                     f"{current.at.isoformat()}); resolve it first to hand it over again.",
                 )
             return ConversationEscalated(
-                business_id=business_id, cause=request.cause, reason=reason, by="agent",
+                business_id=business_id, cause=request.cause, reason=reason, by=request.by,
                 at=self._clock(), assignee=assignee,
             )  # fmt: skip
 
