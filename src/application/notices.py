@@ -11,9 +11,11 @@ import msgspec
 
 from application.event_log import RecordedEvent
 from domain.account import AccountNoticeReceived
+from domain.conversation import CONVERSATION_STREAM_PREFIX
+from domain.handoff import ConversationEscalated
 from domain.operations import EventParked
 from domain.outbox import OutboundMessageAccepted, OutboundMessageDeadLettered, OutboundSendFailed
-from domain.privacy import mask_phones_in
+from domain.privacy import mask_customer_id, mask_phones_in
 from domain.public_ids import conversation_public_id
 from domain.whatsapp_errors import ErrorClass
 
@@ -77,7 +79,47 @@ def notice_for(event: RecordedEvent) -> KeyedNotice | None:
         return _critical_send_notice(event, payload)
     if isinstance(payload, OutboundMessageDeadLettered):
         return _dead_letter_notice(event, payload)
+    if isinstance(payload, ConversationEscalated):
+        return _escalation_notice(event, payload)
     return None
+
+
+_CAUSES: Final = {
+    "customer_asked": "the customer asked for a person",
+    "assistant_decided": "the assistant decided",
+    "keyword": "an escalation keyword",
+    "repeated_failures": "the assistant failed repeatedly",
+    "agent_took_over": "an agent took over",
+}
+
+
+def _escalation_notice(event: RecordedEvent, escalated: ConversationEscalated) -> KeyedNotice:
+    """One notice per escalation: a person has to answer this customer."""
+    conversation = conversation_public_id(escalated.business_id, event.stream_id)
+    customer = _masked_customer(event.stream_id)
+    assignee = f", assigned to {escalated.assignee}" if escalated.assignee else ""
+    reason = mask_phones_in(" ".join(escalated.reason.split()))
+    cause = _CAUSES.get(escalated.cause, escalated.cause)
+    text = (f"Conversation {conversation} with {customer} (business {escalated.business_id}) "
+            f"needs a person ({cause}{assignee}): {reason}")  # fmt: skip
+    return KeyedNotice(
+        key=f"escalated:{event.event_id}",
+        notice=Notice(
+            text=text, event="conversation.escalated", business_id=escalated.business_id,
+            conversation_id=conversation,
+            details={"cause": escalated.cause, "reason": reason, "by": escalated.by,
+                     "assignee": escalated.assignee, "customer": customer,
+                     "at": escalated.at.isoformat()},
+        ),
+    )  # fmt: skip
+
+
+def _masked_customer(stream_id: str) -> str:
+    """The customer (or group) of a conversation stream ``conversation-<number>-<key>``."""
+    _, _, key = stream_id.removeprefix(CONVERSATION_STREAM_PREFIX).partition("-")
+    if not key or key.startswith("#"):  # a key too long for the name is hashed
+        return "a customer"
+    return f"customer {mask_customer_id(key)}"
 
 
 def _account_notice(event: RecordedEvent, received: AccountNoticeReceived) -> KeyedNotice | None:

@@ -23,6 +23,7 @@ from domain.conversation import (
     WebhookProblemReported,
 )
 from domain.customer import lookup_identifiers
+from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
 from domain.inbound import (
     CustomerIdentity,
     DeliveryStatus,
@@ -209,6 +210,63 @@ def _change(
     elif at > change.last_activity_at:
         change.last_activity_at = at
     return change
+
+
+@dataclass(slots=True)
+class HandoffChange:
+    """What one batch changes in a conversation's handoff: who handles it, what is unread.
+
+    These events only ever follow the conversation's first message, so its row exists.
+    """
+
+    business_id: str
+    id: str
+    handoff_known: bool = False
+    status: str = "bot"
+    assignee: str | None = None
+    escalated_at: datetime | None = None
+    escalation_cause: str | None = None
+    escalation_reason: str | None = None
+    escalated_by: str | None = None
+    read: bool = False
+    unread_after_read: int = 0  # customer messages after the batch's last marked read
+
+    def escalate(self, event: ConversationEscalated) -> None:
+        self.handoff_known, self.status, self.assignee = True, "escalated", event.assignee
+        self.escalated_at, self.escalation_cause = event.at, event.cause
+        self.escalation_reason, self.escalated_by = event.reason, event.by
+
+    def resolve(self) -> None:
+        self.handoff_known, self.status, self.assignee = True, "bot", None
+        self.escalated_at = self.escalation_cause = self.escalation_reason = None
+        self.escalated_by = None
+
+
+def handoff_changes(events: Iterable[RecordedEvent]) -> list[HandoffChange]:
+    """In log order: a conversation is escalated until resolved; its unread count starts
+    again from zero at each marked read."""
+    changes: dict[tuple[str, str], HandoffChange] = {}
+
+    def change(business_id: str, stream: str) -> HandoffChange:
+        found = changes.get((business_id, stream))
+        if found is None:
+            found = changes[business_id, stream] = HandoffChange(business_id, stream)
+        return found
+
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, ConversationEscalated):
+            change(event.business_id, recorded.stream_id).escalate(event)
+        elif isinstance(event, ConversationResolved):
+            change(event.business_id, recorded.stream_id).resolve()
+        elif isinstance(event, ConversationMarkedRead):
+            marked = change(event.business_id, recorded.stream_id)
+            marked.read, marked.unread_after_read = True, 0
+        elif isinstance(event, MessageReceived):
+            known = changes.get((event.business_id, recorded.stream_id))
+            if known is not None and known.read:
+                known.unread_after_read += 1
+    return list(changes.values())
 
 
 # --- messages (timelines) -----------------------------------------------------------------
@@ -627,6 +685,13 @@ class HourCounts:
     responded: int = 0
     response_seconds: float = 0.0
     webhook_problems: int = 0
+    ai_responses: int = 0
+    handoffs: int = 0
+    agent_responses: int = 0
+    ai_first_responses: int = 0
+    ai_first_response_seconds: float = 0.0
+    agent_first_responses: int = 0
+    agent_first_response_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -653,6 +718,17 @@ class ConversationKey(NamedTuple):
     conversation_id: str
 
 
+class FirstReply(NamedTuple):
+    """A customer turn's first reply queued by the assistant or by an agent."""
+
+    event_id: str  # the event that queued (or echoed) the reply
+    business_id: str
+    conversation_id: str
+    asked_at: datetime
+    replied_by: str  # ai or agent
+    seconds: float
+
+
 @dataclass(slots=True)
 class MetricsChanges:
     hours: dict[tuple[str, datetime], HourCounts] = field(default_factory=dict)
@@ -660,6 +736,9 @@ class MetricsChanges:
     # since when the customer's turn waits for an answer; None once it was answered
     waiting: dict[ConversationKey, datetime | None] = field(default_factory=dict)
     responses: list[FirstResponse] = field(default_factory=list)
+    # since when the customer's turn waits for a reply of the assistant or an agent
+    reply_waiting: dict[ConversationKey, datetime | None] = field(default_factory=dict)
+    replies: list[FirstReply] = field(default_factory=list)
 
     def hour(self, business_id: str, at: datetime) -> HourCounts:
         key = (business_id, hour_of(at))
@@ -699,25 +778,82 @@ def metrics_keys(
     return wamids, conversations
 
 
+def reply_keys(events: Sequence[RecordedEvent]) -> set[ConversationKey]:
+    """The conversations whose waiting for a reply (by the assistant or an agent) the
+    batch needs."""
+    found: set[ConversationKey] = set()
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, MessageReceived | OutboundMessageQueued | MessageEchoed):
+            found.add(ConversationKey(event.business_id, recorded.stream_id))
+    return found
+
+
 def metrics_changes(
     events: Sequence[RecordedEvent],
     outbound: Mapping[MessageKey, OutboundProgress],
     waiting: Mapping[ConversationKey, datetime],
+    reply_waiting: Mapping[ConversationKey, datetime] | None = None,
 ) -> MetricsChanges:
     """Count the batch into hourly buckets, given what earlier batches left behind."""
     changes = MetricsChanges()
     known_outbound = dict(outbound)
     known_waiting: dict[ConversationKey, datetime | None] = dict(waiting)
+    replies: dict[ConversationKey, datetime | None] = dict(reply_waiting or {})
     for recorded in events:
         event = recorded.event
         if isinstance(event, MessageReceived):
             conversation = ConversationKey(event.business_id, recorded.stream_id)
             _count_received(changes, known_waiting, conversation, event)
+            if replies.get(conversation) is None:
+                replies[conversation] = changes.reply_waiting[conversation] = event.message.sent_at
         elif isinstance(event, MessageStatusUpdated):
             _count_status(changes, known_outbound, known_waiting, recorded, event)
         elif isinstance(event, WebhookProblemReported):
             changes.hour(event.business_id, event.problem.at).webhook_problems += 1
+        elif isinstance(event, ConversationEscalated):
+            changes.hour(event.business_id, event.at).handoffs += 1
+        elif isinstance(event, OutboundMessageQueued) and event.requested_by != "system":
+            reply = (event.business_id, event.requested_by, event.queued_at)
+            _count_reply(changes, replies, recorded, *reply)
+        elif isinstance(event, MessageEchoed):  # an agent answered from the business app
+            reply = (event.business_id, "agent", event.message.sent_at)
+            _count_reply(changes, replies, recorded, *reply)
     return changes
+
+
+def _count_reply(
+    changes: MetricsChanges,
+    waiting: dict[ConversationKey, datetime | None],
+    recorded: RecordedEvent,
+    business_id: str,
+    by: str,
+    at: datetime,
+) -> None:
+    """A reply the assistant or an agent queued (or sent from the business app): counted
+    by who gave it; the first one of a customer's turn gives that turn's response time."""
+    counts = changes.hour(business_id, at)
+    if by == "ai":
+        counts.ai_responses += 1
+    else:
+        counts.agent_responses += 1
+    conversation = ConversationKey(business_id, recorded.stream_id)
+    asked_at = waiting.get(conversation)
+    if asked_at is None:
+        return
+    waiting[conversation] = changes.reply_waiting[conversation] = None
+    if at < asked_at:  # the customer's clock and ours disagree: no time to tell
+        return
+    seconds = (at - asked_at).total_seconds()
+    turn = changes.hour(business_id, asked_at)
+    if by == "ai":
+        turn.ai_first_responses += 1
+        turn.ai_first_response_seconds += seconds
+    else:
+        turn.agent_first_responses += 1
+        turn.agent_first_response_seconds += seconds
+    changes.replies.append(FirstReply(str(recorded.event_id), business_id,
+                                      recorded.stream_id, asked_at, by, seconds))  # fmt: skip
 
 
 def _count_received(

@@ -12,6 +12,8 @@ from typing import Annotated, Final, Literal, Protocol
 
 import msgspec
 
+from domain.assistant import EscalationCause
+
 ConversationStatus = Literal["bot", "escalated", "closed"]
 Bucket = Literal["hour", "day"]
 CONVERSATION_STATUSES: Final = ("bot", "escalated", "closed")
@@ -92,7 +94,11 @@ class ConversationView(View, frozen=True):
     ]
     status: Annotated[
         ConversationStatus,
-        doc("bot: the assistant may answer; escalated: a person handles it; closed: ended."),
+        doc(
+            "bot: the assistant may answer; escalated: a person handles it (from an "
+            "escalation until POST /api/v1/conversations/{conversation_id}/resolve); closed: "
+            "ended."
+        ),
     ]
     last_message_preview: Annotated[
         str | None,
@@ -115,8 +121,8 @@ class ConversationView(View, frozen=True):
     unread_count: Annotated[
         int,
         doc(
-            "Customer messages received that nobody has marked read yet (nothing marks them "
-            "read in this version, so it counts every customer message)."
+            "Customer messages received since the conversation was last marked read "
+            "(POST /api/v1/conversations/{conversation_id}/read sets it to zero)."
         ),
     ]
     service_window_open: Annotated[
@@ -144,8 +150,29 @@ class ConversationView(View, frozen=True):
         datetime | None, doc("When the throttle ends, if known; null when not throttled.")
     ]
     assignee: Annotated[
-        str | None, doc("The person the conversation is assigned to; null when nobody.")
+        str | None,
+        doc(
+            "The person the escalated conversation is assigned to (the escalation's assignee, "
+            "else the name of the API token that escalated it); null when nobody."
+        ),
     ]
+    escalated_at: Annotated[
+        datetime | None, doc("When the conversation was escalated; null while the bot handles it.")
+    ] = None
+    escalation_cause: Annotated[
+        EscalationCause | None,
+        doc(
+            "Why it was escalated: customer_asked, assistant_decided, keyword, "
+            "repeated_failures or agent_took_over; null while the bot handles it."
+        ),
+    ] = None
+    escalation_reason: Annotated[
+        str | None, doc("The escalation's readable reason; null while the bot handles it.")
+    ] = None
+    escalated_by: Annotated[
+        str | None,
+        doc("Who escalated it: ai, agent or system; null while the bot handles it."),
+    ] = None
 
 
 class MessageView(View, frozen=True):
@@ -388,10 +415,14 @@ class MetricsFigures(View, frozen=True):
         int, doc("Messages the business sent (each counted once, at its first status).")
     ]
     ai_responses: Annotated[
-        int, doc("Messages the assistant sent (counted from the release that adds it).")
+        int, doc("Messages the assistant queued for customers (in the hour it queued them).")
     ]
     human_handoffs: Annotated[
-        int, doc("Conversations handed to a person (counted from the release that adds it).")
+        int,
+        doc(
+            "Escalations: conversations handed to a person (by the customer's request, the "
+            "assistant, a keyword, repeated failures or an agent taking over)."
+        ),
     ]
     conversations_awaiting_response: Annotated[
         int,
@@ -436,6 +467,45 @@ class MetricsFigures(View, frozen=True):
     webhook_problems: Annotated[
         int, doc("Errors Meta reported by webhook that are not about one message.")
     ]
+    agent_responses: Annotated[
+        int,
+        doc(
+            "Messages people sent: queued through the API (sender agent) or written in the "
+            "WhatsApp Business app on the same number."
+        ),
+    ] = 0
+    ai_first_responses: Annotated[
+        int,
+        doc(
+            "Customer turns that began in the range whose first reply came from the "
+            "assistant (a reply queued by the assistant or by an agent ends a turn)."
+        ),
+    ] = 0
+    ai_first_response_seconds_avg: Annotated[
+        float | None,
+        doc(
+            "Average seconds from a turn's first message to the assistant's reply being "
+            "queued, over ai_first_responses; null when none."
+        ),
+    ] = None
+    ai_first_response_seconds_p90: Annotated[
+        float | None, doc("90th percentile of those seconds; null when none.")
+    ] = None
+    agent_first_responses: Annotated[
+        int,
+        doc("Customer turns that began in the range whose first reply came from a person."),
+    ] = 0
+    agent_first_response_seconds_avg: Annotated[
+        float | None,
+        doc(
+            "Average seconds from a turn's first message to a person's reply (queued through "
+            "the API, or sent from the business app), over agent_first_responses; null when "
+            "none."
+        ),
+    ] = None
+    agent_first_response_seconds_p90: Annotated[
+        float | None, doc("90th percentile of those seconds; null when none.")
+    ] = None
 
 
 class TimeRange(View, frozen=True):
@@ -472,6 +542,7 @@ class TimeseriesPoint(View, frozen=True):
         float | None, doc("Sent messages delivered / sent; null when none were sent.")
     ]
     read_rate: Annotated[float | None, doc("Sent messages read / sent; null when none were sent.")]
+    agent_responses: Annotated[int, doc("Messages people sent.")] = 0
 
 
 class Timeseries(View, frozen=True):

@@ -14,6 +14,7 @@ from litestar.params import QueryParameter, SkipValidation
 
 from adapters.postgres.api_tokens import ApiTokenAuthority
 from application.assistant_settings import AssistantSettingsService
+from application.handoff import ConversationHandoff
 from application.media import MediaService
 from application.read_models import (
     DEFAULT_PAGE_SIZE,
@@ -36,6 +37,7 @@ from application.read_models import (
 )
 from application.sending import MessageSending, OutboxRetries
 from entrypoints.api_assistant import ASSISTANT_HANDLERS
+from entrypoints.api_handoff import HANDOFF_HANDLERS
 from entrypoints.api_media import media_router
 from entrypoints.api_messages import MESSAGE_HANDLERS
 from entrypoints.api_templates import TemplateListing, list_templates
@@ -58,6 +60,7 @@ class ApiSlot:
     templates: TemplateListing | None = None
     media: MediaService | None = None
     assistant_settings: AssistantSettingsService | None = None
+    handoff: ConversationHandoff | None = None
 
     def media_service(self) -> MediaService:
         if self.media is None:
@@ -108,6 +111,17 @@ def api_router(slot: ApiSlot) -> Router:
             raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
         return slot.assistant_settings
 
+    def handoff() -> ConversationHandoff:
+        if slot.handoff is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return slot.handoff
+
+    async def agent_name(request: Request[Any, Any, Any]) -> str | None:
+        """The name of the bearer token (already accepted by business_of), if it has one."""
+        _, authority = slot.ready()
+        _, _, token = request.headers.get("authorization", "").partition(" ")
+        return await authority.name_of(token.strip())
+
     return Router(
         path=API_PATH,
         route_handlers=[
@@ -124,6 +138,7 @@ def api_router(slot: ApiSlot) -> Router:
             _tagged("templates", list_templates),
             media_router(lambda: slot.media_service()),  # a bound method would be deep-copied
             _tagged("assistant", *ASSISTANT_HANDLERS),
+            _tagged("handoff", *HANDOFF_HANDLERS),
         ],
         dependencies={
             "business_id": Provide(business_of),
@@ -132,6 +147,8 @@ def api_router(slot: ApiSlot) -> Router:
             "retries": Provide(retries, sync_to_thread=False),
             "template_listing": Provide(template_listing, sync_to_thread=False),
             "assistant_settings": Provide(assistant_settings, sync_to_thread=False),
+            "handoff": Provide(handoff, sync_to_thread=False),
+            "agent_name": Provide(agent_name),
         },
         security=SECURITY,
     )

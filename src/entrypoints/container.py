@@ -21,6 +21,7 @@ from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusi
 from adapters.postgres.connection import connect, create_pool
 from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.handoff import PostgresHandoffRecords
 from adapters.postgres.media import PostgresReceivedMedia
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQueue
@@ -44,6 +45,7 @@ from adapters.whatsapp.templates import GraphTemplateGateway
 from application.assistant_settings import AssistantSettingsService
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
+from application.handoff import ConversationHandoff
 from application.media import MediaService
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
 from application.outbox import OutboxSender, SenderSettings
@@ -376,6 +378,8 @@ class Container(containers.DeclarativeContainer):
     message_sending = providers.Singleton(MessageSending, sending_units, template_book)
     outbox_retries = providers.Singleton(PostgresOutboxRetries, pool, event_store)
     assistant_settings = providers.Singleton(AssistantSettingsService, event_store)
+    handoff_records = providers.Singleton(PostgresHandoffRecords, pool, event_store)
+    conversation_handoff = providers.Singleton(ConversationHandoff, handoff_records, event_store)
 
 
 async def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:

@@ -142,6 +142,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         api.templates = await resolve(container.template_book())
         api.media = await resolve(container.media_service())
         api.assistant_settings = await resolve(container.assistant_settings())
+        api.handoff = await resolve(container.conversation_handoff())
         if run_workers:
             await start_workers(container)
         log.info("app.started", workers=run_workers)

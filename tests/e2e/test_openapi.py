@@ -65,7 +65,7 @@ def test_every_api_route_declares_the_bearer_scheme(server: RunningServer) -> No
         "description": doc["components"]["securitySchemes"]["bearer"]["description"],
     }
     api = [(p, op) for p, _, op in operations(doc) if p.startswith("/api/v1")]
-    assert len(api) == 14
+    assert len(api) == 17
     for path, operation in api:
         assert operation.get("security") == [{"bearer": []}], path
         assert "401" in operation["responses"], path
@@ -84,6 +84,8 @@ def test_each_api_operation_is_listed_once_under_its_own_tag(server: RunningServ
     assert (
         tags[("/api/v1/assistant", "get")] == tags[("/api/v1/assistant", "patch")] == ["assistant"]
     )
+    for action in ("escalate", "resolve", "read"):
+        assert tags[(f"/api/v1/conversations/{{conversation_id}}/{action}", "post")] == ["handoff"]
 
 
 def test_every_error_answer_uses_the_shared_error_schema(server: RunningServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,14 +10,19 @@ from typing import Any
 import asyncpg
 
 from adapters.memory.businesses import InMemoryBusinessDirectory
+from application.event_log import NewEvent
 from application.webhook_ingest import WebhookIngestor
 from domain.conversation import conversation_stream
+from domain.events import DomainEvent, EventMetadata
+from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
+from domain.outbound import Recipient, TextMessage
+from domain.outbox import OutboundMessageQueued, RequestedBy, queued_event_id
 from tests.support.read_model_tables import (
     READ_MODEL_TABLES,
     read_models,
     replayed_read_models,
 )
-from tests.support.read_models import FAST, GLOBEX, OTHER_NUMBER, projected
+from tests.support.read_models import FAST, GLOBEX, OTHER_NUMBER, Projected, projected
 from tests.support.webhooks import PHONE_NUMBER_ID, messages_change, status, text_message, webhook
 
 T0 = 1_700_000_000  # 2023-11-14 22:13:20 UTC
@@ -343,17 +349,78 @@ def identity_traffic() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def handoff(event: DomainEvent, kind: str) -> NewEvent:
+    return NewEvent(event, uuid.uuid4(), EventMetadata(correlation_id=kind))
+
+
+def reply(customer: str, by: RequestedBy, at_: int) -> NewEvent:
+    message_id = str(uuid.uuid4())
+    queued = OutboundMessageQueued(
+        message_id=message_id, business_id="acme",
+        conversation_stream=conversation_stream(PHONE_NUMBER_ID, customer),
+        phone_number_id=PHONE_NUMBER_ID, recipient=Recipient(phone_number=customer),
+        message=TextMessage(body="On it"), requested_by=by, queued_at=at(at_),
+    )  # fmt: skip
+    return NewEvent(queued, queued_event_id(message_id))
+
+
+async def with_handoffs(app: Projected) -> None:
+    """Ana is escalated, read, writes again, answered by an agent, resolved; Ben is
+    escalated by the assistant after its reply and stays so."""
+    ben = conversation_stream(PHONE_NUMBER_ID, BEN)
+    await app.store.append(ANA_CHAT, [
+        reply(ANA, "ai", T0 + 51),
+        handoff(ConversationEscalated(business_id="acme", cause="customer_asked",
+                                      reason="Wants a person", by="ai", at=at(T0 + 52)), "e"),
+        handoff(ConversationMarkedRead(business_id="acme", at=at(T0 + 53), by="Marie"), "r"),
+    ])  # fmt: skip
+    await app.deliver(*[
+        webhook(messages_change([text_message(customer=ANA, sent_at=T0 + 54 + n)]))
+        for n in range(2)
+    ])  # fmt: skip
+    await app.store.append(ANA_CHAT, [
+        reply(ANA, "agent", T0 + 80),
+        handoff(ConversationResolved(business_id="acme", at=at(T0 + 90), by="Marie"), "s"),
+    ])  # fmt: skip
+    await app.store.append(ben, [
+        reply(BEN, "ai", T0 + 130),
+        handoff(ConversationEscalated(business_id="acme", cause="keyword", reason="refund",
+                                      by="ai", at=at(T0 + 131), assignee="Paul"), "e"),
+    ])  # fmt: skip
+
+
 async def test_a_batch_split_anywhere_gives_the_same_read_models(
     pool: asyncpg.Pool[Any], database_url: str
 ) -> None:
     """Batches of one event and batches of hundreds must agree: no state kept in memory."""
     async with projected(pool, database_url, settings=replace(FAST, batch_size=1)) as app:
         await app.deliver(*varied_traffic())
+        await with_handoffs(app)
         await app.caught_up()
     one_by_one = await read_models(pool)
     replayed = await replayed_read_models(pool, database_url, batch_size=500)
 
     assert one_by_one == replayed
+    chats = {r["id"]: r for r in one_by_one["conversations"]}
+    ana, ben = chats[ANA_CHAT], chats[conversation_stream(PHONE_NUMBER_ID, BEN)]
+    assert (ana["status"], ana["assignee"], ana["escalated_at"], ana["unread_count"]) == (
+        "bot", None, None, 2,
+    )  # fmt: skip
+    assert (ben["status"], ben["assignee"], ben["escalation_cause"], ben["escalated_by"]) == (
+        "escalated", "Paul", "keyword", "ai",
+    )  # fmt: skip
+    assert ben["unread_count"] == 24
+    hours = one_by_one["metrics_hourly"]
+    sums = {c: sum(h[c] for h in hours) for c in (
+        "handoffs", "ai_responses", "agent_responses", "ai_first_responses",
+        "agent_first_responses")}  # fmt: skip
+    # The agent's reply answers Ana's turn after the read; the echoes answer Cleo's.
+    assert sums == {"handoffs": 2, "ai_responses": 2, "agent_responses": 4,
+                    "ai_first_responses": 2, "agent_first_responses": 2}  # fmt: skip
+    replies = sorted((r["replied_by"], r["seconds"]) for r in one_by_one["metrics_replies"])
+    # Ana: asked at T0, the assistant at +51; asked again at +54, the agent at +80. Ben:
+    # from +100 to the assistant at +130. Cleo: from +200 to the business app's echo at +205.
+    assert replies == [("agent", 5.0), ("agent", 26.0), ("ai", 30.0), ("ai", 51.0)]
     quiet = ("metrics_waiting", "received_media")  # this traffic holds no media
     assert all(one_by_one[table] for table in READ_MODEL_TABLES if table not in quiet)
     ben = conversation_stream(PHONE_NUMBER_ID, BEN)
@@ -377,7 +444,7 @@ async def test_a_batch_split_anywhere_gives_the_same_read_models(
         "YELLOW",
         "MARKETING",
     )
-    echoes = {r["wamid"]: r for r in one_by_one["messages"] if "echo" in r["wamid"]}
+    echoes = {r["wamid"]: r for r in one_by_one["messages"] if "echo" in (r["wamid"] or "")}
     assert {w: (r["sender"], r["status"]) for w, r in echoes.items()} == {
         "wamid.cleo-echo": ("agent", None),
         "wamid.cleo-echo2": ("agent", "delivered"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,8 +14,10 @@ from application.notices import notice_for
 from application.notifications import DeliverySettings, retry_delay
 from domain.account import AccountNoticeReceived
 from domain.events import DomainEvent, EventMetadata
+from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
 from domain.inbound import AccountNotice
 from domain.operations import EventParked
+from domain.public_ids import conversation_public_id
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -99,3 +102,33 @@ def test_retry_delays_grow_exponentially_with_jitter_and_a_cap() -> None:
 
     assert highest == [5, 10, 20, 40, 60, 60]
     assert lowest == 0.5  # full jitter, but never a busy loop
+
+
+@pytest.mark.parametrize(
+    ("customer", "shown"),
+    [("15550001234", "customer ***1234"), ("US.13491208655302741918", "customer US.***1918"),
+     ("#" + "0" * 64, "a customer")],
+)  # fmt: skip
+def test_each_escalation_is_one_notice_with_the_customer_masked(customer: str, shown: str) -> None:
+    escalated = ConversationEscalated(
+        business_id="acme", cause="repeated_failures", by="system", at=NOW,
+        reason="The assistant failed twice\nin a row for +15550009876",
+    )  # fmt: skip
+    event = recorded(escalated)
+    event = replace(event, stream_id=f"conversation-1122334455667-{customer}")
+    keyed = notice_for(event)
+
+    assert keyed is not None
+    assert keyed.key == f"escalated:{event.event_id}"  # a replayed batch sends it once
+    conversation = conversation_public_id("acme", event.stream_id)
+    assert keyed.notice.conversation_id == conversation
+    assert keyed.notice.text == (
+        f"Conversation {conversation} with {shown} (business acme) needs a person (the "
+        "assistant failed repeatedly): The assistant failed twice in a row for ***9876"
+    )
+    assert customer not in str(keyed.notice) or customer.startswith("#")
+
+
+def test_resolving_and_reading_a_conversation_tell_nobody() -> None:
+    assert notice_for(recorded(ConversationResolved(business_id="acme", at=NOW))) is None
+    assert notice_for(recorded(ConversationMarkedRead(business_id="acme", at=NOW))) is None

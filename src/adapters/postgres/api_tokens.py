@@ -59,6 +59,15 @@ class PostgresApiTokens:
             )
         return business_id
 
+    async def name_of(self, token: str) -> str | None:
+        """The name a live token was given; None for none (or an empty one)."""
+        async with self._pool.acquire() as connection:
+            name: str | None = await connection.fetchval(
+                "select name from api_tokens where token_sha256 = $1 and revoked_at is null",
+                token_digest(token),
+            )
+        return name or None
+
     async def list(self, business_id: str | None = None) -> list[TokenInfo]:
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(
@@ -107,3 +116,9 @@ class ApiTokenAuthority:
         if self._environment_token is not None and same_token(token, self._environment_token):
             return DEFAULT_BUSINESS_ID
         return await self._tokens.business_of(token)
+
+    async def name_of(self, token: str) -> str | None:
+        """The token's name, to say who did something; None for WAZYBOT_API_TOKEN."""
+        if self._environment_token is not None and same_token(token, self._environment_token):
+            return None
+        return await self._tokens.name_of(token)

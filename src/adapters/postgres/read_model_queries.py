@@ -99,12 +99,23 @@ _SUMS = """
     coalesce(sum(awaiting_response), 0)::bigint as awaiting_response,
     coalesce(sum(responded), 0)::bigint as responded,
     coalesce(sum(response_seconds), 0)::double precision as response_seconds,
-    coalesce(sum(webhook_problems), 0)::bigint as webhook_problems
+    coalesce(sum(webhook_problems), 0)::bigint as webhook_problems,
+    coalesce(sum(agent_responses), 0)::bigint as agent_responses,
+    coalesce(sum(ai_first_responses), 0)::bigint as ai_first_responses,
+    coalesce(sum(ai_first_response_seconds), 0)::double precision as ai_first_response_seconds,
+    coalesce(sum(agent_first_responses), 0)::bigint as agent_first_responses,
+    coalesce(sum(agent_first_response_seconds), 0)::double precision
+        as agent_first_response_seconds
 """
+_REPLY_P90 = """
+    (select percentile_cont(0.9) within group (order by r.seconds) from metrics_replies r
+     where r.business_id = $1 and r.asked_at >= $2 and r.asked_at < $3
+       and r.replied_by = '{by}') as {by}_p90"""
 _METRICS_SQL = f"""
 select {_SUMS},
     (select percentile_cont(0.9) within group (order by r.seconds) from metrics_responses r
-     where r.business_id = $1 and r.asked_at >= $2 and r.asked_at < $3) as p90
+     where r.business_id = $1 and r.asked_at >= $2 and r.asked_at < $3) as p90,
+    {_REPLY_P90.format(by="ai")}, {_REPLY_P90.format(by="agent")}
 from metrics_hourly where business_id = $1 and hour >= $2 and hour < $3
 """
 # Buckets are fixed lengths of time from the range's start (never calendar days, which
@@ -270,6 +281,8 @@ def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
         service_window_open=closes is not None and closes > now,
         service_window_closes_at=closes, throttled=throttled,
         throttled_until=until if throttled else None, assignee=row["assignee"],
+        escalated_at=row["escalated_at"], escalation_cause=row["escalation_cause"],
+        escalation_reason=row["escalation_reason"], escalated_by=row["escalated_by"],
     )  # fmt: skip
 
 
@@ -343,7 +356,23 @@ def _figures(row: asyncpg.Record) -> MetricsFigures:
         read_rate=_ratio(row["messages_read"], sent),
         error_rate=_ratio(row["messages_failed"], sent),
         failed_sends=row["messages_failed"], webhook_problems=row["webhook_problems"],
+        agent_responses=row["agent_responses"],
+        ai_first_responses=row["ai_first_responses"],
+        ai_first_response_seconds_avg=_average(row, "ai_first_response"),
+        ai_first_response_seconds_p90=_rounded(row["ai_p90"]),
+        agent_first_responses=row["agent_first_responses"],
+        agent_first_response_seconds_avg=_average(row, "agent_first_response"),
+        agent_first_response_seconds_p90=_rounded(row["agent_p90"]),
     )  # fmt: skip
+
+
+def _average(row: asyncpg.Record, figure: str) -> float | None:
+    count = row[f"{figure}s"]
+    return round(row[f"{figure}_seconds"] / count, 1) if count else None
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return round(seconds, 1) if seconds is not None else None
 
 
 def _point(row: asyncpg.Record) -> TimeseriesPoint:
@@ -353,5 +382,5 @@ def _point(row: asyncpg.Record) -> TimeseriesPoint:
         ai_responses=row["ai_responses"], human_handoffs=row["handoffs"],
         responded=row["responded"], failed_sends=row["messages_failed"],
         delivery_rate=_ratio(row["messages_delivered"], sent),
-        read_rate=_ratio(row["messages_read"], sent),
+        read_rate=_ratio(row["messages_read"], sent), agent_responses=row["agent_responses"],
     )  # fmt: skip

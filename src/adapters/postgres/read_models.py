@@ -36,10 +36,12 @@ from application.projections import (
     error_resolutions,
     error_rows,
     finally_failed_messages,
+    handoff_changes,
     metrics_changes,
     metrics_keys,
     outbound_error_rows,
     outbound_steps,
+    reply_keys,
     reported_failures,
     timeline_changes,
     timeline_write,
@@ -145,9 +147,39 @@ class ConversationsProjection(PostgresProjection):
                  as u(business_id, id, throttled, until)
             where c.business_id = u.business_id and c.id = u.id
         """,
+        # After the upsert: a marked read sets the count to what arrived after it.
+        "handoff": """
+            update {s}.conversations c set
+                status = case when u.known then u.status else c.status end,
+                assignee = case when u.known then u.assignee else c.assignee end,
+                escalated_at = case when u.known then u.escalated_at else c.escalated_at end,
+                escalation_cause =
+                    case when u.known then u.cause else c.escalation_cause end,
+                escalation_reason =
+                    case when u.known then u.reason else c.escalation_reason end,
+                escalated_by = case when u.known then u.by else c.escalated_by end,
+                unread_count = case when u.read then u.unread else c.unread_count end
+            from unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[],
+                        $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::boolean[],
+                        $11::int[])
+                 as u(business_id, id, known, status, assignee, escalated_at, cause, reason,
+                      by, read, unread)
+            where c.business_id = u.business_id and c.id = u.id
+        """,
     }
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        await self._upsert(tx, events)
+        handoffs = [
+            (h.business_id, h.id, h.handoff_known, h.status, h.assignee, h.escalated_at,
+             h.escalation_cause, h.escalation_reason, h.escalated_by, h.read,
+             h.unread_after_read)
+            for h in handoff_changes(events)
+        ]  # fmt: skip
+        if handoffs:
+            await tx.execute(self._sql["handoff"], *_columns(handoffs, 11))
+
+    async def _upsert(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
         changes = conversation_changes(events)
         if not changes:
             return
@@ -449,13 +481,27 @@ _HOUR_COLUMNS: Final = (
     "responded",
     "response_seconds",
     "webhook_problems",
+    "ai_responses",
+    "handoffs",
+    "agent_responses",
+    "ai_first_responses",
+    "ai_first_response_seconds",
+    "agent_first_responses",
+    "agent_first_response_seconds",
+)
+_HOUR_TYPES: Final = tuple(
+    "double precision" if column.endswith("seconds") else "int" for column in _HOUR_COLUMNS
+)
+_UNNEST_HOURS: Final = ", ".join(
+    f"${n}::{t}[]" for n, t in enumerate(("text", "timestamptz", *_HOUR_TYPES), 1)
 )
 
 
 class MetricsProjection(PostgresProjection):
     kind = "metrics"
     # In the order a batch first touches them, which a rebuild's swap locks them in.
-    tables = ("metrics_outbound", "metrics_waiting", "metrics_hourly", "metrics_responses")
+    tables = ("metrics_outbound", "metrics_waiting", "metrics_reply_waiting", "metrics_hourly",
+              "metrics_responses", "metrics_replies")  # fmt: skip
     _templates: ClassVar[dict[str, str]] = {
         "outbound": """
             select k.business_id, k.wamid, o.sent_at, o.delivered, o.read, o.failed
@@ -475,9 +521,7 @@ class MetricsProjection(PostgresProjection):
         """,
         "hours": f"""
             insert into {{s}}.metrics_hourly as h (business_id, hour, {", ".join(_HOUR_COLUMNS)})
-            select * from unnest($1::text[], $2::timestamptz[], $3::int[], $4::int[], $5::int[],
-                                 $6::int[], $7::int[], $8::int[], $9::int[],
-                                 $10::double precision[], $11::int[])
+            select * from unnest({_UNNEST_HOURS})
             on conflict (business_id, hour) do update set
             {", ".join(f"{c} = h.{c} + excluded.{c}" for c in _HOUR_COLUMNS)}
         """,
@@ -516,13 +560,41 @@ class MetricsProjection(PostgresProjection):
                                  $5::double precision[])
             on conflict (event_id) do nothing  -- the same answering event gives the same row
         """,
+        "reply_waiting": """
+            select k.business_id, k.conversation_id, w.since
+            from unnest($1::text[], $2::text[]) as k(business_id, conversation_id)
+            cross join lateral (
+                select since from {s}.metrics_reply_waiting
+                where business_id = k.business_id and conversation_id = k.conversation_id
+            ) as w
+        """,
+        "replied": """
+            delete from {s}.metrics_reply_waiting w
+            using unnest($1::text[], $2::text[]) as k(business_id, conversation_id)
+            where w.business_id = k.business_id and w.conversation_id = k.conversation_id
+        """,
+        "reply_wait": """
+            insert into {s}.metrics_reply_waiting (business_id, conversation_id, since)
+            select * from unnest($1::text[], $2::text[], $3::timestamptz[])
+            on conflict (business_id, conversation_id) do update set since = excluded.since
+        """,
+        "replies": """
+            insert into {s}.metrics_replies (event_id, business_id, conversation_id, asked_at,
+                                             replied_by, seconds)
+            select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                 $5::text[], $6::double precision[])
+            on conflict (event_id) do nothing  -- the same replying event gives the same row
+        """,
     }
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
         wamids, conversations = metrics_keys(events)
         outbound = await self._outbound(tx, wamids)
         waiting = await self._waiting(tx, conversations)
-        await self._save(tx, metrics_changes(events, outbound, waiting))
+        reply_waiting = await self._waiting(tx, reply_keys(events), "reply_waiting")
+        changes = metrics_changes(events, outbound, waiting, reply_waiting)
+        await self._save(tx, changes)
+        await self._save_replies(tx, changes)
 
     async def _outbound(
         self, tx: PgConnection, keys: set[MessageKey]
@@ -540,13 +612,13 @@ class MetricsProjection(PostgresProjection):
         }
 
     async def _waiting(
-        self, tx: PgConnection, conversations: set[ConversationKey]
+        self, tx: PgConnection, conversations: set[ConversationKey], table: str = "waiting"
     ) -> dict[ConversationKey, datetime]:
         if not conversations:
             return {}
         keys = list(conversations)
         rows = await tx.fetch(
-            self._sql["waiting"], [k.business_id for k in keys], [k.conversation_id for k in keys]
+            self._sql[table], [k.business_id for k in keys], [k.conversation_id for k in keys]
         )
         return {ConversationKey(r["business_id"], r["conversation_id"]): r["since"] for r in rows}
 
@@ -581,6 +653,16 @@ class MetricsProjection(PostgresProjection):
             await tx.execute(self._sql["wait"], *_columns(waits, 3))
         if changes.responses:
             await tx.execute(self._sql["responses"], *_columns(changes.responses, 5))
+
+    async def _save_replies(self, tx: PgConnection, changes: MetricsChanges) -> None:
+        replied = [key for key, since in changes.reply_waiting.items() if since is None]
+        if replied:
+            await tx.execute(self._sql["replied"], *_columns(replied, 2))
+        waits = [(*key, since) for key, since in changes.reply_waiting.items() if since is not None]
+        if waits:
+            await tx.execute(self._sql["reply_wait"], *_columns(waits, 3))
+        if changes.replies:
+            await tx.execute(self._sql["replies"], *_columns(changes.replies, 6))
 
 
 class TemplatesProjection(PostgresProjection):
