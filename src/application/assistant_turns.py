@@ -102,10 +102,10 @@ class TurnBook(Protocol):
 class TurnSettings:
     poll_seconds: float = 0.5
     max_concurrent_turns: int = 16  # conversations whose turn runs at once, in this process
-    answer_timeout: float = 30.0  # the assistant's whole answer, retries included
+    answer_timeout: float = 90.0  # the assistant's whole answer, retries included
     typing_timeout: float = 5.0  # the typing indicator is best effort
     # Longer than a turn may take: a turn still running when its lease ends may be taken over.
-    lease_seconds: float = 60.0
+    lease_seconds: float = 135.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,7 +153,7 @@ def turn_settings(settings: Settings) -> TurnSettings:
     """A turn waits WAZYBOT_ASSISTANT_TURN_TIMEOUT_SECONDS for the assistant at most; its
     lease is longer, so another worker takes a conversation over only when its worker died."""
     timeout = settings.assistant_turn_timeout_seconds
-    lease = timeout + max(5.0, timeout / 2)
+    lease = timeout + max(10.0, timeout / 2)
     return TurnSettings(
         max_concurrent_turns=settings.assistant_concurrency,
         answer_timeout=timeout,

@@ -101,7 +101,7 @@ class Settings:
     openai_timeout_seconds: float = 20.0
     openai_max_retries: int = 2
     assistant_concurrency: int = 16
-    assistant_turn_timeout_seconds: float = 60.0
+    assistant_turn_timeout_seconds: float = 90.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from domain.handoff import ConversationEscalated, ConversationResolved
 from domain.outbound import TextMessage
 from domain.outbox import OutboundMessageQueued
 from entrypoints.container import resolve
+from tests.support.openai_server import ScriptedOpenAi, serving_openai
 from tests.support.sending import SendingWorld, sending_world
 from tests.support.webhooks import PHONE_NUMBER_ID
 
@@ -249,3 +250,77 @@ async def resolve_conversation(world: SendingWorld, phone: str) -> None:
         conversation_stream(PHONE_NUMBER_ID, phone),
         [NewEvent(resolved, deterministic_event_id("test-resolve", phone))],
     )
+
+
+class SlowForOneCustomer:
+    """Holds every turn of one conversation until released; answers the others at once."""
+
+    provider = "slow-for-one"
+
+    def __init__(self, slow_phone: str) -> None:
+        self.slow_phone = slow_phone
+        self.slow_started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        if self.slow_phone in context.conversation_id:
+            self.slow_started.set()
+            await self.release.wait()
+        return AssistantAnswer(
+            decision=Reply(message=TextMessage(body="Réponse")), provider=self.provider
+        )
+
+
+async def test_a_slow_turn_never_delays_other_conversations(database_url: str) -> None:
+    slow, quick = "33612345007", "33612345008"
+    assistant = SlowForOneCustomer(slow)
+    async with sending_world(database_url, assistant=assistant) as world:
+        await world.customer_writes("Bonjour", phone=slow)
+        await asyncio.wait_for(assistant.slow_started.wait(), 20)
+        await world.customer_writes("Bonjour", phone=quick)
+        await wait_for_sent(world, quick, 1)
+        assert sent_to(world, slow) == []
+        assistant.release.set()
+        await wait_for_sent(world, slow, 1)
+
+
+async def test_the_newest_message_is_marked_read_with_the_typing_indicator(
+    database_url: str,
+) -> None:
+    phone = "33612345009"
+    async with sending_world(database_url) as world:
+        wamid = await world.customer_writes("Bonjour", phone=phone)
+        await wait_for_sent(world, phone, 1)
+        receipts = [
+            r.body for r in world.sim.requests
+            if isinstance(r.body, dict) and r.body.get("status") == "read"
+        ]  # fmt: skip
+
+    assert receipts == [
+        {"messaging_product": "whatsapp", "status": "read", "message_id": wamid,
+         "typing_indicator": {"type": "text"}}
+    ]  # fmt: skip
+
+
+async def test_the_openai_adapter_answering_500_gives_a_fallback_then_a_handoff(
+    database_url: str,
+) -> None:
+    phone = "15550004010"
+    openai = ScriptedOpenAi()  # nothing scripted: every request answers 500
+    async with serving_openai(openai) as openai_url:
+        provider = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openai_url,
+                    "OPENAI_MAX_RETRIES": "0"}  # fmt: skip
+        async with sending_world(database_url, **provider) as world:
+            await world.customer_writes("Hello, do you deliver?", phone=phone)
+            await wait_for_outcomes(world, phone, 1)
+            await world.customer_writes("Hello?", phone=phone)
+            first, second = await wait_for_outcomes(world, phone, 2)
+            fallback, handoff = await wait_for_sent(world, phone, 2)
+
+    assert isinstance(first, AssistantTurnFailed)
+    assert first.provider == "openai"
+    assert isinstance(second, AssistantTurnFailed)
+    assert second.escalated
+    assert text_of(fallback).startswith("Sorry")
+    assert "team" in text_of(handoff)
+    assert len(openai.requests) == 2
