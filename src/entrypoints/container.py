@@ -374,7 +374,9 @@ class Container(containers.DeclarativeContainer):
         *(providers.Singleton(projection) for projection in PROJECTIONS),
         providers.Singleton(TeamNoticeRecorder, notice_queue),
         providers.Singleton(OutboxSubscriber),
-        providers.Singleton(TurnRequestSubscriber, event_store),
+        providers.Singleton(
+            TurnRequestSubscriber, event_store, enabled=settings.provided.auto_replies
+        ),
     )
     outbox = providers.Singleton(PostgresOutbox, pool, event_store)
     send_pacing = providers.Singleton(

@@ -66,7 +66,7 @@ async def test_a_worker_killed_mid_turn_costs_nothing_the_next_one_replies_once(
                 database_url, WHATSAPP_GRAPH_URL=sim.base_url, WHATSAPP_ACCESS_TOKEN=ACCESS_TOKEN,
                 OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=openai_url, OPENAI_MAX_RETRIES="0",
                 OPENAI_TIMEOUT_SECONDS="60", WAZYBOT_ASSISTANT_TURN_TIMEOUT_SECONDS="3",
-                WAZYBOT_SUBSCRIBER_POLL_SECONDS="0.1",
+                WAZYBOT_SUBSCRIBER_POLL_SECONDS="0.1", WAZYBOT_AUTO_REPLIES="true",
             )  # fmt: skip
             with serve(env, tmp_path / "first.log") as first:
                 sim.webhooks.url = first.base_url + PATH

@@ -26,6 +26,8 @@ from tests.support.openai_server import ScriptedOpenAi, serving_openai
 from tests.support.sending import SendingWorld, sending_world
 from tests.support.webhooks import PHONE_NUMBER_ID
 
+ON = {"WAZYBOT_AUTO_REPLIES": "true"}
+
 TURN_OUTCOMES = (AssistantTurnCompleted, AssistantTurnFailed, AssistantTurnSkipped)
 
 
@@ -75,7 +77,7 @@ async def wait_for_sent(world: SendingWorld, phone: str, count: int) -> list[dic
 async def test_a_french_and_an_english_greeting_get_one_reply_each_in_their_language(
     database_url: str,
 ) -> None:
-    async with sending_world(database_url) as world:
+    async with sending_world(database_url, **ON) as world:
         await world.customer_writes("Bonjour !", phone="33612345001")
         await world.customer_writes("Hello there", phone="15550004001")
 
@@ -93,7 +95,7 @@ async def test_a_french_and_an_english_greeting_get_one_reply_each_in_their_lang
 
 async def test_a_redelivered_webhook_starts_no_second_turn(database_url: str) -> None:
     phone = "33612345002"
-    async with sending_world(database_url) as world:
+    async with sending_world(database_url, **ON) as world:
         wamid, delivery = await world.sim.customer_sends(
             {"type": "text", "text": {"body": "Bonjour"}}, phone=phone
         )
@@ -112,7 +114,7 @@ async def test_a_redelivered_webhook_starts_no_second_turn(database_url: str) ->
 
 async def test_a_throttled_customer_gets_no_reply(database_url: str) -> None:
     phone = "33612345003"
-    async with sending_world(database_url, WAZYBOT_FLOOD_LIMIT="1") as world:
+    async with sending_world(database_url, WAZYBOT_FLOOD_LIMIT="1", **ON) as world:
         await world.customer_writes("Bonjour", phone=phone)
         await wait_for_outcomes(world, phone, 1)
         await world.customer_writes("Vous êtes là ?", phone=phone)  # over 1 a minute
@@ -148,7 +150,7 @@ class HeldAssistant:
 async def test_messages_sent_during_a_turn_get_one_combined_answer(database_url: str) -> None:
     phone = "33612345004"
     assistant = HeldAssistant()
-    async with sending_world(database_url, assistant=assistant) as world:
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
         await world.customer_writes("Bonjour", phone=phone)
         await asyncio.wait_for(assistant.called.wait(), 20)
         await world.customer_writes("Je voudrais un gâteau", phone=phone)
@@ -187,7 +189,7 @@ async def test_a_provider_that_is_down_gives_one_fallback_per_message_then_a_han
 ) -> None:
     phone = "33612345005"
     assistant = DownAssistant()
-    async with sending_world(database_url, assistant=assistant) as world:
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
         await world.customer_writes("Bonjour, vous livrez ?", phone=phone)
         await wait_for_outcomes(world, phone, 1)
         await world.customer_writes("Bonjour ? vous êtes là", phone=phone)
@@ -217,7 +219,7 @@ async def test_asking_for_a_person_escalates_and_a_resolve_gives_the_conversatio
     database_url: str,
 ) -> None:
     phone = "33612345006"
-    async with sending_world(database_url) as world:
+    async with sending_world(database_url, **ON) as world:
         await world.customer_writes("je veux parler à un conseiller", phone=phone)
         (handoff,) = await wait_for_sent(world, phone, 1)
         await world.customer_writes("Bonjour ?", phone=phone)
@@ -274,7 +276,7 @@ class SlowForOneCustomer:
 async def test_a_slow_turn_never_delays_other_conversations(database_url: str) -> None:
     slow, quick = "33612345007", "33612345008"
     assistant = SlowForOneCustomer(slow)
-    async with sending_world(database_url, assistant=assistant) as world:
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
         await world.customer_writes("Bonjour", phone=slow)
         await asyncio.wait_for(assistant.slow_started.wait(), 20)
         await world.customer_writes("Bonjour", phone=quick)
@@ -288,7 +290,7 @@ async def test_the_newest_message_is_marked_read_with_the_typing_indicator(
     database_url: str,
 ) -> None:
     phone = "33612345009"
-    async with sending_world(database_url) as world:
+    async with sending_world(database_url, **ON) as world:
         wamid = await world.customer_writes("Bonjour", phone=phone)
         await wait_for_sent(world, phone, 1)
         receipts = [
@@ -310,7 +312,7 @@ async def test_the_openai_adapter_answering_500_gives_a_fallback_then_a_handoff(
     async with serving_openai(openai) as openai_url:
         provider = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openai_url,
                     "OPENAI_MAX_RETRIES": "0"}  # fmt: skip
-        async with sending_world(database_url, **provider) as world:
+        async with sending_world(database_url, **provider, **ON) as world:
             await world.customer_writes("Hello, do you deliver?", phone=phone)
             await wait_for_outcomes(world, phone, 1)
             await world.customer_writes("Hello?", phone=phone)

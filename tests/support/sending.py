@@ -61,6 +61,7 @@ def server_settings(database_url: str, graph_url: str, **extra: str) -> dict[str
         "WHATSAPP_GRAPH_URL": graph_url,
         "WAZYBOT_API_TOKEN": API_TOKEN,
         "WAZYBOT_SUBSCRIBER_POLL_SECONDS": "0.05",
+        "WAZYBOT_AUTO_REPLIES": "false",  # the assistant's tests turn them on
         **extra,
     }
 

@@ -58,14 +58,18 @@ where conversation_stream = $1 and lease_token = $3
 
 class TurnRequestSubscriber:
     """Records a turn request for each customer message that may start one, with its own
-    checkpoint, and marks the conversation as waiting for a turn."""
+    checkpoint, and marks the conversation as waiting for a turn. Disabled (automatic
+    replies off for the whole deployment), it only moves its checkpoint."""
 
     name = TURNS_SUBSCRIBER
 
-    def __init__(self, store: PostgresEventStore) -> None:
+    def __init__(self, store: PostgresEventStore, *, enabled: bool = True) -> None:
         self._store = store
+        self._enabled = enabled
 
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        if not self._enabled:
+            return
         requested = False
         for recorded in events:
             if not starts_turn(recorded.event):
