@@ -163,12 +163,17 @@ class AssistantTurnWorker(PollingWorker):
         self.wake_up()
 
     async def _finish_running(self) -> None:
-        if not self._running:
+        """Let running turns finish within the grace period; a turn cut short is taken again
+        when its lease ends."""
+        running = set(self._running)
+        if not running:
             return
-        _, unfinished = await asyncio.wait(set(self._running), timeout=self._stop_grace_seconds)
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
+        try:
+            await asyncio.wait(running, timeout=self._stop_grace_seconds)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _turn(self, claim: ClaimedConversation) -> None:
         with structlog.contextvars.bound_contextvars(business_id=claim.business_id):
