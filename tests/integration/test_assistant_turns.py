@@ -326,3 +326,53 @@ async def test_the_openai_adapter_answering_500_gives_a_fallback_then_a_handoff(
     assert text_of(fallback).startswith("Sorry")
     assert "team" in text_of(handoff)
     assert len(openai.requests) == 2
+
+
+async def test_a_settings_keyword_hands_over_without_asking_the_assistant(
+    database_url: str,
+) -> None:
+    phone = "33612345011"
+    assistant = DownAssistant()  # would fail if it were asked
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
+        keywords = {"escalation_keywords": ["remboursement"]}
+        changed = await world.http.patch("/api/v1/assistant", json=keywords)
+        assert changed.status_code == 200, changed.text
+        await world.customer_writes("Je veux un Remboursement svp", phone=phone)
+        (handoff,) = await wait_for_sent(world, phone, 1)
+        (outcome,) = await wait_for_outcomes(world, phone, 1)
+        (escalated,) = [
+            e for e in await events(world, phone) if isinstance(e, ConversationEscalated)
+        ]
+
+    assert isinstance(outcome, AssistantTurnCompleted)
+    assert outcome.provider == "keywords"
+    assert escalated.cause == "keyword"
+    assert "remboursement" in escalated.reason
+    assert "équipe" in text_of(handoff)
+    assert assistant.calls == 0
+
+
+async def test_an_agents_reply_pauses_the_assistant_and_auto_reply_off_silences_it(
+    database_url: str,
+) -> None:
+    agent_helped, switched_off = "33612345012", "33612345013"
+    async with sending_world(database_url, **ON) as world:
+        await world.customer_writes("Bonjour", phone=agent_helped)
+        await wait_for_sent(world, agent_helped, 1)
+        conversation = await world.conversation_of(agent_helped)
+        answer = await world.send(conversation, {"text": "Bonjour, c'est Paul du magasin."})
+        assert answer.status_code == 202, answer.text
+        await world.customer_writes("Merci Paul, une question", phone=agent_helped)
+        _, paused = await wait_for_outcomes(world, agent_helped, 2)
+
+        off = await world.http.patch("/api/v1/assistant", json={"auto_reply": False})
+        assert off.status_code == 200, off.text
+        await world.customer_writes("Bonjour", phone=switched_off)
+        (silent,) = await wait_for_outcomes(world, switched_off, 1)
+        assert sent_to(world, switched_off) == []
+        await wait_for_sent(world, agent_helped, 2)  # the bot's first reply and Paul's
+
+    assert isinstance(paused, AssistantTurnSkipped)
+    assert paused.reason == "human_replied"
+    assert isinstance(silent, AssistantTurnSkipped)
+    assert silent.reason == "auto_reply_off"
