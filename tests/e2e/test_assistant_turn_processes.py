@@ -99,3 +99,49 @@ async def test_a_worker_killed_mid_turn_costs_nothing_the_next_one_replies_once(
     assert outcome.provider == "openai"
     assert [b["text"]["body"] for b in sent] == ["Bonjour Marie, que puis-je faire ?"]
     assert len(openai.requests) == 2
+
+
+async def test_two_worker_processes_take_each_turn_once(database_url: str, tmp_path: Path) -> None:
+    customers = [f"3361235{n:04d}" for n in range(12)]
+    simulator = CloudApiSimulator(
+        access_tokens=[ACCESS_TOKEN], app_secret=APP_SECRET,
+        business=Business(waba_id=ACCOUNT_ID, phone_number_id=PHONE_NUMBER_ID),
+    )  # fmt: skip
+    async with running(simulator) as sim:
+        assert sim.base_url is not None
+        env = server_env(
+            database_url, WHATSAPP_GRAPH_URL=sim.base_url, WHATSAPP_ACCESS_TOKEN=ACCESS_TOKEN,
+            WAZYBOT_SUBSCRIBER_POLL_SECONDS="0.1", WAZYBOT_AUTO_REPLIES="true",
+            WAZYBOT_ASSISTANT_CONCURRENCY="2",  # few turns at a time: both processes take some
+        )  # fmt: skip
+        with serve(env, tmp_path / "a.log") as first, serve(env, tmp_path / "b.log"):
+            sim.webhooks.url = first.base_url + PATH
+            for customer in customers:
+                _, delivery = await sim.customer_sends(inbound.text("Bonjour"), phone=customer)
+                assert delivery.ok, delivery.error
+
+            def replies() -> dict[str, int]:
+                sent = [b.get("to") for b in sim.sent_bodies()]
+                return {customer: sent.count(customer) for customer in customers}
+
+            async def all_answered() -> bool:
+                return all(count >= 1 for count in replies().values())
+
+            await wait_until("every customer answered", all_answered, timeout=60)
+            pool = await create_pool(database_url, max_size=2)
+            try:
+                outcomes = await pool.fetchval(
+                    "select count(*) from events where type = 'assistant.turn_completed'"
+                    " and stream_id = any($1::text[])",
+                    [conversation_stream(PHONE_NUMBER_ID, c) for c in customers],
+                )
+                queued = await pool.fetchval(
+                    "select count(*) from outbox where conversation_stream = any($1::text[])",
+                    [conversation_stream(PHONE_NUMBER_ID, c) for c in customers],
+                )
+            finally:
+                await pool.close()
+
+    assert outcomes == len(customers)
+    assert queued == len(customers)
+    assert set(replies().values()) == {1}
