@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.whatsapp.simulator import inbound
 from application.event_log import NewEvent
 from application.ports import AssistantUnavailableError
 from domain.assistant import AssistantAnswer, AssistantContext, Escalate, Reply
@@ -376,3 +377,51 @@ async def test_an_agents_reply_pauses_the_assistant_and_auto_reply_off_silences_
     assert paused.reason == "human_replied"
     assert isinstance(silent, AssistantTurnSkipped)
     assert silent.reason == "auto_reply_off"
+
+
+class RecordingAssistant:
+    """Answers every turn at once, keeping what it was shown."""
+
+    provider = "recording"
+
+    def __init__(self) -> None:
+        self.contexts: list[AssistantContext] = []
+
+    async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        self.contexts.append(context)
+        return AssistantAnswer(decision=Reply(message=TextMessage(body="Bien reçu")),
+                               provider=self.provider)  # fmt: skip
+
+
+async def test_each_kind_of_customer_message_reaches_the_assistant_and_a_reaction_does_not(
+    database_url: str,
+) -> None:
+    phone = "33612345014"
+    assistant = RecordingAssistant()
+    kinds = [
+        inbound.media("image", "media-1", "image/jpeg", caption="la vitrine"),
+        inbound.location(48.85, 2.35, name="Boutique", address="12 rue des Lilas"),
+        inbound.contacts("Ana Rivera", "+33 6 11 22 33 44"),
+    ]
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
+        first = await world.customer_writes("Bonjour", phone=phone)
+        await wait_for_sent(world, phone, 1)
+        await world.sim.customer_sends(inbound.reaction(first, "👍"), phone=phone)
+        tapped = inbound.button_reply("hours", "Horaires", reply_to=first)
+        await world.sim.customer_sends(tapped, phone=phone)
+        await wait_for_outcomes(world, phone, 2)
+        for count, message in enumerate(kinds, start=3):
+            await world.sim.customer_sends(message, phone=phone)
+            await wait_for_outcomes(world, phone, count)
+        await wait_for_sent(world, phone, 5)
+
+    shown = [context.new_messages for context in assistant.contexts]
+    assert [[(m.kind, m.text) for m in messages] for messages in shown] == [
+        [("text", "Bonjour")],
+        [("button", "Horaires")],
+        [("image", "la vitrine")],
+        [("location", "Boutique, 12 rue des Lilas")],
+        [("contacts", "Ana Rivera +33 6 11 22 33 44")],
+    ]
+    assert shown[1][0].choice_id == "hours"
+    assert shown[2][0].unseen_media == "image"
