@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
+import msgspec
 import structlog
 
 from application.assistant_settings import AssistantSettingsService
@@ -55,6 +56,7 @@ from domain.language import detect_first
 from domain.outbound import OutboundMessage, Recipient, TextMessage
 from domain.outbox import OutboundMessageQueued, queued_event_id
 from domain.privacy import mask_phones_in
+from domain.public_ids import conversation_public_id
 from domain.reply_policy import ReplyState, escalates_after, fold, silence_reason
 from domain.whatsapp_limits import MessageLimitError, check_message
 
@@ -222,6 +224,8 @@ class AssistantTurnWorker(PollingWorker):
         except Exception as error:
             await self._failed(turn, _failure_reason(error), _elapsed_ms(started))
             return
+        if not answer.latency_ms:  # a provider that does not time itself
+            answer = msgspec.structs.replace(answer, latency_ms=_elapsed_ms(started))
         await self._decided(turn, answer)
 
     async def _decided(self, turn: _Turn, answer: AssistantAnswer) -> None:
@@ -339,7 +343,9 @@ class _Turn:
         )
         return AssistantContext(
             business_id=self.claim.business_id,
-            conversation_id=self.claim.conversation_stream,
+            conversation_id=conversation_public_id(
+                self.claim.business_id, self.claim.conversation_stream
+            ),
             language=self.language,
             instructions=self.settings.instructions,
             customer_name=self.state.customer_name,

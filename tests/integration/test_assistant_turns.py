@@ -22,6 +22,7 @@ from domain.events import DomainEvent, deterministic_event_id
 from domain.handoff import ConversationEscalated, ConversationResolved
 from domain.outbound import TextMessage
 from domain.outbox import OutboundMessageQueued
+from domain.public_ids import conversation_public_id
 from entrypoints.container import resolve
 from tests.support.openai_server import ScriptedOpenAi, serving_openai
 from tests.support.sending import SendingWorld, sending_world
@@ -261,12 +262,13 @@ class SlowForOneCustomer:
     provider = "slow-for-one"
 
     def __init__(self, slow_phone: str) -> None:
-        self.slow_phone = slow_phone
+        stream = conversation_stream(PHONE_NUMBER_ID, slow_phone)
+        self.slow_conversation = conversation_public_id("default", stream)
         self.slow_started = asyncio.Event()
         self.release = asyncio.Event()
 
     async def answer(self, context: AssistantContext) -> AssistantAnswer:
-        if self.slow_phone in context.conversation_id:
+        if context.conversation_id == self.slow_conversation:
             self.slow_started.set()
             await self.release.wait()
         return AssistantAnswer(
