@@ -16,6 +16,12 @@ from domain.account import (
     WebhookChangeUnreadable,
 )
 from domain.assistant_settings import AssistantSettingsChanged
+from domain.assistant_turns import (
+    AssistantTurnCompleted,
+    AssistantTurnFailed,
+    AssistantTurnRequested,
+    AssistantTurnSkipped,
+)
 from domain.conversation import (
     CustomerThrottled,
     CustomerThrottleLifted,
@@ -68,4 +74,8 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     ConversationEscalated,
     ConversationResolved,
     ConversationMarkedRead,
+    AssistantTurnRequested,
+    AssistantTurnCompleted,
+    AssistantTurnFailed,
+    AssistantTurnSkipped,
 )

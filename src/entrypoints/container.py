@@ -17,6 +17,7 @@ from adapters.notify.log import LogNotifier
 from adapters.notify.smtp import SmtpNotifier
 from adapters.notify.webhook import WebhookNotifier
 from adapters.postgres.api_tokens import ApiTokenAuthority, PostgresApiTokens
+from adapters.postgres.assistant_turns import PostgresTurnBook, TurnRequestSubscriber
 from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
 from adapters.postgres.connection import connect, create_pool
 from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
@@ -43,6 +44,7 @@ from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
 from adapters.whatsapp.media import GraphMediaGateway
 from adapters.whatsapp.templates import GraphTemplateGateway
 from application.assistant_settings import AssistantSettingsService
+from application.assistant_turns import AssistantTurnWorker, TurnSettings
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.handoff import ConversationHandoff
@@ -149,6 +151,18 @@ def sender_settings(settings: Settings) -> SenderSettings:
     return SenderSettings(lease_seconds=lease, send_timeout=timeout)
 
 
+def turn_settings(settings: Settings) -> TurnSettings:
+    """A turn waits WAZYBOT_ASSISTANT_TURN_TIMEOUT_SECONDS for the assistant at most; its
+    lease is longer, so another worker takes a conversation over only when its worker died."""
+    timeout = settings.assistant_turn_timeout_seconds
+    lease = timeout + max(10.0, timeout / 2)
+    return TurnSettings(
+        max_concurrent_turns=settings.assistant_concurrency,
+        answer_timeout=timeout,
+        lease_seconds=lease,
+    )
+
+
 def build_notifiers(settings: Settings) -> list[Notifier]:
     """The configured channels; the structured log when none is."""
     notifiers: list[Notifier] = []
@@ -234,6 +248,7 @@ async def start_workers(container: Container) -> list[str]:
     runners.start()
     (await resolve(container.notice_worker())).start()
     (await resolve(container.outbox_sender())).start()
+    (await resolve(container.turn_worker())).start()
     return [runner.subscriber.name for runner in runners.runners]
 
 
@@ -241,6 +256,7 @@ async def stop_workers(container: Container) -> None:
     await (await resolve(container.runners())).stop()
     await (await resolve(container.notice_worker())).stop()
     await (await resolve(container.outbox_sender())).stop()
+    await (await resolve(container.turn_worker())).stop()
 
 
 async def store_environment_business(container: Container) -> None:
@@ -360,6 +376,9 @@ class Container(containers.DeclarativeContainer):
         *(providers.Singleton(projection) for projection in PROJECTIONS),
         providers.Singleton(TeamNoticeRecorder, notice_queue),
         providers.Singleton(OutboxSubscriber),
+        providers.Singleton(
+            TurnRequestSubscriber, event_store, enabled=settings.provided.auto_replies
+        ),
     )
     outbox = providers.Singleton(PostgresOutbox, pool, event_store)
     send_pacing = providers.Singleton(
@@ -380,6 +399,17 @@ class Container(containers.DeclarativeContainer):
     assistant_settings = providers.Singleton(AssistantSettingsService, event_store)
     handoff_records = providers.Singleton(PostgresHandoffRecords, pool, event_store)
     conversation_handoff = providers.Singleton(ConversationHandoff, handoff_records, event_store)
+    turn_book = providers.Singleton(PostgresTurnBook, pool, event_store)
+    turn_worker = providers.Singleton(
+        AssistantTurnWorker,
+        turn_book,
+        event_store,
+        assistant,
+        assistant_settings,
+        whatsapp_gateway,
+        business_registry,
+        providers.Callable(turn_settings, settings),
+    )
 
 
 async def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:

@@ -100,6 +100,9 @@ class Settings:
     openai_base_url: str = "https://api.openai.com/v1"
     openai_timeout_seconds: float = 20.0
     openai_max_retries: int = 2
+    auto_replies: bool = True
+    assistant_concurrency: int = 16
+    assistant_turn_timeout_seconds: float = 90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +339,13 @@ VARIABLES: Final = (
               "how long one request to the AI provider may take"),
     _Variable("openai_max_retries", "OPENAI_MAX_RETRIES", _integer(0, 5),
               "retries of a request that timed out or got 429 or 5xx from the AI provider"),
+    _Variable("auto_replies", "WAZYBOT_AUTO_REPLIES", _choice(_BOOLEANS),
+              "false: customer messages start no assistant turn in any business (people answer)"),
+    _Variable("assistant_concurrency", "WAZYBOT_ASSISTANT_CONCURRENCY", _integer(1, 1000),
+              "conversations whose assistant turn runs at once, in each worker process"),
+    _Variable("assistant_turn_timeout_seconds", "WAZYBOT_ASSISTANT_TURN_TIMEOUT_SECONDS",
+              _lease_seconds,
+              "longest wait for the assistant's answer (retries included) before the fallback"),
 )  # fmt: skip
 
 

@@ -150,6 +150,7 @@ def worker_env(database_url: str, graph_url: str, **extra: str) -> dict[str, str
         "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
         "WHATSAPP_GRAPH_URL": graph_url,
         "WAZYBOT_SUBSCRIBER_POLL_SECONDS": "0.2",
+        "WAZYBOT_AUTO_REPLIES": "false",  # only the messages the test queues are sent
         **extra,
     }
 

@@ -45,6 +45,7 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
         "WHATSAPP_BUSINESS_ACCOUNT_ID": ACCOUNT_ID,
+        "WAZYBOT_AUTO_REPLIES": "false",  # the assistant's tests turn them on
         **extra,
     }
 

@@ -72,6 +72,7 @@ async def test_the_workers_send_a_queued_message_through_the_graph_api(database_
                 "WHATSAPP_PHONE_NUMBER_ID": NUMBER,
                 "WHATSAPP_ACCESS_TOKEN": "EAAG-outbox",
                 "WAZYBOT_SUBSCRIBER_POLL_SECONDS": "0.05",
+                "WAZYBOT_AUTO_REPLIES": "false",
             }
         )
         wamid, started = await with_container(settings, queue_and_wait)

@@ -68,7 +68,7 @@ async def app_server(
             "WHATSAPP_PHONE_NUMBER_ID": NUMBER, "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
             "WHATSAPP_GRAPH_URL": sim.base_url, "WAZYBOT_API_TOKEN": API_TOKEN,
             "WAZYBOT_SECRET_KEY": SECRET_KEY,
-            "WAZYBOT_SUBSCRIBER_POLL_SECONDS": "0.1", **env,
+            "WAZYBOT_SUBSCRIBER_POLL_SECONDS": "0.1", "WAZYBOT_AUTO_REPLIES": "false", **env,
         })  # fmt: skip
         container = Container(settings=settings)
         if configure is not None:

@@ -12,9 +12,11 @@ from typing import Any
 
 import httpx
 import uvicorn
+from dependency_injector import providers
 
 from adapters.whatsapp.simulator import Business, CloudApiSimulator, inbound, running
 from application.gateway import AccessToken
+from application.ports import Assistant
 from application.templates import TemplateService, WabaAccess
 from entrypoints.container import Container, resolve
 from entrypoints.http import create_app
@@ -59,6 +61,7 @@ def server_settings(database_url: str, graph_url: str, **extra: str) -> dict[str
         "WHATSAPP_GRAPH_URL": graph_url,
         "WAZYBOT_API_TOKEN": API_TOKEN,
         "WAZYBOT_SUBSCRIBER_POLL_SECONDS": "0.05",
+        "WAZYBOT_AUTO_REPLIES": "false",  # the assistant's tests turn them on
         **extra,
     }
 
@@ -138,7 +141,10 @@ class SendingWorld:
 
 
 @asynccontextmanager
-async def sending_world(database_url: str, **extra: str) -> AsyncIterator[SendingWorld]:
+async def sending_world(
+    database_url: str, assistant: Assistant | None = None, **extra: str
+) -> AsyncIterator[SendingWorld]:
+    """The app with its workers; ``assistant`` replaces the configured one when given."""
     simulator = CloudApiSimulator(
         access_tokens=[ACCESS_TOKEN], app_secret=APP_SECRET,
         business=Business(waba_id=ACCOUNT_ID, phone_number_id=PHONE_NUMBER_ID),
@@ -148,6 +154,8 @@ async def sending_world(database_url: str, **extra: str) -> AsyncIterator[Sendin
         container = Container(
             settings=load_settings(server_settings(database_url, sim.base_url, **extra))
         )
+        if assistant is not None:
+            container.assistant.override(providers.Object(assistant))
         async with serving(container) as base_url:
             sim.webhooks.url = base_url + WEBHOOK_PATH
             headers = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -1,0 +1,429 @@
+"""Automatic replies end to end: the signed webhook, real PostgreSQL, the workers, the
+assistant, and the Cloud API simulator that receives what the outbox sends."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.whatsapp.simulator import inbound
+from application.event_log import NewEvent
+from application.ports import AssistantUnavailableError
+from domain.assistant import AssistantAnswer, AssistantContext, Escalate, Reply
+from domain.assistant_turns import (
+    AssistantTurnCompleted,
+    AssistantTurnFailed,
+    AssistantTurnRequested,
+    AssistantTurnSkipped,
+)
+from domain.conversation import conversation_stream
+from domain.events import DomainEvent, deterministic_event_id
+from domain.handoff import ConversationEscalated, ConversationResolved
+from domain.outbound import TextMessage
+from domain.outbox import OutboundMessageQueued
+from domain.public_ids import conversation_public_id
+from entrypoints.container import resolve
+from tests.support.openai_server import ScriptedOpenAi, serving_openai
+from tests.support.sending import SendingWorld, sending_world
+from tests.support.webhooks import PHONE_NUMBER_ID
+
+ON = {"WAZYBOT_AUTO_REPLIES": "true"}
+
+TURN_OUTCOMES = (AssistantTurnCompleted, AssistantTurnFailed, AssistantTurnSkipped)
+
+
+def sent_to(world: SendingWorld, phone: str) -> list[dict[str, Any]]:
+    """The messages the simulator accepted for this customer (read receipts excluded)."""
+    return [body for body in world.sim.sent_bodies() if body.get("to") == phone]
+
+
+def text_of(body: dict[str, Any]) -> str:
+    if body.get("type") == "text":
+        return str(body["text"]["body"])
+    return str(body["interactive"]["body"]["text"])
+
+
+async def events(world: SendingWorld, phone: str) -> list[DomainEvent]:
+    store = await resolve(world.container.event_store())
+    recorded = await store.read_stream(conversation_stream(PHONE_NUMBER_ID, phone))
+    return [r.event for r in recorded]
+
+
+async def outcomes(world: SendingWorld, phone: str) -> list[DomainEvent]:
+    return [e for e in await events(world, phone) if isinstance(e, TURN_OUTCOMES)]
+
+
+async def wait_for_outcomes(world: SendingWorld, phone: str, count: int) -> list[DomainEvent]:
+    async def enough() -> list[DomainEvent] | None:
+        found = await outcomes(world, phone)
+        assert len(found) <= count, found
+        return found if len(found) == count else None
+
+    found: list[DomainEvent] = await world.eventually(enough)
+    return found
+
+
+async def wait_for_sent(world: SendingWorld, phone: str, count: int) -> list[dict[str, Any]]:
+    """Exactly ``count`` messages accepted for the customer once every queued one went out."""
+
+    async def all_sent() -> list[dict[str, Any]] | None:
+        queued = [e for e in await events(world, phone) if isinstance(e, OutboundMessageQueued)]
+        bodies = sent_to(world, phone)
+        return bodies if len(queued) == count and len(bodies) == count else None
+
+    found: list[dict[str, Any]] = await world.eventually(all_sent)
+    return found
+
+
+async def test_a_french_and_an_english_greeting_get_one_reply_each_in_their_language(
+    database_url: str,
+) -> None:
+    async with sending_world(database_url, **ON) as world:
+        await world.customer_writes("Bonjour !", phone="33612345001")
+        await world.customer_writes("Hello there", phone="15550004001")
+
+        (french,) = await wait_for_sent(world, "33612345001", 1)
+        (english,) = await wait_for_sent(world, "15550004001", 1)
+        (done,) = await wait_for_outcomes(world, "33612345001", 1)
+
+    assert "Bonjour" in text_of(french)
+    assert "Hello" in text_of(english) or "Hi" in text_of(english)
+    assert isinstance(done, AssistantTurnCompleted)
+    assert done.provider == "offline"
+    assert isinstance(done.decision, Reply)
+    assert done.latency_ms >= 0
+
+
+async def test_a_redelivered_webhook_starts_no_second_turn(database_url: str) -> None:
+    phone = "33612345002"
+    async with sending_world(database_url, **ON) as world:
+        wamid, delivery = await world.sim.customer_sends(
+            {"type": "text", "text": {"body": "Bonjour"}}, phone=phone
+        )
+        await wait_for_sent(world, phone, 1)
+        again = await world.sim.webhooks.post(delivery.body)
+        assert again.ok
+        # A later message is answered after the redelivery was handled: one reply each.
+        await world.customer_writes("Merci, bonne journée", phone=phone)
+        await wait_for_outcomes(world, phone, 2)
+        await wait_for_sent(world, phone, 2)
+        requests = [e for e in await events(world, phone) if isinstance(e, AssistantTurnRequested)]
+
+    assert next(r.wamid for r in requests) == wamid
+    assert len(requests) == 2
+
+
+async def test_a_throttled_customer_gets_no_reply(database_url: str) -> None:
+    phone = "33612345003"
+    async with sending_world(database_url, WAZYBOT_FLOOD_LIMIT="1", **ON) as world:
+        await world.customer_writes("Bonjour", phone=phone)
+        await wait_for_outcomes(world, phone, 1)
+        await world.customer_writes("Vous êtes là ?", phone=phone)  # over 1 a minute
+        first, second = await wait_for_outcomes(world, phone, 2)
+        sent = await wait_for_sent(world, phone, 1)
+
+    assert isinstance(first, AssistantTurnCompleted)
+    assert isinstance(second, AssistantTurnSkipped)
+    assert second.reason == "throttled"
+    assert len(sent) == 1
+
+
+class HeldAssistant:
+    """Answers after ``release`` for its first call; records every context it was given."""
+
+    provider = "held"
+
+    def __init__(self) -> None:
+        self.contexts: list[AssistantContext] = []
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        self.contexts.append(context)
+        self.called.set()
+        if len(self.contexts) == 1:
+            await self.release.wait()
+        said = " + ".join(m.text for m in context.new_messages)
+        return AssistantAnswer(decision=Reply(message=TextMessage(body=f"Re: {said}")),
+                               provider=self.provider)  # fmt: skip
+
+
+async def test_messages_sent_during_a_turn_get_one_combined_answer(database_url: str) -> None:
+    phone = "33612345004"
+    assistant = HeldAssistant()
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
+        await world.customer_writes("Bonjour", phone=phone)
+        await asyncio.wait_for(assistant.called.wait(), 20)
+        await world.customer_writes("Je voudrais un gâteau", phone=phone)
+        await world.customer_writes("pour samedi", phone=phone)
+
+        async def both_requested() -> bool:
+            found = await events(world, phone)
+            return sum(isinstance(e, AssistantTurnRequested) for e in found) == 3
+
+        await world.eventually(both_requested)
+        assistant.release.set()
+        sent = await wait_for_sent(world, phone, 2)
+        await wait_for_outcomes(world, phone, 2)
+
+    assert [text_of(body) for body in sent] == [
+        "Re: Bonjour",
+        "Re: Je voudrais un gâteau + pour samedi",
+    ]
+    assert len(assistant.contexts) == 2
+    assert [s.text for s in assistant.contexts[1].history] == ["Bonjour", "Re: Bonjour"]
+
+
+class DownAssistant:
+    provider = "down"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        self.calls += 1
+        raise AssistantUnavailableError("the provider answered 500")
+
+
+async def test_a_provider_that_is_down_gives_one_fallback_per_message_then_a_handoff(
+    database_url: str,
+) -> None:
+    phone = "33612345005"
+    assistant = DownAssistant()
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
+        await world.customer_writes("Bonjour, vous livrez ?", phone=phone)
+        await wait_for_outcomes(world, phone, 1)
+        await world.customer_writes("Bonjour ? vous êtes là", phone=phone)
+        await wait_for_outcomes(world, phone, 2)
+        await world.customer_writes("Allô ?", phone=phone)
+        first, second, third = await wait_for_outcomes(world, phone, 3)
+        fallback, handoff = await wait_for_sent(world, phone, 2)
+        found = await events(world, phone)
+
+    assert isinstance(first, AssistantTurnFailed)
+    assert not first.escalated
+    assert first.consecutive_failures == 1
+    assert "500" in first.reason
+    assert isinstance(second, AssistantTurnFailed)
+    assert second.escalated
+    assert isinstance(third, AssistantTurnSkipped)
+    assert third.reason == "escalated"
+    assert text_of(fallback).startswith("Désolé")
+    assert "équipe" in text_of(handoff)
+    (escalated,) = [e for e in found if isinstance(e, ConversationEscalated)]
+    assert escalated.cause == "repeated_failures"
+    assert escalated.by == "system"
+    assert assistant.calls == 2
+
+
+async def test_asking_for_a_person_escalates_and_a_resolve_gives_the_conversation_back(
+    database_url: str,
+) -> None:
+    phone = "33612345006"
+    async with sending_world(database_url, **ON) as world:
+        await world.customer_writes("je veux parler à un conseiller", phone=phone)
+        (handoff,) = await wait_for_sent(world, phone, 1)
+        await world.customer_writes("Bonjour ?", phone=phone)
+        first, second = await wait_for_outcomes(world, phone, 2)
+        escalations = [
+            e for e in await events(world, phone) if isinstance(e, ConversationEscalated)
+        ]
+
+        await resolve_conversation(world, phone)
+        await world.customer_writes("Bonjour, merci", phone=phone)
+        third = (await wait_for_outcomes(world, phone, 3))[-1]
+        sent = await wait_for_sent(world, phone, 2)
+
+    assert "équipe" in text_of(handoff)
+    assert isinstance(first, AssistantTurnCompleted)
+    assert isinstance(first.decision, Escalate)
+    (escalated,) = escalations
+    assert escalated.cause == "customer_asked"
+    assert escalated.by == "ai"
+    assert isinstance(second, AssistantTurnSkipped)
+    assert second.reason == "escalated"
+    assert isinstance(third, AssistantTurnCompleted)
+    assert "Bonjour" in text_of(sent[-1])
+
+
+async def resolve_conversation(world: SendingWorld, phone: str) -> None:
+    store = await resolve(world.container.event_store())
+    resolved = ConversationResolved(business_id="default", at=datetime.now(UTC), by="agent")
+    await store.append(
+        conversation_stream(PHONE_NUMBER_ID, phone),
+        [NewEvent(resolved, deterministic_event_id("test-resolve", phone))],
+    )
+
+
+class SlowForOneCustomer:
+    """Holds every turn of one conversation until released; answers the others at once."""
+
+    provider = "slow-for-one"
+
+    def __init__(self, slow_phone: str) -> None:
+        stream = conversation_stream(PHONE_NUMBER_ID, slow_phone)
+        self.slow_conversation = conversation_public_id("default", stream)
+        self.slow_started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        if context.conversation_id == self.slow_conversation:
+            self.slow_started.set()
+            await self.release.wait()
+        return AssistantAnswer(
+            decision=Reply(message=TextMessage(body="Réponse")), provider=self.provider
+        )
+
+
+async def test_a_slow_turn_never_delays_other_conversations(database_url: str) -> None:
+    slow, quick = "33612345007", "33612345008"
+    assistant = SlowForOneCustomer(slow)
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
+        await world.customer_writes("Bonjour", phone=slow)
+        await asyncio.wait_for(assistant.slow_started.wait(), 20)
+        await world.customer_writes("Bonjour", phone=quick)
+        await wait_for_sent(world, quick, 1)
+        assert sent_to(world, slow) == []
+        assistant.release.set()
+        await wait_for_sent(world, slow, 1)
+
+
+async def test_the_newest_message_is_marked_read_with_the_typing_indicator(
+    database_url: str,
+) -> None:
+    phone = "33612345009"
+    async with sending_world(database_url, **ON) as world:
+        wamid = await world.customer_writes("Bonjour", phone=phone)
+        await wait_for_sent(world, phone, 1)
+        receipts = [
+            r.body for r in world.sim.requests
+            if isinstance(r.body, dict) and r.body.get("status") == "read"
+        ]  # fmt: skip
+
+    assert receipts == [
+        {"messaging_product": "whatsapp", "status": "read", "message_id": wamid,
+         "typing_indicator": {"type": "text"}}
+    ]  # fmt: skip
+
+
+async def test_the_openai_adapter_answering_500_gives_a_fallback_then_a_handoff(
+    database_url: str,
+) -> None:
+    phone = "15550004010"
+    openai = ScriptedOpenAi()  # nothing scripted: every request answers 500
+    async with serving_openai(openai) as openai_url:
+        provider = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openai_url,
+                    "OPENAI_MAX_RETRIES": "0"}  # fmt: skip
+        async with sending_world(database_url, **provider, **ON) as world:
+            await world.customer_writes("Hello, do you deliver?", phone=phone)
+            await wait_for_outcomes(world, phone, 1)
+            await world.customer_writes("Hello?", phone=phone)
+            first, second = await wait_for_outcomes(world, phone, 2)
+            fallback, handoff = await wait_for_sent(world, phone, 2)
+
+    assert isinstance(first, AssistantTurnFailed)
+    assert first.provider == "openai"
+    assert isinstance(second, AssistantTurnFailed)
+    assert second.escalated
+    assert text_of(fallback).startswith("Sorry")
+    assert "team" in text_of(handoff)
+    assert len(openai.requests) == 2
+
+
+async def test_a_settings_keyword_hands_over_without_asking_the_assistant(
+    database_url: str,
+) -> None:
+    phone = "33612345011"
+    assistant = DownAssistant()  # would fail if it were asked
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
+        keywords = {"escalation_keywords": ["remboursement"]}
+        changed = await world.http.patch("/api/v1/assistant", json=keywords)
+        assert changed.status_code == 200, changed.text
+        await world.customer_writes("Je veux un Remboursement svp", phone=phone)
+        (handoff,) = await wait_for_sent(world, phone, 1)
+        (outcome,) = await wait_for_outcomes(world, phone, 1)
+        (escalated,) = [
+            e for e in await events(world, phone) if isinstance(e, ConversationEscalated)
+        ]
+
+    assert isinstance(outcome, AssistantTurnCompleted)
+    assert outcome.provider == "keywords"
+    assert escalated.cause == "keyword"
+    assert "remboursement" in escalated.reason
+    assert "équipe" in text_of(handoff)
+    assert assistant.calls == 0
+
+
+async def test_an_agents_reply_pauses_the_assistant_and_auto_reply_off_silences_it(
+    database_url: str,
+) -> None:
+    agent_helped, switched_off = "33612345012", "33612345013"
+    async with sending_world(database_url, **ON) as world:
+        await world.customer_writes("Bonjour", phone=agent_helped)
+        await wait_for_sent(world, agent_helped, 1)
+        conversation = await world.conversation_of(agent_helped)
+        answer = await world.send(conversation, {"text": "Bonjour, c'est Paul du magasin."})
+        assert answer.status_code == 202, answer.text
+        await world.customer_writes("Merci Paul, une question", phone=agent_helped)
+        _, paused = await wait_for_outcomes(world, agent_helped, 2)
+
+        off = await world.http.patch("/api/v1/assistant", json={"auto_reply": False})
+        assert off.status_code == 200, off.text
+        await world.customer_writes("Bonjour", phone=switched_off)
+        (silent,) = await wait_for_outcomes(world, switched_off, 1)
+        assert sent_to(world, switched_off) == []
+        await wait_for_sent(world, agent_helped, 2)  # the bot's first reply and Paul's
+
+    assert isinstance(paused, AssistantTurnSkipped)
+    assert paused.reason == "human_replied"
+    assert isinstance(silent, AssistantTurnSkipped)
+    assert silent.reason == "auto_reply_off"
+
+
+class RecordingAssistant:
+    """Answers every turn at once, keeping what it was shown."""
+
+    provider = "recording"
+
+    def __init__(self) -> None:
+        self.contexts: list[AssistantContext] = []
+
+    async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        self.contexts.append(context)
+        return AssistantAnswer(decision=Reply(message=TextMessage(body="Bien reçu")),
+                               provider=self.provider)  # fmt: skip
+
+
+async def test_each_kind_of_customer_message_reaches_the_assistant_and_a_reaction_does_not(
+    database_url: str,
+) -> None:
+    phone = "33612345014"
+    assistant = RecordingAssistant()
+    kinds = [
+        inbound.media("image", "media-1", "image/jpeg", caption="la vitrine"),
+        inbound.location(48.85, 2.35, name="Boutique", address="12 rue des Lilas"),
+        inbound.contacts("Ana Rivera", "+33 6 11 22 33 44"),
+    ]
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
+        first = await world.customer_writes("Bonjour", phone=phone)
+        await wait_for_sent(world, phone, 1)
+        await world.sim.customer_sends(inbound.reaction(first, "👍"), phone=phone)
+        tapped = inbound.button_reply("hours", "Horaires", reply_to=first)
+        await world.sim.customer_sends(tapped, phone=phone)
+        await wait_for_outcomes(world, phone, 2)
+        for count, message in enumerate(kinds, start=3):
+            await world.sim.customer_sends(message, phone=phone)
+            await wait_for_outcomes(world, phone, count)
+        await wait_for_sent(world, phone, 5)
+
+    shown = [context.new_messages for context in assistant.contexts]
+    assert [[(m.kind, m.text) for m in messages] for messages in shown] == [
+        [("text", "Bonjour")],
+        [("button", "Horaires")],
+        [("image", "la vitrine")],
+        [("location", "Boutique, 12 rue des Lilas")],
+        [("contacts", "Ana Rivera +33 6 11 22 33 44")],
+    ]
+    assert shown[1][0].choice_id == "hours"
+    assert shown[2][0].unseen_media == "image"
