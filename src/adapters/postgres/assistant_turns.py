@@ -3,9 +3,9 @@ of conversations waiting for a turn that workers of any process claim with a lea
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
 import asyncpg
@@ -13,6 +13,7 @@ import structlog
 
 from adapters.postgres.connection import PgConnection
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.listening import listening
 from application.assistant_turns import TURNS_SUBSCRIBER, ClaimedConversation
 from application.event_log import AppendRequest, NewEvent, RecordedEvent
 from domain.assistant_turns import AssistantTurnRequested, turn_requested_event_id
@@ -136,24 +137,5 @@ class PostgresTurnBook:
             _RELEASE_SQL, claim.conversation_stream, claim.requested, uuid.UUID(claim.lease_token)
         )
 
-    @contextlib.asynccontextmanager
-    async def watching(self, wake: Callable[[], None]) -> AsyncIterator[None]:
-        def on_notification(*_: object) -> None:
-            wake()
-
-        connection = None
-        try:
-            connection = await self._pool.acquire()
-            await connection.add_listener(TURNS_CHANNEL, on_notification)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            if connection is not None:
-                await self._pool.release(connection)
-            log.warning("assistant_turns.not_listening", error=type(error).__name__)
-            yield
-            return
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                await connection.remove_listener(TURNS_CHANNEL, on_notification)
-            await self._pool.release(connection)
+    def watching(self, wake: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        return listening(self._pool, TURNS_CHANNEL, wake)

@@ -9,9 +9,9 @@ event again, and the sender applies an outcome in the very transaction that appe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -21,6 +21,7 @@ import structlog
 
 from adapters.postgres.connection import PgConnection
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.listening import listening
 from application.event_log import AppendRequest, NewEvent, RecordedEvent
 from application.outbox import OUTBOX_SUBSCRIBER, ClaimedMessage
 from domain.conversation import MessageReceived, MessageStatusUpdated
@@ -221,29 +222,9 @@ class PostgresOutbox:
             rows = await connection.fetch(_CLAIM_SQL, limit, lease_seconds)
         return [_claimed(row) for row in rows]
 
-    @contextlib.asynccontextmanager
-    async def watching(self, wake: Callable[[], None]) -> AsyncIterator[None]:
+    def watching(self, wake: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """Call ``wake`` whenever messages are queued, from any process, while in the block."""
-
-        def on_notification(*_: object) -> None:
-            wake()
-
-        connection = None
-        try:
-            connection = await self._pool.acquire()
-            await connection.add_listener(OUTBOX_CHANNEL, on_notification)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            if connection is not None:
-                await self._pool.release(connection)
-            log.warning("outbox.not_listening", error=type(error).__name__)  # polls only
-            yield
-            return
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                await connection.remove_listener(OUTBOX_CHANNEL, on_notification)
-            await self._pool.release(connection)
+        return listening(self._pool, OUTBOX_CHANNEL, wake)
 
     async def record(self, conversation_stream: str, events: Sequence[NewEvent]) -> None:
         """Outcomes recorded at the same time share one transaction (a group commit): at a
