@@ -39,6 +39,11 @@ class SendAccepted:
     wa_id: str | None = None
 
 
+class AccessTokenUnreadableError(RuntimeError):
+    """A stored access token exists but cannot be opened (the wrong secret key): sending
+    for that business cannot succeed until the key or the token is fixed."""
+
+
 class GatewayError(Exception):
     """A send or mark-read that failed, with what it means (``classification``).
 

@@ -28,7 +28,7 @@ from typing import Final, Protocol
 import structlog
 
 from application.event_log import NewEvent
-from application.gateway import AccessToken, GatewayError, Sender
+from application.gateway import AccessToken, AccessTokenUnreadableError, GatewayError, Sender
 from application.polling import PollingWorker
 from application.ports import WhatsAppGateway
 from domain.events import EventMetadata
@@ -54,6 +54,8 @@ log = structlog.get_logger(__name__)
 OUTBOX_SUBSCRIBER: Final = "outbox"
 # Seconds of a lease kept free beyond a send's own time limit (clock steps, a slow commit).
 LEASE_MARGIN: Final = 2.0
+# The share of the stop grace the sends in flight may use; the rest is for cancelling them.
+STOP_SHARE: Final = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,10 +239,12 @@ class OutboxSender(PollingWorker):
         if not self._in_flight:
             return
         pending = set(self._in_flight)
-        _, unfinished = await asyncio.wait(pending, timeout=self._stop_grace_seconds)
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
+        try:  # within the stop grace, so that what is left is cancelled here, not orphaned
+            await asyncio.wait(pending, timeout=self._stop_grace_seconds * STOP_SHARE)
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _send_at(self, claimed: ClaimedMessage, slot: float, *, claimed_at: float) -> None:
         """Send when the slot comes (pacing, not a race); the window is checked right before.
@@ -329,9 +333,11 @@ class OutboxSender(PollingWorker):
         await self._accepted(claimed, accepted.wamid)
 
     async def _token_of(self, business_id: str) -> str | None:
+        """The business's token; None when it has none or it cannot be opened. Any other
+        error (the database away) propagates: the lease runs out and the message goes again."""
         try:
             return await self._tokens.access_token_of(business_id)
-        except Exception as error:  # a key that does not open the stored token
+        except AccessTokenUnreadableError as error:  # a key that does not open the stored token
             log.error("outbox.token_unavailable", business_id=business_id,
                       error=type(error).__name__)  # fmt: skip
             return None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.memory.gateway import InMemoryWhatsAppGateway
 from application.event_log import NewEvent
+from application.gateway import AccessTokenUnreadableError
 from application.outbox import ClaimedMessage, OutboxSender, SenderSettings
 from domain.outbound import Recipient, TemplateMessage, TextMessage
 from domain.outbox import OutboundMessageAccepted, OutboundSendFailed
@@ -165,3 +166,35 @@ async def test_a_lease_lost_while_waiting_for_the_slot_is_not_sent() -> None:
 
     assert gateway.sent == []
     assert outbox.outcomes() == []
+
+
+class FailingTokens:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def access_token_of(self, business_id: str) -> str | None:
+        raise self.error
+
+
+async def test_a_database_error_reading_the_token_leaves_the_message_to_its_lease() -> None:
+    outbox, gateway = FakeOutbox([claimed("1")]), InMemoryWhatsAppGateway()
+    sender = OutboxSender(outbox, gateway, FailingTokens(ConnectionResetError()),
+                          pacing=FakePacing(), clock=lambda: NOW)  # fmt: skip
+
+    await sender.send_due()
+
+    assert gateway.sent == []
+    assert outbox.outcomes() == []  # not failed for good: it is claimed again later
+
+
+async def test_a_token_the_key_cannot_open_fails_the_message_as_critical() -> None:
+    outbox, gateway = FakeOutbox([claimed("1")]), InMemoryWhatsAppGateway()
+    sender = OutboxSender(outbox, gateway, FailingTokens(AccessTokenUnreadableError("key")),
+                          pacing=FakePacing(), clock=lambda: NOW)  # fmt: skip
+
+    await sender.send_due()
+
+    [failed] = outbox.outcomes()
+    assert isinstance(failed, OutboundSendFailed)
+    assert failed.error_class is ErrorClass.CRITICAL
+    assert gateway.sent == []

@@ -20,6 +20,8 @@ from typing import Final
 import structlog
 from cryptography.fernet import Fernet, InvalidToken
 
+from application.gateway import AccessTokenUnreadableError
+
 log = structlog.get_logger(__name__)
 
 ENCRYPTED_PREFIX: Final = "fernet:"
@@ -28,7 +30,7 @@ KEY_FILE_NAME: Final = "secret.key"
 _KEY_BYTES: Final = 32
 
 
-class SecretKeyError(RuntimeError):
+class SecretKeyError(AccessTokenUnreadableError):
     """No key to encrypt with, or a key that does not open what is stored."""
 
 
