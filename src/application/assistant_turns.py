@@ -53,7 +53,7 @@ from domain.conversation import MessageReceived
 from domain.events import DomainEvent, EventMetadata
 from domain.handoff import ConversationEscalated, EscalatedBy
 from domain.language import detect_first
-from domain.outbound import OutboundMessage, Recipient, TextMessage
+from domain.outbound import OutboundMessage, Recipient, TextMessage, recipient_of
 from domain.outbox import OutboundMessageQueued, queued_event_id
 from domain.privacy import mask_phones_in
 from domain.public_ids import conversation_public_id
@@ -270,7 +270,7 @@ class AssistantTurnWorker(PollingWorker):
             business_id=turn.claim.business_id,
             turn_id=turn.turn_id,
             wamids=turn.wamids,
-            reason=reason[:1000],
+            reason=mask_phones_in(reason)[:1000],  # it may quote the customer
             provider=self._assistant.provider,
             at=turn.now,
             consecutive_failures=failures,
@@ -377,7 +377,7 @@ class _Turn:
         escalated = ConversationEscalated(
             business_id=self.claim.business_id,
             cause=cause,
-            reason=reason[:1000],
+            reason=mask_phones_in(reason)[:1000],  # it may quote the customer
             by=by,
             at=self.now,
             wamid=self.wamids[-1],
@@ -394,10 +394,7 @@ def _customer_of(events: Sequence[DomainEvent]) -> _Customer | None:
     for event in reversed(events):
         if isinstance(event, MessageReceived):
             identity = event.message.identity
-            phone, user_id = identity.phone, identity.user_id
-            if not (phone or user_id):
-                phone = event.message.customer_id
-            recipient = Recipient(phone_number=phone, user_id=user_id)
+            recipient = recipient_of(identity.phone, identity.user_id, event.message.customer_id)
             return _Customer(event.message.phone_number_id, recipient)
     return None
 
@@ -417,8 +414,8 @@ def _keyword(inputs: Sequence[CustomerInput], settings: AssistantSettings) -> st
 def _failure_reason(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "the assistant gave no answer in time"
-    if isinstance(error, AssistantUnavailableError):
-        return f"the assistant is unavailable: {error.reason}"
+    if isinstance(error, AssistantUnavailableError):  # a provider may quote the prompt
+        return mask_phones_in(f"the assistant is unavailable: {error.reason}")
     return mask_phones_in(f"the assistant failed: {type(error).__name__}: {error}")
 
 

@@ -22,7 +22,7 @@ import msgspec
 from application.event_log import NewEvent
 from application.templates import TemplateBook, prepare_template
 from domain.events import EventMetadata
-from domain.outbound import OutboundMessage, Recipient, TemplateMessage
+from domain.outbound import OutboundMessage, Recipient, TemplateMessage, recipient_of
 from domain.outbox import OutboundMessageQueued, RequestedBy, queued_event_id
 from domain.service_window import WINDOW_CLOSED_REASON, may_send, needs_open_window
 from domain.whatsapp_limits import MessageLimitError, check_message
@@ -78,11 +78,7 @@ class ConversationFacts:
 
     def recipient(self) -> Recipient:
         """The customer's phone number when known, else their business-scoped user id."""
-        if self.customer_phone or self.customer_user_id:
-            return Recipient(phone_number=self.customer_phone, user_id=self.customer_user_id)
-        if self.customer_id.isdigit():
-            return Recipient(phone_number=self.customer_id)
-        return Recipient(user_id=self.customer_id)
+        return recipient_of(self.customer_phone, self.customer_user_id, self.customer_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,16 @@ class Recipient(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         return self.phone_number or self.user_id or ""
 
 
+def recipient_of(phone: str | None, user_id: str | None, customer_id: str) -> Recipient:
+    """Where to reach a customer: their phone number when known, else their BSUID; with
+    neither, the id Meta named them by (digits: a phone number, otherwise a BSUID)."""
+    if phone or user_id:
+        return Recipient(phone_number=phone, user_id=user_id)
+    if customer_id.isdigit():
+        return Recipient(phone_number=customer_id)
+    return Recipient(user_id=customer_id)
+
+
 class _Outbound(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind"):
     """Base of every message kind; ``reply_to`` quotes a message (``context.message_id``)."""
 
