@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import uvicorn
 
 from adapters.whatsapp.simulator import CloudApiSimulator, running
 from application.businesses import Business
@@ -19,6 +18,7 @@ from entrypoints.container import Container, resolve
 from entrypoints.http import create_app
 from entrypoints.settings import load_settings
 from tests.e2e.server import free_port
+from tests.support.asgi import serving_asgi
 
 APP_SECRET = "in-process-app-secret"
 NUMBER = "106540352242922"
@@ -74,16 +74,7 @@ async def app_server(
         if configure is not None:
             configure(container)
         app = create_app(container, run_workers=True)
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
-                                log_config=None, access_log=False)  # fmt: skip
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        try:
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("the server stopped before it started")
-                await asyncio.sleep(0.02)
+        async with serving_asgi(app, lifespan="on", port=port):
             registry = await resolve(container.business_registry())
             await registry.add(Business(id="globex", name="Globex",
                                         phone_number_ids=(GLOBEX_NUMBER,),
@@ -92,6 +83,3 @@ async def app_server(
             issued = await (await resolve(container.api_tokens())).create("globex", "tests")
             yield AppServer(f"http://127.0.0.1:{port}", sim, container,
                             await resolve(container.pool()), issued.token)  # fmt: skip
-        finally:
-            server.should_exit = True
-            await task

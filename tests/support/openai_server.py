@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
+from tests.support.asgi import serving_asgi
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
@@ -168,18 +168,5 @@ async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -
 @asynccontextmanager
 async def serving_openai(app: ScriptedOpenAi) -> AsyncIterator[str]:
     """The app on a free local port; the base URL to give the SDK (``.../v1``)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off",
-                            access_log=False, timeout_graceful_shutdown=1)  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("the scripted OpenAI server stopped before it started")
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with serving_asgi(app, timeout_graceful_shutdown=1) as port:
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        await task

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 from dependency_injector import providers
 
 from adapters.whatsapp.simulator import Business, CloudApiSimulator, inbound, running
@@ -21,6 +20,7 @@ from application.templates import TemplateService, WabaAccess
 from entrypoints.container import Container, resolve
 from entrypoints.http import create_app
 from entrypoints.settings import load_settings
+from tests.support.asgi import serving_asgi
 from tests.support.webhooks import ACCOUNT_ID, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 
 API_TOKEN = "sending-api-token-0123456789abcdef"
@@ -32,21 +32,8 @@ WEBHOOK_PATH = "/webhooks/whatsapp"
 async def serving(container: Container) -> AsyncIterator[str]:
     """The server with its workers on a free port; its base URL."""
     app = create_app(container, run_workers=True)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on",
-                            access_log=False)  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("the server stopped before it started")
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with serving_asgi(app, lifespan="on") as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def server_settings(database_url: str, graph_url: str, **extra: str) -> dict[str, str]:

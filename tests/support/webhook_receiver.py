@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
 from adapters.whatsapp.signature import signature_is_valid
+from tests.support.asgi import serving_asgi
 
 
 @dataclass
@@ -73,18 +72,6 @@ class WebhookReceiver:
 @contextlib.asynccontextmanager
 async def receiving(app_secret: bytes, fail_first: int = 0) -> AsyncIterator[WebhookReceiver]:
     receiver = WebhookReceiver(app_secret, fail_first)
-    # uvicorn binds the port itself (port 0: a free one) so that answers are not delayed.
-    config = uvicorn.Config(
-        receiver, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    receiver.url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
-    try:
+    async with serving_asgi(receiver) as port:
+        receiver.url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
         yield receiver
-    finally:
-        server.should_exit = True
-        await task
