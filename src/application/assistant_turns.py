@@ -37,7 +37,6 @@ from domain.assistant import (
     CustomerInput,
     Escalate,
     EscalationCause,
-    Language,
     Reply,
 )
 from domain.assistant_settings import AssistantSettings
@@ -52,12 +51,19 @@ from domain.assistant_turns import (
 from domain.conversation import MessageReceived
 from domain.events import DomainEvent, EventMetadata
 from domain.handoff import ConversationEscalated, EscalatedBy
-from domain.language import detect_first
 from domain.outbound import OutboundMessage, Recipient, TextMessage, recipient_of
 from domain.outbox import OutboundMessageQueued, queued_event_id
 from domain.privacy import mask_phones_in
 from domain.public_ids import conversation_public_id
-from domain.reply_policy import ReplyState, escalates_after, fold, silence_reason
+from domain.reply_policy import (
+    ReplyState,
+    escalates_after,
+    fold,
+    reply_language,
+    silence_reason,
+    turn_context,
+    turn_inputs,
+)
 from domain.whatsapp_limits import MessageLimitError, check_message
 
 log = structlog.get_logger(__name__)
@@ -66,7 +72,6 @@ TURNS_SUBSCRIBER: Final = "assistant-turns"
 # The newest events of a conversation a turn reads: far more than its open requests and
 # the history the assistant is shown.
 EVENTS_READ: Final = 500
-DEFAULT_LANGUAGE: Final[Language] = "fr"
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,33 +330,21 @@ class _Turn:
         self.now = now
         self.wamids = state.pending
         self.turn_id = state.pending[0]
-        self.inputs = tuple(i for w in self.wamids if (i := state.input_of(w)) is not None)
+        self.inputs = turn_inputs(state, self.wamids)
         self.message_id = turn_message_id(self.turn_id)
         self._correlation = correlation or self.turn_id
-        self.language = settings.reply_language(self._detected_language())
-
-    def _detected_language(self) -> Language:
-        newest_first = [i.text for i in reversed(self.inputs)]
-        newest_first += [s.text for s in reversed(self.state.history) if s.speaker == "customer"]
-        return detect_first(newest_first, DEFAULT_LANGUAGE)
+        self.language = reply_language(state, settings, self.inputs)
 
     def context(self) -> AssistantContext:
-        history = tuple(
-            s
-            for s in self.state.history
-            if not any(s.at == i.at and s.text == i.text for i in self.inputs)
-        )
-        return AssistantContext(
+        return turn_context(
+            self.state,
+            self.settings,
             business_id=self.claim.business_id,
             conversation_id=conversation_public_id(
                 self.claim.business_id, self.claim.conversation_stream
             ),
+            inputs=self.inputs,
             language=self.language,
-            instructions=self.settings.instructions,
-            customer_name=self.state.customer_name,
-            business_hours=self.settings.business_hours or None,
-            history=history,
-            new_messages=self.inputs,
         )
 
     def metadata(self) -> EventMetadata:

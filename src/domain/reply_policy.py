@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from domain.assistant import CustomerInput, Said
+from domain.assistant import AssistantContext, CustomerInput, Language, Said
 from domain.assistant_settings import AssistantSettings
 from domain.assistant_turns import (
     AssistantTurnCompleted,
@@ -36,6 +36,7 @@ from domain.inbound import (
     QuickReplyContent,
     TextContent,
 )
+from domain.language import detect_first
 from domain.outbound import (
     ListMessage,
     MediaMessage,
@@ -271,3 +272,47 @@ def outbound_text(message: OutboundMessage) -> str:
             return f"[template {message.name}]"
         case _:
             return ""
+
+
+# --- what a turn shows the assistant -------------------------------------------------------
+
+DEFAULT_LANGUAGE: Final[Language] = "fr"
+
+
+def turn_inputs(state: ReplyState, wamids: Sequence[str]) -> tuple[CustomerInput, ...]:
+    """The messages a turn answers, oldest first (those the state still remembers)."""
+    return tuple(given for w in wamids if (given := state.input_of(w)) is not None)
+
+
+def reply_language(
+    state: ReplyState, settings: AssistantSettings, inputs: Sequence[CustomerInput]
+) -> Language:
+    """The business's fixed language, else the customer's, newest message first."""
+    newest_first = [given.text for given in reversed(inputs)]
+    newest_first += [s.text for s in reversed(state.history) if s.speaker == "customer"]
+    return settings.reply_language(detect_first(newest_first, DEFAULT_LANGUAGE))
+
+
+def turn_context(
+    state: ReplyState,
+    settings: AssistantSettings,
+    *,
+    business_id: str,
+    conversation_id: str,
+    inputs: tuple[CustomerInput, ...],
+    language: Language,
+) -> AssistantContext:
+    """What the assistant is shown for a turn answering ``inputs``."""
+    history = tuple(
+        s for s in state.history if not any(s.at == i.at and s.text == i.text for i in inputs)
+    )
+    return AssistantContext(
+        business_id=business_id,
+        conversation_id=conversation_id,
+        language=language,
+        instructions=settings.instructions,
+        customer_name=state.customer_name,
+        business_hours=settings.business_hours or None,
+        history=history,
+        new_messages=inputs,
+    )
