@@ -22,6 +22,7 @@ from domain.assistant_turns import (
     AssistantTurnRequested,
     AssistantTurnSkipped,
 )
+from domain.catalog import ProductListed, ProductRemoved
 from domain.conversation import (
     CustomerThrottled,
     CustomerThrottleLifted,
@@ -78,4 +79,6 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     AssistantTurnCompleted,
     AssistantTurnFailed,
     AssistantTurnSkipped,
+    ProductListed,
+    ProductRemoved,
 )
