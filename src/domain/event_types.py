@@ -36,6 +36,14 @@ from domain.customer import CustomerIdentifierLinked
 from domain.events import DomainEvent
 from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
 from domain.operations import EventParked
+from domain.orders import (
+    OrderCancelled,
+    OrderChangeRequested,
+    OrderConfirmed,
+    OrderDelivered,
+    OrderPlaced,
+    OrderShipped,
+)
 from domain.outbox import (
     OutboundMessageAccepted,
     OutboundMessageDeadLettered,
@@ -81,4 +89,10 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     AssistantTurnSkipped,
     ProductListed,
     ProductRemoved,
+    OrderPlaced,
+    OrderConfirmed,
+    OrderChangeRequested,
+    OrderCancelled,
+    OrderShipped,
+    OrderDelivered,
 )

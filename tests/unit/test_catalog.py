@@ -53,7 +53,8 @@ def test_a_good_row_becomes_a_product_with_its_price_in_cents() -> None:
         image_url="https://shop.example/tee.jpg",
         category="Vêtements",
     )
-    assert tee.in_stock and not product(stock="0").in_stock
+    assert tee.in_stock
+    assert not product(stock="0").in_stock
 
 
 def test_json_numbers_are_taken_but_never_a_floating_price() -> None:
@@ -94,7 +95,9 @@ def test_an_import_adds_updates_and_leaves_alone() -> None:
     assert plan.unchanged == ("tee-1",)
     assert [p.product_id for p in plan.updated] == ["cap-1"]
     assert [p.product_id for p in plan.added] == ["mug-1"]
-    assert plan.removed == () and plan.rejected == () and plan.changes
+    assert plan.removed == ()
+    assert plan.rejected == ()
+    assert plan.changes
 
 
 def test_the_same_file_twice_changes_nothing() -> None:
@@ -103,7 +106,8 @@ def test_the_same_file_twice_changes_nothing() -> None:
     after = catalog_of(import_events("b1", first))
     again = plan_import(after, rows, replace=True)
     assert again == ImportPlan(unchanged=("tee-1", "mug-1"))
-    assert not again.changes and import_events("b1", again) == []
+    assert not again.changes
+    assert import_events("b1", again) == []
 
 
 def test_replace_removes_what_the_file_no_longer_lists_but_not_a_rejected_row() -> None:
@@ -123,9 +127,7 @@ def test_a_second_row_with_the_same_id_is_rejected_and_the_first_wins() -> None:
     rows = [(2, product(stock="1")), (3, product(stock="2"))]
     plan = plan_import({}, rows, replace=False)
     assert [p.stock for p in plan.added] == [1]
-    assert plan.rejected == (
-        RejectedRow(3, 'id "tee-1" is listed twice: first on row 2', "tee-1"),
-    )
+    assert plan.rejected == (RejectedRow(3, 'id "tee-1" is listed twice: first on row 2', "tee-1"),)
 
 
 def test_a_catalog_is_the_fold_of_its_events() -> None:
