@@ -1,0 +1,131 @@
+"""What a customer sees of the catalog and of an order, in their language, within
+WhatsApp's limits: a list of products (at most 10 rows; titles of 24 characters and
+descriptions of 72, cut between graphemes), an order summary with three reply buttons,
+and the polite answers when an order cannot be placed or has moved on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final
+
+from domain.assistant import Language
+from domain.catalog import Product
+from domain.money import format_amount
+from domain.orders import NotPending, Order, OrderRefused, OrderStatus, button_id
+from domain.outbound import ListMessage, ListRow, ListSection, ReplyButton, ReplyButtonsMessage
+from domain.whatsapp_limits import (
+    INTERACTIVE_BODY_MAX,
+    LIST_ROW_DESCRIPTION_MAX,
+    LIST_ROW_TITLE_MAX,
+    LIST_ROWS_MAX,
+    truncate_text,
+)
+
+PRODUCT_ROW_PREFIX: Final = "product_"
+_PRODUCT_ROW: Final = re.compile(r"^product_(.{1,100})$", re.DOTALL)
+
+_WORDS: Final[dict[str, dict[Language, str]]] = {
+    "found": {"fr": "Voici ce que j'ai trouvé :", "en": "Here is what I found:"},
+    "list_button": {"fr": "Voir les produits", "en": "See products"},
+    "list_header": {"fr": "Nos produits", "en": "Our products"},
+    "summary": {"fr": "Votre commande :", "en": "Your order:"},
+    "total": {"fr": "Total", "en": "Total"},
+    "confirm": {"fr": "Confirmer", "en": "Confirm"},
+    "modify": {"fr": "Modifier", "en": "Change"},
+    "cancel": {"fr": "Annuler", "en": "Cancel"},
+}
+_REFUSED: Final[dict[str, dict[Language, str]]] = {
+    "empty": {
+        "fr": "Je n'ai trouvé aucun article à commander.",
+        "en": "I found nothing to order.",
+    },
+    "unknown_product": {
+        "fr": "Ces articles ne sont pas dans notre catalogue : {products}.",
+        "en": "These items are not in our catalog: {products}.",
+    },
+    "out_of_stock": {
+        "fr": "Désolé, ces articles ne sont plus disponibles en quantité suffisante : {products}.",
+        "en": "Sorry, these items are not available in that quantity: {products}.",
+    },
+    "too_many": {
+        "fr": "Cette commande est trop importante pour être passée ici ; "
+        "un conseiller peut vous aider.",
+        "en": "This order is too large to place here; a person from our team can help.",
+    },
+    "mixed_currencies": {
+        "fr": "Ces articles ne peuvent pas être commandés ensemble : {products}.",
+        "en": "These items cannot be ordered together: {products}.",
+    },
+}
+_STATUS: Final[dict[OrderStatus, dict[Language, str]]] = {
+    "pending": {"fr": "en attente", "en": "pending"},
+    "confirmed": {"fr": "déjà confirmée", "en": "already confirmed"},
+    "cancelled": {"fr": "annulée", "en": "cancelled"},
+    "shipped": {"fr": "déjà expédiée", "en": "already shipped"},
+    "delivered": {"fr": "déjà livrée", "en": "already delivered"},
+}
+
+
+def product_row_id(product_id: str) -> str:
+    return f"{PRODUCT_ROW_PREFIX}{product_id}"
+
+
+def chosen_product(row_id: str) -> str | None:
+    """The product id of a tapped ``product_<id>`` row; None for any other row."""
+    found = _PRODUCT_ROW.match(row_id)
+    return found.group(1) if found else None
+
+
+def recommendation_list(products: Sequence[Product], language: Language) -> ListMessage | None:
+    """The in-stock products, best first, as a list; None when none is in stock."""
+    rows = tuple(_row(p, language) for p in products if p.in_stock)[:LIST_ROWS_MAX]
+    if not rows:
+        return None
+    return ListMessage(
+        body=_WORDS["found"][language],
+        button=_WORDS["list_button"][language],
+        header=_WORDS["list_header"][language],
+        sections=(ListSection(rows=rows),),
+    )
+
+
+def _row(product: Product, language: Language) -> ListRow:
+    price = format_amount(product.price, product.currency, language)
+    described = f"{price} · {product.description}" if product.description else price
+    return ListRow(
+        id=product_row_id(product.product_id),
+        title=truncate_text(product.name, LIST_ROW_TITLE_MAX),
+        description=truncate_text(described, LIST_ROW_DESCRIPTION_MAX),
+    )
+
+
+def order_summary(order: Order, language: Language) -> ReplyButtonsMessage:
+    """The order's items and total, with buttons to confirm, change or cancel it."""
+    placed = order.placed
+    lines = [_WORDS["summary"][language]]
+    colon = "\u00a0:" if language == "fr" else ":"  # French sets a space before a colon
+    for item in placed.items:
+        amount = format_amount(item.amount, placed.currency, language)
+        lines.append(f"• {item.quantity} x {item.name}{colon} {amount}")
+    total = format_amount(placed.total, placed.currency, language)
+    lines.append(f"{_WORDS['total'][language]}{colon} {total}")
+    buttons = tuple(
+        ReplyButton(id=button_id(action, order.order_id), title=_WORDS[action][language])
+        for action in ("confirm", "modify", "cancel")
+    )
+    return ReplyButtonsMessage(
+        body=truncate_text("\n".join(lines), INTERACTIVE_BODY_MAX), buttons=buttons
+    )
+
+
+def order_refused_text(refused: OrderRefused, language: Language) -> str:
+    return _REFUSED[refused.reason][language].format(products=", ".join(refused.products))
+
+
+def not_pending_text(not_pending: NotPending, language: Language) -> str:
+    status = _STATUS[not_pending.status][language]
+    if language == "fr":
+        return f"Cette commande est {status} : ce bouton ne change plus rien."
+    return f"This order is {status}, so that button changes nothing now."
