@@ -4,13 +4,11 @@ assistant, and the Cloud API simulator that receives what the outbox sends."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from adapters.whatsapp.simulator import inbound
-from application.event_log import NewEvent
 from application.ports import AssistantUnavailableError
-from domain.assistant import AssistantAnswer, AssistantContext, Escalate, Reply
+from domain.assistant import AssistantAnswer, AssistantContext, Reply
 from domain.assistant_turns import (
     AssistantTurnCompleted,
     AssistantTurnFailed,
@@ -18,13 +16,12 @@ from domain.assistant_turns import (
     AssistantTurnSkipped,
 )
 from domain.conversation import conversation_stream
-from domain.events import DomainEvent, deterministic_event_id
-from domain.handoff import ConversationEscalated, ConversationResolved
+from domain.events import DomainEvent
+from domain.handoff import ConversationEscalated
 from domain.outbound import TextMessage
 from domain.outbox import OutboundMessageQueued
 from domain.public_ids import conversation_public_id
 from entrypoints.container import resolve
-from tests.support.openai_server import ScriptedOpenAi, serving_openai
 from tests.support.sending import SendingWorld, sending_world
 from tests.support.webhooks import PHONE_NUMBER_ID
 
@@ -74,59 +71,6 @@ async def wait_for_sent(world: SendingWorld, phone: str, count: int) -> list[dic
 
     found: list[dict[str, Any]] = await world.eventually(all_sent)
     return found
-
-
-async def test_a_french_and_an_english_greeting_get_one_reply_each_in_their_language(
-    database_url: str,
-) -> None:
-    async with sending_world(database_url, **ON) as world:
-        await world.customer_writes("Bonjour !", phone="33612345001")
-        await world.customer_writes("Hello there", phone="15550004001")
-
-        (french,) = await wait_for_sent(world, "33612345001", 1)
-        (english,) = await wait_for_sent(world, "15550004001", 1)
-        (done,) = await wait_for_outcomes(world, "33612345001", 1)
-
-    assert "Bonjour" in text_of(french)
-    assert "Hello" in text_of(english) or "Hi" in text_of(english)
-    assert isinstance(done, AssistantTurnCompleted)
-    assert done.provider == "offline"
-    assert isinstance(done.decision, Reply)
-    assert done.latency_ms >= 0
-
-
-async def test_a_redelivered_webhook_starts_no_second_turn(database_url: str) -> None:
-    phone = "33612345002"
-    async with sending_world(database_url, **ON) as world:
-        wamid, delivery = await world.sim.customer_sends(
-            {"type": "text", "text": {"body": "Bonjour"}}, phone=phone
-        )
-        await wait_for_sent(world, phone, 1)
-        again = await world.sim.webhooks.post(delivery.body)
-        assert again.ok
-        # A later message is answered after the redelivery was handled: one reply each.
-        await world.customer_writes("Merci, bonne journée", phone=phone)
-        await wait_for_outcomes(world, phone, 2)
-        await wait_for_sent(world, phone, 2)
-        requests = [e for e in await events(world, phone) if isinstance(e, AssistantTurnRequested)]
-
-    assert next(r.wamid for r in requests) == wamid
-    assert len(requests) == 2
-
-
-async def test_a_throttled_customer_gets_no_reply(database_url: str) -> None:
-    phone = "33612345003"
-    async with sending_world(database_url, WAZYBOT_FLOOD_LIMIT="1", **ON) as world:
-        await world.customer_writes("Bonjour", phone=phone)
-        await wait_for_outcomes(world, phone, 1)
-        await world.customer_writes("Vous êtes là ?", phone=phone)  # over 1 a minute
-        first, second = await wait_for_outcomes(world, phone, 2)
-        sent = await wait_for_sent(world, phone, 1)
-
-    assert isinstance(first, AssistantTurnCompleted)
-    assert isinstance(second, AssistantTurnSkipped)
-    assert second.reason == "throttled"
-    assert len(sent) == 1
 
 
 class HeldAssistant:
@@ -217,45 +161,6 @@ async def test_a_provider_that_is_down_gives_one_fallback_per_message_then_a_han
     assert assistant.calls == 2
 
 
-async def test_asking_for_a_person_escalates_and_a_resolve_gives_the_conversation_back(
-    database_url: str,
-) -> None:
-    phone = "33612345006"
-    async with sending_world(database_url, **ON) as world:
-        await world.customer_writes("je veux parler à un conseiller", phone=phone)
-        (handoff,) = await wait_for_sent(world, phone, 1)
-        await world.customer_writes("Bonjour ?", phone=phone)
-        first, second = await wait_for_outcomes(world, phone, 2)
-        escalations = [
-            e for e in await events(world, phone) if isinstance(e, ConversationEscalated)
-        ]
-
-        await resolve_conversation(world, phone)
-        await world.customer_writes("Bonjour, merci", phone=phone)
-        third = (await wait_for_outcomes(world, phone, 3))[-1]
-        sent = await wait_for_sent(world, phone, 2)
-
-    assert "équipe" in text_of(handoff)
-    assert isinstance(first, AssistantTurnCompleted)
-    assert isinstance(first.decision, Escalate)
-    (escalated,) = escalations
-    assert escalated.cause == "customer_asked"
-    assert escalated.by == "ai"
-    assert isinstance(second, AssistantTurnSkipped)
-    assert second.reason == "escalated"
-    assert isinstance(third, AssistantTurnCompleted)
-    assert "Bonjour" in text_of(sent[-1])
-
-
-async def resolve_conversation(world: SendingWorld, phone: str) -> None:
-    store = await resolve(world.container.event_store())
-    resolved = ConversationResolved(business_id="default", at=datetime.now(UTC), by="agent")
-    await store.append(
-        conversation_stream(PHONE_NUMBER_ID, phone),
-        [NewEvent(resolved, deterministic_event_id("test-resolve", phone))],
-    )
-
-
 class SlowForOneCustomer:
     """Holds every turn of one conversation until released; answers the others at once."""
 
@@ -305,30 +210,6 @@ async def test_the_newest_message_is_marked_read_with_the_typing_indicator(
         {"messaging_product": "whatsapp", "status": "read", "message_id": wamid,
          "typing_indicator": {"type": "text"}}
     ]  # fmt: skip
-
-
-async def test_the_openai_adapter_answering_500_gives_a_fallback_then_a_handoff(
-    database_url: str,
-) -> None:
-    phone = "15550004010"
-    openai = ScriptedOpenAi()  # nothing scripted: every request answers 500
-    async with serving_openai(openai) as openai_url:
-        provider = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openai_url,
-                    "OPENAI_MAX_RETRIES": "0"}  # fmt: skip
-        async with sending_world(database_url, **provider, **ON) as world:
-            await world.customer_writes("Hello, do you deliver?", phone=phone)
-            await wait_for_outcomes(world, phone, 1)
-            await world.customer_writes("Hello?", phone=phone)
-            first, second = await wait_for_outcomes(world, phone, 2)
-            fallback, handoff = await wait_for_sent(world, phone, 2)
-
-    assert isinstance(first, AssistantTurnFailed)
-    assert first.provider == "openai"
-    assert isinstance(second, AssistantTurnFailed)
-    assert second.escalated
-    assert text_of(fallback).startswith("Sorry")
-    assert "team" in text_of(handoff)
-    assert len(openai.requests) == 2
 
 
 async def test_a_settings_keyword_hands_over_without_asking_the_assistant(
