@@ -276,13 +276,14 @@ def postgres_pids(postmaster: int | None) -> list[int]:
 
 
 async def find_postmaster(database_url: str) -> int | None:
-    """The server's postmaster when it runs on this machine (a backend's parent)."""
+    """The server's postmaster when it runs on this machine (a backend's parent, read while
+    the backend lives)."""
     connection = await connect(database_url, application_name="wazybot-bench")
     try:
         backend = int(await connection.fetchval("select pg_backend_pid()"))
+        return parent_of(backend) if is_postgres(backend) else None
     finally:
         await connection.close()
-    return parent_of(backend) if is_postgres(backend) else None
 
 
 def is_postgres(pid: int) -> bool:
@@ -524,7 +525,21 @@ async def postgres_facts(database_url: str) -> dict[str, str]:
         await connection.close()
 
 
+async def without_flush_waits(database_url: str) -> None:
+    """Diagnostic only: commits on the benchmark's database no longer wait for their WAL
+    flush (``synchronous_commit = off`` for every later connection), to show what those
+    waits cost the reply; not a setting the product offers."""
+    connection = await connect(database_url, application_name="wazybot-bench")
+    try:
+        name = await connection.fetchval("select current_database()")
+        await connection.execute(f'alter database "{name}" set synchronous_commit = off')
+    finally:
+        await connection.close()
+
+
 async def bench(database_url: str, args: argparse.Namespace) -> Results:
+    if args.synchronous_commit_off:
+        await without_flush_waits(database_url)
     server_port, simulator_port = free_port(), free_port()
     server_url = f"http://{HOST}:{server_port}"
     statuses_to = None if args.no_statuses else server_url + WEBHOOK_PATH
@@ -625,6 +640,8 @@ def report(results: Results, args: argparse.Namespace, where: str) -> tuple[bool
     print(f"CPU while posting, in shares of one CPU: load {cpu.load:.2f}, server "
           f"{cpu.server:.2f}, simulator {cpu.simulator:.2f}, PostgreSQL {cpu.postgres:.2f}, "
           f"other processes {cpu.other:.2f}; the machine {cpu.machine:.0%} busy")  # fmt: skip
+    if args.synchronous_commit_off:
+        print("diagnostic: synchronous_commit=off on the benchmark's database (no flush waits)")
     if args.set:
         print("server settings changed: " + ", ".join(f"{k}={v}" for k, v in args.set.items()))
     print()
@@ -742,6 +759,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="a server setting for a diagnostic run, e.g. WAZYBOT_SUBSCRIBER_POLL_SECONDS=0.1",
+    )
+    parser.add_argument(
+        "--synchronous-commit-off",
+        action="store_true",
+        help="diagnostic: the server's commits do not wait for their WAL flush",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args(argv)
