@@ -7,8 +7,14 @@ per-request info logs are off), the offline assistant (no ``OPENAI_API_KEY``) an
 automatic replies on. Its default business (``WHATSAPP_PHONE_NUMBER_ID`` with an access
 token) sends through the Cloud API simulator (``wazybot simulator``), another process on a
 free port, which posts Meta's status webhooks (sent, delivered, read) back to the server,
-as Meta does, unless ``--no-statuses``. As root, the simulator runs at nice -10 (another
-machine's clock does not wait for the server's CPUs), as in ``bench/outbound.py``.
+as Meta does, unless ``--no-statuses``.
+
+The machine is shared: as root, the benchmark puts what it measures ahead of its other
+tenants, unless ``--no-priority``. Meta's side (this process and the simulator) runs at
+nice -10, as the simulator does in ``bench/outbound.py`` (another machine's clock does not
+wait for the server's CPUs); the server and its PostgreSQL (when on this machine) at nice
+-5. Without it, a neighbour's test suite decides how much CPU the server gets. The header
+prints the niceness of each, and the CPU each used while the load ran.
 
 This process is the load: at ``--rate`` new conversations a second for ``--seconds``,
 on an absolute schedule (a late post does not push the next ones back), it posts a
@@ -41,6 +47,8 @@ runs in a scratch database on that server and drops it afterwards.
 
     .venv/bin/python bench/reply_latency.py [--rate 20] [--seconds 60] [--warmup N]
                                             [--reply-timeout S] [--no-statuses] [--check]
+                                            [--no-priority] [--synchronous-commit-off]
+                                            [--set NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -85,7 +93,10 @@ ACCOUNT_ID: Final = "1065579999"
 BUSINESS: Final = Business(waba_id=ACCOUNT_ID, phone_number_id=PHONE_NUMBER_ID)
 WEBHOOK_PATH: Final = "/webhooks/whatsapp"
 TARGET_MARGIN_MS: Final = 150.0
-SIMULATOR_NICENESS: Final = -10
+# As root, the benchmark puts what it measures ahead of the machine's other tenants: Meta's
+# side (the load and the simulator) first, then the server and its PostgreSQL.
+META_NICENESS: Final = -10
+SERVER_NICENESS: Final = -5
 START_TIMEOUT: Final = 60.0
 GREETINGS: Final = (
     ("fr", "Bonjour"), ("en", "Hello"), ("fr", "Salut !"), ("en", "Hi there"),
@@ -120,11 +131,34 @@ async def stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-def prioritize(pid: int) -> int:
-    """Raise the simulator's scheduling priority if allowed; the niceness it runs at."""
-    with suppress(PermissionError):
-        os.setpriority(os.PRIO_PROCESS, pid, SIMULATOR_NICENESS)
-    return os.getpriority(os.PRIO_PROCESS, pid)
+def prioritize(pid: int, niceness: int) -> int | None:
+    """Set a process's scheduling priority if allowed; the niceness it runs at, None when
+    it is gone.
+
+    With autogroup scheduling (Linux's default on many machines) the CPU is first shared
+    between sessions, and a nice value only counts within its process's session: the
+    server and the simulator get sessions of their own (as PostgreSQL's backends have),
+    and the niceness of a session leader's autogroup is set too. The session this
+    benchmark was started in is left alone: other processes may share it.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
+        if os.getsid(pid) == pid:
+            with suppress(OSError):
+                Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
+        return os.getpriority(os.PRIO_PROCESS, pid)
+    except OSError:  # gone, or not allowed
+        with suppress(OSError):
+            return os.getpriority(os.PRIO_PROCESS, pid)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Niceness:
+    load: int | None
+    simulator: int | None
+    server: int | None
+    postgres: int | None  # None: not on this machine
 
 
 async def wait_answering(
@@ -155,7 +189,9 @@ class SimulatorRequest:
 class SimulatorProcess:
     """``wazybot simulator`` in a process of its own, read through its control endpoints."""
 
-    def __init__(self, base_url: str, control: httpx.AsyncClient, pid: int, niceness: int) -> None:
+    def __init__(
+        self, base_url: str, control: httpx.AsyncClient, pid: int, niceness: int | None
+    ) -> None:
         self.base_url = base_url
         self.pid = pid
         self.niceness = niceness
@@ -183,7 +219,9 @@ class SimulatorProcess:
 
 
 @asynccontextmanager
-async def simulator_process(port: int, webhook_url: str | None) -> AsyncIterator[SimulatorProcess]:
+async def simulator_process(
+    port: int, webhook_url: str | None, niceness: int
+) -> AsyncIterator[SimulatorProcess]:
     env = child_env({"WHATSAPP_APP_SECRET": APP_SECRET, "WAZYBOT_LOG_LEVEL": "error"})
     command = [sys.executable, "-m", "entrypoints.cli", "simulator", "--port", str(port),
                "--access-token", TOKEN, "--phone-number-id", PHONE_NUMBER_ID,
@@ -192,15 +230,15 @@ async def simulator_process(port: int, webhook_url: str | None) -> AsyncIterator
         command += ["--webhook-url", webhook_url]
     with tempfile.TemporaryDirectory() as cwd:  # no .env of a checkout is read
         process = await asyncio.create_subprocess_exec(
-            *command, env=env, cwd=cwd, stdin=subprocess.DEVNULL
+            *command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True
         )
         try:
-            niceness = prioritize(process.pid)
+            reached = prioritize(process.pid, niceness)
             async with httpx.AsyncClient(timeout=30) as control:
                 base_url = f"http://{HOST}:{port}"
                 await wait_answering(process, control, f"{base_url}/_simulator/stats",
                                      "the simulator")  # fmt: skip
-                yield SimulatorProcess(base_url, control, process.pid, niceness)
+                yield SimulatorProcess(base_url, control, process.pid, reached)
         finally:
             await stop(process)
 
@@ -234,6 +272,7 @@ async def server_process(
         process = await asyncio.create_subprocess_exec(
             *command, env=server_env(database_url, graph_url, extra), cwd=cwd,
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )  # fmt: skip
         try:
             async with httpx.AsyncClient(timeout=5) as client:
@@ -510,7 +549,7 @@ async def journeys(
 class Results:
     posts: list[Post]
     journeys: list[Journey]
-    simulator_niceness: int
+    niceness: Niceness
     cpu: CpuUse
     facts: dict[str, str] = field(default_factory=dict)
     log_counts: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -543,7 +582,9 @@ async def bench(database_url: str, args: argparse.Namespace) -> Results:
     server_port, simulator_port = free_port(), free_port()
     server_url = f"http://{HOST}:{server_port}"
     statuses_to = None if args.no_statuses else server_url + WEBHOOK_PATH
-    async with simulator_process(simulator_port, statuses_to) as simulator:
+    postmaster = await find_postmaster(database_url)
+    meta, ours = (META_NICENESS, SERVER_NICENESS) if not args.no_priority else (0, 0)
+    async with simulator_process(simulator_port, statuses_to, meta) as simulator:
         print(f"starting the server, log in {SERVER_LOG} ...", file=sys.stderr)
         graph_url = simulator.base_url
         async with server_process(server_port, database_url, graph_url, args.set) as server:
@@ -555,10 +596,17 @@ async def bench(database_url: str, args: argparse.Namespace) -> Results:
                     await load.run(load.conversations(args.warmup, args.rate))
                     await wait_for_replies(simulator, args.warmup, args.reply_timeout)
                     await simulator.reset()
+                # Each backend is a session of its own; the server's connections are open.
+                backends = [prioritize(pid, ours) for pid in postgres_pids(postmaster)]
+                niceness = Niceness(
+                    load=prioritize(os.getpid(), meta),
+                    simulator=simulator.niceness,
+                    server=prioritize(server.pid, ours),
+                    postgres=max((n for n in backends if n is not None), default=None),
+                )
                 count = int(args.rate * args.seconds)
                 print(f"{count} conversations at {args.rate:g}/s ...", file=sys.stderr)
                 posts = load.conversations(count, args.rate)
-                postmaster = await find_postmaster(database_url)
                 before = CpuSample.take(server.pid, simulator.pid, postmaster)
                 await load.run(posts)
                 cpu = CpuUse.between(before, CpuSample.take(server.pid, simulator.pid, postmaster))
@@ -567,7 +615,7 @@ async def bench(database_url: str, args: argparse.Namespace) -> Results:
                 requests = await wait_for_replies(simulator, acknowledged, args.reply_timeout)
         facts = await postgres_facts(database_url)
         measured = await journeys(database_url, posts, requests)
-    return Results(posts, measured, simulator.niceness, cpu, facts, log_summary(SERVER_LOG))
+    return Results(posts, measured, niceness, cpu, facts, log_summary(SERVER_LOG))
 
 
 def log_summary(path: Path) -> collections.Counter[str]:
@@ -632,10 +680,13 @@ def report(results: Results, args: argparse.Namespace, where: str) -> tuple[bool
           f"{facts.get('server_version', '?')}, fsync={facts.get('fsync', '?')}, "
           f"synchronous_commit={facts.get('synchronous_commit', '?')}")  # fmt: skip
     print(f"`wazybot serve` (production settings, log level warning, offline assistant), the "
-          f"Cloud API simulator in a process of its own (nice {results.simulator_niceness}), "
-          f"status webhooks {'off' if args.no_statuses else 'on'}; {len(posts)} new "
-          f"conversations at {args.rate:g}/s for {args.seconds:g} s after {args.warmup} "
-          f"warm-up ones")  # fmt: skip
+          f"Cloud API simulator in a process of its own, status webhooks "
+          f"{'off' if args.no_statuses else 'on'}; {len(posts)} new conversations at "
+          f"{args.rate:g}/s for {args.seconds:g} s after {args.warmup} warm-up ones")  # fmt: skip
+    nice = results.niceness
+    print(f"niceness (process and session): load {nice.load}, simulator {nice.simulator}, "
+          f"server {nice.server}, PostgreSQL backends {nice.postgres} (at most); "
+          f"other sessions of the machine: 0 unless set otherwise")  # fmt: skip
     cpu = results.cpu
     print(f"CPU while posting, in shares of one CPU: load {cpu.load:.2f}, server "
           f"{cpu.server:.2f}, simulator {cpu.simulator:.2f}, PostgreSQL {cpu.postgres:.2f}, "
@@ -759,6 +810,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="a server setting for a diagnostic run, e.g. WAZYBOT_SUBSCRIBER_POLL_SECONDS=0.1",
+    )
+    parser.add_argument(
+        "--no-priority",
+        action="store_true",
+        help="leave every process at the default priority, behind nothing (measures the"
+        " neighbours too on a shared machine)",
     )
     parser.add_argument(
         "--synchronous-commit-off",
