@@ -98,6 +98,7 @@ TARGET_MARGIN_MS: Final = 150.0
 META_NICENESS: Final = -10
 SERVER_NICENESS: Final = -5
 START_TIMEOUT: Final = 60.0
+STATUS_SETTLE: Final = 3.0  # the simulator's statuses come 0.5 s apart, three per reply
 GREETINGS: Final = (
     ("fr", "Bonjour"), ("en", "Hello"), ("fr", "Salut !"), ("en", "Hi there"),
     ("fr", "Bonjour, bonne journée"), ("en", "Good morning"), ("fr", "Coucou"), ("en", "Hey"),
@@ -551,6 +552,7 @@ class Results:
     journeys: list[Journey]
     niceness: Niceness
     cpu: CpuUse
+    commits: int  # transactions committed in the database from the first post to the end
     facts: dict[str, str] = field(default_factory=dict)
     log_counts: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -560,6 +562,19 @@ async def postgres_facts(database_url: str) -> dict[str, str]:
     try:
         names = ("server_version", "fsync", "synchronous_commit")
         return {name: str(await connection.fetchval(f"show {name}")) for name in names}
+    finally:
+        await connection.close()
+
+
+async def commits(database_url: str) -> int:
+    """Transactions committed in the benchmark's database so far (PostgreSQL's statistics,
+    which each backend reports within a second or so)."""
+    connection = await connect(database_url, application_name="wazybot-bench")
+    try:
+        total = await connection.fetchval(
+            "select xact_commit from pg_stat_database where datname = current_database()"
+        )
+        return int(total)
     finally:
         await connection.close()
 
@@ -607,15 +622,18 @@ async def bench(database_url: str, args: argparse.Namespace) -> Results:
                 count = int(args.rate * args.seconds)
                 print(f"{count} conversations at {args.rate:g}/s ...", file=sys.stderr)
                 posts = load.conversations(count, args.rate)
+                committed = await commits(database_url)
                 before = CpuSample.take(server.pid, simulator.pid, postmaster)
                 await load.run(posts)
                 cpu = CpuUse.between(before, CpuSample.take(server.pid, simulator.pid, postmaster))
                 acknowledged = sum(1 for post in posts if post.status == 200)
                 print("waiting for the replies ...", file=sys.stderr)
                 requests = await wait_for_replies(simulator, acknowledged, args.reply_timeout)
+                await asyncio.sleep(STATUS_SETTLE)  # the last statuses, and their statistics
+                committed = await commits(database_url) - committed
         facts = await postgres_facts(database_url)
         measured = await journeys(database_url, posts, requests)
-    return Results(posts, measured, niceness, cpu, facts, log_summary(SERVER_LOG))
+    return Results(posts, measured, niceness, cpu, committed, facts, log_summary(SERVER_LOG))
 
 
 def log_summary(path: Path) -> collections.Counter[str]:
@@ -691,6 +709,10 @@ def report(results: Results, args: argparse.Namespace, where: str) -> tuple[bool
     print(f"CPU while posting, in shares of one CPU: load {cpu.load:.2f}, server "
           f"{cpu.server:.2f}, simulator {cpu.simulator:.2f}, PostgreSQL {cpu.postgres:.2f}, "
           f"other processes {cpu.other:.2f}; the machine {cpu.machine:.0%} busy")  # fmt: skip
+    print(
+        f"PostgreSQL transactions committed per conversation: "
+        f"{results.commits / max(len(posts), 1):.1f} (all of them, statuses included)"
+    )
     if args.synchronous_commit_off:
         print("diagnostic: synchronous_commit=off on the benchmark's database (no flush waits)")
     if args.set:
