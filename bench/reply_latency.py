@@ -711,7 +711,7 @@ def report(results: Results, args: argparse.Namespace, where: str) -> tuple[bool
           f"other processes {cpu.other:.2f}; the machine {cpu.machine:.0%} busy")  # fmt: skip
     print(
         f"PostgreSQL transactions committed per conversation: "
-        f"{results.commits / max(len(posts), 1):.1f} (all of them, statuses included)"
+        f"{results.commits / max(len(posts), 1):.1f} (everything the run did, polls included)"
     )
     if args.synchronous_commit_off:
         print("diagnostic: synchronous_commit=off on the benchmark's database (no flush waits)")
