@@ -132,7 +132,7 @@ async def stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-def prioritize(pid: int, niceness: int) -> int | None:
+def prioritize(pid: int, niceness: int | None) -> int | None:
     """Set a process's scheduling priority if allowed; the niceness it runs at, None when
     it is gone.
 
@@ -142,6 +142,10 @@ def prioritize(pid: int, niceness: int) -> int | None:
     and the niceness of a session leader's autogroup is set too. The session this
     benchmark was started in is left alone: other processes may share it.
     """
+    if niceness is None:  # left as it is
+        with suppress(OSError):
+            return os.getpriority(os.PRIO_PROCESS, pid)
+        return None
     try:
         os.setpriority(os.PRIO_PROCESS, pid, niceness)
         if os.getsid(pid) == pid:
@@ -221,7 +225,7 @@ class SimulatorProcess:
 
 @asynccontextmanager
 async def simulator_process(
-    port: int, webhook_url: str | None, niceness: int
+    port: int, webhook_url: str | None, niceness: int | None
 ) -> AsyncIterator[SimulatorProcess]:
     env = child_env({"WHATSAPP_APP_SECRET": APP_SECRET, "WAZYBOT_LOG_LEVEL": "error"})
     command = [sys.executable, "-m", "entrypoints.cli", "simulator", "--port", str(port),
@@ -598,7 +602,7 @@ async def bench(database_url: str, args: argparse.Namespace) -> Results:
     server_url = f"http://{HOST}:{server_port}"
     statuses_to = None if args.no_statuses else server_url + WEBHOOK_PATH
     postmaster = await find_postmaster(database_url)
-    meta, ours = (META_NICENESS, SERVER_NICENESS) if not args.no_priority else (0, 0)
+    meta, ours = (META_NICENESS, SERVER_NICENESS) if not args.no_priority else (None, None)
     async with simulator_process(simulator_port, statuses_to, meta) as simulator:
         print(f"starting the server, log in {SERVER_LOG} ...", file=sys.stderr)
         graph_url = simulator.base_url
@@ -836,8 +840,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-priority",
         action="store_true",
-        help="leave every process at the default priority, behind nothing (measures the"
-        " neighbours too on a shared machine)",
+        help="leave every process's priority as it is (on a shared machine the neighbours"
+        " then decide how much CPU the server gets)",
     )
     parser.add_argument(
         "--synchronous-commit-off",
