@@ -13,8 +13,10 @@ The machine is shared: as root, the benchmark puts what it measures ahead of its
 tenants, unless ``--no-priority``. Meta's side (this process and the simulator) runs at
 nice -10, as the simulator does in ``bench/outbound.py`` (another machine's clock does not
 wait for the server's CPUs); the server and its PostgreSQL (when on this machine) at nice
--5. Without it, a neighbour's test suite decides how much CPU the server gets. The header
-prints the niceness of each, and the CPU each used while the load ran.
+-5. The server, the simulator and PostgreSQL's backends run in sessions of their own whose
+autogroups get the same niceness: Linux shares the CPU between sessions first. Without
+it, a neighbour's test suite decides how much CPU the server gets. The header prints the
+niceness of each, and the CPU each used while the load ran.
 
 This process is the load: at ``--rate`` new conversations a second for ``--seconds``,
 on an absolute schedule (a late post does not push the next ones back), it posts a
