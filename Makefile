@@ -31,6 +31,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/rebuild.py
 	$(BIN)/python bench/outbound.py
+	$(BIN)/python bench/reply_latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
