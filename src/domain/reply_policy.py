@@ -211,7 +211,7 @@ def silence_reason(
         return "auto_reply_off"
     if state.escalated:
         return "escalated"
-    if state.group and not settings.group_auto_replies:
+    if state.group:  # nothing can be sent to a group yet, whatever the settings say
         return "group"
     if state.throttled:
         return "throttled"

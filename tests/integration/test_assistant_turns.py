@@ -4,6 +4,7 @@ assistant, and the Cloud API simulator that receives what the outbox sends."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,16 +15,22 @@ from application.assistant_turns import EVENTS_READ
 from application.event_log import NewEvent
 from application.ports import AssistantUnavailableError
 from domain.assistant import AssistantAnswer, AssistantContext, Escalate, Reply
+from domain.assistant_settings import AssistantSettingsChanged, SettingsChanges, settings_stream
 from domain.assistant_turns import (
     AssistantTurnCompleted,
     AssistantTurnFailed,
     AssistantTurnRequested,
     AssistantTurnSkipped,
 )
-from domain.conversation import MessageEchoed, MessageStatusUpdated, conversation_stream
+from domain.conversation import (
+    MessageEchoed,
+    MessageReceived,
+    MessageStatusUpdated,
+    conversation_stream,
+)
 from domain.events import DomainEvent, deterministic_event_id
 from domain.handoff import ConversationEscalated, ConversationResolved
-from domain.inbound import DeliveryStatus, EchoedMessage, TextContent
+from domain.inbound import DeliveryStatus, EchoedMessage, InboundMessage, TextContent
 from domain.outbound import TextMessage
 from domain.outbox import OutboundMessageQueued
 from domain.public_ids import conversation_public_id
@@ -529,3 +536,31 @@ async def many_statuses(world: SendingWorld, phone: str, count: int) -> None:
         for n in range(count)
     ]  # fmt: skip
     await store.append(conversation_stream(PHONE_NUMBER_ID, phone), updates)
+
+
+async def test_a_group_gets_no_automatic_reply_even_with_an_old_setting_asking_for_one(
+    database_url: str,
+) -> None:
+    group = "group:120363000000000001"
+    async with sending_world(database_url, **ON) as world:
+        store = await resolve(world.container.event_store())
+        old = AssistantSettingsChanged(  # stored before turning groups on was refused
+            business_id="default", changes=SettingsChanges(group_auto_replies=True)
+        )
+        await store.append(settings_stream("default"), [NewEvent(old, uuid.uuid4())], 0)
+        message = InboundMessage(
+            phone_number_id=PHONE_NUMBER_ID, customer_id="33612345018", wamid="wamid.group-1",
+            sent_at=datetime.now(UTC), type="text", content=TextContent(body="Bonjour à tous"),
+            group_id="120363000000000001",
+        )  # fmt: skip
+        received = MessageReceived(business_id="default", message=message, customer=group)
+        await store.append(
+            conversation_stream(PHONE_NUMBER_ID, group),
+            [NewEvent(received, deterministic_event_id("test-group-message"))],
+        )
+        (outcome,) = await wait_for_outcomes(world, group, 1)
+        found = await events(world, group)
+
+    assert isinstance(outcome, AssistantTurnSkipped)
+    assert outcome.reason == "group"
+    assert not [e for e in found if isinstance(e, OutboundMessageQueued)]

@@ -150,10 +150,10 @@ def test_the_assistants_own_messages_do_not_pause_it() -> None:
     assert reason(received(), queued("system")) is None
 
 
-def test_groups_get_no_replies_unless_the_business_turns_them_on() -> None:
+def test_groups_get_no_automatic_replies_even_with_an_old_setting_that_asked_for_them() -> None:
     in_group = received(group_id="group-1")
     assert reason(in_group) == "group"
-    assert reason(in_group, settings=AssistantSettings(group_auto_replies=True)) is None
+    assert reason(in_group, settings=AssistantSettings(group_auto_replies=True)) == "group"
 
 
 def test_older_events_leave_the_escalation_a_persons_reply_and_the_failures() -> None:
