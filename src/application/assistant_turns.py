@@ -6,7 +6,9 @@ with its checkpoint). A worker claims a conversation with open requests for a le
 its stream, and takes ONE turn answering every open request together: messages arriving
 during the turn are left to the next one. The assistant is asked outside any transaction;
 the outcome, and the reply, fallback or handoff message it queues through the outbox,
-then commit in one transaction. The outcome's id comes from the turn's first message, so
+then commit in one transaction, at the stream version the turn read: when a person took
+over or auto-reply was turned off meanwhile, the turn is recorded as skipped instead (new
+customer messages never cancel its answer). The outcome's id comes from the turn's first message, so
 a turn retried by the same worker or taken over after its worker died stores one outcome
 and queues one message. Conversations run concurrently up to a bound, each turn under a
 time limit, so a slow provider never holds up other conversations.
@@ -201,8 +203,8 @@ class AssistantTurnWorker(PollingWorker):
         self.wake_up()
 
     async def _finish_running(self) -> None:
-        """Let running turns finish within the grace period; a turn cut short is taken again
-        when its lease ends."""
+        """Let running turns finish within the grace period; a turn cut short lets its
+        conversation go, for any process to take at once."""
         running = set(self._running)
         if not running:
             return
@@ -235,14 +237,8 @@ class AssistantTurnWorker(PollingWorker):
             log.info("assistant.turn_cut_short")
 
     async def take_turn(self, claim: ClaimedConversation) -> None:
-        stream = claim.conversation_stream
-        recorded = list(reversed(await self._store.read_stream_backward(stream, limit=EVENTS_READ)))
-        earlier: list[DomainEvent] = []
-        if recorded and recorded[0].version > 1:  # a long conversation: the rest of its state
-            earlier = await self._book.lasting_events(stream, recorded[0].version)
-        events = [r.event for r in recorded]
-        state = fold(events, lasting(earlier))
-        customer = _customer_of(events)
+        recorded, state = await self._read(claim.conversation_stream)
+        customer = _customer_of([r.event for r in recorded])
         if not state.pending or customer is None:
             await self._book.release(claim)
             return
@@ -271,6 +267,15 @@ class AssistantTurnWorker(PollingWorker):
         if not answer.latency_ms:  # a provider that does not time itself
             answer = msgspec.structs.replace(answer, latency_ms=_elapsed_ms(started))
         await self._decided(turn, answer)
+
+    async def _read(self, stream: str) -> tuple[list[RecordedEvent], ReplyState]:
+        """The newest events of the conversation, oldest first, and its state: their fold,
+        from what lasts of the older events when there are more."""
+        recorded = list(reversed(await self._store.read_stream_backward(stream, limit=EVENTS_READ)))
+        earlier: list[DomainEvent] = []
+        if recorded and recorded[0].version > 1:
+            earlier = await self._book.lasting_events(stream, recorded[0].version)
+        return recorded, fold((r.event for r in recorded), lasting(earlier))
 
     async def _decided(self, turn: _Turn, answer: AssistantAnswer) -> None:
         decision = answer.decision
