@@ -8,9 +8,9 @@ during the turn are left to the next one. The assistant is asked outside any tra
 the outcome, and the reply, fallback or handoff message it queues through the outbox,
 then commit in one transaction, at the stream version the turn read: when a person took
 over or auto-reply was turned off meanwhile, the turn is recorded as skipped instead (new
-customer messages never cancel its answer). The outcome's id comes from the turn's first message, so
-a turn retried by the same worker or taken over after its worker died stores one outcome
-and queues one message. Conversations run concurrently up to a bound, each turn under a
+customer messages never cancel its answer). The outcome's id comes from the turn's first
+message, so a turn retried by the same worker or taken over after its worker died stores
+one outcome and queues one message. Conversations run concurrently up to a bound, each turn under a
 time limit, so a slow provider never holds up other conversations.
 """
 
@@ -349,9 +349,7 @@ class AssistantTurnWorker(PollingWorker):
                     turn.claim, new, effects, version if effects else ANY
                 )
             except ConcurrencyError:
-                newer = await self._store.read_stream(turn.claim.conversation_stream, version + 1)
-                state = since_turn_read(state, [r.event for r in newer])
-                version = newer[-1].version if newer else version
+                state, version = await self._since(turn, state, version)
                 continue
             log.info(
                 "assistant.turn",
@@ -364,6 +362,13 @@ class AssistantTurnWorker(PollingWorker):
             f"the conversation kept changing while the turn recorded its outcome "
             f"({RECORD_ATTEMPTS} attempts); its lease ends and it is taken again"
         )
+
+    async def _since(self, turn: _Turn, state: ReplyState, version: int) -> tuple[ReplyState, int]:
+        """The turn's state with what was recorded after ``version``, and the new version."""
+        newer = await self._store.read_stream(turn.claim.conversation_stream, version + 1)
+        if not newer:
+            return state, version
+        return since_turn_read(state, [r.event for r in newer]), newer[-1].version
 
     async def _typing(self, turn: _Turn) -> None:
         """Mark the newest message read with the typing indicator; never fails the turn."""
