@@ -6,9 +6,11 @@ with its checkpoint). A worker claims a conversation with open requests for a le
 its stream, and takes ONE turn answering every open request together: messages arriving
 during the turn are left to the next one. The assistant is asked outside any transaction;
 the outcome, and the reply, fallback or handoff message it queues through the outbox,
-then commit in one transaction. The outcome's id comes from the turn's first message, so
-a turn retried by the same worker or taken over after its worker died stores one outcome
-and queues one message. Conversations run concurrently up to a bound, each turn under a
+then commit in one transaction, at the stream version the turn read: when a person took
+over or auto-reply was turned off meanwhile, the turn is recorded as skipped instead (new
+customer messages never cancel its answer). The outcome's id comes from the turn's first
+message, so a turn retried by the same worker or taken over after its worker died stores
+one outcome and queues one message. Conversations run concurrently up to a bound, each turn under a
 time limit, so a slow provider never holds up other conversations.
 """
 
@@ -26,10 +28,10 @@ import msgspec
 import structlog
 
 from application.assistant_settings import AssistantSettingsService
-from application.event_log import NewEvent, RecordedEvent
+from application.event_log import ANY, ConcurrencyError, ExpectedVersion, NewEvent, RecordedEvent
 from application.gateway import AccessToken, Sender
 from application.outbox import AccessTokens
-from application.polling import PollingWorker
+from application.polling import STOP_GRACE_SECONDS, PollingWorker
 from application.ports import Assistant, AssistantUnavailableError, EventStore, WhatsAppGateway
 from domain.assistant import (
     AssistantAnswer,
@@ -43,7 +45,9 @@ from domain.assistant_settings import AssistantSettings
 from domain.assistant_turns import (
     AssistantTurnCompleted,
     AssistantTurnFailed,
+    AssistantTurnRequested,
     AssistantTurnSkipped,
+    SilenceReason,
     turn_escalated_event_id,
     turn_message_id,
     turn_outcome_event_id,
@@ -59,8 +63,10 @@ from domain.reply_policy import (
     ReplyState,
     escalates_after,
     fold,
+    lasting,
     reply_language,
     silence_reason,
+    since_turn_read,
     turn_context,
     turn_inputs,
 )
@@ -72,6 +78,12 @@ TURNS_SUBSCRIBER: Final = "assistant-turns"
 # The newest events of a conversation a turn reads: far more than its open requests and
 # the history the assistant is shown.
 EVENTS_READ: Final = 500
+# Events keep arriving during a turn (statuses, messages): each conflict costs one re-read.
+RECORD_ATTEMPTS: Final = 10
+
+
+class TurnNotRecordedError(Exception):
+    """Events kept arriving on the conversation between each check and append."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +101,31 @@ class TurnBook(Protocol):
         """Take conversations with open turn requests that no live lease holds."""
         ...
 
+    async def lasting_events(self, stream_id: str, before_version: int) -> list[DomainEvent]:
+        """Before ``before_version`` of the stream, the newest event of each kind that
+        ``reply_policy.lasting`` needs (an ``outbound.queued`` only when an agent queued
+        it), oldest first."""
+        ...
+
     async def record(
-        self, claim: ClaimedConversation, outcome: NewEvent, effects: Sequence[NewEvent]
+        self,
+        claim: ClaimedConversation,
+        outcome: NewEvent,
+        effects: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
     ) -> bool:
-        """In one transaction: append the outcome, then ``effects`` after it, and release the
-        claim. False (and nothing appended) when the turn's outcome is already stored."""
+        """In one transaction: append the outcome, at ``expected_version`` of the stream
+        (else ConcurrencyError, and nothing changed), then ``effects`` after it, and release
+        the claim with its requests handled. False when the turn's outcome is already
+        stored: nothing is appended and the claim is released with no request handled."""
         ...
 
     async def release(self, claim: ClaimedConversation) -> None:
         """Nothing was left to answer: the requests seen at the claim are handled."""
+        ...
+
+    async def abandon(self, claim: ClaimedConversation) -> None:
+        """Let the conversation go at once, no request handled: another worker takes it."""
         ...
 
     def watching(self, wake: Callable[[], None]) -> AbstractAsyncContextManager[None]:
@@ -113,6 +141,7 @@ class TurnSettings:
     typing_timeout: float = 5.0  # the typing indicator is best effort
     # Longer than a turn may take: a turn still running when its lease ends may be taken over.
     lease_seconds: float = 135.0
+    stop_grace_seconds: float = STOP_GRACE_SECONDS  # running turns may finish within it at stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +174,11 @@ class AssistantTurnWorker(PollingWorker):
         self._turn_settings = turn_settings or TurnSettings()
         self._clock = clock
         self._running: set[asyncio.Task[None]] = set()
-        super().__init__("assistant-turns", self._turn_settings.poll_seconds)
+        super().__init__(
+            "assistant-turns",
+            self._turn_settings.poll_seconds,
+            stop_grace_seconds=self._turn_settings.stop_grace_seconds,
+        )
 
     async def run(self) -> None:
         try:
@@ -170,8 +203,8 @@ class AssistantTurnWorker(PollingWorker):
         self.wake_up()
 
     async def _finish_running(self) -> None:
-        """Let running turns finish within the grace period; a turn cut short is taken again
-        when its lease ends."""
+        """Let running turns finish within the grace period; a turn cut short lets its
+        conversation go, for any process to take at once."""
         running = set(self._running)
         if not running:
             return
@@ -186,34 +219,36 @@ class AssistantTurnWorker(PollingWorker):
         with structlog.contextvars.bound_contextvars(business_id=claim.business_id):
             try:
                 await self.take_turn(claim)
+            except asyncio.CancelledError:  # stopped: another process may take it at once
+                await self._abandon(claim)
+                raise
             except Exception as error:  # the lease runs out and the turn is taken again
                 log.warning(
                     "assistant.turn_interrupted",
                     error=mask_phones_in(f"{type(error).__name__}: {error}"),
                 )
 
+    async def _abandon(self, claim: ClaimedConversation) -> None:
+        try:
+            await self._book.abandon(claim)
+        except Exception as error:  # its lease ends all the same
+            log.warning("assistant.turn_not_let_go", error=type(error).__name__)
+        else:
+            log.info("assistant.turn_cut_short")
+
     async def take_turn(self, claim: ClaimedConversation) -> None:
-        recorded = await self._store.read_stream_backward(
-            claim.conversation_stream, limit=EVENTS_READ
-        )
-        events = [r.event for r in reversed(recorded)]
-        state = fold(events)
-        customer = _customer_of(events)
+        recorded, state = await self._read(claim.conversation_stream)
+        customer = _customer_of([r.event for r in recorded])
         if not state.pending or customer is None:
             await self._book.release(claim)
             return
         settings = (await self._settings.current(claim.business_id)).settings
-        turn = _Turn(claim, state, settings, customer, self._clock(), _correlation(recorded))
+        version = recorded[-1].version
+        correlation = _correlation(recorded, state.pending[0])
+        turn = _Turn(claim, state, version, settings, customer, self._clock(), correlation)
         reason = silence_reason(state, settings, turn.now)
         if reason is not None:
-            skipped = AssistantTurnSkipped(
-                business_id=claim.business_id,
-                turn_id=turn.turn_id,
-                wamids=state.pending,
-                reason=reason,
-                at=turn.now,
-            )
-            await self._record(turn, skipped, [])
+            await self._record(turn, turn.skipped(reason), [])
             return
         keyword = _keyword(turn.inputs, settings)
         if keyword is not None:
@@ -232,6 +267,15 @@ class AssistantTurnWorker(PollingWorker):
         if not answer.latency_ms:  # a provider that does not time itself
             answer = msgspec.structs.replace(answer, latency_ms=_elapsed_ms(started))
         await self._decided(turn, answer)
+
+    async def _read(self, stream: str) -> tuple[list[RecordedEvent], ReplyState]:
+        """The newest events of the conversation, oldest first, and its state: their fold,
+        from what lasts of the older events when there are more."""
+        recorded = list(reversed(await self._store.read_stream_backward(stream, limit=EVENTS_READ)))
+        earlier: list[DomainEvent] = []
+        if recorded and recorded[0].version > 1:
+            earlier = await self._book.lasting_events(stream, recorded[0].version)
+        return recorded, fold((r.event for r in recorded), lasting(earlier))
 
     async def _decided(self, turn: _Turn, answer: AssistantAnswer) -> None:
         decision = answer.decision
@@ -287,14 +331,44 @@ class AssistantTurnWorker(PollingWorker):
         await self._record(turn, failed, effects)
 
     async def _record(self, turn: _Turn, outcome: DomainEvent, effects: list[NewEvent]) -> None:
-        new = NewEvent(outcome, turn_outcome_event_id(turn.turn_id), turn.metadata())
-        stored = await self._book.record(turn.claim, new, effects)
-        log.info(
-            "assistant.turn",
-            outcome=outcome.__struct_config__.tag,
-            stored=stored,
-            messages=len(turn.wamids),
+        """Store the outcome and its effects, unless what was recorded since the turn read
+        the conversation (new customer messages aside), or the settings now, silence the
+        assistant: the turn is then recorded as skipped for that reason, queueing nothing."""
+        state, version = turn.state, turn.version
+        for _ in range(RECORD_ATTEMPTS):
+            if effects:
+                settings = (await self._settings.current(turn.claim.business_id)).settings
+                reason = silence_reason(state, settings, turn.now)
+                if reason is not None:
+                    log.info("assistant.turn_silenced", reason=reason,
+                             instead_of=outcome.__struct_config__.tag)  # fmt: skip
+                    outcome, effects = turn.skipped(reason), []
+            new = NewEvent(outcome, turn_outcome_event_id(turn.turn_id), turn.metadata())
+            try:
+                stored = await self._book.record(
+                    turn.claim, new, effects, version if effects else ANY
+                )
+            except ConcurrencyError:
+                state, version = await self._since(turn, state, version)
+                continue
+            log.info(
+                "assistant.turn",
+                outcome=outcome.__struct_config__.tag,
+                stored=stored,
+                messages=len(turn.wamids),
+            )
+            return
+        raise TurnNotRecordedError(
+            f"the conversation kept changing while the turn recorded its outcome "
+            f"({RECORD_ATTEMPTS} attempts); its lease ends and it is taken again"
         )
+
+    async def _since(self, turn: _Turn, state: ReplyState, version: int) -> tuple[ReplyState, int]:
+        """The turn's state with what was recorded after ``version``, and the new version."""
+        newer = await self._store.read_stream(turn.claim.conversation_stream, version + 1)
+        if not newer:
+            return state, version
+        return since_turn_read(state, [r.event for r in newer]), newer[-1].version
 
     async def _typing(self, turn: _Turn) -> None:
         """Mark the newest message read with the typing indicator; never fails the turn."""
@@ -318,6 +392,7 @@ class _Turn:
         self,
         claim: ClaimedConversation,
         state: ReplyState,
+        version: int,
         settings: AssistantSettings,
         customer: _Customer,
         now: datetime,
@@ -325,6 +400,7 @@ class _Turn:
     ) -> None:
         self.claim = claim
         self.state = state
+        self.version = version  # of the stream when the turn read it
         self.settings = settings
         self.customer = customer
         self.now = now
@@ -345,6 +421,15 @@ class _Turn:
             ),
             inputs=self.inputs,
             language=self.language,
+        )
+
+    def skipped(self, reason: SilenceReason) -> AssistantTurnSkipped:
+        return AssistantTurnSkipped(
+            business_id=self.claim.business_id,
+            turn_id=self.turn_id,
+            wamids=self.wamids,
+            reason=reason,
+            at=self.now,
         )
 
     def metadata(self) -> EventMetadata:
@@ -392,8 +477,12 @@ def _customer_of(events: Sequence[DomainEvent]) -> _Customer | None:
     return None
 
 
-def _correlation(recorded: Sequence[RecordedEvent]) -> str | None:
-    return recorded[0].metadata.correlation_id if recorded else None
+def _correlation(recorded: Sequence[RecordedEvent], turn_id: str) -> str | None:
+    """The correlation of the request of the turn's first message (its webhook's)."""
+    for r in recorded:
+        if isinstance(r.event, AssistantTurnRequested) and r.event.wamid == turn_id:
+            return r.metadata.correlation_id
+    return None
 
 
 def _keyword(inputs: Sequence[CustomerInput], settings: AssistantSettings) -> str | None:

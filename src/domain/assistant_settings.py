@@ -84,6 +84,9 @@ class AssistantSettings(msgspec.Struct, frozen=True, kw_only=True):
     handoff_message_fr: str = DEFAULT_HANDOFF_FR
     handoff_message_en: str = DEFAULT_HANDOFF_EN
     pause_after_human_minutes: int = DEFAULT_PAUSE_MINUTES
+    # Always off for now: nothing can be sent to a group, so a group conversation gets no
+    # automatic reply. A change that turned it on is refused; one stored before that still
+    # loads, and has no effect.
     group_auto_replies: bool = False
 
     def apply(self, changes: SettingsChanges) -> AssistantSettings:
@@ -186,6 +189,16 @@ def _flag(field: str, value: Any) -> bool:
     return value
 
 
+def _groups_off(field: str, value: Any) -> bool:
+    if _flag(field, value):
+        raise AssistantSettingsError(
+            field,
+            "cannot be turned on: WazyBot cannot send to groups yet, so group conversations"
+            " get no automatic replies",
+        )
+    return False
+
+
 def _language(field: str, value: Any) -> ReplyLanguage:
     for language in LANGUAGES:
         if value == language:
@@ -256,5 +269,5 @@ _VALIDATORS: Final[dict[str, Any]] = {
     "handoff_message_fr": _text(MAX_MESSAGE_LENGTH, required=True),
     "handoff_message_en": _text(MAX_MESSAGE_LENGTH, required=True),
     "pause_after_human_minutes": _number(0, MAX_PAUSE_MINUTES, " minutes"),
-    "group_auto_replies": _flag,
+    "group_auto_replies": _groups_off,
 }

@@ -79,9 +79,6 @@ class AssistantTurnSkipped(DomainEvent, frozen=True, tag="assistant.turn_skipped
     at: datetime
 
 
-TurnOutcome: TypeAlias = AssistantTurnCompleted | AssistantTurnFailed | AssistantTurnSkipped
-
-
 def turn_requested_event_id(wamid: str) -> uuid.UUID:
     return deterministic_event_id("assistant.turn_requested", wamid)
 

@@ -142,10 +142,6 @@ def find_intents(text: str, *, choice_id: str | None = None) -> frozenset[Intent
     return frozenset(found)
 
 
-def asks_for_person(text: str) -> bool:
-    return Intent.HUMAN in find_intents(text)
-
-
 def _intents_of(normalized: str, *, bare_words: bool = False) -> frozenset[Intent]:
     for phrase, word in _TEAM_PHRASES:
         normalized = phrase.sub(word, normalized)

@@ -84,11 +84,44 @@ class ReplyState:
         return next((given for known, given in self.inputs if known == wamid), None)
 
 
-def fold(events: Iterable[DomainEvent]) -> ReplyState:
-    state = ReplyState()
+def fold(events: Iterable[DomainEvent], state: ReplyState | None = None) -> ReplyState:
+    """``state`` (a fresh conversation's when None) after ``events``, oldest first."""
+    state = state or ReplyState()
     for event in events:
         state = evolve(state, event)
     return state
+
+
+# What the rules keep from any distance back: whether the conversation is escalated, when a
+# person last wrote in it, and the failures in a row. The newest event of each of these kinds
+# (an agent's message being an ``outbound.queued`` by an agent) decides them all, so a turn
+# that reads only the newest events of a long conversation gets them from those few.
+LASTING_KINDS: Final = (
+    ConversationEscalated,
+    ConversationResolved,
+    MessageEchoed,
+    OutboundMessageQueued,
+    AssistantTurnCompleted,
+    AssistantTurnFailed,
+)
+
+
+def lasting(earlier: Iterable[DomainEvent]) -> ReplyState:
+    """The state events older than a turn's read leave to it: ``earlier`` holds, oldest
+    first, at least the newest event of each of LASTING_KINDS among them."""
+    state = fold(earlier)
+    return ReplyState(
+        escalated=state.escalated,
+        last_human_at=state.last_human_at,
+        consecutive_failures=state.consecutive_failures,
+    )
+
+
+def since_turn_read(state: ReplyState, newer: Iterable[DomainEvent]) -> ReplyState:
+    """A turn's state with what was recorded after its read, to judge its outcome by before
+    recording it. New customer messages are left out: they wait for the next turn and never
+    silence this one (a throttled one included)."""
+    return fold((e for e in newer if not isinstance(e, MessageReceived)), state)
 
 
 def evolve(state: ReplyState, event: DomainEvent) -> ReplyState:
@@ -178,7 +211,7 @@ def silence_reason(
         return "auto_reply_off"
     if state.escalated:
         return "escalated"
-    if state.group and not settings.group_auto_replies:
+    if state.group:  # nothing can be sent to a group yet, whatever the settings say
         return "group"
     if state.throttled:
         return "throttled"
@@ -188,10 +221,6 @@ def silence_reason(
     if state.last_human_at is not None and now < state.last_human_at + pause:
         return "human_replied"
     return None
-
-
-def may_reply(state: ReplyState, settings: AssistantSettings, now: datetime) -> bool:
-    return silence_reason(state, settings, now) is None
 
 
 def escalates_after(state: ReplyState, settings: AssistantSettings) -> bool:

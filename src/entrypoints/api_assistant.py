@@ -58,7 +58,10 @@ _PAUSE: Final = (
     "Minutes the assistant stays silent in a conversation after a person answered in it from"
     f" the WhatsApp Business app: 0 to {MAX_PAUSE_MINUTES} (default 720, 12 hours)."
 )
-_GROUPS: Final = "Whether group conversations get automatic replies too (default false)."
+_GROUPS: Final = (
+    "Always false: group conversations get no automatic replies, as messages cannot be sent"
+    " to groups yet; true is refused (400)."
+)
 _MESSAGE_LIMIT: Final = f" (1 to {MAX_MESSAGE_LENGTH} characters)"
 _KEEP: Final = " Omit it (or send null) to keep the current value."
 

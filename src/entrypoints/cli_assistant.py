@@ -115,8 +115,8 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
         help="how long the assistant stays silent after a person answered from the WhatsApp"
         " Business app, e.g. 12h, 90m, 1d, 0 (default 12h)",
     )
-    add("--group-auto-replies", choices=SWITCH, help="whether group conversations get "
-        "automatic replies too (default off)")  # fmt: skip
+    add("--group-auto-replies", choices=SWITCH, help="stays off: group conversations get no "
+        "automatic replies while nothing can be sent to groups (on is refused)")  # fmt: skip
 
 
 def _show(settings: Settings, args: argparse.Namespace) -> int:
@@ -252,13 +252,16 @@ def _print_settings(business_id: str, state: SettingsState) -> None:
     print(f"Assistant settings of business {business_id!r} ({changed})\n")
     on_off = {True: "on", False: "off"}
     language = {"auto": "auto (the customer's)", "fr": "fr (always)", "en": "en (always)"}
+    groups = "off"
+    if value.group_auto_replies:  # stored before turning it on was refused
+        groups = "on (no effect: groups get no automatic replies yet)"
     rows = [
         ("auto reply", on_off[value.auto_reply]),
         ("language", language[value.language]),
         ("escalation keywords", ", ".join(value.escalation_keywords) or "-"),
         ("max consecutive failures", str(value.max_consecutive_failures)),
         ("pause after human", duration_of(value.pause_after_human_minutes)),
-        ("group auto-replies", on_off[value.group_auto_replies]),
+        ("group auto-replies", groups),
         ("business hours", _line(value.business_hours)),
         ("fallback message (fr)", _line(value.fallback_message_fr)),
         ("fallback message (en)", _line(value.fallback_message_en)),

@@ -77,7 +77,7 @@ async def test_show_then_set_then_show(cli: Cli, tmp_path: Path) -> None:
         "--escalation-keywords", "humain, conseiller ,", "--max-consecutive-failures", "3",
         "--business-hours", "Lun-ven 9h-18h", "--instructions-file", str(instructions),
         "--fallback-message-en", "One moment please.", "--pause-after-human", "1d6h",
-        "--group-auto-replies", "on",
+        "--group-auto-replies", "off",
     )  # fmt: skip
     assert "changed auto-reply, language" in said
     assert "(version 1)" in said
@@ -91,7 +91,7 @@ async def test_show_then_set_then_show(cli: Cli, tmp_path: Path) -> None:
         "max_consecutive_failures": 3, "business_hours": "Lun-ven 9h-18h",
         "instructions": "Vouvoyez toujours le client.\nNe promettez aucun délai.",
         "fallback_message_en": "One moment please.", "fallback_message_fr": DEFAULT_FALLBACK_FR,
-        "pause_after_human_minutes": 30 * 60, "group_auto_replies": True, "version": 1,
+        "pause_after_human_minutes": 30 * 60, "group_auto_replies": False, "version": 1,
     }  # fmt: skip
     table = await cli.ok("assistant", "show", "--business", "acme")
     assert "  Ne promettez aucun délai." in table
@@ -115,6 +115,7 @@ async def test_bad_input_is_refused_naming_the_option_and_changes_nothing(
         ("--pause-after-human", "8d"): "--pause-after-human: must be at most 7 days",
         ("--instructions-file", str(tmp_path / "missing.txt")): "--instructions-file: cannot read",
         (): "give at least one setting",
+        ("--group-auto-replies", "on"): "--group-auto-replies: cannot be turned on",
     }
     for options, message in cases.items():
         given = ("--auto-reply", "off", *options) if options else ()

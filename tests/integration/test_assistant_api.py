@@ -74,6 +74,7 @@ async def test_a_wrong_field_is_refused_by_name_and_changes_nothing(database_url
             ({"pause_after_human_minutes": "12h"}, "pause_after_human_minutes"),
             ({"auto_reply": "off"}, "auto_reply"),
             ({"instructions": "x" * 4001}, "instructions"),
+            ({"group_auto_replies": True, "auto_reply": False}, "group_auto_replies"),
         ]
         for body, field in cases:
             answer = await world.http.patch("/api/v1/assistant", json=body)
@@ -81,6 +82,8 @@ async def test_a_wrong_field_is_refused_by_name_and_changes_nothing(database_url
             error = answer.json()
             assert (error["error"], error["parameter"]) == ("bad_payload", field), error
             assert field in error["message"]
+            if field == "group_auto_replies":
+                assert "cannot send to groups" in error["message"], error
         unknown = await world.http.patch("/api/v1/assistant", json={"autoreply": False})
         assert unknown.status_code == 400
         assert "autoreply" in unknown.json()["message"]
@@ -107,7 +110,7 @@ async def test_each_token_sees_and_changes_its_own_business_only(database_url: s
 async def test_concurrent_changes_of_different_fields_all_take_effect(database_url: str) -> None:
     async with sending_world(database_url) as world:
         changes = [{"max_consecutive_failures": 3}, {"language": "fr"}, {"auto_reply": False},
-                   {"business_hours": "9h-18h"}, {"group_auto_replies": True}]  # fmt: skip
+                   {"business_hours": "9h-18h"}, {"pause_after_human_minutes": 60}]  # fmt: skip
         answers = await asyncio.gather(
             *(world.http.patch("/api/v1/assistant", json=c) for c in changes)
         )

@@ -17,7 +17,7 @@ from adapters.ai.openai_assistant import create_openai_assistant
 from adapters.ai.rules import RulesAssistant
 from application.ports import Assistant
 from domain.assistant import CustomerInput, Escalate, Reply
-from domain.intents import asks_for_person
+from domain.intents import Intent, find_intents
 from domain.language import detect_language
 from domain.outbound import ReplyButtonsMessage, TextMessage
 from domain.whatsapp_limits import check_message
@@ -38,7 +38,7 @@ STAND_IN_REPLIES = {"French": "Bonjour ! Comment puis-je vous aider ?",
 def stand_in_model(request: Request) -> Step:
     system = request.messages[0]["content"]
     customer = request.messages[-1]["content"]
-    if "escalate_to_human" in request.tool_names and asks_for_person(customer):
+    if "escalate_to_human" in request.tool_names and Intent.HUMAN in find_intents(customer):
         return Completion(tool_calls=(ToolCall("escalate_to_human", '{"reason": "asked"}'),))
     language = next(name for name in STAND_IN_REPLIES if f"Answer in {name}" in system)
     return Completion(content=STAND_IN_REPLIES[language])

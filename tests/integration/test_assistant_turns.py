@@ -4,20 +4,33 @@ assistant, and the Cloud API simulator that receives what the outbox sends."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from adapters.whatsapp.simulator import inbound
+from application.assistant_turns import EVENTS_READ
+from application.event_log import NewEvent
 from application.ports import AssistantUnavailableError
 from domain.assistant import AssistantAnswer, AssistantContext, Reply
+from domain.assistant_settings import AssistantSettingsChanged, SettingsChanges, settings_stream
 from domain.assistant_turns import (
     AssistantTurnCompleted,
     AssistantTurnFailed,
     AssistantTurnRequested,
     AssistantTurnSkipped,
 )
-from domain.conversation import conversation_stream
-from domain.events import DomainEvent
+from domain.conversation import (
+    MessageEchoed,
+    MessageReceived,
+    MessageStatusUpdated,
+    conversation_stream,
+)
+from domain.events import DomainEvent, deterministic_event_id
 from domain.handoff import ConversationEscalated
+from domain.inbound import DeliveryStatus, EchoedMessage, InboundMessage, TextContent
 from domain.outbound import TextMessage
 from domain.outbox import OutboundMessageQueued
 from domain.public_ids import conversation_public_id
@@ -308,3 +321,129 @@ async def test_each_kind_of_customer_message_reaches_the_assistant_and_a_reactio
     ]
     assert shown[1][0].choice_id == "hours"
     assert shown[2][0].unseen_media == "image"
+
+
+async def echo_from_business_app(world: SendingWorld, phone: str) -> None:
+    store = await resolve(world.container.event_store())
+    message = EchoedMessage(
+        phone_number_id=PHONE_NUMBER_ID, customer_id=phone, wamid=f"wamid.echo-{phone}",
+        sent_at=datetime.now(UTC), type="text", content=TextContent(body="Je regarde ça"),
+    )  # fmt: skip
+    echoed = MessageEchoed(business_id="default", message=message)
+    await store.append(
+        conversation_stream(PHONE_NUMBER_ID, phone),
+        [NewEvent(echoed, deterministic_event_id("test-echo", phone))],
+    )
+
+
+async def intervene(world: SendingWorld, phone: str, how: str) -> None:
+    """A person or the business acts on the conversation."""
+    if how == "echo":
+        await echo_from_business_app(world, phone)
+        return
+    if how == "auto_reply_off":
+        off = await world.http.patch("/api/v1/assistant", json={"auto_reply": False})
+        assert off.status_code == 200, off.text
+        return
+    conversation = await world.conversation_of(phone)
+    if how == "escalated":
+        answer = await world.http.post(f"/api/v1/conversations/{conversation}/escalate")
+        assert answer.status_code == 200, answer.text
+    else:
+        answer = await world.send(conversation, {"text": "Bonjour, c'est Paul du magasin."})
+        assert answer.status_code == 202, answer.text
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [("escalated", "escalated"), ("agent", "human_replied"), ("echo", "human_replied"),
+     ("auto_reply_off", "auto_reply_off")],
+)  # fmt: skip
+async def test_a_person_acting_while_the_assistant_thinks_cancels_its_reply(
+    database_url: str, how: str, reason: str
+) -> None:
+    phone = "33612345015"
+    assistant = HeldAssistant()
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
+        await world.customer_writes("Bonjour", phone=phone)
+        await asyncio.wait_for(assistant.called.wait(), 20)
+        await intervene(world, phone, how)
+        assistant.release.set()
+        (outcome,) = await wait_for_outcomes(world, phone, 1)
+        found = await events(world, phone)
+
+    assert isinstance(outcome, AssistantTurnSkipped)
+    assert outcome.reason == reason
+    queued = [e for e in found if isinstance(e, OutboundMessageQueued)]
+    assert [e.requested_by for e in queued] == (["agent"] if how == "agent" else [])
+    escalations = [e for e in found if isinstance(e, ConversationEscalated)]
+    assert [e.by for e in escalations] == (["agent"] if how == "escalated" else [])
+
+
+async def test_an_escalation_long_ago_still_keeps_the_assistant_silent(
+    database_url: str,
+) -> None:
+    escalated, agent_helped = "33612345016", "33612345017"
+    async with sending_world(database_url, **ON) as world:
+        for phone in (escalated, agent_helped):
+            await world.customer_writes("Bonjour", phone=phone)
+            await wait_for_sent(world, phone, 1)
+        await intervene(world, escalated, "escalated")
+        await intervene(world, agent_helped, "agent")
+        for phone in (escalated, agent_helped):
+            await many_statuses(world, phone, EVENTS_READ + 100)
+            await world.customer_writes("Vous êtes là ?", phone=phone)
+        _, silent = await wait_for_outcomes(world, escalated, 2)
+        _, paused = await wait_for_outcomes(world, agent_helped, 2)
+        await wait_for_sent(world, agent_helped, 2)  # the first reply and the agent's
+
+    assert isinstance(silent, AssistantTurnSkipped)
+    assert silent.reason == "escalated"
+    assert isinstance(paused, AssistantTurnSkipped)
+    assert paused.reason == "human_replied"
+    assert len(sent_to(world, escalated)) == 1
+
+
+async def many_statuses(world: SendingWorld, phone: str, count: int) -> None:
+    """``count`` delivery statuses on the conversation, appended at once."""
+    store = await resolve(world.container.event_store())
+    now = datetime.now(UTC)
+    updates = [
+        NewEvent(
+            MessageStatusUpdated(business_id="default", status=DeliveryStatus(
+                phone_number_id=PHONE_NUMBER_ID, recipient_id=phone, wamid=f"wamid.old-{n}",
+                status="read", at=now,
+            )),
+            deterministic_event_id("test-status", phone, str(n)),
+        )
+        for n in range(count)
+    ]  # fmt: skip
+    await store.append(conversation_stream(PHONE_NUMBER_ID, phone), updates)
+
+
+async def test_a_group_gets_no_automatic_reply_even_with_an_old_setting_asking_for_one(
+    database_url: str,
+) -> None:
+    group = "group:120363000000000001"
+    async with sending_world(database_url, **ON) as world:
+        store = await resolve(world.container.event_store())
+        old = AssistantSettingsChanged(  # stored before turning groups on was refused
+            business_id="default", changes=SettingsChanges(group_auto_replies=True)
+        )
+        await store.append(settings_stream("default"), [NewEvent(old, uuid.uuid4())], 0)
+        message = InboundMessage(
+            phone_number_id=PHONE_NUMBER_ID, customer_id="33612345018", wamid="wamid.group-1",
+            sent_at=datetime.now(UTC), type="text", content=TextContent(body="Bonjour à tous"),
+            group_id="120363000000000001",
+        )  # fmt: skip
+        received = MessageReceived(business_id="default", message=message, customer=group)
+        await store.append(
+            conversation_stream(PHONE_NUMBER_ID, group),
+            [NewEvent(received, deterministic_event_id("test-group-message"))],
+        )
+        (outcome,) = await wait_for_outcomes(world, group, 1)
+        found = await events(world, group)
+
+    assert isinstance(outcome, AssistantTurnSkipped)
+    assert outcome.reason == "group"
+    assert not [e for e in found if isinstance(e, OutboundMessageQueued)]

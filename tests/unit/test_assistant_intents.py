@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.intents import Intent, asks_for_person, contact_lines, find_intents, hours_lines
+from domain.intents import Intent, contact_lines, find_intents, hours_lines
 from domain.language import detect_first, detect_language, normalize
 
 ASKS_FOR_A_PERSON = [
@@ -66,12 +66,12 @@ DOES_NOT_ASK_FOR_A_PERSON = [
 
 @pytest.mark.parametrize("text", ASKS_FOR_A_PERSON)
 def test_a_clear_request_for_a_person_is_understood(text: str) -> None:
-    assert asks_for_person(text), text
+    assert Intent.HUMAN in find_intents(text), text
 
 
 @pytest.mark.parametrize("text", DOES_NOT_ASK_FOR_A_PERSON)
 def test_other_messages_do_not_ask_for_a_person(text: str) -> None:
-    assert not asks_for_person(text), text
+    assert Intent.HUMAN not in find_intents(text), text
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,8 @@ def test_defaults_answer_in_the_customers_language_and_hand_off_after_two_failur
         ("escalation_keywords", ["x" * 61], "longer than 60"),
         ("escalation_keywords", [f"k{n}" for n in range(51)], "at most 50"),
         ("pause_after_human_minutes", -1, "from 0 to 10080 minutes"),
+        ("group_auto_replies", True, "cannot be turned on"),
+        ("group_auto_replies", "no", "true or false"),
     ],
 )
 def test_a_wrong_value_is_refused_naming_its_field(field: str, value: Any, problem: str) -> None:
@@ -79,6 +81,14 @@ def test_changes_apply_in_order_and_leave_other_fields_at_their_default() -> Non
         False, "en", 3,
     )  # fmt: skip
     assert settings.fallback_message_en == AssistantSettings().fallback_message_en
+
+
+def test_groups_stay_off_and_an_old_change_that_turned_them_on_still_loads() -> None:
+    assert validated(SettingsChanges(group_auto_replies=False)).group_auto_replies is False
+    stored = b'{"type": "assistant.settings_changed", "business_id": "acme",' \
+             b' "changes": {"group_auto_replies": true}}'  # fmt: skip
+    event = msgspec.json.decode(stored, type=AssistantSettingsChanged)
+    assert evolve(AssistantSettings(), event).group_auto_replies is True  # no effect: see turns
 
 
 def test_the_event_carries_only_the_changed_fields() -> None:

@@ -42,11 +42,13 @@ from domain.inbound import (
 from domain.outbound import Recipient, TextMessage
 from domain.outbox import OutboundMessageQueued
 from domain.reply_policy import (
+    ReplyState,
     customer_input,
     escalates_after,
     fold,
-    may_reply,
+    lasting,
     silence_reason,
+    since_turn_read,
     starts_turn,
 )
 
@@ -88,13 +90,14 @@ def failed(wamid: str, failures: int) -> AssistantTurnFailed:
 
 
 def reason(*events: DomainEvent, settings: AssistantSettings = SETTINGS,
-           now: datetime = NOW + timedelta(seconds=5)) -> str | None:  # fmt: skip
-    return silence_reason(fold(events), settings, now)
+           now: datetime = NOW + timedelta(seconds=5),
+           state: ReplyState | None = None) -> str | None:  # fmt: skip
+    return silence_reason(fold(events, state), settings, now)
 
 
 def test_a_fresh_customer_message_may_be_answered() -> None:
     state = fold([received(), requested()])
-    assert may_reply(state, SETTINGS, NOW)
+    assert silence_reason(state, SETTINGS, NOW) is None
     assert state.pending == ("wamid.1",)
     assert state.customer_name == "Marie"
 
@@ -147,10 +150,33 @@ def test_the_assistants_own_messages_do_not_pause_it() -> None:
     assert reason(received(), queued("system")) is None
 
 
-def test_groups_get_no_replies_unless_the_business_turns_them_on() -> None:
+def test_groups_get_no_automatic_replies_even_with_an_old_setting_that_asked_for_them() -> None:
     in_group = received(group_id="group-1")
     assert reason(in_group) == "group"
-    assert reason(in_group, settings=AssistantSettings(group_auto_replies=True)) is None
+    assert reason(in_group, settings=AssistantSettings(group_auto_replies=True)) == "group"
+
+
+def test_older_events_leave_the_escalation_a_persons_reply_and_the_failures() -> None:
+    agent_at = NOW - timedelta(hours=1)
+    resolved = ConversationResolved(business_id="b", at=NOW)
+    assert lasting([escalated()]) == fold([escalated()])
+    assert not lasting([escalated(), resolved]).escalated
+    kept = lasting([received(), queued("agent", at=agent_at), failed("w1", 1),
+                    requested("w2")])  # fmt: skip
+    assert (kept.last_human_at, kept.consecutive_failures) == (agent_at, 1)
+    assert (kept.pending, kept.history, kept.last_customer_at) == ((), (), None)
+    assert reason(received(), state=kept, now=NOW) == "human_replied"
+    assert lasting([queued("agent", at=agent_at), resolved]).last_human_at is None
+
+
+def test_only_new_customer_messages_never_silence_a_turn_at_record_time() -> None:
+    state = fold([received("w1"), requested("w1")])
+    newer = since_turn_read(state, [received("w2", throttled=True), requested("w2")])
+    assert silence_reason(newer, SETTINGS, NOW) is None
+    assert newer.pending == ("w1", "w2")
+    assert silence_reason(since_turn_read(state, [escalated()]), SETTINGS, NOW) == "escalated"
+    by_agent = since_turn_read(state, [queued("agent")])
+    assert silence_reason(by_agent, SETTINGS, NOW) == "human_replied"
 
 
 def test_an_outcome_takes_the_requests_it_answered() -> None:

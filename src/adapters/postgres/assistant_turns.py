@@ -15,11 +15,12 @@ from adapters.postgres.connection import PgConnection
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.listening import listening
 from application.assistant_turns import TURNS_SUBSCRIBER, ClaimedConversation
-from application.event_log import AppendRequest, NewEvent, RecordedEvent
+from application.event_log import ANY, AppendRequest, ExpectedVersion, NewEvent, RecordedEvent
 from domain.assistant_turns import AssistantTurnRequested, turn_requested_event_id
 from domain.conversation import MessageReceived
-from domain.events import EventMetadata
-from domain.reply_policy import starts_turn
+from domain.events import DomainEvent, EventMetadata, event_type_name
+from domain.outbox import OutboundMessageQueued
+from domain.reply_policy import LASTING_KINDS, starts_turn
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +56,31 @@ update assistant_turns
 set handled = greatest(handled, $2), lease_until = null, lease_token = null, updated_at = now()
 where conversation_stream = $1 and lease_token = $3
 """
+_NOTHING_HANDLED: Final = 0
+
+
+def _newest_before(type_name: str, also: str = "") -> str:
+    # The type is written out, not a parameter: PostgreSQL then knows the partial index
+    # events_lasting_reply_idx (migration 0017) holds the rows, and takes one probe of it.
+    return f"""(
+    select stream_id, version, global_position, tx::text as tx_text, event_id, type, data,
+           metadata, recorded_at
+    from events
+    where stream_id = $1 and version < $2 and type = '{type_name}'{also}
+    order by version desc limit 1
+)"""
+
+
+_LASTING_SQL: Final = (
+    "select * from (\n"
+    + "\nunion all\n".join(
+        [_newest_before(event_type_name(kind)) for kind in LASTING_KINDS
+         if kind is not OutboundMessageQueued]
+        + [_newest_before(event_type_name(OutboundMessageQueued),
+                          " and data ->> 'requested_by' = 'agent'")]
+    )
+    + "\n) lasting order by version"
+)  # fmt: skip
 
 
 class TurnRequestSubscriber:
@@ -117,24 +143,44 @@ class PostgresTurnBook:
             for row in rows
         ]
 
+    async def lasting_events(self, stream_id: str, before_version: int) -> list[DomainEvent]:
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(_LASTING_SQL, stream_id, before_version)
+        return [self._store.decode_row(row).event for row in rows]
+
     async def record(
-        self, claim: ClaimedConversation, outcome: NewEvent, effects: Sequence[NewEvent]
+        self,
+        claim: ClaimedConversation,
+        outcome: NewEvent,
+        effects: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
     ) -> bool:
         stream = claim.conversation_stream
         async with self._pool.acquire() as connection, connection.transaction():
-            (first,) = await self._store.append_on(connection, [AppendRequest(stream, (outcome,))])
+            (first,) = await self._store.append_on(
+                connection, [AppendRequest(stream, (outcome,), expected_version)]
+            )
             if first.appended and effects:
                 await self._store.append_on(connection, [AppendRequest(stream, tuple(effects))])
-            await self._release_on(connection, claim)
+            # A turn whose outcome was already stored answered nothing: the requests it saw
+            # stay open (the stored outcome may have answered fewer of them).
+            handled = claim.requested if first.appended else _NOTHING_HANDLED
+            await self._release_on(connection, claim, handled)
         return bool(first.appended)
 
     async def release(self, claim: ClaimedConversation) -> None:
         async with self._pool.acquire() as connection:
-            await self._release_on(connection, claim)
+            await self._release_on(connection, claim, claim.requested)
 
-    async def _release_on(self, connection: PgConnection, claim: ClaimedConversation) -> None:
+    async def abandon(self, claim: ClaimedConversation) -> None:
+        async with self._pool.acquire() as connection:
+            await self._release_on(connection, claim, _NOTHING_HANDLED)
+
+    async def _release_on(
+        self, connection: PgConnection, claim: ClaimedConversation, handled: int
+    ) -> None:
         await connection.execute(
-            _RELEASE_SQL, claim.conversation_stream, claim.requested, uuid.UUID(claim.lease_token)
+            _RELEASE_SQL, claim.conversation_stream, handled, uuid.UUID(claim.lease_token)
         )
 
     def watching(self, wake: Callable[[], None]) -> AbstractAsyncContextManager[None]:
