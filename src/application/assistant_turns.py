@@ -215,7 +215,7 @@ class AssistantTurnWorker(PollingWorker):
             )
             await self._record(turn, skipped, [])
             return
-        keyword = _keyword(turn.inputs, settings)
+        keyword = escalation_keyword(turn.inputs, settings)
         if keyword is not None:
             escalate = Escalate(cause="keyword", reason=f'the customer wrote "{keyword}"')
             await self._decided(turn, AssistantAnswer(decision=escalate, provider="keywords"))
@@ -227,7 +227,7 @@ class AssistantTurnWorker(PollingWorker):
                 self._assistant.answer(turn.context()), self._turn_settings.answer_timeout
             )
         except Exception as error:
-            await self._failed(turn, _failure_reason(error), _elapsed_ms(started))
+            await self._failed(turn, failure_reason(error), _elapsed_ms(started))
             return
         if not answer.latency_ms:  # a provider that does not time itself
             answer = msgspec.structs.replace(answer, latency_ms=_elapsed_ms(started))
@@ -396,7 +396,7 @@ def _correlation(recorded: Sequence[RecordedEvent]) -> str | None:
     return recorded[0].metadata.correlation_id if recorded else None
 
 
-def _keyword(inputs: Sequence[CustomerInput], settings: AssistantSettings) -> str | None:
+def escalation_keyword(inputs: Sequence[CustomerInput], settings: AssistantSettings) -> str | None:
     for given in inputs:
         keyword = settings.escalation_keyword_in(given.text)
         if keyword is not None:
@@ -404,7 +404,7 @@ def _keyword(inputs: Sequence[CustomerInput], settings: AssistantSettings) -> st
     return None
 
 
-def _failure_reason(error: BaseException) -> str:
+def failure_reason(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "the assistant gave no answer in time"
     if isinstance(error, AssistantUnavailableError):  # a provider may quote the prompt
