@@ -39,7 +39,8 @@ def write_report(evaluation: Evaluation, directory: Path) -> tuple[Path, Path]:
     """Both files in ``directory`` (made when missing); their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     csv_path, html_path = directory / CSV_NAME, directory / HTML_NAME
-    csv_path.write_text(render_csv(evaluation.turns), encoding="utf-8", newline="")
+    # With a byte order mark, spreadsheets read the accents of a UTF-8 file right.
+    csv_path.write_text(render_csv(evaluation.turns), encoding="utf-8-sig", newline="")
     html_path.write_text(render_html(evaluation), encoding="utf-8")
     return csv_path, html_path
 
@@ -75,7 +76,7 @@ def _yes(flag: bool) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "" if value is None else f"{value:.0f}"
+    return "" if value is None else f"{value:.1f}"
 
 
 def _time(at: datetime) -> str:
@@ -188,6 +189,8 @@ def _details(outcome: Outcome) -> Sequence[str]:
 def _latency(ms: float | None) -> str:
     if ms is None:
         return "-"
+    if ms < 10:
+        return f"{ms:.1f} ms"
     return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
