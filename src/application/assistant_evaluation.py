@@ -282,6 +282,8 @@ class AssistantEvaluation:
     ) -> Outcome:
         state = unit.state
         inputs = turn_inputs(state, unit.wamids)
+        if not inputs:  # more messages at once than the state remembers: nothing to answer
+            return Outcome("skipped", note="the messages are no longer in the recent history")
         replaying = msgspec.structs.replace(settings, auto_reply=True)
         reason = silence_reason(state, replaying, unit.turn_time)
         if reason is not None:

@@ -226,15 +226,20 @@ async def test_openai_replay_turns_timeouts_and_errors_into_rows(
         before = await past.footprint()
         env = past.env(OPENAI_API_KEY="sk-test-evaluate", OPENAI_BASE_URL=openai_url,
                        OPENAI_MAX_RETRIES="0")  # fmt: skip
+        instructions = tmp_path / "delivery.txt"
+        instructions.write_text("Nous livrons le samedi matin.\n", encoding="utf-8")
         code, out, err = await past.evaluate(
             "--business", "default", "--provider", "openai", "--timeout", "2",
-            "--concurrency", "2", "--out", str(tmp_path / "ai"), cwd=tmp_path, env=env,
+            "--concurrency", "2", "--instructions-file", str(instructions),
+            "--out", str(tmp_path / "ai"), cwd=tmp_path, env=env,
         )  # fmt: skip
         after = await past.footprint()
 
     assert code == 0, err
     assert after == before
     assert len(model.requests) == 4
+    for request in model.requests:  # the model reads the instructions tried, not the stored
+        assert "Nous livrons le samedi matin." in request.messages[1]["content"]
     rows, raw, _ = report(tmp_path / "ai")
     ids = past.conversations
     stalled = rows[ids[SCRIPTED]]
