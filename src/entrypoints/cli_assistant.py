@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import sys
@@ -334,6 +335,8 @@ def _add_evaluate(sub: Any) -> None:
     )
     add("--timeout", type=float, metavar="SECONDS", help="longest wait for one answer "
         "(default: WAZYBOT_ASSISTANT_TURN_TIMEOUT_SECONDS)")  # fmt: skip
+    add("--json", action="store_true", help="the summary and the files' paths as one JSON "
+        "object instead of a table")  # fmt: skip
     evaluate.set_defaults(handler=_evaluate, needs_args=True)
 
 
@@ -364,7 +367,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
                 PostgresActiveConversations(pool), store, await _service(container), assistant
             )
             result = await evaluation.evaluate(options.request, ReplayProgress(sys.stderr).show)
-        return _report(result, options.out)
+        return _report(result, options.out, as_json=args.json)
 
     return _run(settings, work)
 
@@ -432,22 +435,41 @@ def _default_directory(business_id: str, now: datetime) -> str:
     return f"evaluation-{safe}-{now:%Y%m%d-%H%M%S}"
 
 
-def _report(result: Evaluation, out: Path) -> int:
+def _report(result: Evaluation, out: Path, *, as_json: bool) -> int:
     window = f"{result.since:%Y-%m-%d %H:%M} to {result.until:%Y-%m-%d %H:%M} UTC"
-    if not result.turns:
+    paths: tuple[Path, Path] | None = None
+    if result.turns:
+        try:
+            paths = write_report(result, out)
+        except OSError as error:
+            raise AssistantCommandError(
+                f"--out: cannot write the report in {out}: {error}"
+            ) from None
+    if as_json:
+        print(json.dumps(summary_json(result, paths), indent=2))
+    elif paths is None:
         print(f"no customer messages of business {result.business_id!r} from {window}: "
               "nothing to replay, no report written")  # fmt: skip
-        return 0
-    try:
-        csv_path, html_path = write_report(result, out)
-    except OSError as error:
-        raise AssistantCommandError(f"--out: cannot write the report in {out}: {error}") from None
-    summary = result.summary
-    print(f"Replayed {summary.turns} turns of business {result.business_id!r} ({window}) "
-          f"with the {result.provider} assistant; nothing was sent\n")  # fmt: skip
-    print_table(summary_rows(summary))
-    print(f"\nreport: {csv_path}\n        {html_path}")
+    else:
+        print(f"Replayed {len(result.turns)} turns of business {result.business_id!r} "
+              f"({window}) with the {result.provider} assistant; nothing was sent\n")  # fmt: skip
+        print_table(summary_rows(result.summary))
+        print(f"\nreport: {paths[0]}\n        {paths[1]}")
     return 0
+
+
+def summary_json(result: Evaluation, paths: tuple[Path, Path] | None) -> dict[str, Any]:
+    """The summary for scripts; no files (null paths) when the window held nothing."""
+    figures = dataclasses.asdict(result.summary)
+    return {
+        "business_id": result.business_id,
+        "since": result.since.isoformat(),
+        "until": result.until.isoformat(),
+        "provider": result.provider,
+        **figures,
+        "csv": str(paths[0]) if paths else None,
+        "html": str(paths[1]) if paths else None,
+    }
 
 
 def summary_rows(summary: EvaluationSummary) -> list[tuple[str, str]]:

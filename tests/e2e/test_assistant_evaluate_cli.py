@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -157,7 +158,12 @@ async def test_offline_replay_reports_then_and_now_and_changes_nothing(
         instructions = tmp_path / "hours.txt"
         instructions.write_text(HOURS_FILE, encoding="utf-8")
         code, changed_out, err = await past.evaluate(
-            "--business", "default", "--instructions-file", str(instructions), cwd=tmp_path
+            "--business",
+            "default",
+            "--instructions-file",
+            str(instructions),
+            "--json",
+            cwd=tmp_path,
         )
         assert code == 0, err
         (made,) = await asyncio.to_thread(directories, tmp_path, "evaluation-default-*")
@@ -205,7 +211,9 @@ async def test_offline_replay_reports_then_and_now_and_changes_nothing(
     hostile = tried[ids[SCRIPTED]]
     assert "8h-20h" in hostile["now_text"]
     assert hostile["changed"] == "yes"
-    assert re.search(r"^changed +2$", changed_out, re.MULTILINE)
+    summary = json.loads(changed_out)
+    assert (summary["turns"], summary["changed"], summary["provider"]) == (4, 2, "offline")
+    assert summary["csv"] == str(made / "evaluation.csv")
 
 
 def openai_model(request: Request) -> Step:
@@ -301,4 +309,10 @@ async def test_bad_arguments_are_refused_and_write_nothing(
     )
     assert nothing.returncode == 0, nothing.stderr
     assert "nothing to replay, no report written" in nothing.stdout
+    quiet = await asyncio.to_thread(
+        run_cli, "assistant", "evaluate", "--business", "acme", "--json", env=env, cwd=tmp_path
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert json.loads(quiet.stdout)["turns"] == 0
+    assert json.loads(quiet.stdout)["csv"] is None
     assert await asyncio.to_thread(directories, tmp_path, "*") == [a_file, empty]
