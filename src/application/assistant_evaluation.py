@@ -69,6 +69,7 @@ from domain.whatsapp_limits import MessageLimitError, check_message
 # Events recorded this long before the window may still be messages Meta sent inside it.
 CLOCK_MARGIN: Final = timedelta(minutes=10)
 PAGE: Final = EVENTS_READ
+STREAMS_READ_AT_ONCE: Final = 4  # well within a command's connection pool
 MAX_NOTE: Final = 500
 
 
@@ -246,12 +247,16 @@ class AssistantEvaluation:
         return settings
 
     async def _units(self, request: EvaluationRequest) -> list[_Unit]:
-        units: list[_Unit] = []
-        for conversation in await self._conversations.active_since(
-            request.business_id, request.since
-        ):
-            events = await self._events_of(conversation.stream, request.since)
-            units += units_of(conversation, events, request)
+        conversations = await self._conversations.active_since(request.business_id, request.since)
+        reads = asyncio.Semaphore(STREAMS_READ_AT_ONCE)
+
+        async def units_in(conversation: ConversationRef) -> list[_Unit]:
+            async with reads:
+                events = await self._events_of(conversation.stream, request.since)
+            return units_of(conversation, events, request)
+
+        found = await asyncio.gather(*(units_in(c) for c in conversations))
+        units = [unit for in_one in found for unit in in_one]
         units.sort(key=lambda unit: (unit.at, unit.conversation.public_id))
         if request.limit is not None:
             units = units[-request.limit :] if request.limit > 0 else []

@@ -11,13 +11,15 @@ from adapters.ai.rules import RulesAssistant
 from adapters.memory.conversations import InMemoryActiveConversations
 from adapters.memory.event_store import InMemoryEventStore
 from application.assistant_evaluation import (
+    CLOCK_MARGIN,
+    PAGE,
     AssistantEvaluation,
     EvaluationRequest,
     ReplayedTurn,
 )
 from application.assistant_settings import AssistantSettingsService
 from application.codec import EventCodec
-from application.event_log import FEED_START, NewEvent
+from application.event_log import FEED_START, NewEvent, RecordedEvent
 from domain.assistant import AssistantAnswer, AssistantContext, Escalate, Reply
 from domain.assistant_settings import SettingsChanges
 from domain.assistant_turns import (
@@ -43,8 +45,8 @@ _ids = count(1)
 
 
 class World:
-    def __init__(self) -> None:
-        self.store = InMemoryEventStore(CODEC)
+    def __init__(self, store: InMemoryEventStore | None = None) -> None:
+        self.store = store or InMemoryEventStore(CODEC)
         self.conversations = InMemoryActiveConversations()
         self.settings = AssistantSettingsService(self.store)
 
@@ -259,3 +261,35 @@ async def test_a_failed_turn_shows_its_reason_and_fallback_then() -> None:
     assert turn.now.decision == "reply"
     assert not turn.now.failure
     assert turn.changed
+
+
+class CountingStore(InMemoryEventStore):
+    def __init__(self) -> None:
+        super().__init__(CODEC)
+        self.events_read = 0
+
+    async def read_stream_backward(
+        self, stream_id: str, before_version: int | None = None, limit: int = 100
+    ) -> list[RecordedEvent]:
+        found = await super().read_stream_backward(stream_id, before_version, limit)
+        self.events_read += len(found)
+        return found
+
+
+async def test_a_long_conversation_is_read_from_a_little_before_the_window_only() -> None:
+    store = CountingStore()
+    world = World(store)
+    customer = "33600000001"
+    for n in range(3 * PAGE):
+        await world.writes(customer, f"old {n}", NOW - timedelta(days=30))
+    boundary = datetime.now(UTC)  # every event so far was recorded before it
+    since = boundary + CLOCK_MARGIN
+    await world.writes(customer, "Bonjour", since + timedelta(minutes=1))
+    evaluation = AssistantEvaluation(world.conversations, store, world.settings, RulesAssistant())
+    request = EvaluationRequest(business_id="acme", since=since, until=since + timedelta(days=1))
+
+    result = await evaluation.evaluate(request)
+
+    (turn,) = result.turns
+    assert turn.customer_messages == ("Bonjour",)
+    assert store.events_read == 2 * PAGE  # the window's page and one page before it
