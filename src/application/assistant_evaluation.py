@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeAlias
 
 import msgspec
 
@@ -39,7 +39,6 @@ from domain.assistant_turns import (
     AssistantTurnFailed,
     AssistantTurnRequested,
     AssistantTurnSkipped,
-    TurnOutcome,
 )
 from domain.conversation import MessageEchoed, MessageReceived
 from domain.events import DomainEvent
@@ -362,6 +361,7 @@ def units_of(
 
 
 _OUTCOMES: Final = (AssistantTurnCompleted, AssistantTurnFailed, AssistantTurnSkipped)
+TurnOutcome: TypeAlias = AssistantTurnCompleted | AssistantTurnFailed | AssistantTurnSkipped
 
 
 def _attach_states(units: list[_Unit], events: Sequence[DomainEvent]) -> None:
