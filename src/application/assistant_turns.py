@@ -250,7 +250,7 @@ class AssistantTurnWorker(PollingWorker):
         if reason is not None:
             await self._record(turn, turn.skipped(reason), [])
             return
-        keyword = _keyword(turn.inputs, settings)
+        keyword = escalation_keyword(turn.inputs, settings)
         if keyword is not None:
             escalate = Escalate(cause="keyword", reason=f'the customer wrote "{keyword}"')
             await self._decided(turn, AssistantAnswer(decision=escalate, provider="keywords"))
@@ -262,7 +262,7 @@ class AssistantTurnWorker(PollingWorker):
                 self._assistant.answer(turn.context()), self._turn_settings.answer_timeout
             )
         except Exception as error:
-            await self._failed(turn, _failure_reason(error), _elapsed_ms(started))
+            await self._failed(turn, failure_reason(error), _elapsed_ms(started))
             return
         if not answer.latency_ms:  # a provider that does not time itself
             answer = msgspec.structs.replace(answer, latency_ms=_elapsed_ms(started))
@@ -485,7 +485,7 @@ def _correlation(recorded: Sequence[RecordedEvent], turn_id: str) -> str | None:
     return None
 
 
-def _keyword(inputs: Sequence[CustomerInput], settings: AssistantSettings) -> str | None:
+def escalation_keyword(inputs: Sequence[CustomerInput], settings: AssistantSettings) -> str | None:
     for given in inputs:
         keyword = settings.escalation_keyword_in(given.text)
         if keyword is not None:
@@ -493,7 +493,7 @@ def _keyword(inputs: Sequence[CustomerInput], settings: AssistantSettings) -> st
     return None
 
 
-def _failure_reason(error: BaseException) -> str:
+def failure_reason(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "the assistant gave no answer in time"
     if isinstance(error, AssistantUnavailableError):  # a provider may quote the prompt

@@ -1,16 +1,29 @@
-"""`wazybot assistant show|set`: a business's assistant settings, recorded as events."""
+"""`wazybot assistant show|set`: a business's assistant settings, recorded as events;
+`wazybot assistant evaluate`: try them (or other instructions) on past conversations."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 from adapters.postgres.businesses import PostgresBusinessRegistry
+from adapters.postgres.conversation_activity import PostgresActiveConversations
+from adapters.reports.evaluation import write_report
+from application.assistant_evaluation import (
+    AssistantEvaluation,
+    Evaluation,
+    EvaluationRequest,
+    EvaluationSummary,
+)
 from application.assistant_settings import (
     AssistantSettingsService,
     SettingsContentionError,
@@ -20,9 +33,10 @@ from domain.assistant_settings import (
     MAX_PAUSE_MINUTES,
     AssistantSettingsError,
     SettingsChanges,
+    validated,
 )
 from entrypoints.cli_admin import print_table
-from entrypoints.container import Container, resolve, with_container
+from entrypoints.container import Container, named_assistant, resolve, with_container
 from entrypoints.settings import Settings
 
 SWITCH: Final = {"on": True, "off": False}
@@ -64,6 +78,7 @@ def add_assistant_commands(commands: Any) -> None:
     _business(change)
     _add_setting_options(change)
     change.set_defaults(handler=_set, needs_args=True)
+    _add_evaluate(sub)
 
 
 def _business(parser: argparse.ArgumentParser) -> None:
@@ -277,3 +292,223 @@ def _print_settings(business_id: str, state: SettingsState) -> None:
 
 def _line(text: str) -> str:
     return " / ".join(text.splitlines()) or "-"
+
+
+# --- wazybot assistant evaluate ----------------------------------------------------------
+
+EVALUATE_HELP: Final = """\
+Replay the business's past customer messages through the assistant, with its current
+settings (and the instructions of --instructions-file, when given), and write what was
+answered then beside what would be answered now: evaluation.csv and evaluation.html.
+Nothing is sent to anyone and nothing is recorded."""
+DEFAULT_SINCE: Final = "7d"
+DEFAULT_CONCURRENCY: Final = 4
+
+
+def _add_evaluate(sub: Any) -> None:
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="try the assistant on past conversations (sends nothing)",
+        description=EVALUATE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _business(evaluate)
+    add = evaluate.add_argument
+    add("--since", default=DEFAULT_SINCE, metavar="WHEN",
+        help="the oldest customer messages to replay: how long ago (7d, 12h, 30m) or a UTC "
+        "time (2026-11-20 or 2026-11-20T08:00); default 7d")  # fmt: skip
+    add("--until", metavar="WHEN", help="replay messages before this (same forms); default now")
+    add("--limit", type=int, metavar="N", help="replay the newest N turns only")
+    add("--provider", choices=("offline", "openai"), default="offline",
+        help="offline: the rules assistant (default); openai: the provider OPENAI_API_KEY, "
+        "OPENAI_MODEL and OPENAI_BASE_URL configure")  # fmt: skip
+    add(
+        "--instructions-file",
+        metavar="FILE",
+        help="instructions to try instead of the business's (used for this run only)",
+    )
+    add("--out", metavar="DIR", help="where to write the report (default: a new directory "
+        "evaluation-<business>-<time> in the current one)")  # fmt: skip
+    add(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"assistant calls at once (default {DEFAULT_CONCURRENCY})",
+    )
+    add("--timeout", type=float, metavar="SECONDS", help="longest wait for one answer "
+        "(default: WAZYBOT_ASSISTANT_TURN_TIMEOUT_SECONDS)")  # fmt: skip
+    add("--json", action="store_true", help="the summary and the files' paths as one JSON "
+        "object instead of a table")  # fmt: skip
+    evaluate.set_defaults(handler=_evaluate, needs_args=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _EvaluateOptions:
+    request: EvaluationRequest
+    out: Path
+
+
+def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        options = _evaluate_options(settings, args, datetime.now(UTC))
+        if args.provider == "openai" and settings.openai_api_key is None:
+            raise AssistantCommandError(
+                "--provider openai: set OPENAI_API_KEY (and OPENAI_BASE_URL for another "
+                "compatible provider)"
+            )
+    except AssistantCommandError as error:
+        print(f"wazybot: {error}", file=sys.stderr)
+        return 2
+
+    async def work(container: Container) -> int:
+        await _business_of(container, args.business, for_change=False)
+        pool = await resolve(container.pool())
+        store = await resolve(container.event_store())
+        async with named_assistant(settings, args.provider) as assistant:
+            evaluation = AssistantEvaluation(
+                PostgresActiveConversations(pool), store, await _service(container), assistant
+            )
+            result = await evaluation.evaluate(options.request, ReplayProgress(sys.stderr).show)
+        return _report(result, options.out, as_json=args.json)
+
+    return _run(settings, work)
+
+
+def _evaluate_options(
+    settings: Settings, args: argparse.Namespace, now: datetime
+) -> _EvaluateOptions:
+    since = moment_of(args.since, "--since", now)
+    until = now if args.until is None else moment_of(args.until, "--until", now)
+    if since >= until:
+        raise AssistantCommandError("--since must be before --until")
+    if args.limit is not None and args.limit < 1:
+        raise AssistantCommandError("--limit: must be at least 1")
+    if not 1 <= args.concurrency <= 64:
+        raise AssistantCommandError("--concurrency: must be from 1 to 64")
+    timeout = settings.assistant_turn_timeout_seconds if args.timeout is None else args.timeout
+    if not 0 < timeout <= 600:
+        raise AssistantCommandError("--timeout: must be more than 0 and at most 600 seconds")
+    instructions = None
+    if args.instructions_file is not None:
+        instructions = _instructions(args.instructions_file)
+    out = Path(args.out) if args.out else Path.cwd() / _default_directory(args.business, now)
+    if out.exists() and not out.is_dir():
+        raise AssistantCommandError(f"--out: {out} exists and is not a directory")
+    request = EvaluationRequest(
+        business_id=args.business, since=since, until=until, limit=args.limit,
+        instructions=instructions, concurrency=args.concurrency, timeout_seconds=timeout,
+    )  # fmt: skip
+    return _EvaluateOptions(request, out)
+
+
+def _instructions(file: str) -> str:
+    text = _read_text(file)
+    if not text.strip():
+        raise AssistantCommandError(f"--instructions-file: {file} is empty")
+    try:
+        tidy = validated(SettingsChanges(instructions=text))
+    except AssistantSettingsError as error:
+        raise AssistantCommandError(f"--instructions-file: {error.problem}") from None
+    return str(tidy.instructions)
+
+
+_WHEN_AGO: Final = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+def moment_of(text: str, option: str, now: datetime) -> datetime:
+    """A time given as how long ago (7d, 12h, 30m, 1d12h) or as a UTC date or time."""
+    cleaned = text.strip().lower()
+    found = _WHEN_AGO.match(cleaned)
+    if cleaned and found is not None:
+        days, hours, minutes = (int(part or 0) for part in found.groups())
+        return now - timedelta(days=days, hours=hours, minutes=minutes)
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise AssistantCommandError(
+            f"{option}: {text!r} is neither a duration such as 7d, 12h or 30m nor a time "
+            "such as 2026-11-20T08:00"
+        ) from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _default_directory(business_id: str, now: datetime) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", business_id)[:60]
+    return f"evaluation-{safe}-{now:%Y%m%d-%H%M%S}"
+
+
+def _report(result: Evaluation, out: Path, *, as_json: bool) -> int:
+    window = f"{result.since:%Y-%m-%d %H:%M} to {result.until:%Y-%m-%d %H:%M} UTC"
+    paths: tuple[Path, Path] | None = None
+    if result.turns:
+        try:
+            paths = write_report(result, out)
+        except OSError as error:
+            raise AssistantCommandError(
+                f"--out: cannot write the report in {out}: {error}"
+            ) from None
+    if as_json:
+        print(json.dumps(summary_json(result, paths), indent=2))
+    elif paths is None:
+        print(f"no customer messages of business {result.business_id!r} from {window}: "
+              "nothing to replay, no report written")  # fmt: skip
+    else:
+        print(f"Replayed {len(result.turns)} turns of business {result.business_id!r} "
+              f"({window}) with the {result.provider} assistant; nothing was sent\n")  # fmt: skip
+        print_table(summary_rows(result.summary))
+        print(f"\nreport: {paths[0]}\n        {paths[1]}")
+    return 0
+
+
+def summary_json(result: Evaluation, paths: tuple[Path, Path] | None) -> dict[str, Any]:
+    """The summary for scripts; no files (null paths) when the window held nothing."""
+    figures = dataclasses.asdict(result.summary)
+    return {
+        "business_id": result.business_id,
+        "since": result.since.isoformat(),
+        "until": result.until.isoformat(),
+        "provider": result.provider,
+        **figures,
+        "csv": str(paths[0]) if paths else None,
+        "html": str(paths[1]) if paths else None,
+    }
+
+
+def summary_rows(summary: EvaluationSummary) -> list[tuple[str, str]]:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f} ms"
+
+    return [
+        ("turns replayed", str(summary.turns)),
+        ("changed", str(summary.changed)),
+        ("escalations then / now", f"{summary.escalations_then} / {summary.escalations_now}"),
+        ("failures then / now", f"{summary.failures_then} / {summary.failures_now}"),
+        ("latency now p50 / p99", f"{ms(summary.latency_p50_ms)} / {ms(summary.latency_p99_ms)}"),
+    ]
+
+
+class ReplayProgress:
+    """Turns replayed so far, on standard error: redrawn in place on a terminal, else a line
+    every few seconds."""
+
+    def __init__(self, out: TextIO, interval: float = 5.0) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._interval = 0.1 if self._tty else interval
+        self._last = time.monotonic()
+
+    def show(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        finished = done == total
+        if not finished and now - self._last < self._interval:
+            return
+        self._last = now
+        line = f"replayed {done:,}/{total:,} turns ({done / max(total, 1):.0%})"
+        if self._tty:
+            self._out.write("\r" + line + ("\n" if finished else ""))
+        elif finished:
+            return  # the summary follows on standard output
+        else:
+            self._out.write(line + "\n")
+        self._out.flush()

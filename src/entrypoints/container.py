@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
 
 import asyncpg
@@ -204,6 +205,32 @@ async def provide_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         yield assistant
     finally:
         await assistant.close()
+
+
+@asynccontextmanager
+async def named_assistant(settings: Settings, provider: str) -> AsyncIterator[Assistant]:
+    """The assistant ``provider`` names ("offline" or "openai"), whatever OPENAI_API_KEY
+    would choose for the server; for commands that try a provider (`assistant evaluate`)."""
+    if provider == "offline":
+        yield RulesAssistant()
+        return
+    if settings.openai_api_key is None:
+        raise AssistantProviderError(f"the {provider} assistant needs OPENAI_API_KEY")
+    assistant = create_openai_assistant(
+        api_key=settings.openai_api_key.value,
+        model=settings.openai_model,
+        base_url=settings.openai_base_url,
+        timeout_seconds=settings.openai_timeout_seconds,
+        max_retries=settings.openai_max_retries,
+    )
+    try:
+        yield assistant
+    finally:
+        await assistant.close()
+
+
+class AssistantProviderError(Exception):
+    """The provider asked for cannot be used with these settings."""
 
 
 def channels_of(notifiers: list[Notifier]) -> list[str]:
