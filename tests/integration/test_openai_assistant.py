@@ -328,6 +328,15 @@ async def test_a_provider_message_quoting_the_key_is_redacted(
     assert reason == f"the AI provider answered 400: key *** or *** cannot use model {MODEL}"
 
 
+async def test_a_provider_message_quoting_the_customer_has_their_number_masked(
+    assistant: OpenAiAssistant, server: ScriptedOpenAi
+) -> None:
+    server.then(Failure(400, "Invalid content in message: 'call me on +33612345678'"))
+    reason = await unavailable(assistant, "call me on +33612345678")
+    assert reason.startswith("the AI provider answered 400: Invalid content in message")
+    assert "33612345678" not in reason
+
+
 @pytest.mark.parametrize("content_type", ["application/json", "text/html"])
 async def test_an_answer_that_is_not_json_makes_the_assistant_unavailable(
     assistant: OpenAiAssistant, server: ScriptedOpenAi, content_type: str

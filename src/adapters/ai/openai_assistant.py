@@ -46,6 +46,7 @@ from domain.assistant import (
     Said,
 )
 from domain.outbound import TextMessage
+from domain.privacy import mask_phones_in
 from domain.whatsapp_limits import TEXT_BODY_MAX, text_length, truncate_text
 
 PROVIDER: Final = "openai"
@@ -262,10 +263,11 @@ _KEY_LIKE: Final = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_*.\-]{4,}", re.IGNOR
 
 
 def redact(text: str, api_key: str) -> str:
-    """A provider's message made safe to record: no key, not too long."""
+    """A provider's message made safe to record: no key, no phone number (it may quote the
+    customer's messages), not too long."""
     if api_key:
         text = text.replace(api_key, "***")
-    text = _KEY_LIKE.sub("***", text)
+    text = mask_phones_in(_KEY_LIKE.sub("***", text))
     if len(text) > MAX_PROVIDER_MESSAGE:
         text = text[: MAX_PROVIDER_MESSAGE - 1] + "…"
     return text
