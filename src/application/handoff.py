@@ -216,10 +216,12 @@ class ConversationHandoff:
         cause_id: str | None,
         key: HandoffKey | None,
     ) -> HandoffState | Replayed:
-        if key is not None and (known := await self._records.remembered(business_id, key.key)):
-            return _replayed(known, key)
         for _ in range(_ATTEMPTS):
             history = await self._records.history(stream_id)
+            # The key is read after the state: a request with this key whose event (and key)
+            # committed meanwhile is found by its key, rather than refused by its event.
+            if key is not None and (known := await self._records.remembered(business_id, key.key)):
+                return _replayed(known, key)
             event, state = decide(history)
             new = None if event is None else _new_event(stream_id, kind, history.version,
                                                         event, cause_id)  # fmt: skip

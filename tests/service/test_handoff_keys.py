@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 
+from adapters.memory.handoff import InMemoryHandoffRecords
 from application.handoff import (
+    ConversationHandoff,
     Escalation,
+    HandoffHistory,
     HandoffKey,
     HandoffRefusal,
     HandoffRefusedError,
     HandoffState,
     Replayed,
 )
-from tests.service.test_handoff import CHAT, recorded, world
+from tests.service.test_handoff import CHAT, NOW, STREAM, recorded, world
 
 
 def key(name: str, fingerprint: str = "asked") -> HandoffKey:
@@ -48,3 +53,27 @@ async def test_a_refused_command_keeps_no_key() -> None:
         await handoff.resolve("acme", CHAT, key=key("k1"))
     await handoff.escalate("acme", CHAT, Escalation())
     assert isinstance(await handoff.resolve("acme", CHAT, key=key("k1")), HandoffState)
+
+
+class LandsDuringRead(InMemoryHandoffRecords):
+    """Runs another request to its end while the next read of the state is under way."""
+
+    meanwhile: Callable[[], Awaitable[object]] | None = None
+
+    async def history(self, stream_id: str) -> HandoffHistory:
+        if self.meanwhile is not None:
+            other, self.meanwhile = self.meanwhile, None
+            await other()
+        return await super().history(stream_id)
+
+
+async def test_a_repeat_racing_the_first_request_gets_its_answer_not_a_refusal() -> None:
+    store, _ = await world()
+    records = LandsDuringRead(store, {"acme": {CHAT: STREAM}})
+    handoff = ConversationHandoff(records, clock=lambda: NOW)
+    records.meanwhile = lambda: handoff.escalate("acme", CHAT, Escalation(), key=key("k1"))
+
+    repeat = await handoff.escalate("acme", CHAT, Escalation(), key=key("k1"))
+
+    assert repeat == Replayed(f"escalated at {STREAM}")
+    assert len(await recorded(store)) == 1
