@@ -20,6 +20,13 @@ from typing import Final, Protocol
 import msgspec
 
 from application.event_log import NewEvent
+from application.idempotency import (
+    KEY_FIELD,
+    KEY_REUSED,
+    KeyToRemember,
+    RememberedKey,
+    same_request,
+)
 from application.templates import TemplateBook, prepare_template
 from domain.events import EventMetadata
 from domain.outbound import OutboundMessage, Recipient, TemplateMessage, recipient_of
@@ -79,20 +86,6 @@ class ConversationFacts:
     def recipient(self) -> Recipient:
         """The customer's phone number when known, else their business-scoped user id."""
         return recipient_of(self.customer_phone, self.customer_user_id, self.customer_id)
-
-
-@dataclass(frozen=True, slots=True)
-class RememberedKey:
-    fingerprint: str
-    message_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class KeyToRemember:
-    business_id: str
-    key: str
-    fingerprint: str
-    message_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,14 +182,9 @@ def checked(message: OutboundMessage) -> OutboundMessage:
 
 
 def replay(known: RememberedKey, command: SendCommand) -> QueuedAnswer:
-    if known.fingerprint != command.request_fingerprint:
-        raise SendRefusedError(
-            Refusal.KEY_REUSED,
-            "This Idempotency-Key was already used with a different request; use a new key "
-            "for a new message.",
-            "Idempotency-Key",
-        )
-    return QueuedAnswer(known.message_id, replayed=True)
+    if not same_request(known, command.request_fingerprint):
+        raise SendRefusedError(Refusal.KEY_REUSED, KEY_REUSED, KEY_FIELD)
+    return QueuedAnswer(known.answer, replayed=True)  # a send's answer is its message id
 
 
 async def _conversation(unit: SendingUnit, command: SendCommand) -> ConversationFacts:

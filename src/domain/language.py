@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Final
 
-from domain.assistant import AssistantContext, Language
+from domain.assistant import Language
 
 
 def _vocabulary(text: str) -> frozenset[str]:
@@ -90,11 +90,3 @@ def detect_first(texts: Iterable[str], default: Language) -> Language:
         if language is not None:
             return language
     return default
-
-
-def customer_language(context: AssistantContext) -> Language:
-    """The language of the newest new message that shows one, then of the customer's
-    earlier messages, else the context's (the business's choice or the one known before)."""
-    newest_first = [m.text for m in reversed(context.new_messages)]
-    newest_first += [s.text for s in reversed(context.history) if s.speaker == "customer"]
-    return detect_first(newest_first, context.language)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, QueryParameter, SkipValidation
+from litestar.params import QueryParameter, SkipValidation
 
 from application.read_models import (
     OutboxPage,
@@ -47,15 +45,13 @@ from domain.outbound import (
 )
 from domain.outbox import parse_message_id
 from entrypoints.errors import ApiError, request_id_of
+from entrypoints.idempotency import checked_key, key_header, request_fingerprint
 from entrypoints.openapi import error_responses
 
 # Services come from the router's dependencies and are not values to validate.
 Sending = NamedDependency[SkipValidation[MessageSending]]
 Retries = NamedDependency[SkipValidation[OutboxRetries]]
 Queries = NamedDependency[SkipValidation[ReadModelQueries]]
-
-IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
-_KEY_SHAPE: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -258,21 +254,8 @@ def request_field(message: OutboundMessage, field: str) -> str:
     return field
 
 
-def checked_key(key: str | None) -> str | None:
-    if key is None:
-        return None
-    if not _KEY_SHAPE.match(key):
-        raise ApiError(
-            "invalid_parameter",
-            f"The {IDEMPOTENCY_HEADER} header must be 1 to 255 visible ASCII characters.",
-            parameter=IDEMPOTENCY_HEADER,
-        )
-    return key
-
-
 def fingerprint(conversation_id: str, data: SendMessageRequest) -> str:
-    encoded = msgspec.json.encode(data)
-    return hashlib.sha256(conversation_id.encode() + b"\x1f" + encoded).hexdigest()
+    return request_fingerprint(conversation_id.encode(), msgspec.json.encode(data))
 
 
 _REFUSALS: Final = {
@@ -296,12 +279,7 @@ def refusal_error(refused: SendRefusedError, message: OutboundMessage | None) ->
     return ApiError(_REFUSALS[refused.refusal], text, parameter=parameter)
 
 
-KEY_HEADER: Final[Any] = HeaderParameter(
-    name=IDEMPOTENCY_HEADER,
-    default=None,
-    description="Any unique string (at most 255 characters): the same key with the same request"
-    " returns the first answer again for 24 hours and queues nothing new.",
-)
+KEY_HEADER: Final[Any] = key_header("queues nothing new")
 
 
 @post(

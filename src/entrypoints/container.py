@@ -425,7 +425,7 @@ class Container(containers.DeclarativeContainer):
     outbox_retries = providers.Singleton(PostgresOutboxRetries, pool, event_store)
     assistant_settings = providers.Singleton(AssistantSettingsService, event_store)
     handoff_records = providers.Singleton(PostgresHandoffRecords, pool, event_store)
-    conversation_handoff = providers.Singleton(ConversationHandoff, handoff_records, event_store)
+    conversation_handoff = providers.Singleton(ConversationHandoff, handoff_records)
     turn_book = providers.Singleton(PostgresTurnBook, pool, event_store)
     turn_worker = providers.Singleton(
         AssistantTurnWorker,

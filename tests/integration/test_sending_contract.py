@@ -17,13 +17,8 @@ from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.sending import PostgresSendingUnits
 from application.codec import EventCodec
 from application.event_log import NewEvent
-from application.sending import (
-    ConversationFacts,
-    KeyToRemember,
-    QuotedMessage,
-    RememberedKey,
-    SendingUnits,
-)
+from application.idempotency import KeyToRemember, RememberedKey
+from application.sending import ConversationFacts, QuotedMessage, SendingUnits
 from domain.conversation import MessageReceived, conversation_stream, message_event_id
 from domain.event_types import EVENT_TYPES
 from domain.inbound import InboundMessage, TextContent

@@ -34,7 +34,7 @@ async def world() -> tuple[InMemoryEventStore, ConversationHandoff]:
     store = InMemoryEventStore(CODEC)
     await store.append(STREAM, [customer_wrote(NUMBER, ANA)])
     records = InMemoryHandoffRecords(store, {"acme": {CHAT: STREAM}})
-    return store, ConversationHandoff(records, store, clock=lambda: NOW)
+    return store, ConversationHandoff(records, clock=lambda: NOW)
 
 
 async def recorded(store: InMemoryEventStore) -> list[object]:
@@ -94,7 +94,7 @@ class SlowReads(InMemoryHandoffRecords):
 async def test_two_agents_racing_to_escalate_one_wins_and_the_other_is_told() -> None:
     store, _ = await world()
     records = SlowReads(store, {"acme": {CHAT: STREAM}})
-    handoff = ConversationHandoff(records, store, clock=lambda: NOW)
+    handoff = ConversationHandoff(records, clock=lambda: NOW)
     outcomes = await asyncio.gather(
         *(handoff.escalate("acme", CHAT, Escalation(assignee=name)) for name in ("A", "B")),
         return_exceptions=True,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from domain.assistant import AssistantContext, CustomerInput, Language, Said
+from domain.language import detect_first
 
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 INSTRUCTIONS = """Boulangerie Martin, artisan boulanger depuis 1982.
@@ -28,13 +29,18 @@ def said(text: str, *, kind: str = "text", choice_id: str | None = None,
 
 def context(
     *messages: CustomerInput | str,
-    language: Language = "fr",
+    language: Language | None = None,
     customer_name: str | None = "Marie Dupont",
     business_hours: str | None = HOURS,
     instructions: str = INSTRUCTIONS,
     history: tuple[Said, ...] = (),
 ) -> AssistantContext:
+    """``language``: by default the customer's, as a turn with the language on auto finds it."""
     inputs = tuple(said(m) if isinstance(m, str) else m for m in messages)
+    if language is None:
+        newest_first = [m.text for m in reversed(inputs)]
+        newest_first += [s.text for s in reversed(history) if s.speaker == "customer"]
+        language = detect_first(newest_first, "fr")
     return AssistantContext(
         business_id="default", conversation_id="conv-1", language=language,
         instructions=instructions, customer_name=customer_name,

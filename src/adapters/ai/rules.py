@@ -1,7 +1,8 @@
 """The offline assistant: rules, no network, the default when no AI provider is set.
 
-It reads what the customer's new messages ask for (``domain.intents``) in the language
-they are written in (``domain.language``) and answers with short, friendly messages,
+It reads what the customer's new messages ask for (``domain.intents``) and answers in the
+language the turn chose (``context.language``: the business's fixed language, else the
+customer's, see ``domain.reply_policy.reply_language``) with short, friendly messages,
 picking among several phrasings so that a conversation does not sound canned. A clear
 request for a person hands the conversation over. When it does not understand, it says
 what it can help with and offers buttons for it; a tap is understood by its id.
@@ -27,7 +28,7 @@ from domain.assistant import (
     Reply,
 )
 from domain.intents import Intent, contact_lines, find_intents, hours_lines
-from domain.language import customer_language, normalize
+from domain.language import normalize
 from domain.outbound import OutboundMessage, ReplyButton, ReplyButtonsMessage, TextMessage
 from domain.whatsapp_limits import check_message
 
@@ -165,7 +166,7 @@ class RulesAssistant:
 
 def decide(context: AssistantContext) -> Decision:
     messages = context.new_messages
-    language = customer_language(context)
+    language = context.language
     intents: set[Intent] = set()
     for message in messages:
         intents |= find_intents(message.text, choice_id=message.choice_id)

@@ -9,12 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from application.event_log import NewEvent
-from application.sending import (
-    ConversationFacts,
-    KeyToRemember,
-    QuotedMessage,
-    RememberedKey,
-)
+from application.idempotency import KeyToRemember, RememberedKey
+from application.sending import ConversationFacts, QuotedMessage
 
 
 @dataclass
@@ -59,7 +55,7 @@ class InMemorySendingUnit:
             stored = self._state.keys.get((key.business_id, key.key))
             if stored is not None:
                 return stored
-            self._keys[key.business_id, key.key] = RememberedKey(key.fingerprint, key.message_id)
+            self._keys[key.business_id, key.key] = key.remembered()
         self._queued.append((stream_id, new))
         return None
 

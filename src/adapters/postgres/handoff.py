@@ -1,5 +1,6 @@
-"""What the handoff commands read on PostgreSQL: a conversation's stream, and the latest
-handoff events in it."""
+"""What the handoff commands read and record on PostgreSQL: a conversation's stream, the
+latest handoff events in it, and a handoff event with its Idempotency-Key in one
+transaction."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any, Final
 import asyncpg
 
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.idempotency import remember, remembered
+from application.event_log import AppendRequest, ConcurrencyError, NewEvent
 from application.handoff import HandoffHistory, handoff_history
+from application.idempotency import KeyToRemember, RememberedKey
 from domain.events import event_type_name
 from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
 from domain.public_ids import is_public_id
@@ -51,3 +55,20 @@ class PostgresHandoffRecords:
         head = int(rows[0]["head"]) if rows else 0
         found = [self._store.decode_row(row) for row in rows if row["event_id"] is not None]
         return handoff_history(head, [(r.version, r.event) for r in found])
+
+    async def remembered(self, business_id: str, key: str) -> RememberedKey | None:
+        async with self._pool.acquire() as connection:
+            return await remembered(connection, business_id, key)
+
+    async def record(
+        self, stream_id: str, version: int, new: NewEvent | None, key: KeyToRemember | None
+    ) -> RememberedKey | None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            if key is not None and (raced := await remember(connection, key)) is not None:
+                return raced  # a concurrent request with this key committed first
+            if new is not None:
+                request = AppendRequest(stream_id, [new], version)
+                (result,) = await self._store.append_on(connection, [request])
+                if result.is_duplicate:  # rolls the key back with it
+                    raise ConcurrencyError(stream_id, version, result.stream_version)
+        return None

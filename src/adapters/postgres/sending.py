@@ -13,15 +13,11 @@ import asyncpg
 
 from adapters.postgres.connection import PgConnection
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.idempotency import remember, remembered
 from adapters.postgres.outbox import apply_outbox_event
 from application.event_log import AppendRequest, NewEvent
-from application.sending import (
-    ConversationFacts,
-    KeyToRemember,
-    QuotedMessage,
-    RememberedKey,
-    RetryOutcome,
-)
+from application.idempotency import KeyToRemember, RememberedKey
+from application.sending import ConversationFacts, QuotedMessage, RetryOutcome
 from domain.conversation import MessageReceived
 from domain.events import EventMetadata, event_type_name
 from domain.outbox import (
@@ -32,22 +28,6 @@ from domain.outbox import (
 )
 from domain.public_ids import is_public_id
 
-IDEMPOTENCY_WINDOW: Final = "24 hours"
-
-_REMEMBERED_SQL: Final = f"""
-select request_hash, message_id from idempotency_keys
-where business_id = $1 and key = $2 and created_at > now() - interval '{IDEMPOTENCY_WINDOW}'
-"""
-_FORGET_EXPIRED_SQL: Final = f"""
-delete from idempotency_keys
-where business_id = $1 and key = $2 and created_at <= now() - interval '{IDEMPOTENCY_WINDOW}'
-"""
-_REMEMBER_SQL: Final = """
-insert into idempotency_keys (business_id, key, request_hash, message_id)
-values ($1, $2, $3, $4)
-on conflict (business_id, key) do nothing
-returning message_id
-"""
 _CONVERSATION_SQL: Final = """
 select id, phone_number_id, customer_id, customer_phone, customer_user_id, group_id
 from conversations where business_id = $1 and public_id = $2
@@ -94,10 +74,7 @@ class PostgresSendingUnit:
         self._store = store
 
     async def remembered(self, business_id: str, key: str) -> RememberedKey | None:
-        row = await self._connection.fetchrow(_REMEMBERED_SQL, business_id, key)
-        if row is None:
-            return None
-        return RememberedKey(row["request_hash"], str(row["message_id"]))
+        return await remembered(self._connection, business_id, key)
 
     async def conversation(
         self, business_id: str, conversation_id: str
@@ -136,14 +113,8 @@ class PostgresSendingUnit:
     async def queue(
         self, stream_id: str, new: NewEvent, key: KeyToRemember | None
     ) -> RememberedKey | None:
-        if key is not None:
-            await self._connection.execute(_FORGET_EXPIRED_SQL, key.business_id, key.key)
-            stored = await self._connection.fetchval(
-                _REMEMBER_SQL, key.business_id, key.key, key.fingerprint,
-                uuid.UUID(key.message_id),
-            )  # fmt: skip
-            if stored is None:  # a concurrent request with this key committed first
-                return await self.remembered(key.business_id, key.key)
+        if key is not None and (raced := await remember(self._connection, key)) is not None:
+            return raced  # a concurrent request with this key committed first
         await self._store.append_on(self._connection, [AppendRequest(stream_id, [new])])
         return None
 
