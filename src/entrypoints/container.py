@@ -24,6 +24,7 @@ from adapters.postgres.connection import connect, create_pool
 from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.handoff import PostgresHandoffRecords
+from adapters.postgres.idempotency import PostgresExpiredKeys
 from adapters.postgres.media import PostgresReceivedMedia
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQueue
@@ -49,6 +50,7 @@ from application.assistant_turns import AssistantTurnWorker, TurnSettings
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.codec import EventCodec
 from application.handoff import ConversationHandoff
+from application.idempotency import ExpiredKeyPurger
 from application.media import MediaService
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
 from application.outbox import OutboxSender, SenderSettings
@@ -276,6 +278,7 @@ async def start_workers(container: Container) -> list[str]:
     (await resolve(container.notice_worker())).start()
     (await resolve(container.outbox_sender())).start()
     (await resolve(container.turn_worker())).start()
+    (await resolve(container.key_purger())).start()
     return [runner.subscriber.name for runner in runners.runners]
 
 
@@ -284,6 +287,7 @@ async def stop_workers(container: Container) -> None:
     await (await resolve(container.notice_worker())).stop()
     await (await resolve(container.outbox_sender())).stop()
     await (await resolve(container.turn_worker())).stop()
+    await (await resolve(container.key_purger())).stop()
 
 
 async def store_environment_business(container: Container) -> None:
@@ -398,6 +402,9 @@ class Container(containers.DeclarativeContainer):
     )
     notice_deliveries = providers.Singleton(PostgresNoticeDeliveries, pool)
     notice_worker = providers.Singleton(NoticeDeliveryWorker, notice_deliveries, notifiers)
+    key_purger = providers.Singleton(
+        ExpiredKeyPurger, providers.Singleton(PostgresExpiredKeys, pool)
+    )
     # The projections and process managers that follow the event feed register here.
     subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List(
         *(providers.Singleton(projection) for projection in PROJECTIONS),

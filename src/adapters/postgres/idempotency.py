@@ -3,7 +3,9 @@ connection so that a key commits with what its request recorded, or not at all."
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
+
+import asyncpg
 
 from adapters.postgres.connection import PgConnection
 from application.idempotency import KeyToRemember, RememberedKey
@@ -17,6 +19,14 @@ where business_id = $1 and key = $2 and created_at > now() - interval '{IDEMPOTE
 _FORGET_EXPIRED_SQL: Final = f"""
 delete from idempotency_keys
 where business_id = $1 and key = $2 and created_at <= now() - interval '{IDEMPOTENCY_WINDOW}'
+"""
+_FORGET_ALL_EXPIRED_SQL: Final = f"""
+delete from idempotency_keys
+where ctid in (
+    select ctid from idempotency_keys
+    where created_at <= now() - interval '{IDEMPOTENCY_WINDOW}'
+    limit $1
+)
 """
 _REMEMBER_SQL: Final = """
 insert into idempotency_keys (business_id, key, request_hash, answer)
@@ -42,3 +52,12 @@ async def remember(connection: PgConnection, key: KeyToRemember) -> RememberedKe
     if stored is not None:
         return None
     return await remembered(connection, key.business_id, key.key)
+
+
+class PostgresExpiredKeys:
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self._pool = pool
+
+    async def forget_expired(self, limit: int) -> int:
+        status = await self._pool.execute(_FORGET_ALL_EXPIRED_SQL, limit)
+        return int(status.split()[-1])  # "DELETE <count>"
