@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import re
 import sys
 import time
@@ -393,13 +394,21 @@ def _evaluate_options(
     if args.instructions_file is not None:
         instructions = _instructions(args.instructions_file)
     out = Path(args.out) if args.out else Path.cwd() / _default_directory(args.business, now)
-    if out.exists() and not out.is_dir():
-        raise AssistantCommandError(f"--out: {out} exists and is not a directory")
+    _check_writable(out)
     request = EvaluationRequest(
         business_id=args.business, since=since, until=until, limit=args.limit,
         instructions=instructions, concurrency=args.concurrency, timeout_seconds=timeout,
     )  # fmt: skip
     return _EvaluateOptions(request, out)
+
+
+def _check_writable(out: Path) -> None:
+    """Before any replay (which may cost provider calls): can the report be written there?"""
+    if out.exists() and not out.is_dir():
+        raise AssistantCommandError(f"--out: {out} exists and is not a directory")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise AssistantCommandError(f"--out: cannot write in {existing}")
 
 
 def _instructions(file: str) -> str:
@@ -422,7 +431,10 @@ def moment_of(text: str, option: str, now: datetime) -> datetime:
     found = _WHEN_AGO.match(cleaned)
     if cleaned and found is not None:
         days, hours, minutes = (int(part or 0) for part in found.groups())
-        return now - timedelta(days=days, hours=hours, minutes=minutes)
+        try:
+            return now - timedelta(days=days, hours=hours, minutes=minutes)
+        except (OverflowError, ValueError):
+            raise AssistantCommandError(f"{option}: {text!r} reaches too far back") from None
     try:
         at = datetime.fromisoformat(text.strip())
     except ValueError:
