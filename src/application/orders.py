@@ -546,12 +546,10 @@ def _queued(
 
 
 def _change_event_id(change: DomainEvent, cause: str) -> uuid.UUID:
-    """Each status is reached once per order; a change request once per message."""
-    tag = str(change.__struct_config__.tag)
-    order_id = getattr(change, "order_id", "")
-    if isinstance(change, OrderChangeRequested):
-        return order_event_id(order_id, tag, cause)
-    return order_event_id(order_id, tag)
+    """Named by its cause: the same cause handled again stores nothing new, while two causes
+    (two taps) both append at the version they read, so the second is decided again."""
+    return order_event_id(getattr(change, "order_id", ""), str(change.__struct_config__.tag),
+                          cause)  # fmt: skip
 
 
 def _answer_id(command: StatusCommand, notice: CustomerNotice) -> str:

@@ -337,8 +337,8 @@ def cart_requests(cart: OrderContent, catalog: Mapping[str, Product]) -> list[Re
 
 
 def order_event_id(order_id: str, change: str, cause: str = "once") -> uuid.UUID:
-    """Placing, confirming, cancelling, shipping and delivering happen once per order (the
-    default cause); a change request once per message asking for it."""
+    """An order is placed once (the default cause); each change once per cause (the message
+    or request that asked for it)."""
     return deterministic_event_id("order", order_id, change, cause)
 
 

@@ -231,10 +231,10 @@ async def test_unknown_or_out_of_stock_items_are_refused_and_place_nothing(
 
 
 async def deliver_late(world: SendingWorld, customer: str, message: dict[str, Any],
-                       hours_ago: float) -> None:  # fmt: skip
+                       hours_ago: float, wamid: str | None = None) -> None:  # fmt: skip
     """A customer's message Meta delivers with its old timestamp (a delayed delivery)."""
     sent_at = int(time.time() - hours_ago * 3600)
-    message = {"from": customer, "id": f"wamid.late-{uuid.uuid4().hex}",
+    message = {"from": customer, "id": wamid or f"wamid.late-{uuid.uuid4().hex}",
                "timestamp": str(sent_at), **message}  # fmt: skip
     raw = encode(webhook(messages_change([message])))
     answer = await world.http.post("/webhooks/whatsapp", content=raw, headers=signed_headers(raw))
@@ -311,3 +311,29 @@ async def test_outside_the_window_confirmations_and_notices_go_out_as_templates(
         _, notice = await world.eventually(templates_sent(2))
         assert notice["name"] == "order_status"
         assert [p["text"] for p in notice["components"][0]["parameters"]] == ["oback1", "livrée"]
+
+
+async def test_a_tap_meta_delivers_twice_confirms_once(database_url: str) -> None:
+    async with sending_world(database_url) as world:
+        await list_products(world, product("tee", 1990, 5))
+        await world.customer_writes("Hello, I would like a shirt please", ANA)
+        _, delivery = await world.sim.customer_sends(
+            inbound.order("c", [("tee", 1, 19.9, "EUR")]), phone=ANA
+        )
+        assert delivery.ok
+        summary = await summary_for(world, ANA)
+        assert [b["reply"]["title"] for b in summary["interactive"]["action"]["buttons"]] == [
+            "Confirm", "Change", "Cancel"]  # fmt: skip
+        confirm = button_ids(summary)[0]
+        order_id = confirm.removeprefix("confirm_order_")
+        for _ in range(2):  # the same message (one wamid), delivered again
+            await deliver_late(world, ANA, tapped(confirm), hours_ago=0, wamid="wamid.tap-1")
+        await api_order(world, order_id, "confirmed")
+        (text,) = await texts_reach(world, ANA, 1)
+        assert text == f"Thank you! Your order {order_id} is confirmed. Total: €19.90."
+        assert await order_events(world, order_id) == ["order.placed", "order.confirmed"]
+        # A later, distinct tap is answered politely and changes nothing either.
+        await tap(world, ANA, confirm)
+        texts = await texts_reach(world, ANA, 2)
+        assert texts[1] == "This order is already confirmed, so that button changes nothing now."
+        assert await order_events(world, order_id) == ["order.placed", "order.confirmed"]
