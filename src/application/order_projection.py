@@ -81,8 +81,8 @@ def order_changes(events: Sequence[RecordedEvent]) -> OrderChanges:
         event = recorded.event
         if isinstance(event, OrderPlaced):
             placed[(event.business_id, event.order_id)] = _row(event)
-        elif type(event) in _STATUS_OF:
-            _move(placed, moved, event, _STATUS_OF[type(event)])  # type: ignore[arg-type]
+        elif isinstance(event, OrderConfirmed | OrderCancelled | OrderShipped | OrderDelivered):
+            _move(placed, moved, event, _STATUS_OF[type(event)])
         elif isinstance(event, OutboundMessageQueued) and _recommends(event):
             recommendations.append(RecommendationRow(
                 event.message_id, event.business_id,

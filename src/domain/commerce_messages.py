@@ -42,20 +42,21 @@ _REFUSED: Final[dict[str, dict[Language, str]]] = {
         "en": "I found nothing to order.",
     },
     "unknown_product": {
-        "fr": "Ces articles ne sont pas dans notre catalogue : {products}.",
+        "fr": "Ces articles ne sont pas dans notre catalogue\u00a0: {products}.",
         "en": "These items are not in our catalog: {products}.",
     },
     "out_of_stock": {
-        "fr": "Désolé, ces articles ne sont plus disponibles en quantité suffisante : {products}.",
+        "fr": "Désolé, ces articles ne sont plus disponibles en quantité suffisante\u00a0: "
+        "{products}.",
         "en": "Sorry, these items are not available in that quantity: {products}.",
     },
     "too_many": {
-        "fr": "Cette commande est trop importante pour être passée ici ; "
+        "fr": "Cette commande est trop importante pour être passée ici\u00a0; "
         "un conseiller peut vous aider.",
         "en": "This order is too large to place here; a person from our team can help.",
     },
     "mixed_currencies": {
-        "fr": "Ces articles ne peuvent pas être commandés ensemble : {products}.",
+        "fr": "Ces articles ne peuvent pas être commandés ensemble\u00a0: {products}.",
         "en": "These items cannot be ordered together: {products}.",
     },
 }
@@ -127,7 +128,7 @@ def order_refused_text(refused: OrderRefused, language: Language) -> str:
 def not_pending_text(not_pending: NotPending, language: Language) -> str:
     status = _STATUS[not_pending.status][language]
     if language == "fr":
-        return f"Cette commande est {status} : ce bouton ne change plus rien."
+        return f"Cette commande est {status}\u00a0: ce bouton ne change plus rien."
     return f"This order is {status}, so that button changes nothing now."
 
 

@@ -224,7 +224,7 @@ async def test_unknown_or_out_of_stock_items_are_refused_and_place_nothing(
             _, delivery = await world.sim.customer_sends(inbound.order("c", items), phone=ANA)
             assert delivery.ok
         texts = await texts_reach(world, ANA, 3)
-        assert "Ces articles ne sont pas dans notre catalogue : nope." in texts
+        assert "Ces articles ne sont pas dans notre catalogue\u00a0: nope." in texts
         assert sum("plus disponibles en quantité suffisante" in t for t in texts) == 2
         assert not [b for b in sent_to(world, ANA) if b.get("type") == "interactive"]
         assert (await world.http.get("/api/v1/orders")).json()["items"] == []
