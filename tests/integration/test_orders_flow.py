@@ -51,7 +51,8 @@ async def summary_for(world: SendingWorld, customer: str) -> dict[str, Any]:
 
     async def found() -> dict[str, Any] | None:
         interactive = [b for b in sent_to(world, customer) if b.get("type") == "interactive"]
-        buttons = [b for b in interactive if b["interactive"]["type"] == "button"]
+        buttons = [b for b in interactive if b["interactive"]["type"] == "button"
+                   and button_ids(b)[0].startswith("confirm_order_")]  # fmt: skip
         return buttons[-1] if buttons else None
 
     summary: dict[str, Any] = await world.eventually(found)
@@ -337,3 +338,27 @@ async def test_a_tap_meta_delivers_twice_confirms_once(database_url: str) -> Non
         texts = await texts_reach(world, ANA, 2)
         assert texts[1] == "This order is already confirmed, so that button changes nothing now."
         assert await order_events(world, order_id) == ["order.placed", "order.confirmed"]
+
+
+async def test_carts_and_order_buttons_start_no_assistant_turn(database_url: str) -> None:
+    async with sending_world(database_url, WAZYBOT_AUTO_REPLIES="true") as world:
+        await list_products(world, product("tee", 1990, 5))
+        await world.customer_writes("Bonjour", BO)
+        _, delivery = await world.sim.customer_sends(
+            inbound.order("c", [("tee", 1, 19.9, "EUR")]), phone=BO
+        )
+        assert delivery.ok
+        confirm = button_ids(await summary_for(world, BO))[0]
+        await tap(world, BO, confirm)
+        await api_order(world, confirm.removeprefix("confirm_order_"), "confirmed")
+        store = await resolve(world.container.event_store())
+        chat = conversation_stream(PHONE_NUMBER_ID, BO)
+
+        async def turns_settled() -> list[str] | None:
+            types = [r.type for r in await store.read_stream(chat)]
+            # The assistant's turn for "Bonjour" is taken; the orders answered the rest.
+            done = "assistant.turn_completed" in types or "assistant.turn_failed" in types
+            return types if done and types.count("outbound.queued") >= 3 else None
+
+        types = await world.eventually(turns_settled)
+        assert types.count("assistant.turn_requested") == 1, types

@@ -19,6 +19,7 @@ from application.event_log import AppendRequest, NewEvent, RecordedEvent
 from domain.assistant_turns import AssistantTurnRequested, turn_requested_event_id
 from domain.conversation import MessageReceived
 from domain.events import EventMetadata
+from domain.orders import is_order_message
 from domain.reply_policy import starts_turn
 
 log = structlog.get_logger(__name__)
@@ -73,7 +74,8 @@ class TurnRequestSubscriber:
             return
         requested = False
         for recorded in events:
-            if not starts_turn(recorded.event):
+            # Carts and order buttons are the orders process manager's to answer.
+            if not starts_turn(recorded.event) or is_order_message(recorded.event):
                 continue
             event = recorded.event
             assert isinstance(event, MessageReceived)
