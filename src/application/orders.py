@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +39,7 @@ from application.templates import TemplateBook, TemplateError, prepare_template
 from domain.assistant import Language
 from domain.assistant_settings import AssistantSettings, settings_stream
 from domain.assistant_settings import evolve as evolve_assistant_settings
-from domain.catalog import catalog_of, catalog_stream
+from domain.catalog import Product, catalog_of, catalog_stream
 from domain.commerce_messages import (
     OrderMove,
     not_pending_text,
@@ -202,6 +202,10 @@ class OrderRefusedError(Exception):
         self.message = message
 
 
+class _KeyRacedError(Exception):
+    """Another request stored the same idempotency key first: this one writes nothing."""
+
+
 class ContentionError(Exception):
     """The order kept changing under a command, attempt after attempt; try again later."""
 
@@ -267,6 +271,7 @@ class OrderDesk:
             cause=event.message.wamid,
             source="catalog_order",
             correlation=recorded.metadata.correlation_id,
+            catalog=catalog,
         )
 
     async def place(
@@ -279,6 +284,7 @@ class OrderDesk:
         cause: str,
         source: OrderSource,
         correlation: str | None = None,
+        catalog: Mapping[str, Product] | None = None,
     ) -> Literal["placed", "refused", "ignored"]:
         """Place an order priced from the catalog now, with its summary queued for the
         customer; or queue the reason it cannot be placed. The same ``cause`` places once."""
@@ -289,7 +295,8 @@ class OrderDesk:
         if not _window_open(customer, now):
             log.info("orders.not_placed", reason="service window closed", cause=cause)
             return "ignored"  # a cart or request this old is no longer an immediate wish
-        catalog = catalog_of(r.event for r in await unit.read(catalog_stream(business_id)))
+        if catalog is None:
+            catalog = catalog_of(r.event for r in await unit.read(catalog_stream(business_id)))
         priced = price_order(requested, catalog)
         metadata = EventMetadata(correlation_id=correlation or cause, causation_id=cause)
         if isinstance(priced, OrderRefused):
@@ -342,10 +349,10 @@ class OrderDesk:
         effects = await self._customer_effects(
             unit, business_id, customer, order, decided, cause, now, metadata
         )
-        await unit.append([
-            AppendRequest(stream, [change], expected_version=len(recorded_order)),
-            AppendRequest(customer.stream_id, effects),
-        ])  # fmt: skip
+        requests = [AppendRequest(stream, [change], expected_version=len(recorded_order))]
+        if effects:  # none when the window is closed and no order template is set
+            requests.append(AppendRequest(customer.stream_id, effects))
+        await unit.append(requests)
         log.info("orders.changed", order_id=order.order_id, by="customer",
                  change=decided.__struct_config__.tag)  # fmt: skip
         return "changed"
@@ -439,7 +446,7 @@ class OrderDesk:
             async with self._units.begin() as unit:
                 try:
                     return await self._change_status_on(unit, command)
-                except ConcurrencyError:
+                except (ConcurrencyError, _KeyRacedError):
                     continue
         raise ContentionError(f"order {command.order_id} kept changing; try again")
 
@@ -471,7 +478,7 @@ class OrderDesk:
             raced = await unit.remember(command.business_id, key,
                                         command.request_fingerprint, answer_id)  # fmt: skip
             if raced is not None:
-                raise ConcurrencyError(stream, len(recorded_order), -1)
+                raise _KeyRacedError  # the retry replays what the other request stored
         return StatusChanged(moved, notice)
 
     async def _record_status(
