@@ -314,8 +314,9 @@ def button_of(content: Content) -> OrderButton | None:
 
 def is_order_message(event: DomainEvent) -> bool:
     """A customer message that the orders process manager answers: a catalog cart, or a tap
-    on an order's button. Such a message must not start an assistant turn as well."""
-    if not isinstance(event, MessageReceived):
+    on an order's button, in a one-to-one conversation (nothing is sent to groups). Such a
+    message must not start an assistant turn as well."""
+    if not isinstance(event, MessageReceived) or event.message.group_id is not None:
         return False
     content = event.message.content
     return isinstance(content, OrderContent) or button_of(content) is not None

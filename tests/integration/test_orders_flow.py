@@ -15,8 +15,16 @@ from adapters.whatsapp.simulator import inbound
 from application.event_log import NewEvent
 from domain.catalog import Product, ProductListed, catalog_stream
 from domain.conversation import conversation_stream
+from domain.events import DomainEvent
 from domain.order_settings import OrderSettingsChanges
-from domain.orders import OrderItem, OrderPlaced, order_stream
+from domain.orders import (
+    OrderCancelled,
+    OrderConfirmed,
+    OrderItem,
+    OrderPlaced,
+    OrderShipped,
+    order_stream,
+)
 from entrypoints.container import resolve
 from tests.support.sending import SendingWorld, sending_world
 from tests.support.webhooks import PHONE_NUMBER_ID, encode, messages_change, signed_headers, webhook
@@ -362,3 +370,59 @@ async def test_carts_and_order_buttons_start_no_assistant_turn(database_url: str
 
         types = await world.eventually(turns_settled)
         assert types.count("assistant.turn_requested") == 1, types
+
+
+async def test_metrics_count_confirmed_orders_and_revenue_per_currency(
+    database_url: str,
+) -> None:
+    async with sending_world(database_url) as world:
+        store = await resolve(world.container.event_store())
+        now = datetime.now(UTC)
+        await world.customer_writes("Bonjour", ANA)
+        await world.customer_writes("Bonjour", BO)
+        bo_chat = await world.conversation_of(BO)
+        rows = [{"id": "product_cap", "title": "Cap"}]
+        recommendation = {"body": "Voici", "button": "Voir", "sections": [{"rows": rows}]}
+        listed = await world.send(bo_chat, {"list": recommendation})
+        assert listed.status_code == 202
+        orders = (  # (id, customer, currency, total, moves)
+            ("oa", ANA, "EUR", 1000, ("order.confirmed",)),
+            ("ob", ANA, "USD", 700, ("order.confirmed", "order.shipped")),
+            ("oc", ANA, "EUR", 5000, ("order.confirmed", "order.cancelled")),
+            ("od", BO, "EUR", 300, ()),
+        )
+        for order_id, customer, currency, total, moves in orders:
+            await store.append(order_stream(BUSINESS, order_id), [
+                NewEvent(event, uuid.uuid4()) for event in order_life(
+                    order_id, conversation_stream(PHONE_NUMBER_ID, customer), currency, total,
+                    moves, now)])  # fmt: skip
+
+        async def counted() -> dict[str, Any] | None:
+            figures: dict[str, Any] = (await world.http.get("/api/v1/metrics")).json()["current"]
+            return figures if figures["orders"] == 4 else None
+
+        figures = await world.eventually(counted)
+        assert figures["confirmed_orders"] == 2  # oc was cancelled after its confirmation
+        assert figures["revenue"] == [{"currency": "EUR", "amount": 1000},
+                                      {"currency": "USD", "amount": 700}]  # fmt: skip
+        # Bo was recommended a product but never confirmed an order; Ana was not sent a list.
+        assert (figures["recommendations_sent"], figures["recommended_conversations"],
+                figures["converted_conversations"], figures["recommendation_conversion"]) == (
+            1, 1, 0, 0.0)  # fmt: skip
+
+
+def order_life(
+    order_id: str, stream: str, currency: str, total: int, moves: tuple[str, ...], now: datetime
+) -> list[DomainEvent]:
+    item = OrderItem(product_id="p", name="P", quantity=1, unit_price=total)
+    events: list[DomainEvent] = [OrderPlaced(
+        business_id=BUSINESS, order_id=order_id, conversation_stream=stream, items=(item,),
+        currency=currency, total=total, source="catalog_order", at=now)]  # fmt: skip
+    kinds: dict[str, Any] = {"order.confirmed": OrderConfirmed, "order.shipped": OrderShipped}
+    for move in moves:
+        if move == "order.cancelled":
+            events.append(OrderCancelled(business_id=BUSINESS, order_id=order_id, at=now,
+                                         by="business"))  # fmt: skip
+        else:
+            events.append(kinds[move](business_id=BUSINESS, order_id=order_id, at=now))
+    return events

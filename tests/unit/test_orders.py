@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from domain.catalog import Product
@@ -196,6 +197,10 @@ def test_carts_and_order_button_taps_are_order_messages_and_nothing_else() -> No
     ):
         assert not is_order_message(received(other))
     assert not is_order_message(OrderConfirmed(business_id="b1", order_id="o1", at=NOW))
+    in_a_group = received(cart)
+    in_a_group = MessageReceived(business_id="b1", message=msgspec.structs.replace(
+        in_a_group.message, group_id="G1"))  # fmt: skip
+    assert not is_order_message(in_a_group)
 
 
 def test_a_cart_names_products_by_retailer_id_or_by_id() -> None:
