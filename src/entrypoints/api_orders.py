@@ -69,7 +69,7 @@ async def list_orders(
     return await order_queries.orders(business_id, order_status(status), page_size(limit), cursor)
 
 
-@get("/orders/{order_id:str}", responses=error_responses(401, 404, 503))
+@get("/orders/{order_id:str}", responses=error_responses(400, 401, 404, 503))
 async def get_order(order_id: str, business_id: str, order_queries: Orders) -> OrderView:
     """One order: its items and total as priced when placed, and its status."""
     found = await order_queries.order(business_id, order_id)
