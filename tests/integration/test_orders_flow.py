@@ -402,6 +402,14 @@ async def test_metrics_count_confirmed_orders_and_revenue_per_currency(
             return figures if figures["orders"] == 4 else None
 
         figures = await world.eventually(counted)
+        # Placed at the same instant: pages break the tie by id, and meet every order once.
+        first = (await world.http.get("/api/v1/orders", params={"limit": 3})).json()
+        rest = (await world.http.get("/api/v1/orders", params={
+            "limit": 3, "cursor": first["next_cursor"]})).json()  # fmt: skip
+        assert [o["id"] for o in first["items"] + rest["items"]] == ["od", "oc", "ob", "oa"]
+        assert rest["next_cursor"] is None
+        bad = await world.http.get("/api/v1/orders", params={"cursor": "nonsense"})
+        assert (bad.status_code, bad.json()["parameter"]) == (400, "cursor")
         assert figures["confirmed_orders"] == 2  # oc was cancelled after its confirmation
         assert figures["revenue"] == [{"currency": "EUR", "amount": 1000},
                                       {"currency": "USD", "amount": 700}]  # fmt: skip
