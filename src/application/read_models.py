@@ -405,6 +405,11 @@ class OutboxPage(View, frozen=True):
     ]
 
 
+class RevenueView(View, frozen=True):
+    currency: Annotated[str, doc("ISO 4217 code.")]
+    amount: Annotated[int, doc("In the currency's minor unit (cents for EUR).")]
+
+
 class MetricsFigures(View, frozen=True):
     """The figures of one range: messages count in the hour they were sent, customer turns in
     the hour they began.
@@ -505,6 +510,35 @@ class MetricsFigures(View, frozen=True):
     ] = None
     agent_first_response_seconds_p90: Annotated[
         float | None, doc("90th percentile of those seconds; null when none.")
+    ] = None
+    orders: Annotated[int, doc("Orders placed in the range (any status now).")] = 0
+    confirmed_orders: Annotated[
+        int, doc("Orders the customer confirmed in the range and not cancelled since.")
+    ] = 0
+    revenue: Annotated[
+        list[RevenueView],
+        doc(
+            "Per currency, the totals of confirmed_orders (confirmed, shipped or delivered; "
+            "cancelled ones excluded); amounts never add up across currencies."
+        ),
+    ] = []
+    recommendations_sent: Annotated[
+        int,
+        doc("Recommendation lists queued for customers: list messages with product_ rows."),
+    ] = 0
+    recommended_conversations: Annotated[
+        int, doc("Conversations sent at least one recommendation list in the range.")
+    ] = 0
+    converted_conversations: Annotated[
+        int,
+        doc(
+            "Of those, the ones with an order placed at or after their first recommendation of"
+            " the range that is confirmed now (confirmed, shipped or delivered)."
+        ),
+    ] = 0
+    recommendation_conversion: Annotated[
+        float | None,
+        doc("converted_conversations / recommended_conversations; null when none."),
     ] = None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Literal, TypeAlias
 
 from domain.assistant import Language
 from domain.catalog import Product
@@ -42,20 +42,21 @@ _REFUSED: Final[dict[str, dict[Language, str]]] = {
         "en": "I found nothing to order.",
     },
     "unknown_product": {
-        "fr": "Ces articles ne sont pas dans notre catalogue : {products}.",
+        "fr": "Ces articles ne sont pas dans notre catalogue\u00a0: {products}.",
         "en": "These items are not in our catalog: {products}.",
     },
     "out_of_stock": {
-        "fr": "Désolé, ces articles ne sont plus disponibles en quantité suffisante : {products}.",
+        "fr": "Désolé, ces articles ne sont plus disponibles en quantité suffisante\u00a0: "
+        "{products}.",
         "en": "Sorry, these items are not available in that quantity: {products}.",
     },
     "too_many": {
-        "fr": "Cette commande est trop importante pour être passée ici ; "
+        "fr": "Cette commande est trop importante pour être passée ici\u00a0; "
         "un conseiller peut vous aider.",
         "en": "This order is too large to place here; a person from our team can help.",
     },
     "mixed_currencies": {
-        "fr": "Ces articles ne peuvent pas être commandés ensemble : {products}.",
+        "fr": "Ces articles ne peuvent pas être commandés ensemble\u00a0: {products}.",
         "en": "These items cannot be ordered together: {products}.",
     },
 }
@@ -127,5 +128,82 @@ def order_refused_text(refused: OrderRefused, language: Language) -> str:
 def not_pending_text(not_pending: NotPending, language: Language) -> str:
     status = _STATUS[not_pending.status][language]
     if language == "fr":
-        return f"Cette commande est {status} : ce bouton ne change plus rien."
+        return f"Cette commande est {status}\u00a0: ce bouton ne change plus rien."
     return f"This order is {status}, so that button changes nothing now."
+
+
+# --- what the customer is told as their order moves ------------------------------------
+
+OrderMove: TypeAlias = Literal[
+    "confirmed", "cancelled_by_customer", "change_requested", "shipped", "delivered", "cancelled"
+]
+_MOVES: Final[dict[OrderMove, dict[Language, str]]] = {
+    "confirmed": {
+        "fr": "Merci\u00a0! Votre commande {ref} est confirmée. Total\u00a0: {total}.",
+        "en": "Thank you! Your order {ref} is confirmed. Total: {total}.",
+    },
+    "cancelled_by_customer": {
+        "fr": "C'est noté\u00a0: votre commande {ref} est annulée.",
+        "en": "Done: your order {ref} is cancelled.",
+    },
+    "change_requested": {
+        "fr": "D'accord\u00a0: un membre de notre équipe va vous aider à modifier votre commande "
+        "{ref}. Dites-nous ici ce que vous souhaitez changer.",
+        "en": "All right: a member of our team will help you change your order {ref}. "
+        "Tell us here what you would like to change.",
+    },
+    "shipped": {
+        "fr": "Bonne nouvelle\u00a0: votre commande {ref} a été expédiée.",
+        "en": "Good news: your order {ref} has been shipped.",
+    },
+    "delivered": {
+        "fr": "Votre commande {ref} a été livrée. Merci pour votre confiance\u00a0!",
+        "en": "Your order {ref} has been delivered. Thank you for your trust!",
+    },
+    "cancelled": {
+        "fr": "Votre commande {ref} a été annulée. Pour toute question, écrivez-nous ici.",
+        "en": "Your order {ref} has been cancelled. If you have any question, write to us here.",
+    },
+}
+_STATUS_WORDS: Final[dict[OrderStatus, dict[Language, str]]] = {
+    "pending": {"fr": "en attente", "en": "pending"},
+    "confirmed": {"fr": "confirmée", "en": "confirmed"},
+    "cancelled": {"fr": "annulée", "en": "cancelled"},
+    "shipped": {"fr": "expédiée", "en": "shipped"},
+    "delivered": {"fr": "livrée", "en": "delivered"},
+}
+_MOVED_TO: Final[dict[OrderMove, OrderStatus]] = {
+    "confirmed": "confirmed",
+    "cancelled_by_customer": "cancelled",
+    "change_requested": "pending",
+    "shipped": "shipped",
+    "delivered": "delivered",
+    "cancelled": "cancelled",
+}
+_UNKNOWN_ORDER: Final[dict[Language, str]] = {
+    "fr": "Nous ne trouvons pas cette commande\u00a0: ce bouton ne change rien.",
+    "en": "We cannot find that order, so that button changes nothing.",
+}
+
+
+def order_move_text(order: Order, move: OrderMove, language: Language) -> str:
+    """What the customer reads when their order is confirmed, cancelled (``cancelled_by_
+    customer`` answers their own tap), to be changed, shipped or delivered."""
+    total = format_amount(order.placed.total, order.placed.currency, language)
+    return _MOVES[move][language].format(ref=order.order_id, total=total)
+
+
+def status_word(status: OrderStatus, language: Language) -> str:
+    return _STATUS_WORDS[status][language]
+
+
+def order_template_parameters(order: Order, move: OrderMove, language: Language) -> tuple[str, str]:
+    """The two body parameters of an order template: the order's reference, then the total
+    (a confirmation) or the new status in the customer's language (a status notice)."""
+    if move == "confirmed":
+        return order.order_id, format_amount(order.placed.total, order.placed.currency, language)
+    return order.order_id, status_word(_MOVED_TO[move], language)
+
+
+def unknown_order_text(language: Language) -> str:
+    return _UNKNOWN_ORDER[language]

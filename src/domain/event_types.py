@@ -36,6 +36,7 @@ from domain.customer import CustomerIdentifierLinked
 from domain.events import DomainEvent
 from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
 from domain.operations import EventParked
+from domain.order_settings import OrderSettingsChanged
 from domain.orders import (
     OrderCancelled,
     OrderChangeRequested,
@@ -95,4 +96,5 @@ EVENT_TYPES: Final[tuple[type[DomainEvent], ...]] = (
     OrderCancelled,
     OrderShipped,
     OrderDelivered,
+    OrderSettingsChanged,
 )

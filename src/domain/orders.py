@@ -10,6 +10,7 @@ or repeated tap can never confirm twice.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,9 @@ from typing import Final, Literal, TypeAlias, TypeVar
 import msgspec
 
 from domain.catalog import Product
+from domain.conversation import MessageReceived
 from domain.events import DomainEvent, deterministic_event_id
+from domain.inbound import ChoiceContent, Content, OrderContent, QuickReplyContent
 
 OrderStatus: TypeAlias = Literal["pending", "confirmed", "cancelled", "shipped", "delivered"]
 OrderSource: TypeAlias = Literal["assistant", "button", "catalog_order", "agent"]
@@ -121,6 +124,8 @@ class Order:
 
     placed: OrderPlaced
     status: OrderStatus = "pending"
+    confirmed_at: datetime | None = None
+    updated_at: datetime | None = None  # None: never changed since placed
 
     @property
     def order_id(self) -> str:
@@ -145,13 +150,13 @@ def order_of(events: Iterable[DomainEvent]) -> Order | None:
 def _moved(order: Order, event: DomainEvent) -> Order:
     match event:
         case OrderConfirmed():
-            return Order(order.placed, "confirmed")
+            return Order(order.placed, "confirmed", event.at, event.at)
         case OrderCancelled():
-            return Order(order.placed, "cancelled")
+            return Order(order.placed, "cancelled", order.confirmed_at, event.at)
         case OrderShipped():
-            return Order(order.placed, "shipped")
+            return Order(order.placed, "shipped", order.confirmed_at, event.at)
         case OrderDelivered():
-            return Order(order.placed, "delivered")
+            return Order(order.placed, "delivered", order.confirmed_at, event.at)
         case _:
             return order
 
@@ -293,3 +298,52 @@ _Change = TypeVar("_Change", OrderConfirmed, OrderChangeRequested, OrderShipped,
 
 def _change(kind: type[_Change], order: Order, now: datetime) -> _Change:
     return kind(business_id=order.business_id, order_id=order.order_id, at=now)
+
+
+# --- which customer messages the orders process manager takes ---------------------------
+
+
+def button_of(content: Content) -> OrderButton | None:
+    """The order button a reply-button tap (or a template's quick reply) names; None else."""
+    if isinstance(content, ChoiceContent) and content.choice == "button":
+        return order_button(content.reply_id)
+    if isinstance(content, QuickReplyContent):
+        return order_button(content.payload)
+    return None
+
+
+def is_order_message(event: DomainEvent) -> bool:
+    """A customer message that the orders process manager answers: a catalog cart, or a tap
+    on an order's button, in a one-to-one conversation (nothing is sent to groups). Such a
+    message must not start an assistant turn as well."""
+    if not isinstance(event, MessageReceived) or event.message.group_id is not None:
+        return False
+    content = event.message.content
+    return isinstance(content, OrderContent) or button_of(content) is not None
+
+
+def cart_requests(cart: OrderContent, catalog: Mapping[str, Product]) -> list[Requested]:
+    """A catalog cart's items as requested products: a ``product_retailer_id`` names the
+    product whose retailer id it is, else the product with that id; one that names neither
+    stays as given, so pricing refuses it as unknown."""
+    by_retailer = {p.retailer_id: p.product_id for p in catalog.values() if p.retailer_id}
+    return [
+        Requested(by_retailer.get(item.product_retailer_id, item.product_retailer_id),
+                  item.quantity)
+        for item in cart.items
+    ]  # fmt: skip
+
+
+# --- deterministic ids -------------------------------------------------------------------
+
+
+def order_event_id(order_id: str, change: str, cause: str = "once") -> uuid.UUID:
+    """An order is placed once (the default cause); each change once per cause (the message
+    or request that asked for it)."""
+    return deterministic_event_id("order", order_id, change, cause)
+
+
+def order_message_id(business_id: str, cause: str, purpose: str) -> str:
+    """The id of a message the orders process queues, from what caused it, so a cause
+    handled twice queues it once."""
+    return str(deterministic_event_id("order.message", business_id, cause, purpose))

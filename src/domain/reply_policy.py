@@ -37,6 +37,7 @@ from domain.inbound import (
     TextContent,
 )
 from domain.language import detect_first
+from domain.orders import is_order_message
 from domain.outbound import (
     ListMessage,
     MediaMessage,
@@ -62,7 +63,11 @@ _TURN_CONTENT: Final = (
 
 def starts_turn(event: DomainEvent) -> bool:
     """A customer message the assistant may answer (anything else never starts a turn)."""
-    return isinstance(event, MessageReceived) and isinstance(event.message.content, _TURN_CONTENT)
+    return (
+        isinstance(event, MessageReceived)
+        and isinstance(event.message.content, _TURN_CONTENT)
+        and not is_order_message(event)  # the orders process manager answers those
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ from adapters.postgres.api_tokens import ApiTokenAuthority
 from application.assistant_settings import AssistantSettingsService
 from application.handoff import ConversationHandoff
 from application.media import MediaService
+from application.order_views import OrderQueries
+from application.orders import OrderDesk
 from application.read_models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -40,6 +42,7 @@ from entrypoints.api_assistant import ASSISTANT_HANDLERS
 from entrypoints.api_handoff import HANDOFF_HANDLERS
 from entrypoints.api_media import media_router
 from entrypoints.api_messages import MESSAGE_HANDLERS
+from entrypoints.api_orders import ORDER_HANDLERS
 from entrypoints.api_templates import TemplateListing, list_templates
 from entrypoints.errors import ApiError
 from entrypoints.openapi import SECURITY, error_responses
@@ -61,6 +64,8 @@ class ApiSlot:
     media: MediaService | None = None
     assistant_settings: AssistantSettingsService | None = None
     handoff: ConversationHandoff | None = None
+    orders: OrderDesk | None = None
+    order_queries: OrderQueries | None = None
 
     def media_service(self) -> MediaService:
         if self.media is None:
@@ -116,6 +121,16 @@ def api_router(slot: ApiSlot) -> Router:
             raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
         return slot.handoff
 
+    def orders() -> OrderDesk:
+        if slot.orders is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return slot.orders
+
+    def order_queries() -> OrderQueries:
+        if slot.order_queries is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return slot.order_queries
+
     async def agent_name(request: Request[Any, Any, Any]) -> str | None:
         """The name of the bearer token (already accepted by business_of), if it has one."""
         _, authority = slot.ready()
@@ -139,6 +154,7 @@ def api_router(slot: ApiSlot) -> Router:
             media_router(lambda: slot.media_service()),  # a bound method would be deep-copied
             _tagged("assistant", *ASSISTANT_HANDLERS),
             _tagged("handoff", *HANDOFF_HANDLERS),
+            _tagged("orders", *ORDER_HANDLERS),
         ],
         dependencies={
             "business_id": Provide(business_of),
@@ -149,6 +165,8 @@ def api_router(slot: ApiSlot) -> Router:
             "assistant_settings": Provide(assistant_settings, sync_to_thread=False),
             "handoff": Provide(handoff, sync_to_thread=False),
             "agent_name": Provide(agent_name),
+            "orders": Provide(orders, sync_to_thread=False),
+            "order_queries": Provide(order_queries, sync_to_thread=False),
         },
         security=SECURITY,
     )

@@ -28,6 +28,7 @@ from adapters.postgres.idempotency import PostgresExpiredKeys
 from adapters.postgres.media import PostgresReceivedMedia
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQueue
+from adapters.postgres.orders import OrdersSubscriber, PostgresOrderQueries, PostgresOrderUnits
 from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
 from adapters.postgres.read_model_queries import PostgresReadModelQueries
 from adapters.postgres.read_models import PROJECTIONS
@@ -53,6 +54,8 @@ from application.handoff import ConversationHandoff
 from application.idempotency import ExpiredKeyPurger
 from application.media import MediaService
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
+from application.order_settings import OrderSettingsService
+from application.orders import OrderDesk
 from application.outbox import OutboxSender, SenderSettings
 from application.ports import Assistant, Notifier, Subscriber
 from application.sending import MessageSending
@@ -405,6 +408,10 @@ class Container(containers.DeclarativeContainer):
     key_purger = providers.Singleton(
         ExpiredKeyPurger, providers.Singleton(PostgresExpiredKeys, pool)
     )
+    order_units = providers.Singleton(PostgresOrderUnits, pool, event_store)
+    order_desk = providers.Singleton(OrderDesk, order_units)
+    order_queries = providers.Singleton(PostgresOrderQueries, pool)
+    order_settings = providers.Singleton(OrderSettingsService, event_store)
     # The projections and process managers that follow the event feed register here.
     subscribers: providers.Provider[list[Subscriber[Any]]] = providers.List(
         *(providers.Singleton(projection) for projection in PROJECTIONS),
@@ -413,6 +420,7 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(
             TurnRequestSubscriber, event_store, enabled=settings.provided.auto_replies
         ),
+        providers.Singleton(OrdersSubscriber, order_desk, event_store),
     )
     outbox = providers.Singleton(PostgresOutbox, pool, event_store)
     send_pacing = providers.Singleton(

@@ -44,6 +44,8 @@ ERROR_CODES: Final = (
     ErrorCode("not_found", 404, "no such route, or no such resource for this business"),
     ErrorCode("method_not_allowed", 405, "the route exists but not for this method (see Allow)"),
     ErrorCode("conflict", 409, "the request conflicts with the current state"),
+    ErrorCode("order_status_conflict", 409, "the order's status does not allow that move (e.g. "
+              "shipping an order the customer has not confirmed)"),
     ErrorCode("service_window_closed", 409, "a free-form message outside the 24-hour window"),
     ErrorCode("idempotency_key_reused", 422, "this Idempotency-Key came with a different request"),
     ErrorCode("template_not_approved", 409, "the business has no APPROVED template of that "

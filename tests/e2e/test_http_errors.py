@@ -103,7 +103,10 @@ def concrete(path: str) -> str:
 
 # A body the API reads, so that a POST reaches its unknown resource.
 API_BODY: dict[str, Any] = {"text": "probe"}
-API_BODIES: dict[str, dict[str, Any]] = {"escalate": {"reason": "probe"}}  # by the path's end
+API_BODIES: dict[str, dict[str, Any]] = {  # by the path's end
+    "escalate": {"reason": "probe"},
+    "status": {"status": "shipped"},
+}
 OPTIONAL_BODIES = frozenset({"escalate"})  # a POST without a body is a valid request there
 
 
@@ -188,7 +191,8 @@ def _bad_api_bodies(probe: Probe, url: str, action: str) -> None:
     assert_error(probe.send("post", url, content=b"[]", headers=json_headers), 400, "bad_payload")
     wrong_type = probe.send("post", url, json={field: 5}, headers=auth())
     assert_error(wrong_type, 400, "bad_payload", field)
-    unknown = probe.send("post", url, json={field: "a", "colour": "red"}, headers=auth())
+    valid = API_BODIES.get(action, API_BODY)
+    unknown = probe.send("post", url, json={**valid, "colour": "red"}, headers=auth())
     assert "colour" in assert_error(unknown, 400, "bad_payload")["message"]
 
 

@@ -15,7 +15,15 @@ from application.webhook_ingest import WebhookIngestor
 from domain.conversation import conversation_stream
 from domain.events import DomainEvent, EventMetadata
 from domain.handoff import ConversationEscalated, ConversationMarkedRead, ConversationResolved
-from domain.outbound import Recipient, TextMessage
+from domain.orders import (
+    OrderCancelled,
+    OrderConfirmed,
+    OrderItem,
+    OrderPlaced,
+    OrderShipped,
+    order_stream,
+)
+from domain.outbound import ListMessage, ListRow, ListSection, Recipient, TextMessage
 from domain.outbox import OutboundMessageQueued, RequestedBy, queued_event_id
 from tests.support.read_model_tables import (
     READ_MODEL_TABLES,
@@ -389,6 +397,37 @@ async def with_handoffs(app: Projected) -> None:
     ])  # fmt: skip
 
 
+async def with_orders(app: Projected) -> None:
+    """Ana is recommended a product, orders it, confirms it and it ships; a second order of
+    hers is cancelled."""
+    rows = (ListRow(id="product_tee", title="T-shirt"),)
+    recommended = OutboundMessageQueued(
+        message_id=str(uuid.uuid4()), business_id="acme", conversation_stream=ANA_CHAT,
+        phone_number_id=PHONE_NUMBER_ID, recipient=Recipient(phone_number=ANA),
+        message=ListMessage(body="Voici", button="Voir", sections=(ListSection(rows=rows),)),
+        requested_by="system", queued_at=at(T0 + 59),
+    )  # fmt: skip
+    await app.store.append(ANA_CHAT, [NewEvent(recommended, uuid.uuid4())])
+    item = OrderItem(product_id="tee", name="T-shirt", quantity=2, unit_price=1990)
+
+    def moved(order_id: str, n: int) -> list[DomainEvent]:
+        when = at(T0 + 60 + n)
+        if order_id == "o2":
+            return [OrderCancelled(business_id="acme", order_id="o2", at=when, by="business")]
+        kind = OrderConfirmed if n == 1 else OrderShipped
+        return [kind(business_id="acme", order_id=order_id, at=when)]
+
+    for order_id, changes in (("o1", 2), ("o2", 1)):
+        placed = OrderPlaced(business_id="acme", order_id=order_id, conversation_stream=ANA_CHAT,
+                             items=(item,), currency="EUR", total=3980, source="catalog_order",
+                             at=at(T0 + 60))  # fmt: skip
+        events: list[DomainEvent] = [placed]
+        for n in range(1, changes + 1):
+            events += moved(order_id, n)
+        await app.store.append(order_stream("acme", order_id),
+                               [NewEvent(e, uuid.uuid4()) for e in events])  # fmt: skip
+
+
 async def test_a_batch_split_anywhere_gives_the_same_read_models(
     pool: asyncpg.Pool[Any], database_url: str
 ) -> None:
@@ -396,6 +435,7 @@ async def test_a_batch_split_anywhere_gives_the_same_read_models(
     async with projected(pool, database_url, settings=replace(FAST, batch_size=1)) as app:
         await app.deliver(*varied_traffic())
         await with_handoffs(app)
+        await with_orders(app)
         await app.caught_up()
     one_by_one = await read_models(pool)
     replayed = await replayed_read_models(pool, database_url, batch_size=500)
@@ -421,6 +461,10 @@ async def test_a_batch_split_anywhere_gives_the_same_read_models(
     # Ana: asked at T0, the assistant at +51; asked again at +54, the agent at +80. Ben:
     # from +100 to the assistant at +130. Cleo: from +200 to the business app's echo at +205.
     assert replies == [("agent", 5.0), ("agent", 26.0), ("ai", 30.0), ("ai", 51.0)]
+    orders = {r["order_id"]: r for r in one_by_one["orders"]}
+    assert (orders["o1"]["status"], orders["o1"]["confirmed_at"]) == ("shipped", at(T0 + 61))
+    assert (orders["o2"]["status"], orders["o2"]["confirmed_at"]) == ("cancelled", None)
+    assert len(one_by_one["order_recommendations"]) == 1
     quiet = ("metrics_waiting", "received_media")  # this traffic holds no media
     assert all(one_by_one[table] for table in READ_MODEL_TABLES if table not in quiet)
     ben = conversation_stream(PHONE_NUMBER_ID, BEN)

@@ -129,9 +129,13 @@ class SendingWorld:
 
 @asynccontextmanager
 async def sending_world(
-    database_url: str, assistant: Assistant | None = None, **extra: str
+    database_url: str,
+    assistant: Assistant | None = None,
+    prepare: Callable[[Container], None] | None = None,
+    **extra: str,
 ) -> AsyncIterator[SendingWorld]:
-    """The app with its workers; ``assistant`` replaces the configured one when given."""
+    """The app with its workers; ``assistant`` replaces the configured one when given, and
+    ``prepare`` may override other providers before the app starts."""
     simulator = CloudApiSimulator(
         access_tokens=[ACCESS_TOKEN], app_secret=APP_SECRET,
         business=Business(waba_id=ACCOUNT_ID, phone_number_id=PHONE_NUMBER_ID),
@@ -143,6 +147,8 @@ async def sending_world(
         )
         if assistant is not None:
             container.assistant.override(providers.Object(assistant))
+        if prepare is not None:
+            prepare(container)
         async with serving(container) as base_url:
             sim.webhooks.url = base_url + WEBHOOK_PATH
             headers = {"Authorization": f"Bearer {API_TOKEN}"}

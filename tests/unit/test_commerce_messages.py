@@ -8,9 +8,12 @@ from domain.catalog import Product
 from domain.commerce_messages import (
     chosen_product,
     not_pending_text,
+    order_move_text,
     order_refused_text,
     order_summary,
+    order_template_parameters,
     recommendation_list,
+    unknown_order_text,
 )
 from domain.orders import NotPending, Order, OrderItem, OrderPlaced, OrderRefused
 from domain.whatsapp_limits import check_message
@@ -105,3 +108,22 @@ def test_refusals_and_late_buttons_are_answered_politely() -> None:
     assert "not available" in order_refused_text(refused, "en")
     assert "déjà confirmée" in not_pending_text(NotPending("confirmed"), "fr")
     assert "cancelled" in not_pending_text(NotPending("cancelled"), "en")
+
+
+def test_each_move_of_an_order_is_told_in_the_customers_language() -> None:
+    placed = OrderPlaced(
+        business_id="b", order_id="o42", conversation_stream="c",
+        items=(OrderItem(product_id="tee", name="T", quantity=2, unit_price=1250),),
+        currency="EUR", total=2500, source="catalog_order", at=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    order = Order(placed)
+    assert order_move_text(order, "confirmed", "en") == (
+        "Thank you! Your order o42 is confirmed. Total: €25.00.")  # fmt: skip
+    assert order_move_text(order, "confirmed", "fr") == (
+        "Merci\u00a0! Votre commande o42 est confirmée. Total\u00a0: 25,00\u00a0€.")  # fmt: skip
+    assert "expédiée" in order_move_text(order, "shipped", "fr")
+    assert "delivered" in order_move_text(order, "delivered", "en")
+    assert order_template_parameters(order, "confirmed", "fr") == ("o42", "25,00\u00a0€")
+    assert order_template_parameters(order, "shipped", "en") == ("o42", "shipped")
+    assert order_template_parameters(order, "cancelled", "fr") == ("o42", "annulée")
+    assert "cannot find" in unknown_order_text("en")

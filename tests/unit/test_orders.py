@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from domain.catalog import Product
+from domain.conversation import MessageReceived
+from domain.inbound import (
+    ChoiceContent,
+    Content,
+    InboundMessage,
+    OrderContent,
+    QuickReplyContent,
+    TextContent,
+)
+from domain.inbound import OrderItem as CartItem
 from domain.orders import (
     NotPending,
     Order,
@@ -23,10 +35,15 @@ from domain.orders import (
     Requested,
     StatusRefused,
     button_id,
+    button_of,
+    cart_requests,
     decide_business_status,
     decide_customer_action,
+    is_order_message,
     order_button,
+    order_event_id,
     order_id_for,
+    order_message_id,
     order_of,
     price_order,
 )
@@ -155,3 +172,64 @@ def test_the_business_moves_an_order_along_its_life_only() -> None:
     by_business = decide_business_status(pending, "cancelled", NOW)
     assert isinstance(by_business, OrderCancelled)
     assert by_business.by == "business"
+
+
+def received(content: Content) -> MessageReceived:
+    message = InboundMessage(phone_number_id="1", customer_id="15550001111", wamid="wamid.A",
+                             sent_at=NOW, type="x", content=content)  # fmt: skip
+    return MessageReceived(business_id="b1", message=message)
+
+
+def test_carts_and_order_button_taps_are_order_messages_and_nothing_else() -> None:
+    item = CartItem(product_retailer_id="SKU-1", quantity=1, item_price=1.0, currency="EUR")
+    cart = OrderContent(catalog_id="c", items=(item,))
+    tap = ChoiceContent(choice="button", reply_id="confirm_order_o1", title="Confirm")
+    quick = QuickReplyContent(payload="cancel_order_o1", text="Cancel")
+    assert is_order_message(received(cart))
+    assert is_order_message(received(tap))
+    assert is_order_message(received(quick))
+    assert button_of(tap) == OrderButton("confirm", "o1")
+    assert button_of(quick) == OrderButton("cancel", "o1")
+    for other in (
+        ChoiceContent(choice="list", reply_id="confirm_order_o1", title="a list row"),
+        ChoiceContent(choice="button", reply_id="yes", title="Yes"),
+        TextContent(body="confirm_order_o1"),
+    ):
+        assert not is_order_message(received(other))
+    assert not is_order_message(OrderConfirmed(business_id="b1", order_id="o1", at=NOW))
+    in_a_group = received(cart)
+    in_a_group = MessageReceived(business_id="b1", message=msgspec.structs.replace(
+        in_a_group.message, group_id="G1"))  # fmt: skip
+    assert not is_order_message(in_a_group)
+
+
+def test_a_cart_names_products_by_retailer_id_or_by_id() -> None:
+    catalog = {
+        "tee": Product(product_id="tee", name="T", description="", price=1, currency="EUR",
+                       stock=1, retailer_id="SKU-TEE"),
+        "mug": product("mug", 850),
+    }  # fmt: skip
+    cart = OrderContent(catalog_id="c", items=tuple(
+        CartItem(product_retailer_id=p, quantity=q, item_price=1.0, currency="EUR")
+        for p, q in (("SKU-TEE", 2), ("mug", 1), ("nope", 3))))  # fmt: skip
+    assert cart_requests(cart, catalog) == [
+        Requested("tee", 2), Requested("mug", 1), Requested("nope", 3)]  # fmt: skip
+
+
+def test_an_order_remembers_when_it_was_confirmed_and_last_changed() -> None:
+    later = NOW.replace(hour=12)
+    order = placed([OrderConfirmed(business_id="b1", order_id="o1", at=NOW),
+                    OrderShipped(business_id="b1", order_id="o1", at=later)])  # fmt: skip
+    assert (order.status, order.confirmed_at, order.updated_at) == ("shipped", NOW, later)
+    assert placed().updated_at is None
+
+
+def test_each_change_is_named_by_its_cause_and_messages_by_their_purpose() -> None:
+    assert (
+        order_event_id("o1", "order.confirmed", "wamid.A")
+        == order_event_id("o1", "order.confirmed", "wamid.A")
+        != order_event_id("o1", "order.confirmed", "wamid.B")
+    )
+    message_id = order_message_id("b1", "wamid.A", "summary")
+    assert message_id == str(uuid.UUID(message_id))  # a lowercase UUID, as the outbox keys it
+    assert message_id != order_message_id("b1", "wamid.A", "refused")

@@ -99,6 +99,7 @@ class TurnRequestSubscriber:
             return
         requested = False
         for recorded in events:
+            # Carts and order buttons are the orders process manager's to answer.
             if not starts_turn(recorded.event):
                 continue
             event = recorded.event

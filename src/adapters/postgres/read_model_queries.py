@@ -8,6 +8,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from adapters.postgres.orders import with_order_figures
 from application.read_models import (
     HOUR,
     MAX_BIGINT,
@@ -230,11 +231,18 @@ class PostgresReadModelQueries:
         before = previous_range(window)
         current = await self._fetch(_METRICS_SQL, business_id, window.start, window.end)
         previous = await self._fetch(_METRICS_SQL, business_id, before.start, before.end)
+        async with self._pool.acquire() as connection:
+            current_figures = await with_order_figures(
+                connection, business_id, window.start, window.end, _figures(current[0])
+            )
+            previous_figures = await with_order_figures(
+                connection, business_id, before.start, before.end, _figures(previous[0])
+            )
         return MetricsComparison(
             range=window,
             previous_range=before,
-            current=_figures(current[0]),
-            previous=_figures(previous[0]),
+            current=current_figures,
+            previous=previous_figures,
         )
 
     async def timeseries(self, business_id: str, window: TimeRange, bucket: Bucket) -> Timeseries:

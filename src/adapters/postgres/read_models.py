@@ -17,6 +17,7 @@ from adapters.postgres.connection import PgConnection
 from adapters.postgres.templates import stored_template, template_cells
 from application.event_log import RecordedEvent
 from application.media import ReceivedMediaRow, received_media_rows
+from application.order_projection import order_changes
 from application.projections import (
     ConversationKey,
     ErrorRow,
@@ -725,6 +726,51 @@ class ReceivedMediaProjection(PostgresProjection):
             await tx.execute(self._sql["insert"], *_columns(rows, len(ReceivedMediaRow._fields)))
 
 
+class OrdersProjection(PostgresProjection):
+    """The orders read model and the recommendation lists sent (for the order metrics)."""
+
+    kind = "orders"
+    tables = ("orders", "order_recommendations")
+    _templates: ClassVar[dict[str, str]] = {
+        "placed": """
+            insert into {s}.orders (business_id, order_id, conversation_id, status, items, total,
+                                    currency, source, created_at, confirmed_at, updated_at)
+            select u.b, u.o, u.c, u.status, u.items::jsonb, u.total, u.currency, u.source,
+                   u.created_at, u.confirmed_at, u.updated_at
+            from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                        $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[],
+                        $11::timestamptz[])
+                 as u(b, o, c, status, items, total, currency, source, created_at, confirmed_at,
+                      updated_at)
+            on conflict (business_id, order_id) do nothing
+        """,
+        "moved": """
+            update {s}.orders o
+            set status = m.status, confirmed_at = coalesce(m.confirmed_at, o.confirmed_at),
+                updated_at = m.updated_at
+            from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+                 as m(b, o, status, confirmed_at, updated_at)
+            where o.business_id = m.b and o.order_id = m.o
+        """,
+        "recommended": """
+            insert into {s}.order_recommendations (message_id, business_id, conversation_id,
+                                                   queued_at)
+            select u.m::uuid, u.b, u.c, u.at
+            from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) as u(m, b, c, at)
+            on conflict (message_id) do nothing
+        """,
+    }
+
+    async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
+        changes = order_changes(events)
+        if changes.placed:
+            await tx.execute(self._sql["placed"], *_columns(changes.placed, 11))
+        if changes.moved:
+            await tx.execute(self._sql["moved"], *_columns(changes.moved, 5))
+        if changes.recommendations:
+            await tx.execute(self._sql["recommended"], *_columns(changes.recommendations, 4))
+
+
 PROJECTIONS: Final[tuple[type[PostgresProjection], ...]] = (
     ConversationsProjection,
     MessagesProjection,
@@ -732,6 +778,7 @@ PROJECTIONS: Final[tuple[type[PostgresProjection], ...]] = (
     MetricsProjection,
     TemplatesProjection,
     ReceivedMediaProjection,
+    OrdersProjection,
 )
 
 

@@ -1,0 +1,572 @@
+"""Orders: placed from a catalog cart, moved by the customer's buttons and by the business.
+
+Every command reads what it needs in one transaction (the catalog and the order from their
+streams, the conversation for where and in which language the customer is reached, the
+business's order settings and templates), decides, then appends the order's event and the
+message for the customer together, so one never exists without the other. Ids come from
+the cause (the customer's message, or the order and the status the business asked for):
+a cause handled twice places one order and queues one message. An order's change is
+appended at the version it was decided on; when something else moved the order meanwhile
+the command decides again on the order as it now stands, so two taps confirm once.
+
+Nothing here calls WhatsApp: messages go to the outbox, and leave from there. Free text
+goes out only inside the 24-hour window; outside it a confirmation or status notice uses
+the business's order template (``domain/order_settings.py``) and the other answers (a
+summary, a refusal, "that button changes nothing") are not sent: they only make sense as
+an immediate reply.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal, Protocol, TypeAlias
+
+import structlog
+
+from application.event_log import (
+    AppendRequest,
+    AppendResult,
+    ConcurrencyError,
+    NewEvent,
+    RecordedEvent,
+)
+from application.templates import TemplateBook, TemplateError, prepare_template
+from domain.assistant import Language
+from domain.assistant_settings import AssistantSettings, settings_stream
+from domain.assistant_settings import evolve as evolve_assistant_settings
+from domain.catalog import Product, catalog_of, catalog_stream
+from domain.commerce_messages import (
+    OrderMove,
+    not_pending_text,
+    order_move_text,
+    order_refused_text,
+    order_summary,
+    order_template_parameters,
+    unknown_order_text,
+)
+from domain.conversation import MessageReceived
+from domain.events import DomainEvent, EventMetadata, deterministic_event_id
+from domain.handoff import ConversationEscalated
+from domain.inbound import OrderContent
+from domain.language import detect_first
+from domain.order_settings import order_settings_of, order_settings_stream
+from domain.orders import (
+    BusinessStatus,
+    NotPending,
+    Order,
+    OrderButton,
+    OrderCancelled,
+    OrderChangeRequested,
+    OrderConfirmed,
+    OrderDelivered,
+    OrderPlaced,
+    OrderRefused,
+    OrderShipped,
+    OrderSource,
+    Requested,
+    StatusRefused,
+    button_of,
+    cart_requests,
+    decide_business_status,
+    decide_customer_action,
+    order_event_id,
+    order_id_for,
+    order_message_id,
+    order_of,
+    order_stream,
+    price_order,
+)
+from domain.outbound import OutboundMessage, Recipient, TemplateMessage, TextMessage, recipient_of
+from domain.outbox import OutboundMessageQueued, queued_event_id
+from domain.reply_policy import DEFAULT_LANGUAGE, ReplyState, fold
+from domain.service_window import may_send
+
+log = structlog.get_logger(__name__)
+
+ORDERS_SUBSCRIBER: Final = "order-process"
+# The newest events of a conversation read to find the customer, their language and window.
+CONVERSATION_EVENTS_READ: Final = 500
+MAX_ATTEMPTS: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RememberedRequest:
+    fingerprint: str
+    answer_id: str
+
+
+class OrderUnit(Protocol):
+    """One transaction. A command reads, then writes; on ConcurrencyError it may read again
+    in the same unit (the refused append left it usable)."""
+
+    @property
+    def templates(self) -> TemplateBook: ...
+
+    async def read(self, stream_id: str) -> list[RecordedEvent]: ...
+
+    async def read_newest(self, stream_id: str, limit: int) -> list[RecordedEvent]:
+        """The stream's newest ``limit`` events, newest first."""
+        ...
+
+    async def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]: ...
+
+    async def remembered(self, business_id: str, key: str) -> RememberedRequest | None: ...
+
+    async def remember(
+        self, business_id: str, key: str, fingerprint: str, answer_id: str
+    ) -> RememberedRequest | None:
+        """Store the key; or, when another request stored it first, return what it stored."""
+        ...
+
+
+class OrderUnits(Protocol):
+    def begin(self) -> AbstractAsyncContextManager[OrderUnit]: ...
+
+
+# --- the customer, as the conversation shows them ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    stream_id: str
+    phone_number_id: str
+    recipient: Recipient
+    last_message_at: datetime | None
+    language: Language
+    escalated: bool
+
+
+async def customer_of(unit: OrderUnit, business_id: str, stream_id: str) -> Customer | None:
+    """Where and in which language to reach the conversation's customer; None when the
+    conversation has no customer message (nothing to answer)."""
+    newest = await unit.read_newest(stream_id, CONVERSATION_EVENTS_READ)
+    events = [r.event for r in reversed(newest)]
+    received = next((e for e in reversed(events) if isinstance(e, MessageReceived)), None)
+    if received is None:
+        return None
+    state = fold(events)
+    settings = AssistantSettings()
+    for recorded in await unit.read(settings_stream(business_id)):
+        settings = evolve_assistant_settings(settings, recorded.event)
+    identity = received.message.identity
+    return Customer(
+        stream_id=stream_id,
+        phone_number_id=received.message.phone_number_id,
+        recipient=recipient_of(identity.phone, identity.user_id, received.message.customer_id),
+        last_message_at=state.last_customer_at,
+        language=_language(state, settings),
+        escalated=state.escalated,
+    )
+
+
+def _language(state: ReplyState, settings: AssistantSettings) -> Language:
+    """The business's fixed language, else the customer's from their own words, newest
+    first: a cart's summary ("[order: 2 x SKU-1 ...]") says nothing of their language."""
+    said = [given.text for _, given in reversed(state.inputs) if given.kind != "order"]
+    return settings.reply_language(detect_first(said, DEFAULT_LANGUAGE))
+
+
+# --- outcomes ------------------------------------------------------------------------------
+
+
+class CustomerNotice(enum.Enum):
+    QUEUED = "queued"  # a text in the window, the order template outside it
+    NOT_SENT = "not_sent"  # the window is closed and no usable order template is set
+    UNCHANGED = "unchanged"  # the order had that status already: nothing new to tell
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    order: Order
+    notice: CustomerNotice
+    replayed: bool = False
+
+
+class OrderRefusal(enum.Enum):
+    NOT_FOUND = "not_found"
+    MOVE_NOT_ALLOWED = "order_status_conflict"
+    KEY_REUSED = "idempotency_key_reused"
+
+
+class OrderRefusedError(Exception):
+    """Nothing changed; ``message`` says why, for the caller."""
+
+    def __init__(self, refusal: OrderRefusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.message = message
+
+
+class _KeyRacedError(Exception):
+    """Another request stored the same idempotency key first: this one writes nothing."""
+
+
+class ContentionError(Exception):
+    """The order kept changing under a command, attempt after attempt; try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCommand:
+    business_id: str
+    order_id: str
+    status: BusinessStatus
+    cause: str  # the API request or command, kept in the events' metadata
+    idempotency_key: str | None = None
+    request_fingerprint: str = ""
+
+
+Tap: TypeAlias = Literal["placed", "refused", "changed", "not_pending", "unknown", "ignored"]
+
+
+# --- the commands ---------------------------------------------------------------------------
+
+
+class OrderDesk:
+    """Places orders and moves them; ``units`` for the commands that open their own
+    transaction (the business's status change), the process manager passes its own."""
+
+    def __init__(
+        self,
+        units: OrderUnits,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._units = units
+        self._clock = clock
+
+    # -- a customer message (the process manager) ------------------------------------------
+
+    async def take_message(self, unit: OrderUnit, recorded: RecordedEvent) -> Tap:
+        """Answer a cart or an order button; anything else is left alone ("ignored")."""
+        event = recorded.event
+        if not isinstance(event, MessageReceived):
+            return "ignored"
+        content = event.message.content
+        button = button_of(content)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                if isinstance(content, OrderContent):
+                    return await self._place_cart(unit, recorded, event, content)
+                if button is not None:
+                    return await self._tap(unit, recorded, event, button)
+                return "ignored"
+            except ConcurrencyError:
+                continue  # the order moved since it was read: decide again on it as it is
+        raise ContentionError(f"order kept changing while answering {event.message.wamid}")
+
+    async def _place_cart(
+        self, unit: OrderUnit, recorded: RecordedEvent, event: MessageReceived, cart: OrderContent
+    ) -> Tap:
+        catalog = catalog_of(r.event for r in await unit.read(catalog_stream(event.business_id)))
+        return await self.place(
+            unit,
+            business_id=event.business_id,
+            conversation_stream=recorded.stream_id,
+            requested=cart_requests(cart, catalog),
+            cause=event.message.wamid,
+            source="catalog_order",
+            correlation=recorded.metadata.correlation_id,
+            catalog=catalog,
+        )
+
+    async def place(
+        self,
+        unit: OrderUnit,
+        *,
+        business_id: str,
+        conversation_stream: str,
+        requested: Sequence[Requested],
+        cause: str,
+        source: OrderSource,
+        correlation: str | None = None,
+        catalog: Mapping[str, Product] | None = None,
+    ) -> Literal["placed", "refused", "ignored"]:
+        """Place an order priced from the catalog now, with its summary queued for the
+        customer; or queue the reason it cannot be placed. The same ``cause`` places once."""
+        customer = await customer_of(unit, business_id, conversation_stream)
+        if customer is None:
+            return "ignored"
+        now = self._clock()
+        if not _window_open(customer, now):
+            log.info("orders.not_placed", reason="service window closed", cause=cause)
+            return "ignored"  # a cart or request this old is no longer an immediate wish
+        if catalog is None:
+            catalog = catalog_of(r.event for r in await unit.read(catalog_stream(business_id)))
+        priced = price_order(requested, catalog)
+        metadata = EventMetadata(correlation_id=correlation or cause, causation_id=cause)
+        if isinstance(priced, OrderRefused):
+            text = TextMessage(body=order_refused_text(priced, customer.language))
+            queued = _queued(business_id, customer, text, cause, "refused", now, metadata)
+            await unit.append([AppendRequest(customer.stream_id, [queued])])
+            log.info("orders.refused", reason=priced.reason)
+            return "refused"
+        order_id = order_id_for(business_id, cause)
+        placed = OrderPlaced(
+            business_id=business_id, order_id=order_id, conversation_stream=customer.stream_id,
+            items=priced.items, currency=priced.currency, total=priced.total, source=source,
+            at=now,
+        )  # fmt: skip
+        summary = order_summary(Order(placed), customer.language)
+        queued = _queued(business_id, customer, summary, cause, "summary", now, metadata)
+        await unit.append([
+            AppendRequest(order_stream(business_id, order_id),
+                          [NewEvent(placed, order_event_id(order_id, "placed"), metadata)]),
+            AppendRequest(customer.stream_id, [queued]),
+        ])  # fmt: skip
+        log.info("orders.placed", order_id=order_id, items=len(priced.items))
+        return "placed"
+
+    async def _tap(
+        self, unit: OrderUnit, recorded: RecordedEvent, event: MessageReceived, button: OrderButton
+    ) -> Tap:
+        business_id, cause = event.business_id, event.message.wamid
+        customer = await customer_of(unit, business_id, recorded.stream_id)
+        if customer is None:
+            return "ignored"
+        now = self._clock()
+        metadata = EventMetadata(
+            correlation_id=recorded.metadata.correlation_id or cause, causation_id=cause
+        )
+        stream = order_stream(business_id, button.order_id)
+        recorded_order = await unit.read(stream)
+        order = order_of(r.event for r in recorded_order)
+        if order is None or order.placed.conversation_stream != customer.stream_id:
+            # Another business's order, or another customer's, is no order of theirs.
+            text = TextMessage(body=unknown_order_text(customer.language))
+            await self._answer(unit, business_id, customer, text, cause, "unknown", now, metadata)
+            return "unknown"
+        decided = decide_customer_action(order, button.action, now)
+        if isinstance(decided, NotPending):
+            text = TextMessage(body=not_pending_text(decided, customer.language))
+            await self._answer(unit, business_id, customer, text, cause, "late", now, metadata)
+            return "not_pending"
+        change = NewEvent(decided, _change_event_id(decided, cause), metadata)
+        effects = await self._customer_effects(
+            unit, business_id, customer, order, decided, cause, now, metadata
+        )
+        requests = [AppendRequest(stream, [change], expected_version=len(recorded_order))]
+        if effects:  # none when the window is closed and no order template is set
+            requests.append(AppendRequest(customer.stream_id, effects))
+        await unit.append(requests)
+        log.info("orders.changed", order_id=order.order_id, by="customer",
+                 change=decided.__struct_config__.tag)  # fmt: skip
+        return "changed"
+
+    async def _customer_effects(
+        self,
+        unit: OrderUnit,
+        business_id: str,
+        customer: Customer,
+        order: Order,
+        decided: OrderConfirmed | OrderChangeRequested | OrderCancelled,
+        cause: str,
+        now: datetime,
+        metadata: EventMetadata,
+    ) -> list[NewEvent]:
+        move: OrderMove = (
+            "confirmed" if isinstance(decided, OrderConfirmed)
+            else "change_requested" if isinstance(decided, OrderChangeRequested)
+            else "cancelled_by_customer"
+        )  # fmt: skip
+        effects: list[NewEvent] = []
+        if isinstance(decided, OrderChangeRequested) and not customer.escalated:
+            escalated = ConversationEscalated(
+                business_id=business_id, cause="customer_asked",
+                reason=f"the customer asked to change order {order.order_id}", by="system",
+                at=now, wamid=cause,
+            )  # fmt: skip
+            escalation_id = deterministic_event_id("order.escalated", order.order_id, cause)
+            effects.append(NewEvent(escalated, escalation_id, metadata))
+        message = await self._notice(unit, business_id, customer, order, move, now)
+        if message is not None:
+            effects.append(_queued(business_id, customer, message, cause, move, now, metadata))
+        return effects
+
+    async def _answer(
+        self,
+        unit: OrderUnit,
+        business_id: str,
+        customer: Customer,
+        text: TextMessage,
+        cause: str,
+        purpose: str,
+        now: datetime,
+        metadata: EventMetadata,
+    ) -> None:
+        """A polite answer that changes nothing; sent only inside the window."""
+        if not _window_open(customer, now):
+            return
+        queued = _queued(business_id, customer, text, cause, purpose, now, metadata)
+        await unit.append([AppendRequest(customer.stream_id, [queued])])
+
+    async def _notice(
+        self,
+        unit: OrderUnit,
+        business_id: str,
+        customer: Customer,
+        order: Order,
+        move: OrderMove,
+        now: datetime,
+    ) -> OutboundMessage | None:
+        """The text inside the window; outside it the business's order template, or None
+        when it has none usable (the order changes all the same)."""
+        language = customer.language
+        if _window_open(customer, now):
+            return TextMessage(body=order_move_text(order, move, language))
+        settings = order_settings_of(
+            [r.event for r in await unit.read(order_settings_stream(business_id))]
+        )
+        name = settings.template("confirmation" if move == "confirmed" else "status")
+        if name is None:
+            log.warning("orders.customer_not_told", order_id=order.order_id, move=move,
+                        reason="service window closed and no order template set")  # fmt: skip
+            return None
+        requested = TemplateMessage(
+            name=name, language=settings.template_language(language),
+            body_parameters=order_template_parameters(order, move, language),
+        )  # fmt: skip
+        try:
+            return await prepare_template(unit.templates, business_id, requested)
+        except TemplateError as error:
+            log.warning("orders.customer_not_told", order_id=order.order_id, move=move,
+                        reason=error.message)  # fmt: skip
+            return None
+
+    # -- the business (API, CLI) ------------------------------------------------------------
+
+    async def change_status(self, command: StatusCommand) -> StatusChanged:
+        """Move the order to ``status`` and tell the customer. OrderRefusedError: unknown
+        order (or another business's), a move its status does not allow, a reused key."""
+        for _ in range(MAX_ATTEMPTS):
+            async with self._units.begin() as unit:
+                try:
+                    return await self._change_status_on(unit, command)
+                except (ConcurrencyError, _KeyRacedError):
+                    continue
+        raise ContentionError(f"order {command.order_id} kept changing; try again")
+
+    async def _change_status_on(self, unit: OrderUnit, command: StatusCommand) -> StatusChanged:
+        key = command.idempotency_key
+        if key is not None:
+            known = await unit.remembered(command.business_id, key)
+            if known is not None:
+                return await self._replayed(unit, command, known)
+        stream = order_stream(command.business_id, command.order_id)
+        recorded_order = await unit.read(stream)
+        order = order_of(r.event for r in recorded_order)
+        if order is None or order.business_id != command.business_id:
+            raise OrderRefusedError(
+                OrderRefusal.NOT_FOUND, "This business has no order with that id."
+            )
+        now = self._clock()
+        decided = decide_business_status(order, command.status, now)
+        if isinstance(decided, StatusRefused):
+            raise OrderRefusedError(OrderRefusal.MOVE_NOT_ALLOWED, _refused_move(decided))
+        notice = CustomerNotice.UNCHANGED
+        moved = order
+        if decided is not None:
+            notice = await self._record_status(unit, command, order, decided,
+                                               len(recorded_order), now)  # fmt: skip
+            moved = order_of([*(r.event for r in recorded_order), decided]) or order
+        if key is not None:
+            answer_id = _answer_id(command, notice)
+            raced = await unit.remember(command.business_id, key,
+                                        command.request_fingerprint, answer_id)  # fmt: skip
+            if raced is not None:
+                raise _KeyRacedError  # the retry replays what the other request stored
+        return StatusChanged(moved, notice)
+
+    async def _record_status(
+        self,
+        unit: OrderUnit,
+        command: StatusCommand,
+        order: Order,
+        decided: OrderShipped | OrderDelivered | OrderCancelled,
+        version: int,
+        now: datetime,
+    ) -> CustomerNotice:
+        metadata = EventMetadata(correlation_id=command.cause, causation_id=command.cause)
+        change = NewEvent(decided, _change_event_id(decided, command.cause), metadata)
+        stream = order_stream(command.business_id, command.order_id)
+        requests = [AppendRequest(stream, [change], expected_version=version)]
+        customer = await customer_of(unit, command.business_id, order.placed.conversation_stream)
+        notice = CustomerNotice.NOT_SENT
+        if customer is not None:
+            move: OrderMove = command.status
+            message = await self._notice(unit, command.business_id, customer, order, move, now)
+            if message is not None:
+                cause = f"{order.order_id}:{command.status}"  # one notice per status reached
+                queued = _queued(command.business_id, customer, message, cause, move, now,
+                                 metadata)  # fmt: skip
+                requests.append(AppendRequest(customer.stream_id, [queued]))
+                notice = CustomerNotice.QUEUED
+        await unit.append(requests)
+        log.info("orders.changed", order_id=order.order_id, by="business",
+                 change=decided.__struct_config__.tag, notice=notice.value)  # fmt: skip
+        return notice
+
+    async def _replayed(
+        self, unit: OrderUnit, command: StatusCommand, known: RememberedRequest
+    ) -> StatusChanged:
+        if known.fingerprint != command.request_fingerprint:
+            raise OrderRefusedError(
+                OrderRefusal.KEY_REUSED,
+                "This Idempotency-Key was already used with a different request; use a new key "
+                "for a new request.",
+            )
+        order = order_of(r.event for r in await unit.read(
+            order_stream(command.business_id, command.order_id)))  # fmt: skip
+        if order is None:
+            raise OrderRefusedError(
+                OrderRefusal.NOT_FOUND, "This business has no order with that id."
+            )
+        notice = next((n for n in CustomerNotice if _answer_id(command, n) == known.answer_id),
+                      CustomerNotice.UNCHANGED)  # fmt: skip
+        return StatusChanged(order, notice, replayed=True)
+
+
+def _window_open(customer: Customer, now: datetime) -> bool:
+    return may_send(TextMessage(body="-"), customer.last_message_at, now)
+
+
+def _queued(
+    business_id: str,
+    customer: Customer,
+    message: OutboundMessage,
+    cause: str,
+    purpose: str,
+    now: datetime,
+    metadata: EventMetadata,
+) -> NewEvent:
+    message_id = order_message_id(business_id, cause, purpose)
+    event = OutboundMessageQueued(
+        message_id=message_id, business_id=business_id, conversation_stream=customer.stream_id,
+        phone_number_id=customer.phone_number_id, recipient=customer.recipient, message=message,
+        requested_by="system", queued_at=now,
+    )  # fmt: skip
+    return NewEvent(event, queued_event_id(message_id), metadata)
+
+
+def _change_event_id(change: DomainEvent, cause: str) -> uuid.UUID:
+    """Named by its cause: the same cause handled again stores nothing new, while two causes
+    (two taps) both append at the version they read, so the second is decided again."""
+    return order_event_id(getattr(change, "order_id", ""), str(change.__struct_config__.tag),
+                          cause)  # fmt: skip
+
+
+def _answer_id(command: StatusCommand, notice: CustomerNotice) -> str:
+    """What an idempotency key remembers: the answer's notice, under an id of its own."""
+    return str(deterministic_event_id("order.status_answer", command.business_id,
+                                      command.order_id, command.status, notice.value))  # fmt: skip
+
+
+def _refused_move(refused: StatusRefused) -> str:
+    allowed = {"shipped": "a confirmed", "delivered": "a shipped",
+               "cancelled": "a pending or confirmed"}[refused.wanted]  # fmt: skip
+    return (f"This order is {refused.status}: only {allowed} order can be marked "
+            f"{refused.wanted}.")  # fmt: skip
