@@ -21,7 +21,9 @@ from domain.money import MoneyError, format_amount, minor_digits, parse_amount
         ("0012.30", "EUR", 1230),
     ],
 )
-def test_an_amount_is_read_in_the_currencys_minor_unit(text: str, currency: str, minor: int) -> None:
+def test_an_amount_is_read_in_the_currencys_minor_unit(
+    text: str, currency: str, minor: int
+) -> None:
     assert parse_amount(text, currency) == minor
 
 
