@@ -14,6 +14,7 @@ from litestar.params import QueryParameter, SkipValidation
 
 from adapters.postgres.api_tokens import ApiTokenAuthority
 from application.assistant_settings import AssistantSettingsService
+from application.catalog import CatalogQueries
 from application.handoff import ConversationHandoff
 from application.media import MediaService
 from application.read_models import (
@@ -37,6 +38,7 @@ from application.read_models import (
 )
 from application.sending import MessageSending, OutboxRetries
 from entrypoints.api_assistant import ASSISTANT_HANDLERS
+from entrypoints.api_catalog import CATALOG_HANDLERS
 from entrypoints.api_handoff import HANDOFF_HANDLERS
 from entrypoints.api_media import media_router
 from entrypoints.api_messages import MESSAGE_HANDLERS
@@ -61,6 +63,7 @@ class ApiSlot:
     media: MediaService | None = None
     assistant_settings: AssistantSettingsService | None = None
     handoff: ConversationHandoff | None = None
+    catalog: CatalogQueries | None = None
 
     def media_service(self) -> MediaService:
         if self.media is None:
@@ -116,6 +119,11 @@ def api_router(slot: ApiSlot) -> Router:
             raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
         return slot.handoff
 
+    def catalog() -> CatalogQueries:
+        if slot.catalog is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return slot.catalog
+
     async def agent_name(request: Request[Any, Any, Any]) -> str | None:
         """The name of the bearer token (already accepted by business_of), if it has one."""
         _, authority = slot.ready()
@@ -139,6 +147,7 @@ def api_router(slot: ApiSlot) -> Router:
             media_router(lambda: slot.media_service()),  # a bound method would be deep-copied
             _tagged("assistant", *ASSISTANT_HANDLERS),
             _tagged("handoff", *HANDOFF_HANDLERS),
+            _tagged("catalog", *CATALOG_HANDLERS),
         ],
         dependencies={
             "business_id": Provide(business_of),
@@ -148,6 +157,7 @@ def api_router(slot: ApiSlot) -> Router:
             "template_listing": Provide(template_listing, sync_to_thread=False),
             "assistant_settings": Provide(assistant_settings, sync_to_thread=False),
             "handoff": Provide(handoff, sync_to_thread=False),
+            "catalog": Provide(catalog, sync_to_thread=False),
             "agent_name": Provide(agent_name),
         },
         security=SECURITY,
