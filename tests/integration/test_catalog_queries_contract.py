@@ -40,6 +40,7 @@ ACME = [
     row("dress-1", "Robe d'été", description="Lin"),
     row("pants-1", "Jean slim"),
     row("mug-1", "Mug émaillé"),
+    row("coat-1", "Manteau robuste", stock=0),
 ]
 GLOBEX = [row("g-tee", "T-shirt Globex"), row("g-shoe", "Baskets Globex")]
 
@@ -120,14 +121,21 @@ async def test_full_matches_come_before_resemblances(world: World) -> None:
     assert set(found) >= {"bask-1", "run-1"}  # run-1 by synonym (chaussure)
 
 
+async def test_resemblance_is_only_for_words_no_product_has(world: World) -> None:
+    assert await world.ids("robe") == ["dress-1"]  # not "robuste", which only resembles it
+    assert await world.ids("robuste") == ["coat-1"]
+    assert await world.ids("robee") == ["dress-1"]  # misspelled: what resembles it enough
+    assert await world.ids("manteu") == ["coat-1"]
+
+
 async def test_unrelated_or_empty_words_find_nothing_and_no_text_lists_by_name(
     world: World,
 ) -> None:
     assert await world.ids("voiture") == []
     assert await world.ids("de la") == []
     listed = await world.ids(None, limit=50)
-    assert listed == ["bask-1", "run-1", "pants-1", "mug-1", "dress-1", "bag-1", "tee-blue",
-                      "tee-red", "phone-1"]  # fmt: skip
+    assert listed == ["bask-1", "run-1", "pants-1", "coat-1", "mug-1", "dress-1", "bag-1",
+                      "tee-blue", "tee-red", "phone-1"]  # fmt: skip
     assert await world.ids("  ", limit=50) == listed
 
 

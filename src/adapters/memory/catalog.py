@@ -2,8 +2,8 @@
 
 Its search follows the same rules with plain Python in place of PostgreSQL's stemmers
 and trigram index: a word matches a product word, its other number or a synonym; a long
-enough word matches the beginning of a name or category word; a word only resembling one
-(trigrams shared) matches after every text match.
+enough word matches the beginning of a name or category word; a word no product has is
+looked for by resemblance (trigrams shared), after every text match.
 """
 
 from __future__ import annotations
@@ -28,18 +28,23 @@ from domain.catalog_search import (
 RESEMBLANCE: Final = 0.6  # as pg_trgm's default word_similarity_threshold
 
 
-def _trigrams(word: str) -> set[str]:
+def _trigrams(word: str) -> list[str]:
     padded = f"  {word} "
-    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+    return [padded[i : i + 3] for i in range(len(padded) - 2)]
 
 
 def resemblance(word: str, text: str) -> float:
-    """How much of ``word``'s trigrams one word of ``text`` holds (like word_similarity)."""
-    wanted = _trigrams(word)
-    best = 0
+    """pg_trgm's word_similarity: the best Jaccard similarity between ``word``'s trigrams
+    and those of a run of consecutive trigrams of one word of ``text``."""
+    wanted = set(_trigrams(word))
+    best = 0.0
     for candidate in fold(text).replace("-", " ").split():
-        best = max(best, len(wanted & _trigrams(candidate)))
-    return best / len(wanted)
+        ordered = _trigrams(candidate)
+        for start in range(len(ordered)):
+            for end in range(start + 1, len(ordered) + 1):
+                extent = set(ordered[start:end])
+                best = max(best, len(wanted & extent) / len(wanted | extent))
+    return best
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +109,11 @@ class InMemoryCatalog:
             after = decode_cursor(cursor, (str, str)) if cursor is not None else None
             return _page([(key, p) for key, p in keyed if after is None or key > after], limit)
         terms = search_terms(text)
-        ranked = sorted(_ranked(items, terms))
+        everything = [
+            _Document.of(p) for k, p in self._rows.items() if k.business_id == business_id
+        ]
+        unfound = [w.word for w in terms.words if not any(d.matches(w) for d in everything)]
+        ranked = sorted(_ranked(items, terms, unfound))
         if cursor is None:
             return _page(ranked, limit)
         matched, available, score, name, product_id = decode_cursor(
@@ -118,17 +127,18 @@ class InMemoryCatalog:
 _Key = tuple[str | int, ...]
 
 
-def _ranked(items: list[CatalogProduct], terms: SearchTerms) -> list[tuple[_Key, CatalogProduct]]:
+def _ranked(
+    items: list[CatalogProduct], terms: SearchTerms, unfound: list[str]
+) -> list[tuple[_Key, CatalogProduct]]:
     ranked: list[tuple[_Key, CatalogProduct]] = []
     for item in items:
         document = _Document.of(item)
         matched = sum(document.matches(word) for word in terms.words)
-        likeness = max((resemblance(w.word, document.search_name) for w in terms.words),
-                       default=0.0)  # fmt: skip
+        likeness = max((resemblance(w, document.search_name) for w in unfound), default=0.0)
         if matched == 0 and likeness < RESEMBLANCE:
             continue
         available = int(item.product.in_stock)
-        score = round(1000 * matched + 1000 * likeness)
+        score = round(1000 * (matched if matched else likeness))
         key: _Key = (-matched, -available, -score, document.search_name, item.product.product_id)
         ranked.append((key, item))
     return ranked

@@ -4,10 +4,12 @@ in db/migrations/0018_catalog.sql).
 
 A search ORs, for each of the customer's words, its alternatives (``domain.catalog_search``)
 as French and English phrase queries, plus the word as a prefix when it is long enough,
-into one text-search query the GIN index answers; products whose name or category only
-resemble a word (pg_trgm word similarity, the trigram index) come too. Ranking: the number
-of the customer's words matched by text search, then in stock first, then a score (text
-rank plus resemblance), then name and id. The cursor is that sort key.
+into one text-search query. A word no product of the business has by text search (a
+misspelling, say) is looked for by resemblance instead: products whose name or category
+resembles it (pg_trgm word similarity) come too. Ranking: the number of the customer's
+words matched by text search, then in stock first, then a score (text rank, or the
+resemblance for a product found only that way), then name and id. The cursor is that sort
+key.
 """
 
 from __future__ import annotations
@@ -62,21 +64,35 @@ with alternatives as (
            || case when u.prefix then to_tsquery('simple', quote_literal(catalog_fold(u.a)) || ':*')
                    else ''::tsquery end as q
     from unnest($2::int[], $3::text[], $4::boolean[]) as u(g, a, prefix)
-), wanted as (
-    select catalog_any_query(q) as q from alternatives
+), words as materialized (  -- one query per customer word: any of its alternatives
+    select g, catalog_any_query(q) as q from alternatives group by g
+), wanted as materialized (
+    select catalog_any_query(q) as q from words
+), unfound as materialized (  -- words no product has: looked for by resemblance only
+    select coalesce(array_agg(u.w), '{{}}') as words
+    from unnest($5::text[]) with ordinality as u(w, i)
+    join words x on x.g = u.i - 1
+    where not exists (select 1 from products p
+                      where p.business_id = $1 and p.search_vector @@ x.q)
 ), found as (
-    select p.*,
-           (select count(distinct x.g) from alternatives x where p.search_vector @@ x.q)::int
-               as matched,
-           (p.stock > 0)::int as available,
-           round(1000 * ts_rank(p.search_vector, wanted.q)
-                 + 1000 * coalesce((select max(word_similarity(w, p.search_name))
-                                    from unnest($5::text[]) as w), 0))::int as score
-    from products p, wanted
+    select p.*, matched.n as matched, (p.stock > 0)::int as available
+    from products p
+    cross join lateral (
+        select count(*)::int as n from words w where p.search_vector @@ w.q
+    ) as matched
     where p.business_id = $1 and (not $6 or p.stock > 0)
-      and (p.search_vector @@ wanted.q or p.search_name %> any($5::text[]))
+      and (p.search_vector @@ (select q from wanted)
+           or p.search_name %> any((select words from unfound)::text[]))
+), scored as (
+    select f.*,
+           round(case when f.matched > 0
+                      then 1000 * ts_rank(f.search_vector, (select q from wanted))
+                      else 1000 * (select max(word_similarity(w, f.search_name))
+                                   from unnest((select words from unfound)) as w) end)::int
+               as score
+    from found f
 )
-select {_COLUMNS}, matched, available, score from found
+select {_COLUMNS}, matched, available, score from scored
 where $7::int is null
    or (-matched, -available, -score, search_name, product_id)
       > (-$7::int, -$8::int, -$9::int, $10::text, $11::text)
