@@ -34,7 +34,8 @@ DEFAULT_SEARCH_LIMIT: Final = 20
 
 # The row's number as people count it, and its values (or why the file reader refused it).
 Row = tuple[int, Mapping[str, object] | RejectedRow]
-Progress = Callable[[int, int], None]  # rows checked, rows in the file
+# What an import is doing: "checking" rows (done of the file's), then "storing" changes.
+Progress = Callable[[str, int, int], None]
 
 
 class CatalogError(Exception):
@@ -55,13 +56,14 @@ class ImportReport:
     withheld: int  # products --replace would have removed, kept because of a row without id
     dry_run: bool
     last_position: FeedPosition | None  # where the appended events are; None when none were
+    events: int = 0  # appended
 
     @property
     def all_taken(self) -> bool:
         return not self.rejected
 
 
-def _no_progress(_: int, __: int) -> None:
+def _no_progress(_: str, __: int, ___: int) -> None:
     return None
 
 
@@ -85,6 +87,7 @@ class CatalogImporter:
             if dry_run or not plan.changes:
                 return _report(len(rows), plan, dry_run, None)
             events = import_events(business_id, plan)
+            progress("storing", 0, len(events))
             try:
                 result = await self._store.append(
                     catalog_stream(business_id), _named(business_id, version, events), version
@@ -96,7 +99,8 @@ class CatalogImporter:
                         " while this one was stored; nothing was changed: run it again"
                     ) from None
                 continue
-            return _report(len(rows), plan, dry_run, result.last_position)
+            progress("storing", len(events), len(events))
+            return _report(len(rows), plan, dry_run, result.last_position, result.appended)
         raise AssertionError("unreachable")
 
     async def products(self, business_id: str) -> dict[str, Product]:
@@ -120,8 +124,8 @@ def check_rows(
         else:
             checked.append((number, product_from_row(values, number)))
         if done % PROGRESS_EVERY == 0:
-            progress(done, total)
-    progress(total, total)
+            progress("checking", done, total)
+    progress("checking", total, total)
     return checked
 
 
@@ -132,7 +136,7 @@ def _named(
 
 
 def _report(
-    rows: int, plan: ImportPlan, dry_run: bool, position: FeedPosition | None
+    rows: int, plan: ImportPlan, dry_run: bool, position: FeedPosition | None, events: int = 0
 ) -> ImportReport:
     return ImportReport(
         rows=rows,
@@ -144,6 +148,7 @@ def _report(
         withheld=len(plan.withheld),
         dry_run=dry_run,
         last_position=position,
+        events=events,
     )
 
 

@@ -113,10 +113,10 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     async def work(container: Container) -> int:
         await _require_business(container, args.business)
         importer = CatalogImporter(await resolve(container.event_store()))
-        bar = RowProgress(sys.stderr, show=read.count >= SHOW_PROGRESS_FROM)
+        bar = StageProgress(sys.stderr, show=read.count >= SHOW_PROGRESS_FROM)
         report = await importer.import_rows(args.business, read.rows, replace=args.replace,
                                             dry_run=args.dry_run, progress=bar.show)  # fmt: skip
-        applied = await _applied(container, report.last_position)
+        applied = await _applied(container, report, bar)
         _print_report(args, read, report)
         if not applied:
             print("note: recorded; `catalog list` and the API show it once the server's products"
@@ -174,10 +174,12 @@ def _report_json(args: argparse.Namespace, report: ImportReport) -> dict[str, An
     }  # fmt: skip
 
 
-class RowProgress:
-    """Rows checked: redrawn in place on a terminal; elsewhere a line a second at most."""
+class StageProgress:
+    """Each stage's progress (rows checked, changes stored, products indexed): redrawn in
+    place on a terminal; elsewhere a line a second at most, and each stage's last."""
 
     WIDTH = 30
+    NOUNS: Final = {"checking": "rows", "storing": "changes", "indexing": "products"}
 
     def __init__(self, out: TextIO, *, show: bool, interval: float = 1.0) -> None:
         self._out = out
@@ -186,23 +188,26 @@ class RowProgress:
         self._interval = 0.1 if self._tty else interval
         self._last = float("-inf")
 
-    def show(self, done: int, total: int) -> None:
+    def show(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()
         finished = done >= total
         if not self._show or (not finished and now - self._last < self._interval):
             return
         self._last = now
         filled = int(self.WIDTH * done / max(total, 1))
-        line = (f"checking rows: [{'#' * filled}{'.' * (self.WIDTH - filled)}]"
-                f" {done:,}/{total:,}")  # fmt: skip
+        line = (f"{stage}: [{'#' * filled}{'.' * (self.WIDTH - filled)}]"
+                f" {done:,}/{total:,} {self.NOUNS.get(stage, '')}").rstrip()  # fmt: skip
         self._out.write(("\r" + line + ("\n" if finished else "")) if self._tty else line + "\n")
         self._out.flush()
 
 
-async def _applied(container: Container, position: FeedPosition | None) -> bool:
-    """Wait until the products projection has applied ``position`` (see cli_templates)."""
+async def _applied(container: Container, report: ImportReport, bar: StageProgress) -> bool:
+    """Wait until the products projection has applied the import (see cli_templates)."""
+    position = report.last_position
     if position is None:
         return True
+    # The import's events sit at consecutive positions ending at ``position``.
+    first = position.position - report.events
     source = await resolve(container.subscription_source())
     runner = SubscriptionRunner(ProductsProjection(), source, RunnerSettings(poll_interval=0.2))
     task = asyncio.create_task(runner.run())
@@ -210,7 +215,9 @@ async def _applied(container: Container, position: FeedPosition | None) -> bool:
     try:
         async with asyncio.timeout(PROJECTION_WAIT):
             # The checkpoint may be moved by another process's runner: polled, not awaited.
-            while not await _checkpoint_reached(pool, position):  # noqa: ASYNC110
+            while not await _checkpoint_reached(  # noqa: ASYNC110
+                pool, position, first, report.events, bar
+            ):
                 await asyncio.sleep(0.1)
         return True
     except TimeoutError:
@@ -220,12 +227,17 @@ async def _applied(container: Container, position: FeedPosition | None) -> bool:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def _checkpoint_reached(pool: Any, position: FeedPosition) -> bool:
+async def _checkpoint_reached(
+    pool: Any, position: FeedPosition, first: int, events: int, bar: StageProgress
+) -> bool:
     row = await pool.fetchrow(
         "select tx::text as tx, position from subscriber_checkpoints where name = $1",
         ProductsProjection.kind,
     )
-    return row is not None and FeedPosition(int(row["tx"]), row["position"]) >= position
+    reached = row is not None and FeedPosition(int(row["tx"]), row["position"]) >= position
+    applied = min(max(row["position"] - first, 0), events) if row is not None else 0
+    bar.show("indexing", events if reached else applied, events)
+    return reached
 
 
 # --- list ----------------------------------------------------------------------------------------

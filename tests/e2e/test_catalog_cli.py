@@ -193,3 +193,19 @@ async def test_an_unknown_business_and_bad_usage_exit_2(cli: Cli, tmp_path: Path
     assert (await cli("catalog", "list", "--business", "acme", "--limit", "0")).returncode == 2
     assert (await cli("catalog", "import", str(file))).returncode == 2  # --business missing
     assert (await cli("catalog", "list", "--business", "acme")).stdout.startswith("no products")
+
+
+async def test_a_large_file_shows_each_stage_on_standard_error(cli: Cli, tmp_path: Path) -> None:
+    file = tmp_path / "large.csv"
+    file.write_text(HEADER + "\n" + "".join(f"p{n},Produit {n},,1.{n % 100:02d},EUR,{n % 3},\n"
+                                            for n in range(1200)))  # fmt: skip
+
+    result = await cli("catalog", "import", str(file), "--business", "acme")
+
+    assert result.returncode == 0, result.stderr
+    assert "added      1,200" in result.stdout
+    lines = result.stderr.splitlines()
+    assert "checking: [##############################] 1,200/1,200 rows" in lines
+    assert "storing: [##############################] 1,200/1,200 changes" in lines
+    assert "indexing: [##############################] 1,200/1,200 products" in lines
+    assert len(lines) < 40  # a line a second at most, not one per row

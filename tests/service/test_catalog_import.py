@@ -119,11 +119,16 @@ async def test_a_dry_run_reports_and_changes_nothing(store: InMemoryEventStore) 
 
 
 async def test_progress_is_reported_while_rows_are_checked(store: InMemoryEventStore) -> None:
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[str, int, int]] = []
     rows = numbered(*(values(f"p{n}") for n in range(1200)))
-    await CatalogImporter(store).import_rows("acme", rows,
-                                             progress=lambda d, t: seen.append((d, t)))  # fmt: skip
-    assert seen == [(500, 1200), (1000, 1200), (1200, 1200)]
+    report = await CatalogImporter(store).import_rows(
+        "acme", rows, progress=lambda *step: seen.append(step)
+    )
+    assert seen == [
+        ("checking", 500, 1200), ("checking", 1000, 1200), ("checking", 1200, 1200),
+        ("storing", 0, 1200), ("storing", 1200, 1200),
+    ]  # fmt: skip
+    assert report.events == 1200
 
 
 class RacingStore(InMemoryEventStore):
