@@ -8,8 +8,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
+from adapters.postgres.businesses import PostgresBusinessRegistry
+from application.businesses import Business
 from tests.e2e.server import WAZYBOT, child_env
 from tests.support.database import ROOT
 
@@ -51,17 +54,15 @@ class Cli:
 
 
 @pytest.fixture
-async def cli(database_url: str) -> Cli:
-    cli = Cli(database_url)
+async def cli(database_url: str, pool: asyncpg.Pool[Any]) -> Cli:
+    # Stored in-process (`business add` has its own tests): each command here is a process.
+    registry = PostgresBusinessRegistry(pool)
     for business, number in (("acme", "106540352242922"), ("globex", "2233445566778")):
-        await cli.ok("business", "add", "--id", business, "--name", business.title(),
-                     "--phone-number-id", number)  # fmt: skip
-    return cli
+        await registry.add(Business(id=business, name=business.title(), phone_number_ids=(number,)))
+    return Cli(database_url)
 
 
 async def events(database_url: str) -> int:
-    import asyncpg
-
     connection = await asyncpg.connect(database_url)
     try:
         return int(await connection.fetchval(
