@@ -12,6 +12,7 @@ readable id, nothing is removed, since that row may be any of them).
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -133,7 +134,11 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         raise _RowError(f"{value!r} is not text")
     if isinstance(value, str | int | float):
-        return " ".join(str(value).split())
+        text = " ".join(str(value).split())
+        control = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+        if control is not None:
+            raise _RowError(f"a value holds the control character U+{ord(control):04X}")
+        return text
     raise _RowError(f"a value must be text or a number, not {type(value).__name__}")
 
 

@@ -79,6 +79,8 @@ def test_json_numbers_are_taken_but_never_a_floating_price() -> None:
         ({"name": "x" * 201}, "name is 201 characters long, at most 200"),
         ({"stock": True}, "is not text"),
         ({"category": ["a"]}, "must be text or a number"),
+        ({"name": "Mug\x00"}, "holds the control character U+0000"),
+        ({"description": "a\x1bb"}, "holds the control character U+001B"),
     ],
 )
 def test_a_bad_row_is_rejected_with_the_reason(changes: dict[str, Any], reason: str) -> None:
