@@ -5,11 +5,14 @@ A catalog is one stream per business; its events say which products were added, 
 or removed. An import is decided against the catalog as it stands: each row is checked on
 its own (a rejected row changes nothing), rows equal to the stored product change
 nothing, and with ``replace`` the products absent from the file are removed (a product
-whose row was rejected is not absent: it stays as it was).
+whose row was rejected is not absent: it stays as it was; while a rejected row has no
+readable id, nothing is removed, since that row may be any of them).
 """
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -131,7 +134,11 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         raise _RowError(f"{value!r} is not text")
     if isinstance(value, str | int | float):
-        return " ".join(str(value).split())
+        text = " ".join(str(value).split())
+        control = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+        if control is not None:
+            raise _RowError(f"a value holds the control character U+{ord(control):04X}")
+        return text
     raise _RowError(f"a value must be text or a number, not {type(value).__name__}")
 
 
@@ -205,6 +212,8 @@ class ImportPlan:
     unchanged: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     rejected: tuple[RejectedRow, ...] = ()
+    # absent from the file, but kept: a rejected row without a readable id may be theirs
+    withheld: tuple[str, ...] = ()
 
     @property
     def changes(self) -> bool:
@@ -254,13 +263,15 @@ def plan_import(
     planning = _Planning(current)
     for row, checked in rows:
         planning.take(checked, row)
-    removed = sorted(set(current) - set(planning.seen)) if replace else []
+    absent = tuple(sorted(set(current) - set(planning.seen))) if replace else ()
+    anonymous = any(rejected.product_id is None for rejected in planning.rejected)
     return ImportPlan(
         added=tuple(planning.added),
         updated=tuple(planning.updated),
         unchanged=tuple(planning.unchanged),
-        removed=tuple(removed),
+        removed=() if anonymous else absent,
         rejected=tuple(planning.rejected),
+        withheld=absent if anonymous else (),
     )
 
 
@@ -271,7 +282,12 @@ def import_events(business_id: str, plan: ImportPlan) -> list[ProductListed | Pr
     return [*listed, *removed]
 
 
-def catalog_event_id(business_id: str, version: int, index: int) -> uuid.UUID:
-    """An import's events are named by the catalog version it was decided at, so an
-    import retried after a lost answer cannot be stored twice."""
-    return deterministic_event_id("catalog", business_id, str(version), str(index))
+def catalog_event_id(
+    business_id: str, version: int, event: ProductListed | ProductRemoved
+) -> uuid.UUID:
+    """An import's events are named by the catalog version it was decided at and by what
+    they say: an import retried after a lost answer cannot be stored twice, and another
+    import decided at the same version (with other content) is refused by the expected
+    version rather than mistaken for a duplicate."""
+    fingerprint = hashlib.sha256(msgspec.json.encode(event)).hexdigest()
+    return deterministic_event_id("catalog", business_id, str(version), fingerprint)

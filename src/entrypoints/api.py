@@ -14,6 +14,7 @@ from litestar.params import QueryParameter, SkipValidation
 
 from adapters.postgres.api_tokens import ApiTokenAuthority
 from application.assistant_settings import AssistantSettingsService
+from application.catalog import CatalogQueries
 from application.handoff import ConversationHandoff
 from application.media import MediaService
 from application.order_views import OrderQueries
@@ -39,6 +40,7 @@ from application.read_models import (
 )
 from application.sending import MessageSending, OutboxRetries
 from entrypoints.api_assistant import ASSISTANT_HANDLERS
+from entrypoints.api_catalog import CATALOG_HANDLERS
 from entrypoints.api_handoff import HANDOFF_HANDLERS
 from entrypoints.api_media import media_router
 from entrypoints.api_messages import MESSAGE_HANDLERS
@@ -66,6 +68,7 @@ class ApiSlot:
     handoff: ConversationHandoff | None = None
     orders: OrderDesk | None = None
     order_queries: OrderQueries | None = None
+    catalog: CatalogQueries | None = None
 
     def media_service(self) -> MediaService:
         if self.media is None:
@@ -131,6 +134,11 @@ def api_router(slot: ApiSlot) -> Router:
             raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
         return slot.order_queries
 
+    def catalog() -> CatalogQueries:
+        if slot.catalog is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return slot.catalog
+
     async def agent_name(request: Request[Any, Any, Any]) -> str | None:
         """The name of the bearer token (already accepted by business_of), if it has one."""
         _, authority = slot.ready()
@@ -155,6 +163,7 @@ def api_router(slot: ApiSlot) -> Router:
             _tagged("assistant", *ASSISTANT_HANDLERS),
             _tagged("handoff", *HANDOFF_HANDLERS),
             _tagged("orders", *ORDER_HANDLERS),
+            _tagged("catalog", *CATALOG_HANDLERS),
         ],
         dependencies={
             "business_id": Provide(business_of),
@@ -164,6 +173,7 @@ def api_router(slot: ApiSlot) -> Router:
             "template_listing": Provide(template_listing, sync_to_thread=False),
             "assistant_settings": Provide(assistant_settings, sync_to_thread=False),
             "handoff": Provide(handoff, sync_to_thread=False),
+            "catalog": Provide(catalog, sync_to_thread=False),
             "agent_name": Provide(agent_name),
             "orders": Provide(orders, sync_to_thread=False),
             "order_queries": Provide(order_queries, sync_to_thread=False),

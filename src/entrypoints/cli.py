@@ -17,6 +17,7 @@ from application.businesses import BusinessError
 from entrypoints.cli_admin import add_projection_commands, add_token_commands
 from entrypoints.cli_assistant import add_assistant_commands
 from entrypoints.cli_business import add_business_commands
+from entrypoints.cli_catalog import add_catalog_commands
 from entrypoints.cli_orders import add_order_commands
 from entrypoints.cli_send import add_send_command
 from entrypoints.cli_simulator import add_simulator_commands
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_template_commands(commands)
     add_assistant_commands(commands)
     add_order_commands(commands)
+    add_catalog_commands(commands)
     return parser
 
 

@@ -20,6 +20,7 @@ from adapters.notify.webhook import WebhookNotifier
 from adapters.postgres.api_tokens import ApiTokenAuthority, PostgresApiTokens
 from adapters.postgres.assistant_turns import PostgresTurnBook, TurnRequestSubscriber
 from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
+from adapters.postgres.catalog import PostgresCatalog
 from adapters.postgres.connection import connect, create_pool
 from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
@@ -391,6 +392,7 @@ class Container(containers.DeclarativeContainer):
         api_version=settings.provided.whatsapp_api_version,
     )
     template_book = providers.Singleton(PostgresTemplateBook, pool)
+    catalog_queries = providers.Singleton(PostgresCatalog, pool)
     media_service = providers.Singleton(
         MediaService,
         media_gateway,

@@ -145,6 +145,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         api.handoff = await resolve(container.conversation_handoff())
         api.orders = await resolve(container.order_desk())
         api.order_queries = await resolve(container.order_queries())
+        api.catalog = await resolve(container.catalog_queries())
         if run_workers:
             await start_workers(container)
         log.info("app.started", workers=run_workers)

@@ -96,8 +96,10 @@ def operations(probe: Probe) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{conversation_id}", "no-such-conversation").replace(
-        "{message_id}", "no-such-message"
+    return (
+        path.replace("{conversation_id}", "no-such-conversation")
+        .replace("{message_id}", "no-such-message")
+        .replace("{product_id}", "no-such-product")
     )
 
 

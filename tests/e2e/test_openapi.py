@@ -65,7 +65,7 @@ def test_every_api_route_declares_the_bearer_scheme(server: RunningServer) -> No
         "description": doc["components"]["securitySchemes"]["bearer"]["description"],
     }
     api = [(p, op) for p, _, op in operations(doc) if p.startswith("/api/v1")]
-    assert len(api) == 20
+    assert len(api) == 22
     for path, operation in api:
         assert operation.get("security") == [{"bearer": []}], path
         assert "401" in operation["responses"], path

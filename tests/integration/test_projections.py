@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from adapters.memory.businesses import InMemoryBusinessDirectory
+from application.catalog import CatalogImporter
 from application.event_log import NewEvent
 from application.webhook_ingest import WebhookIngestor
 from domain.conversation import conversation_stream
@@ -372,6 +373,16 @@ def reply(customer: str, by: RequestedBy, at_: int) -> NewEvent:
     return NewEvent(queued, queued_event_id(message_id))
 
 
+async def with_catalogs(app: Projected) -> None:
+    """Two businesses' catalogs: added, changed, then partly replaced."""
+    importer = CatalogImporter(app.store)
+    for business in ("acme", "globex"):
+        rows = [(n, {"id": f"p{n}", "name": f"Produit {n}", "description": "", "price": f"{n}.5",
+                     "currency": "EUR", "stock": str(n % 2)}) for n in range(2, 8)]  # fmt: skip
+        await importer.import_rows(business, rows)
+        await importer.import_rows(business, [(2, {**rows[0][1], "stock": "9"})], replace=True)
+
+
 async def with_handoffs(app: Projected) -> None:
     """Ana is escalated, read, writes again, answered by an agent, resolved; Ben is
     escalated by the assistant after its reply and stays so."""
@@ -436,6 +447,7 @@ async def test_a_batch_split_anywhere_gives_the_same_read_models(
         await app.deliver(*varied_traffic())
         await with_handoffs(app)
         await with_orders(app)
+        await with_catalogs(app)
         await app.caught_up()
     one_by_one = await read_models(pool)
     replayed = await replayed_read_models(pool, database_url, batch_size=500)

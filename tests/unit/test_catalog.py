@@ -12,6 +12,7 @@ from domain.catalog import (
     ProductListed,
     ProductRemoved,
     RejectedRow,
+    catalog_event_id,
     catalog_of,
     import_events,
     plan_import,
@@ -78,6 +79,8 @@ def test_json_numbers_are_taken_but_never_a_floating_price() -> None:
         ({"name": "x" * 201}, "name is 201 characters long, at most 200"),
         ({"stock": True}, "is not text"),
         ({"category": ["a"]}, "must be text or a number"),
+        ({"name": "Mug\x00"}, "holds the control character U+0000"),
+        ({"description": "a\x1bb"}, "holds the control character U+001B"),
     ],
 )
 def test_a_bad_row_is_rejected_with_the_reason(changes: dict[str, Any], reason: str) -> None:
@@ -139,3 +142,21 @@ def test_a_catalog_is_the_fold_of_its_events() -> None:
         ProductRemoved(business_id="b1", product_id="mug-1"),
     ]
     assert catalog_of(events) == {"tee-1": product(stock="0")}
+
+
+def test_replace_removes_nothing_while_a_rejected_row_has_no_id() -> None:
+    current = {"tee-1": product(), "mug-1": product(id="mug-1")}
+    rows = [(2, product()), (3, product_from_row({**ROW, "id": " "}, 3))]
+    plan = plan_import(current, rows, replace=True)
+    assert plan.removed == ()
+    assert plan.withheld == ("mug-1",)
+    assert not plan.changes
+
+
+def test_event_ids_name_the_version_and_the_content() -> None:
+    listed = ProductListed(business_id="b1", product=product())
+    changed = ProductListed(business_id="b1", product=product(stock="3"))
+    assert catalog_event_id("b1", 4, listed) == catalog_event_id("b1", 4, listed)
+    assert catalog_event_id("b1", 4, listed) != catalog_event_id("b1", 5, listed)
+    # Another import decided at the same version is not taken for this one's retry.
+    assert catalog_event_id("b1", 4, listed) != catalog_event_id("b1", 4, changed)
