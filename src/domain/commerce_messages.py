@@ -20,6 +20,7 @@ from domain.whatsapp_limits import (
     LIST_ROW_DESCRIPTION_MAX,
     LIST_ROW_TITLE_MAX,
     LIST_ROWS_MAX,
+    text_length,
     truncate_text,
 )
 
@@ -103,22 +104,42 @@ def _row(product: Product, language: Language) -> ListRow:
 
 
 def order_summary(order: Order, language: Language) -> ReplyButtonsMessage:
-    """The order's items and total, with buttons to confirm, change or cancel it."""
+    """The order's items and total, with buttons to confirm, change or cancel it. The total
+    is always shown: items that do not fit in the body are counted instead of listed."""
     placed = order.placed
-    lines = [_WORDS["summary"][language]]
     colon = "\u00a0:" if language == "fr" else ":"  # French sets a space before a colon
-    for item in placed.items:
-        amount = format_amount(item.amount, placed.currency, language)
-        lines.append(f"• {item.quantity} x {item.name}{colon} {amount}")
-    total = format_amount(placed.total, placed.currency, language)
-    lines.append(f"{_WORDS['total'][language]}{colon} {total}")
+    head = _WORDS["summary"][language]
+    total = f"{_WORDS['total'][language]}{colon} " + format_amount(
+        placed.total, placed.currency, language
+    )
+    items = [
+        f"• {item.quantity} x {item.name}{colon} "
+        + format_amount(item.amount, placed.currency, language)
+        for item in placed.items
+    ]
     buttons = tuple(
         ReplyButton(id=button_id(action, order.order_id), title=_WORDS[action][language])
         for action in ("confirm", "modify", "cancel")
     )
-    return ReplyButtonsMessage(
-        body=truncate_text("\n".join(lines), INTERACTIVE_BODY_MAX), buttons=buttons
-    )
+    return ReplyButtonsMessage(body=_summary_body(head, items, total, language), buttons=buttons)
+
+
+def _summary_body(head: str, items: list[str], total: str, language: Language) -> str:
+    for shown in range(len(items), -1, -1):
+        hidden = len(items) - shown
+        lines = [head, *(truncate_text(line, 200) for line in items[:shown])]
+        if hidden:
+            lines.append(_more_items(hidden, language))
+        body = "\n".join([*lines, total])
+        if text_length(body) <= INTERACTIVE_BODY_MAX:
+            return body
+    return truncate_text(f"{head}\n{total}", INTERACTIVE_BODY_MAX)
+
+
+def _more_items(count: int, language: Language) -> str:
+    if language == "fr":
+        return f"• … et {count} autre{'s' if count > 1 else ''} article{'s' if count > 1 else ''}"
+    return f"• … and {count} more item{'s' if count > 1 else ''}"
 
 
 def order_refused_text(refused: OrderRefused, language: Language) -> str:

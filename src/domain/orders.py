@@ -31,7 +31,9 @@ BusinessStatus: TypeAlias = Literal["shipped", "delivered", "cancelled"]
 ORDER_STREAM_PREFIX: Final = "order-"
 MAX_QUANTITY: Final = 1000
 MAX_ITEMS: Final = 100
-_BUTTON: Final = re.compile(r"^(confirm|modify|cancel)_order_([A-Za-z0-9_-]{1,64})$")
+# Order ids are "o" and 20 hex digits (order_id_for): nothing else can name an order's
+# stream, whose name joins the business id (which may hold "-") and the order id.
+_BUTTON: Final = re.compile(r"^(confirm|modify|cancel)_order_(o[0-9a-f]{20})$")
 # Which status the business may move an order to, from which.
 _BUSINESS_MOVES: Final[Mapping[BusinessStatus, frozenset[OrderStatus]]] = {
     "shipped": frozenset({"confirmed"}),

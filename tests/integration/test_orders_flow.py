@@ -23,6 +23,7 @@ from domain.orders import (
     OrderItem,
     OrderPlaced,
     OrderShipped,
+    order_id_for,
     order_stream,
 )
 from entrypoints.container import resolve
@@ -32,6 +33,9 @@ from tests.support.webhooks import PHONE_NUMBER_ID, encode, messages_change, sig
 ANA = "15550003001"
 BO = "15550003002"
 BUSINESS = "default"  # the business the environment configures
+
+GLOBEX_ORDER = order_id_for("globex", "wamid.globex-cart")
+BACK_ORDER = order_id_for(BUSINESS, "wamid.old-cart")
 
 
 def product(product_id: str, price: int, stock: int, retailer_id: str | None = None) -> Product:
@@ -188,11 +192,11 @@ async def test_a_button_for_another_business_or_customer_changes_nothing(
     async with sending_world(database_url) as world:
         store = await resolve(world.container.event_store())
         theirs = OrderPlaced(
-            business_id="globex", order_id="oglobex1", conversation_stream="conversation-x",
+            business_id="globex", order_id=GLOBEX_ORDER, conversation_stream="conversation-x",
             items=(OrderItem(product_id="p", name="P", quantity=1, unit_price=100),),
             currency="EUR", total=100, source="button", at=datetime.now(UTC),
         )  # fmt: skip
-        await store.append(order_stream("globex", "oglobex1"), [NewEvent(theirs, uuid.uuid4())])
+        await store.append(order_stream("globex", GLOBEX_ORDER), [NewEvent(theirs, uuid.uuid4())])
         await list_products(world, product("tee", 1990, 5))
         _, delivery = await world.sim.customer_sends(
             inbound.order("c", [("tee", 1, 19.9, "EUR")]), phone=BO
@@ -201,17 +205,17 @@ async def test_a_button_for_another_business_or_customer_changes_nothing(
         bo_order = button_ids(await summary_for(world, BO))[0].removeprefix("confirm_order_")
         await world.customer_writes("Bonjour", ANA)
 
-        await tap(world, ANA, "confirm_order_oglobex1")  # another business's order
+        await tap(world, ANA, f"confirm_order_{GLOBEX_ORDER}")  # another business's order
         await tap(world, ANA, f"cancel_order_{bo_order}")  # another customer's order
         texts = await texts_reach(world, ANA, 2)
         assert all("Nous ne trouvons pas cette commande" in t for t in texts), texts
-        assert await order_events(world, "oglobex1", "globex") == ["order.placed"]
+        assert await order_events(world, GLOBEX_ORDER, "globex") == ["order.placed"]
         assert await order_events(world, bo_order) == ["order.placed"]
-        unknown = await world.http.post("/api/v1/orders/oglobex1/status",
+        unknown = await world.http.post(f"/api/v1/orders/{GLOBEX_ORDER}/status",
                                         json={"status": "cancelled"})  # fmt: skip
         assert unknown.status_code == 404
         assert unknown.json()["error"] == "not_found"
-        assert (await world.http.get("/api/v1/orders/oglobex1")).status_code == 404
+        assert (await world.http.get(f"/api/v1/orders/{GLOBEX_ORDER}")).status_code == 404
         too_soon = await world.http.post(f"/api/v1/orders/{bo_order}/status",
                                          json={"status": "shipped"})  # fmt: skip
         assert too_soon.status_code == 409
@@ -280,16 +284,16 @@ async def test_outside_the_window_confirmations_and_notices_go_out_as_templates(
         # An order placed back then, when its summary went out.
         stream = conversation_stream(PHONE_NUMBER_ID, ANA)
         placed = OrderPlaced(
-            business_id=BUSINESS, order_id="oback1", conversation_stream=stream,
+            business_id=BUSINESS, order_id=BACK_ORDER, conversation_stream=stream,
             items=(OrderItem(product_id="tee", name="Produit tee", quantity=1, unit_price=1990),),
             currency="EUR", total=1990, source="catalog_order",
             at=datetime.now(UTC) - timedelta(hours=26),
         )  # fmt: skip
-        await store.append(order_stream(BUSINESS, "oback1"), [NewEvent(placed, uuid.uuid4())])
+        await store.append(order_stream(BUSINESS, BACK_ORDER), [NewEvent(placed, uuid.uuid4())])
 
         # Its confirmation tap, delivered 25 hours late: the window is closed.
-        await deliver_late(world, ANA, tapped("confirm_order_oback1"), hours_ago=25)
-        await api_order(world, "oback1", "confirmed")
+        await deliver_late(world, ANA, tapped(f"confirm_order_{BACK_ORDER}"), hours_ago=25)
+        await api_order(world, BACK_ORDER, "confirmed")
 
         def templates_sent(count: int) -> Callable[[], Any]:
             async def sent() -> list[dict[str, Any]] | None:
@@ -302,24 +306,26 @@ async def test_outside_the_window_confirmations_and_notices_go_out_as_templates(
         assert template["name"] == "order_confirmed"
         assert template["language"] == {"code": "fr"}
         parameters = template["components"][0]["parameters"]
-        assert [p["text"] for p in parameters] == ["oback1", "19,90\u00a0€"]
+        assert [p["text"] for p in parameters] == [BACK_ORDER, "19,90\u00a0€"]
         assert texts_to(world, ANA) == []  # no free text outside the window
         assert (await world.http.get("/api/v1/orders", params={"status": "pending"})).json()[
             "items"] == []  # the late cart placed nothing  # fmt: skip
 
         # No status template: the order ships all the same, and the answer says so.
-        shipped = await world.http.post("/api/v1/orders/oback1/status", json={"status": "shipped"})
+        shipped = await world.http.post(
+            f"/api/v1/orders/{BACK_ORDER}/status", json={"status": "shipped"}
+        )
         assert shipped.status_code == 200, shipped.text
         assert shipped.json()["customer_notice"] == "not_sent"
         assert shipped.json()["order"]["status"] == "shipped"
         assert shipped.json()["order"]["conversation_id"] == chat
         await settings.change(BUSINESS, OrderSettingsChanges(status_template="order_status"))
-        delivered = await world.http.post("/api/v1/orders/oback1/status",
+        delivered = await world.http.post(f"/api/v1/orders/{BACK_ORDER}/status",
                                           json={"status": "delivered"})  # fmt: skip
         assert delivered.json()["customer_notice"] == "queued", delivered.text
         _, notice = await world.eventually(templates_sent(2))
         assert notice["name"] == "order_status"
-        assert [p["text"] for p in notice["components"][0]["parameters"]] == ["oback1", "livrée"]
+        assert [p["text"] for p in notice["components"][0]["parameters"]] == [BACK_ORDER, "livrée"]
 
 
 async def test_a_tap_meta_delivers_twice_confirms_once(database_url: str) -> None:

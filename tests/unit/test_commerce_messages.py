@@ -127,3 +127,24 @@ def test_each_move_of_an_order_is_told_in_the_customers_language() -> None:
     assert order_template_parameters(order, "shipped", "en") == ("o42", "shipped")
     assert order_template_parameters(order, "cancelled", "fr") == ("o42", "annulée")
     assert "cannot find" in unknown_order_text("en")
+
+
+def test_a_long_order_still_shows_its_total_and_counts_the_items_left_out() -> None:
+    items = tuple(
+        OrderItem(product_id=f"p{i}", name=f"Savon artisanal {i}", quantity=1, unit_price=1250)
+        for i in range(40)
+    )
+    placed = OrderPlaced(
+        business_id="b1", order_id="o42", conversation_stream="c", items=items,
+        currency="EUR", total=50000, source="catalog_order", at=datetime(2026, 11, 26, tzinfo=UTC),
+    )  # fmt: skip
+    french = order_summary(Order(placed), "fr")
+    check_message(french)
+    lines = french.body.split("\n")
+    assert lines[-1] == "Total\u00a0: 500,00\u00a0€"
+    listed = [line for line in lines if "Savon" in line]
+    assert 0 < len(listed) < 40
+    assert lines[-2] == f"• … et {40 - len(listed)} autres articles"
+    english = order_summary(Order(placed), "en")
+    assert english.body.endswith("Total: €500.00")
+    assert "more items" in english.body

@@ -180,20 +180,24 @@ def received(content: Content) -> MessageReceived:
     return MessageReceived(business_id="b1", message=message)
 
 
+ORDER_ID = order_id_for("b1", "wamid.cart")
+
+
 def test_carts_and_order_button_taps_are_order_messages_and_nothing_else() -> None:
     item = CartItem(product_retailer_id="SKU-1", quantity=1, item_price=1.0, currency="EUR")
     cart = OrderContent(catalog_id="c", items=(item,))
-    tap = ChoiceContent(choice="button", reply_id="confirm_order_o1", title="Confirm")
-    quick = QuickReplyContent(payload="cancel_order_o1", text="Cancel")
+    tap = ChoiceContent(choice="button", reply_id=f"confirm_order_{ORDER_ID}", title="Confirm")
+    quick = QuickReplyContent(payload=f"cancel_order_{ORDER_ID}", text="Cancel")
     assert is_order_message(received(cart))
     assert is_order_message(received(tap))
     assert is_order_message(received(quick))
-    assert button_of(tap) == OrderButton("confirm", "o1")
-    assert button_of(quick) == OrderButton("cancel", "o1")
+    assert button_of(tap) == OrderButton("confirm", ORDER_ID)
+    assert button_of(quick) == OrderButton("cancel", ORDER_ID)
     for other in (
-        ChoiceContent(choice="list", reply_id="confirm_order_o1", title="a list row"),
+        ChoiceContent(choice="list", reply_id=f"confirm_order_{ORDER_ID}", title="a list row"),
         ChoiceContent(choice="button", reply_id="yes", title="Yes"),
-        TextContent(body="confirm_order_o1"),
+        ChoiceContent(choice="button", reply_id="confirm_order_b-o1", title="Not an order id"),
+        TextContent(body=f"confirm_order_{ORDER_ID}"),
     ):
         assert not is_order_message(received(other))
     assert not is_order_message(OrderConfirmed(business_id="b1", order_id="o1", at=NOW))

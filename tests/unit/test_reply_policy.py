@@ -223,7 +223,6 @@ ORDER = OrderContent(catalog_id="c", items=(ITEM,))
         (LocationContent(latitude=1.0, longitude=2.0, name="Chez moi", address="1 rue"),
          "location", "Chez moi, 1 rue"),
         (ContactsContent(contacts=(CONTACT,)), "contacts", "Ana +33 6 00"),
-        (ORDER, "order", "[order: 2 x sku (3.5 EUR)]"),
     ],
 )  # fmt: skip
 def test_customer_messages_start_a_turn(content: Content, kind: str, text: str) -> None:
@@ -232,6 +231,16 @@ def test_customer_messages_start_a_turn(content: Content, kind: str, text: str) 
     given = customer_input("wamid.1", content, NOW)
     assert given is not None
     assert (given.kind, given.text) == (kind, text)
+
+
+def test_a_cart_is_answered_by_the_orders_process_not_a_turn_but_kept_as_history() -> None:
+    assert not starts_turn(received(content=ORDER))
+    tap = ChoiceContent(choice="button", reply_id="confirm_order_o0123456789abcdef0123",
+                        title="Confirmer")  # fmt: skip
+    assert not starts_turn(received(content=tap))
+    given = customer_input("wamid.1", ORDER, NOW)
+    assert given is not None
+    assert (given.kind, given.text) == ("order", "[order: 2 x sku (3.5 EUR)]")
 
 
 def test_media_is_named_as_unseen_and_a_choice_keeps_its_id() -> None:
