@@ -35,7 +35,9 @@ _TWO_DIGIT_CODES: Final = _codes(
     SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS
     UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG"""
 )
-MAX_AMOUNT_DIGITS: Final = 15  # whole units: far beyond any price, well inside bigint
+# Whole units: far beyond any price, and even with 4 minor digits (CLF) within a bigint.
+MAX_AMOUNT_DIGITS: Final = 12
+MAX_MINOR_AMOUNT: Final = 2**63 - 1  # what a PostgreSQL bigint (and so any stored sum) holds
 
 _SYMBOLS: Final = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
 _AMOUNT: Final = re.compile(r"^([0-9]+)(?:[.,]([0-9]+))?$")

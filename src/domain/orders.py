@@ -22,6 +22,7 @@ from domain.catalog import Product
 from domain.conversation import MessageReceived
 from domain.events import DomainEvent, deterministic_event_id
 from domain.inbound import ChoiceContent, Content, OrderContent, QuickReplyContent
+from domain.money import MAX_MINOR_AMOUNT
 
 OrderStatus: TypeAlias = Literal["pending", "confirmed", "cancelled", "shipped", "delivered"]
 OrderSource: TypeAlias = Literal["assistant", "button", "catalog_order", "agent"]
@@ -209,7 +210,10 @@ def price_order(
     if len({p.currency for p in products}) > 1:
         return OrderRefused("mixed_currencies", tuple(p.name for p in products))
     items = tuple(_item(p, quantities[p.product_id]) for p in products)
-    return PricedOrder(items, products[0].currency, sum(i.amount for i in items))
+    total = sum(i.amount for i in items)
+    if total > MAX_MINOR_AMOUNT:
+        return OrderRefused("too_many")
+    return PricedOrder(items, products[0].currency, total)
 
 
 def _merged(requested: Sequence[Requested]) -> dict[str, int]:

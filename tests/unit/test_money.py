@@ -19,6 +19,7 @@ from domain.money import MoneyError, format_amount, minor_digits, parse_amount
         ("1500", "JPY", 1500),
         ("2.125", "KWD", 2125),
         ("0012.30", "EUR", 1230),
+        ("9" * 12 + ".9999", "CLF", 10**16 - 1),  # the largest amount, within a bigint
     ],
 )
 def test_an_amount_is_read_in_the_currencys_minor_unit(
@@ -38,7 +39,7 @@ def test_an_amount_is_read_in_the_currencys_minor_unit(
         ("", "EUR", "not an amount"),
         ("douze", "EUR", "not an amount"),
         ("١٢", "EUR", "not an amount"),  # other scripts' digits are not read as prices
-        ("1" * 16, "EUR", "too large"),
+        ("1" * 13, "EUR", "too large"),
     ],
 )
 def test_a_bad_amount_says_what_is_wrong(text: str, currency: str, says: str) -> None:

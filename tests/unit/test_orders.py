@@ -67,6 +67,7 @@ CATALOG = {
     "mug": product("mug", 850, stock=1),
     "old": product("old", 500, stock=0),
     "usd": product("usd", 1000, currency="USD"),
+    "gold": product("gold", 10**16, stock=1000),
 }
 
 
@@ -107,6 +108,7 @@ def test_an_order_is_priced_from_the_catalog_with_repeated_products_added_up() -
         ([Requested("old", 1)], OrderRefused("out_of_stock", ("Produit old",))),
         ([Requested("mug", 2)], OrderRefused("out_of_stock", ("Produit mug",))),
         ([Requested("tee", 1001)], OrderRefused("too_many")),
+        ([Requested("gold", 1000)], OrderRefused("too_many")),  # a total beyond a bigint
         (
             [Requested("tee", 1), Requested("usd", 1)],
             OrderRefused("mixed_currencies", ("Produit tee", "Produit usd")),
