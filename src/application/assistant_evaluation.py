@@ -6,11 +6,11 @@ turn (auto-reply was off, or it came before turns existed), is replayed from the
 The conversation's stream is folded up to the last message the turn answered, onto what
 lasts of the events older than those read (``reply_policy.lasting``, as the live turn
 does), so the assistant is shown what the live turn was shown (``domain.reply_policy``),
-under the
-business's current settings (with other instructions, when given). The live rules apply
-in the live order: the conversation's silences (escalated, throttled, a person's recent
-reply, a closed window, a group), then the escalation keywords, then the assistant. Auto-
-reply being off never silences a replay: seeing the answers is the point of trying.
+under the business's current settings (with other instructions, when given). The live
+rules apply in the live order: the conversation's silences (escalated, throttled, a
+person's recent reply, a closed window, a group), then the escalation keywords, then the
+assistant. Auto-reply being off never silences a replay: seeing the answers is the point
+of trying.
 
 Each turn is replayed against the history as it happened, not against the answers the
 replay gave earlier: a conversation the assistant escalated then stays escalated for its
