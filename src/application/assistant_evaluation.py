@@ -3,12 +3,14 @@ answered now.
 
 Every past turn of a business in a time window, and every customer message that started no
 turn (auto-reply was off, or it came before turns existed), is replayed from the event log.
-The conversation's stream is folded up to the last message the turn answered, so the
-assistant is shown what the live turn was shown (``domain.reply_policy``), under the
-business's current settings (with other instructions, when given). The live rules apply
-in the live order: the conversation's silences (escalated, throttled, a person's recent
-reply, a closed window, a group), then the escalation keywords, then the assistant. Auto-
-reply being off never silences a replay: seeing the answers is the point of trying.
+The conversation's stream is folded up to the last message the turn answered, onto what
+lasts of the events older than those read (``reply_policy.lasting``, as the live turn
+does), so the assistant is shown what the live turn was shown (``domain.reply_policy``),
+under the business's current settings (with other instructions, when given). The live
+rules apply in the live order: the conversation's silences (escalated, throttled, a
+person's recent reply, a closed window, a group), then the escalation keywords, then the
+assistant. Auto-reply being off never silences a replay: seeing the answers is the point
+of trying.
 
 Each turn is replayed against the history as it happened, not against the answers the
 replay gave earlier: a conversation the assistant escalated then stays escalated for its
@@ -29,7 +31,12 @@ from typing import Final, Protocol, TypeAlias
 import msgspec
 
 from application.assistant_settings import AssistantSettingsService
-from application.assistant_turns import EVENTS_READ, escalation_keyword, failure_reason
+from application.assistant_turns import (
+    EVENTS_READ,
+    LastingEvents,
+    escalation_keyword,
+    failure_reason,
+)
 from application.event_log import RecordedEvent
 from application.ports import Assistant, EventStore
 from domain.assistant import AssistantAnswer, Escalate, Language, Reply
@@ -56,6 +63,7 @@ from domain.reply_policy import (
     echo_text,
     escalates_after,
     evolve,
+    lasting,
     outbound_text,
     reply_language,
     silence_reason,
@@ -205,11 +213,13 @@ class AssistantEvaluation:
         store: EventStore,
         settings: AssistantSettingsService,
         assistant: Assistant,
+        lasting_events: LastingEvents,
     ) -> None:
         self._conversations = conversations
         self._store = store
         self._settings = settings
         self._assistant = assistant
+        self._lasting_events = lasting_events
 
     async def evaluate(
         self, request: EvaluationRequest, progress: Progress | None = None
@@ -252,7 +262,8 @@ class AssistantEvaluation:
         async def units_in(conversation: ConversationRef) -> list[_Unit]:
             async with reads:
                 events = await self._events_of(conversation.stream, request.since)
-            return units_of(conversation, events, request)
+                start = await self._lead_in(conversation.stream, events)
+            return units_of(conversation, events, request, start)
 
         found = await asyncio.gather(*(units_in(c) for c in conversations))
         units = [unit for in_one in found for unit in in_one]
@@ -276,6 +287,13 @@ class AssistantEvaluation:
                 newest_first += await self._store.read_stream_backward(stream, before, PAGE)
                 break
         return newest_first[::-1]
+
+    async def _lead_in(self, stream: str, events: Sequence[RecordedEvent]) -> ReplyState:
+        """What lasts of the events older than those read (an escalation, a person's
+        reply, the failures in a row), as the live turn keeps it."""
+        if not events or events[0].version <= 1:
+            return ReplyState()
+        return lasting(await self._lasting_events.lasting_events(stream, events[0].version))
 
     async def _now(
         self,
@@ -325,10 +343,14 @@ class AssistantEvaluation:
 
 
 def units_of(
-    conversation: ConversationRef, events: Sequence[RecordedEvent], request: EvaluationRequest
+    conversation: ConversationRef,
+    events: Sequence[RecordedEvent],
+    request: EvaluationRequest,
+    start: ReplyState | None = None,
 ) -> list[_Unit]:
     """The turns and unanswered messages of one conversation in the window, each with the
-    state its replay starts from."""
+    state its replay starts from: ``events`` folded onto ``start`` (what lasts of the
+    older events) up to the unit's cut."""
     plain = [recorded.event for recorded in events]
     received = {
         e.message.wamid: (i, e)
@@ -356,7 +378,7 @@ def units_of(
         then = then_without_turn(plain[index + 1 :])
         units.append(_Unit(conversation, at, (wamid,), index, at, then))
     units = [u for u in units if request.since <= u.at < request.until]
-    _attach_states(units, plain)
+    _attach_states(units, plain, start or ReplyState())
     return units
 
 
@@ -364,12 +386,12 @@ _OUTCOMES: Final = (AssistantTurnCompleted, AssistantTurnFailed, AssistantTurnSk
 TurnOutcome: TypeAlias = AssistantTurnCompleted | AssistantTurnFailed | AssistantTurnSkipped
 
 
-def _attach_states(units: list[_Unit], events: Sequence[DomainEvent]) -> None:
+def _attach_states(units: list[_Unit], events: Sequence[DomainEvent], start: ReplyState) -> None:
     """One fold over the stream, keeping the state at each unit's cut."""
     if not units:
         return
     by_cut = sorted(units, key=lambda unit: unit.cut)
-    state = ReplyState()
+    state = start
     position = 0
     for index, event in enumerate(events):
         state = evolve(state, event)

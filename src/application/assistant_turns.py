@@ -96,15 +96,17 @@ class ClaimedConversation:
     lease_token: str
 
 
-class TurnBook(Protocol):
-    async def claim(self, limit: int, lease_seconds: float) -> list[ClaimedConversation]:
-        """Take conversations with open turn requests that no live lease holds."""
-        ...
-
+class LastingEvents(Protocol):
     async def lasting_events(self, stream_id: str, before_version: int) -> list[DomainEvent]:
         """Before ``before_version`` of the stream, the newest event of each kind that
         ``reply_policy.lasting`` needs (an ``outbound.queued`` only when an agent queued
         it), oldest first."""
+        ...
+
+
+class TurnBook(LastingEvents, Protocol):
+    async def claim(self, limit: int, lease_seconds: float) -> list[ClaimedConversation]:
+        """Take conversations with open turn requests that no live lease holds."""
         ...
 
     async def record(

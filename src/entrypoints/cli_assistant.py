@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from adapters.postgres.assistant_turns import PostgresLastingEvents
 from adapters.postgres.businesses import PostgresBusinessRegistry
 from adapters.postgres.conversation_activity import PostgresActiveConversations
 from adapters.reports.evaluation import write_report
@@ -368,7 +369,11 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         store = await resolve(container.event_store())
         async with named_assistant(settings, args.provider) as assistant:
             evaluation = AssistantEvaluation(
-                PostgresActiveConversations(pool), store, await _service(container), assistant
+                PostgresActiveConversations(pool),
+                store,
+                await _service(container),
+                assistant,
+                PostgresLastingEvents(pool, store),
             )
             result = await evaluation.evaluate(options.request, ReplayProgress(sys.stderr).show)
         return _report(result, options.out, as_json=args.json)

@@ -205,6 +205,7 @@ async def provide_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         base_url=settings.openai_base_url,
         timeout_seconds=settings.openai_timeout_seconds,
         max_retries=settings.openai_max_retries,
+        max_output_tokens=settings.openai_max_output_tokens,
     )
     log.info("assistant.provider", provider=assistant.provider, model=assistant.model)
     try:
@@ -228,6 +229,7 @@ async def named_assistant(settings: Settings, provider: str) -> AsyncIterator[As
         base_url=settings.openai_base_url,
         timeout_seconds=settings.openai_timeout_seconds,
         max_retries=settings.openai_max_retries,
+        max_output_tokens=settings.openai_max_output_tokens,
     )
     try:
         yield assistant

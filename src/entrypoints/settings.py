@@ -100,6 +100,7 @@ class Settings:
     openai_base_url: str = "https://api.openai.com/v1"
     openai_timeout_seconds: float = 20.0
     openai_max_retries: int = 2
+    openai_max_output_tokens: int | None = None
     auto_replies: bool = True
     assistant_concurrency: int = 16
     assistant_turn_timeout_seconds: float = 90.0
@@ -339,6 +340,9 @@ VARIABLES: Final = (
               "how long one request to the AI provider may take"),
     _Variable("openai_max_retries", "OPENAI_MAX_RETRIES", _integer(0, 5),
               "retries of a request that timed out or got 429 or 5xx from the AI provider"),
+    _Variable("openai_max_output_tokens", "OPENAI_MAX_OUTPUT_TOKENS", _integer(1, 1_000_000),
+              "most tokens the model may write in one answer (max_completion_tokens);"
+              " unset: no limit is sent"),
     _Variable("auto_replies", "WAZYBOT_AUTO_REPLIES", _choice(_BOOLEANS),
               "false: customer messages start no assistant turn in any business (people answer)"),
     _Variable("assistant_concurrency", "WAZYBOT_ASSISTANT_CONCURRENCY", _integer(1, 1000),

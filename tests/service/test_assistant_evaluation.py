@@ -10,6 +10,7 @@ from itertools import count
 from adapters.ai.rules import RulesAssistant
 from adapters.memory.conversations import InMemoryActiveConversations
 from adapters.memory.event_store import InMemoryEventStore
+from adapters.memory.lasting_events import InMemoryLastingEvents
 from application.assistant_evaluation import (
     CLOCK_MARGIN,
     PAGE,
@@ -100,6 +101,7 @@ class World:
             self.store,
             self.settings,
             assistant or RulesAssistant(),  # type: ignore[arg-type]
+            InMemoryLastingEvents(self.store),
         )
         request = EvaluationRequest(business_id="acme", since=NOW - timedelta(days=7),
                                     until=NOW, **options)  # type: ignore[arg-type]  # fmt: skip
@@ -285,7 +287,8 @@ async def test_a_long_conversation_is_read_from_a_little_before_the_window_only(
     boundary = datetime.now(UTC)  # every event so far was recorded before it
     since = boundary + CLOCK_MARGIN
     await world.writes(customer, "Bonjour", since + timedelta(minutes=1))
-    evaluation = AssistantEvaluation(world.conversations, store, world.settings, RulesAssistant())
+    evaluation = AssistantEvaluation(world.conversations, store, world.settings, RulesAssistant(),
+                                     InMemoryLastingEvents(store))  # fmt: skip
     request = EvaluationRequest(business_id="acme", since=since, until=since + timedelta(days=1))
 
     result = await evaluation.evaluate(request)
@@ -293,3 +296,25 @@ async def test_a_long_conversation_is_read_from_a_little_before_the_window_only(
     (turn,) = result.turns
     assert turn.customer_messages == ("Bonjour",)
     assert store.events_read == 2 * PAGE  # the window's page and one page before it
+
+
+async def test_an_escalation_older_than_the_events_read_still_silences_the_replay() -> None:
+    store = CountingStore()
+    world = World(store)
+    customer = "33600000001"
+    long_ago = NOW - timedelta(days=30)
+    escalated = ConversationEscalated(business_id="acme", cause="agent_took_over", reason="x",
+                                      by="agent", at=long_ago)  # fmt: skip
+    await world.append(customer, NewEvent(escalated, deterministic_event_id("esc", "old")))
+    for n in range(3 * PAGE):
+        await world.writes(customer, f"old {n}", long_ago)
+    since = datetime.now(UTC) + CLOCK_MARGIN  # every event so far was recorded before it
+    await world.writes(customer, "Bonjour", since + timedelta(minutes=1))
+    evaluation = AssistantEvaluation(world.conversations, store, world.settings, RulesAssistant(),
+                                     InMemoryLastingEvents(store))  # fmt: skip
+    request = EvaluationRequest(business_id="acme", since=since, until=since + timedelta(days=1))
+
+    (turn,) = (await evaluation.evaluate(request)).turns
+
+    assert store.events_read == 2 * PAGE  # the escalation is far older than the pages read
+    assert (turn.now.decision, turn.now.note) == ("skipped", "escalated")

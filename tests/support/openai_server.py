@@ -1,7 +1,7 @@
 """A local OpenAI-compatible server that answers what a test scripts, for the real SDK.
 
 Each request to ``POST /v1/chat/completions`` takes the next scripted step: a completion
-(text, tool calls, token counts), an error status (429, 500...), a body that is not
+(text, a refusal, tool calls, token counts), an error status (429, 500...), a body that is not
 JSON, or a stall that outlasts the client's timeout. With nothing scripted, a
 ``responder`` decides from the request (a stand-in model), else it answers 500. Every
 request is recorded with its headers for assertions.
@@ -34,6 +34,7 @@ class ToolCall:
 class Completion:
     content: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    refusal: str | None = None  # the model declining to answer (left out when None)
     finish_reason: str = "stop"
     prompt_tokens: int = 57
     completion_tokens: int = 12
@@ -128,6 +129,8 @@ class ScriptedOpenAi:
 
 def _completion(step: Completion, request: Request) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": step.content}
+    if step.refusal is not None:
+        message["refusal"] = step.refusal
     if step.tool_calls:
         message["tool_calls"] = [
             {"id": f"call_{i}", "type": "function",

@@ -39,3 +39,12 @@ def test_bad_provider_settings_are_all_named() -> None:
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_TIMEOUT_SECONDS",
                  "OPENAI_MAX_RETRIES", "OPENAI_MODEL"):  # fmt: skip
         assert name in named
+
+
+def test_the_output_limit_is_optional_and_a_positive_whole_number() -> None:
+    assert load_settings({}).openai_max_output_tokens is None
+    assert load_settings({"OPENAI_MAX_OUTPUT_TOKENS": "300"}).openai_max_output_tokens == 300
+    for bad in ("0", "-5", "12.5", "lots"):
+        with pytest.raises(SettingsError) as raised:
+            load_settings({"OPENAI_MAX_OUTPUT_TOKENS": bad})
+        assert "OPENAI_MAX_OUTPUT_TOKENS" in " ".join(raised.value.problems)

@@ -5,7 +5,10 @@ language the turn chose), the business's instructions, what is known about the c
 (as data in a user message: nothing the customer controls goes into a system message), the
 recent history and the customer's new messages (each bounded), with the tools the model
 may call. A tool call ends the turn with the tool's decision (``escalate_to_human`` hands
-the conversation over); text is the reply.
+the conversation over); text is the reply. A refusal (the model declining to answer, in
+``message.refusal``) is never sent to the customer: it hands the conversation to a person.
+``OPENAI_MAX_OUTPUT_TOKENS``, when set, bounds what the model writes; an answer cut by it
+before any text is a failure.
 
 Every request has a timeout and the SDK retries timeouts, 429 and 5xx a bounded number
 of times (``OPENAI_TIMEOUT_SECONDS``, ``OPENAI_MAX_RETRIES``); the whole call, pauses
@@ -55,6 +58,7 @@ RETRY_PAUSE_ALLOWANCE_SECONDS: Final = 5.0
 # The SDK's own timeout reports a stalled attempt; the deadline is the safety net after it.
 DEADLINE_MARGIN_SECONDS: Final = 1.0
 MAX_PROVIDER_MESSAGE: Final = 200
+MAX_REFUSAL_QUOTED: Final = 200
 
 log = structlog.get_logger(__name__)
 
@@ -143,10 +147,12 @@ class OpenAiAssistant:
         model: str,
         deadline_seconds: float,
         tools: Sequence[AssistantTool] = DEFAULT_TOOLS,
+        max_output_tokens: int | None = None,
     ) -> None:
         self._client = client
         self._model = model
         self._deadline = deadline_seconds
+        self._max_output_tokens = max_output_tokens
         self._tools = {tool.name: tool for tool in tools}
 
     @property
@@ -185,7 +191,13 @@ class OpenAiAssistant:
         try:
             async with asyncio.timeout(self._deadline):
                 completion = await self._client.chat.completions.create(
-                    model=self._model, messages=messages, tools=tools, tool_choice="auto"
+                    model=self._model,
+                    messages=messages,
+                    tools=tools,
+                    tool_choice="auto",
+                    max_completion_tokens=(
+                        openai.omit if self._max_output_tokens is None else self._max_output_tokens
+                    ),
                 )
         except TimeoutError:
             raise AssistantUnavailableError(
@@ -207,9 +219,20 @@ class OpenAiAssistant:
         decisions, unknown = self._tool_decisions(message.tool_calls or [])
         if decisions:
             return next((d for d in decisions if isinstance(d, Escalate)), decisions[0])
-        text = (message.content or message.refusal or "").strip()
+        refusal = (message.refusal or "").strip()
+        if refusal:
+            return refused(refusal)
+        text = (message.content or "").strip()
         if text:
             return Reply(message=TextMessage(body=fit_text(text)))
+        if choice.finish_reason == "length":
+            raise AssistantUnavailableError(
+                "the model's answer was cut by its output limit "
+                f"(OPENAI_MAX_OUTPUT_TOKENS={self._max_output_tokens}) before it wrote any text"
+                if self._max_output_tokens is not None
+                else "the model's answer was cut by the provider's output limit before it "
+                "wrote any text"
+            )
         if unknown:
             raise AssistantUnavailableError(
                 f"the model called only tools WazyBot does not have: {', '.join(unknown)}"
@@ -271,6 +294,15 @@ def redact(text: str, api_key: str) -> str:
     if len(text) > MAX_PROVIDER_MESSAGE:
         text = text[: MAX_PROVIDER_MESSAGE - 1] + "…"
     return text
+
+
+def refused(refusal: str) -> Escalate:
+    """A model's refusal is not a reply for the customer: a person answers instead, and the
+    team reads why (quoted short, numbers masked: it may repeat the customer's words)."""
+    quoted = " ".join(mask_phones_in(refusal).split())
+    if len(quoted) > MAX_REFUSAL_QUOTED:
+        quoted = quoted[: MAX_REFUSAL_QUOTED - 1] + "…"
+    return Escalate(cause="assistant_decided", reason=f"the model refused to answer: {quoted}")
 
 
 def _count(value: object) -> int | None:
@@ -377,7 +409,13 @@ def _article(media: str) -> str:
 
 
 def create_openai_assistant(
-    *, api_key: str, model: str, base_url: str, timeout_seconds: float, max_retries: int
+    *,
+    api_key: str,
+    model: str,
+    base_url: str,
+    timeout_seconds: float,
+    max_retries: int,
+    max_output_tokens: int | None = None,
 ) -> OpenAiAssistant:
     """The assistant with its own SDK client (close it with ``close``)."""
     client = AsyncOpenAI(
@@ -385,4 +423,6 @@ def create_openai_assistant(
     )
     attempts = timeout_seconds * (max_retries + 1)
     deadline = attempts + RETRY_PAUSE_ALLOWANCE_SECONDS * max_retries + DEADLINE_MARGIN_SECONDS
-    return OpenAiAssistant(client, model=model, deadline_seconds=deadline)
+    return OpenAiAssistant(
+        client, model=model, deadline_seconds=deadline, max_output_tokens=max_output_tokens
+    )

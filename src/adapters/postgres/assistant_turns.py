@@ -126,6 +126,19 @@ class TurnRequestSubscriber:
             await tx.execute(_REQUESTED_SQL, recorded.stream_id, event.business_id)
 
 
+class PostgresLastingEvents:
+    """What lasts of a conversation's older events, one index probe per kind."""
+
+    def __init__(self, pool: asyncpg.Pool[Any], store: PostgresEventStore) -> None:
+        self._pool = pool
+        self._store = store
+
+    async def lasting_events(self, stream_id: str, before_version: int) -> list[DomainEvent]:
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(_LASTING_SQL, stream_id, before_version)
+        return [self._store.decode_row(row).event for row in rows]
+
+
 class PostgresTurnBook:
     def __init__(self, pool: asyncpg.Pool[Any], store: PostgresEventStore) -> None:
         self._pool = pool
@@ -145,9 +158,9 @@ class PostgresTurnBook:
         ]
 
     async def lasting_events(self, stream_id: str, before_version: int) -> list[DomainEvent]:
-        async with self._pool.acquire() as connection:
-            rows = await connection.fetch(_LASTING_SQL, stream_id, before_version)
-        return [self._store.decode_row(row).event for row in rows]
+        return await PostgresLastingEvents(self._pool, self._store).lasting_events(
+            stream_id, before_version
+        )
 
     async def record(
         self,
