@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeAlias
 
 import msgspec
 import structlog
@@ -73,6 +73,9 @@ from domain.reply_policy import (
 from domain.whatsapp_limits import MessageLimitError, check_message
 
 log = structlog.get_logger(__name__)
+
+# A turn's outcome event and what it queues or records with it.
+Outcome: TypeAlias = tuple[DomainEvent, list[NewEvent]]
 
 TURNS_SUBSCRIBER: Final = "assistant-turns"
 # The newest events of a conversation a turn reads: far more than its open requests and
@@ -224,6 +227,9 @@ class AssistantTurnWorker(PollingWorker):
             except asyncio.CancelledError:  # stopped: another process may take it at once
                 await self._abandon(claim)
                 raise
+            except TurnNotRecordedError as error:  # taken again at once, not after the lease
+                log.warning("assistant.turn_not_recorded", error=str(error))
+                await self._abandon(claim)
             except Exception as error:  # the lease runs out and the turn is taken again
                 log.warning(
                     "assistant.turn_interrupted",
@@ -250,7 +256,7 @@ class AssistantTurnWorker(PollingWorker):
         turn = _Turn(claim, state, version, settings, customer, self._clock(), correlation)
         reason = silence_reason(state, settings, turn.now)
         if reason is not None:
-            await self._record(turn, turn.skipped(reason), [])
+            await self._record(turn, lambda _: (turn.skipped(reason), []))
             return
         keyword = escalation_keyword(turn.inputs, settings)
         if keyword is not None:
@@ -307,11 +313,17 @@ class AssistantTurnWorker(PollingWorker):
             completion_tokens=answer.completion_tokens,
             message_id=turn.message_id,
         )
-        await self._record(turn, completed, effects)
+        await self._record(turn, lambda _: (completed, effects))
 
     async def _failed(self, turn: _Turn, reason: str, latency_ms: float) -> None:
-        escalate = escalates_after(turn.state, turn.settings)
-        failures = turn.state.consecutive_failures + 1
+        log.warning("assistant.turn_failed", reason=reason)
+        await self._record(turn, lambda state: self._failure(turn, state, reason, latency_ms))
+
+    def _failure(self, turn: _Turn, state: ReplyState, reason: str, latency_ms: float) -> Outcome:
+        """The failed turn as the conversation now stands: an agent who took it and gave it
+        back meanwhile started the count of failures in a row again."""
+        escalate = escalates_after(state, turn.settings)
+        failures = state.consecutive_failures + 1
         if escalate:
             why = f"the assistant failed {failures} times in a row ({reason})"
             effects = turn.escalation("repeated_failures", why, "system")
@@ -329,15 +341,16 @@ class AssistantTurnWorker(PollingWorker):
             latency_ms=latency_ms,
             message_id=turn.message_id,
         )
-        log.warning("assistant.turn_failed", reason=reason, escalated=escalate)
-        await self._record(turn, failed, effects)
+        return failed, effects
 
-    async def _record(self, turn: _Turn, outcome: DomainEvent, effects: list[NewEvent]) -> None:
-        """Store the outcome and its effects, unless what was recorded since the turn read
-        the conversation (new customer messages aside), or the settings now, silence the
-        assistant: the turn is then recorded as skipped for that reason, queueing nothing."""
+    async def _record(self, turn: _Turn, decide: Callable[[ReplyState], Outcome]) -> None:
+        """Store the outcome ``decide`` gives for the conversation as it stands, and its
+        effects, unless what was recorded since the turn read the conversation (new customer
+        messages aside), or the settings now, silence the assistant: the turn is then
+        recorded as skipped for that reason, queueing nothing."""
         state, version = turn.state, turn.version
         for _ in range(RECORD_ATTEMPTS):
+            outcome, effects = decide(state)
             if effects:
                 settings = (await self._settings.current(turn.claim.business_id)).settings
                 reason = silence_reason(state, settings, turn.now)

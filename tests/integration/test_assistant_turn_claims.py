@@ -20,7 +20,7 @@ from adapters.postgres.event_store import PostgresEventStore
 from application.assistant_settings import AssistantSettingsService
 from application.assistant_turns import AssistantTurnWorker, ClaimedConversation, TurnSettings
 from application.codec import EventCodec
-from application.event_log import NewEvent, RecordedEvent
+from application.event_log import ConcurrencyError, NewEvent, RecordedEvent
 from domain.assistant import AssistantAnswer, AssistantContext, Reply
 from domain.assistant_turns import AssistantTurnCompleted
 from domain.conversation import MessageReceived, MessageStatusUpdated, conversation_stream
@@ -204,3 +204,34 @@ async def test_a_turn_cut_short_at_stop_lets_another_process_take_it_at_once(rig
     (outcome,) = await rig.outcomes()
     assert outcome.wamids == ("wamid.1",)
     assert await rig.outcomes() == [outcome]
+
+
+class AlwaysConflicting(PostgresTurnBook):
+    """A turn book whose every record finds the conversation moved on."""
+
+    abandoned = 0
+
+    async def record(self, *args: Any, **kwargs: Any) -> bool:
+        raise ConcurrencyError(STREAM, 0, 1)
+
+    async def abandon(self, claim: ClaimedConversation) -> None:
+        self.abandoned += 1
+        await super().abandon(claim)
+
+
+async def test_a_turn_that_cannot_record_lets_the_conversation_go_at_once(rig: Rig) -> None:
+    book = AlwaysConflicting(rig.pool, rig.store)
+    worker = AssistantTurnWorker(
+        book, rig.store, GatedAssistant(hold=False), AssistantSettingsService(rig.store),
+        InMemoryWhatsAppGateway(), NoTokens(), TurnSettings(poll_seconds=3600),
+    )  # fmt: skip
+    await rig.customer_writes("wamid.1", "Bonjour", "webhook-1")
+    worker.start()
+    try:
+        await eventually(lambda: asyncio.sleep(0, book.abandoned or None))
+    finally:
+        await worker.stop()
+
+    row = await rig.turn_row()
+    assert (row["requested"], row["handled"]) == (1, 0)  # still to answer
+    assert await rig.book.claim(1, 30)  # by anyone, now rather than after the lease

@@ -380,6 +380,52 @@ async def test_a_person_acting_while_the_assistant_thinks_cancels_its_reply(
     assert [e.by for e in escalations] == (["agent"] if how == "escalated" else [])
 
 
+class FailingAfterHold:
+    """Fails every call; the second one only once ``release`` is set."""
+
+    provider = "failing"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.second_called = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        self.calls += 1
+        if self.calls == 2:
+            self.second_called.set()
+            await self.release.wait()
+        raise AssistantUnavailableError("the provider answered 500")
+
+
+async def test_a_failure_counts_from_the_conversation_as_it_is_when_recorded(
+    database_url: str,
+) -> None:
+    """One failure so far (the limit is 2); while the next turn waits on the provider, an
+    agent takes the conversation and gives it back, which starts the count again: the
+    failing turn sends a fallback instead of handing over right after the agent did."""
+    phone = "33612345016"
+    assistant = FailingAfterHold()
+    async with sending_world(database_url, assistant=assistant, **ON) as world:
+        await world.customer_writes("Bonjour", phone=phone)
+        await wait_for_outcomes(world, phone, 1)
+        await world.customer_writes("Vous êtes là ?", phone=phone)
+        await asyncio.wait_for(assistant.second_called.wait(), 20)
+        conversation = await world.conversation_of(phone)
+        for action in ("escalate", "resolve"):
+            answer = await world.http.post(f"/api/v1/conversations/{conversation}/{action}")
+            assert answer.status_code == 200, answer.text
+        assistant.release.set()
+        _, second = await wait_for_outcomes(world, phone, 2)
+        found = await events(world, phone)
+
+    assert isinstance(second, AssistantTurnFailed)
+    assert second.consecutive_failures == 1
+    assert not second.escalated
+    escalations = [e for e in found if isinstance(e, ConversationEscalated)]
+    assert [e.by for e in escalations] == ["agent"]
+
+
 async def test_an_escalation_long_ago_still_keeps_the_assistant_silent(
     database_url: str,
 ) -> None:
