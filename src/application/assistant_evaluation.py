@@ -409,13 +409,15 @@ def then_of_turn(outcome: TurnOutcome, after: Sequence[DomainEvent]) -> Outcome:
             return Outcome("reply", text=describe(message), latency_ms=outcome.latency_ms,
                            provider=outcome.provider)  # fmt: skip
         case AssistantTurnCompleted(decision=Escalate() as escalate):
-            return Outcome("escalate", text=queued, note=f"{escalate.cause}: {escalate.reason}",
+            note = f"{escalate.cause}: {mask_phones_in(escalate.reason)[:MAX_NOTE]}"
+            return Outcome("escalate", text=queued, note=note,
                            escalated=True, latency_ms=outcome.latency_ms or None,
                            provider=outcome.provider)  # fmt: skip
         case AssistantTurnFailed():
             note = "repeated_failures: a person took over" if outcome.escalated else ""
             return Outcome("escalate" if outcome.escalated else "fallback", text=queued,
-                           note=note, escalated=outcome.escalated, failure=outcome.reason,
+                           note=note, escalated=outcome.escalated,
+                           failure=mask_phones_in(outcome.reason)[:MAX_NOTE],
                            latency_ms=outcome.latency_ms, provider=outcome.provider)  # fmt: skip
         case AssistantTurnSkipped():
             return Outcome("skipped", note=outcome.reason)

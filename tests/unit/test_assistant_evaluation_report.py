@@ -19,7 +19,10 @@ from application.assistant_evaluation import (
     describe,
     percentile,
     summarize,
+    then_of_turn,
 )
+from domain.assistant import Escalate
+from domain.assistant_turns import AssistantTurnCompleted, AssistantTurnFailed
 from domain.outbound import (
     ListMessage,
     ListRow,
@@ -140,3 +143,21 @@ def test_times_are_given_as_how_long_ago_or_as_a_utc_time(given: str, expected: 
 def test_other_times_are_refused_naming_the_option(given: str) -> None:
     with pytest.raises(AssistantCommandError, match=r"^--since: "):
         moment_of(given, "--since", NOW)
+
+
+def test_what_was_recorded_then_has_phone_numbers_masked() -> None:
+    at = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    escalated = AssistantTurnCompleted(
+        business_id="acme", turn_id="w1", wamids=("w1",), provider="openai", at=at,
+        decision=Escalate(cause="assistant_decided", reason="call him at +33 6 12 34 56 78"),
+    )  # fmt: skip
+    failed = AssistantTurnFailed(
+        business_id="acme", turn_id="w2", wamids=("w2",), provider="openai", at=at,
+        reason="the provider quoted 33612345678", consecutive_failures=1, escalated=False,
+    )  # fmt: skip
+    note = then_of_turn(escalated, []).note
+    failure = then_of_turn(failed, []).failure
+    assert "12 34 56" not in note
+    assert note.endswith("***5678")
+    assert "33612345678" not in failure
+    assert failure.endswith("***5678")
