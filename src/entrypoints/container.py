@@ -12,7 +12,7 @@ import httpx
 import structlog
 from dependency_injector import containers, providers
 
-from adapters.ai.openai_assistant import create_openai_assistant
+from adapters.ai.openai_assistant import OpenAiAssistant, create_openai_assistant
 from adapters.ai.rules import RulesAssistant
 from adapters.notify.log import LogNotifier
 from adapters.notify.smtp import SmtpNotifier
@@ -199,14 +199,7 @@ async def provide_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         log.info("assistant.provider", provider="offline")
         yield RulesAssistant()
         return
-    assistant = create_openai_assistant(
-        api_key=settings.openai_api_key.value,
-        model=settings.openai_model,
-        base_url=settings.openai_base_url,
-        timeout_seconds=settings.openai_timeout_seconds,
-        max_retries=settings.openai_max_retries,
-        max_output_tokens=settings.openai_max_output_tokens,
-    )
+    assistant = _openai_assistant(settings, settings.openai_api_key.value)
     log.info("assistant.provider", provider=assistant.provider, model=assistant.model)
     try:
         yield assistant
@@ -223,18 +216,22 @@ async def named_assistant(settings: Settings, provider: str) -> AsyncIterator[As
         return
     if settings.openai_api_key is None:
         raise AssistantProviderError(f"the {provider} assistant needs OPENAI_API_KEY")
-    assistant = create_openai_assistant(
-        api_key=settings.openai_api_key.value,
+    assistant = _openai_assistant(settings, settings.openai_api_key.value)
+    try:
+        yield assistant
+    finally:
+        await assistant.close()
+
+
+def _openai_assistant(settings: Settings, api_key: str) -> OpenAiAssistant:
+    return create_openai_assistant(
+        api_key=api_key,
         model=settings.openai_model,
         base_url=settings.openai_base_url,
         timeout_seconds=settings.openai_timeout_seconds,
         max_retries=settings.openai_max_retries,
         max_output_tokens=settings.openai_max_output_tokens,
     )
-    try:
-        yield assistant
-    finally:
-        await assistant.close()
 
 
 class AssistantProviderError(Exception):
