@@ -11,8 +11,10 @@ import re
 from typing import Final
 
 _VISIBLE: Final = 4
-# A phone number as WhatsApp writes it: optional +, 8 to 15 digits, not inside a longer number.
-PHONE_PATTERN: Final = re.compile(r"(?<![\w])\+?\d{8,15}(?![\w])")
+# A phone number as WhatsApp writes it: optional +, 8 to 15 digits, not inside a longer
+# number or a word, nor a directory of a path ("/tmp/run-1795664993/data") or a segment of
+# a URL path (a Graph API path names the business's phone number id, no customer's).
+PHONE_PATTERN: Final = re.compile(r"(?<![\w/.])\+?\d{8,15}(?![\w/])")
 # A BSUID as Meta writes it: a country code, a period, an optional ENT. and 1 to 128
 # alphanumerics; not the tail of a dotted name (module.AB.x) nor inside a longer word.
 BSUID_PATTERN: Final = re.compile(
