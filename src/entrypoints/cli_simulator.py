@@ -179,7 +179,7 @@ async def _run_forever(simulator: CloudApiSimulator, host: str, port: int) -> No
         )
         if simulator.webhooks.url is None:
             log.warning("simulator.no_webhook_url", hint="status webhooks are not sent")
-        await asyncio.Event().wait()
+        await simulator.stopped.wait()  # the server stops on SIGINT or SIGTERM
 
 
 def _customer(settings: Settings, args: argparse.Namespace) -> int:

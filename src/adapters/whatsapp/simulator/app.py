@@ -133,6 +133,7 @@ class CloudApiSimulator:
         self.faults = FaultPlan()
         self.webhooks = WebhookSender(webhook_url, secret, backoff=webhook_backoff)
         self.base_url: str | None = None
+        self.stopped = asyncio.Event()  # set by ``running`` once its server has stopped
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = asyncio.Event()
 

@@ -36,6 +36,7 @@ async def running(
     """
     server = _server(simulator, host, port)
     task = asyncio.create_task(server.serve())
+    task.add_done_callback(lambda _: simulator.stopped.set())  # e.g. on Ctrl-C
     try:
         while not server.started:
             if task.done():
