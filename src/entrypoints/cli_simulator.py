@@ -204,10 +204,26 @@ def _customer(settings: Settings, args: argparse.Namespace) -> int:
         result = _post_through_simulator(args, message)
     if args.json:
         print(json.dumps(result))
+    elif result.get("error"):
+        print(f"wazybot: {result['error']}", file=sys.stderr)
     else:
         print(f"{result['wamid']}  webhook answered {result['webhook_status']}")
+        hint = _status_hint(result.get("webhook_status"))
+        if hint:
+            print(f"wazybot: {hint}", file=sys.stderr)
     status = result.get("webhook_status")
     return 0 if isinstance(status, int) and 200 <= status < 300 else 1
+
+
+def _status_hint(status: object) -> str | None:
+    if status == 401:
+        return (
+            "the webhook refused the signature: the server and this command must share "
+            "WHATSAPP_APP_SECRET (the simulator signs with its own setting)"
+        )
+    if status is None:
+        return "the simulator could not reach the webhook: is `wazybot serve` running there?"
+    return None
 
 
 def _message(args: argparse.Namespace) -> dict[str, Any]:
@@ -244,7 +260,8 @@ def _post_direct(
     try:
         response = httpx.post(args.to_url, content=raw, headers=headers, timeout=30)
     except httpx.HTTPError as error:
-        return {"wamid": wamid, "webhook_status": None, "error": str(error)}
+        return {"wamid": wamid, "webhook_status": None,
+                "error": f"no answer from {args.to_url}: {error}"}  # fmt: skip
     return {"wamid": wamid, "webhook_status": response.status_code}
 
 
@@ -260,6 +277,8 @@ def _post_through_simulator(args: argparse.Namespace, message: dict[str, Any]) -
     try:
         response = httpx.post(url, json=body, timeout=60)
     except httpx.HTTPError as error:
-        return {"wamid": None, "webhook_status": None, "error": str(error)}
+        return {"wamid": None, "webhook_status": None,
+                "error": f"no simulator answered at {args.simulator_url} ({error}): start "
+                "`wazybot simulator` first"}  # fmt: skip
     result: dict[str, Any] = response.json()
     return result

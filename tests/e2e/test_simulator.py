@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import subprocess
 import time
@@ -99,11 +100,15 @@ def test_the_simulator_command_serves_the_graph_api(tmp_path: Path) -> None:
                          "15551230003", "--text", "hi", env=env)  # fmt: skip
         # No webhook URL configured: the message is played, but nobody received it.
         assert played.returncode == 1
+        assert "no webhook URL configured" in played.stderr
         log_lines = httpx.get(f"{base}/_simulator/requests").json()["requests"]
         assert [r["outcome"] for r in log_lines] == ["accepted"]
+        process.send_signal(signal.SIGINT)  # Ctrl-C in its terminal
+        assert process.wait(timeout=20) is not None
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
     logged = (tmp_path / "simulator.log").read_text()
     assert "simulator.request" in logged
     assert ACCESS_TOKEN not in logged
@@ -125,6 +130,11 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
 def test_help_and_bad_usage() -> None:
     assert run_cli("simulator", "--help", env={}).returncode == 0
     assert run_cli("simulator", "customer", "--help", env={}).returncode == 0
+    nobody = run_cli("simulator", "customer", "--simulator-url", f"http://127.0.0.1:{free_port()}",
+                     "--from", "15551230003", "--text", "hi", env={})  # fmt: skip
+    assert nobody.returncode == 1
+    assert "no simulator answered at" in nobody.stderr
+    assert "start `wazybot simulator` first" in nobody.stderr
     no_token = run_cli("simulator", env={"WHATSAPP_APP_SECRET": "s"})
     assert no_token.returncode == 2
     assert "access token" in no_token.stderr
