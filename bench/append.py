@@ -25,7 +25,6 @@ import asyncio
 import os
 import platform
 import random
-import secrets
 import string
 import sys
 import time
@@ -35,7 +34,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import msgspec
@@ -48,6 +47,7 @@ from application.codec import EventCodec
 from application.event_log import FEED_START, NewEvent
 from domain.events import DomainEvent
 from entrypoints.logging import configure_logging
+from scratch import scratch_database
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 STATE_DIR: Final = REPO_ROOT / ".wazybot"
@@ -229,22 +229,6 @@ async def bench(url: str, events: int, concurrency: int, warmup: int) -> Results
 
 
 # --- where the database comes from ---------------------------------------------------------
-
-
-@asynccontextmanager
-async def scratch_database(server_url: str) -> AsyncIterator[str]:
-    """A new database on an existing server, dropped afterwards."""
-    name = f"wazybot_bench_{secrets.token_hex(6)}"
-    admin = await connect(server_url, application_name="wazybot-bench")
-    try:
-        await admin.execute(f'create database "{name}"')
-        try:
-            parts = urlsplit(server_url)
-            yield urlunsplit(parts._replace(path=f"/{name}"))
-        finally:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        await admin.close()
 
 
 async def server_facts(url: str) -> dict[str, str]:

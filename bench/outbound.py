@@ -55,7 +55,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -79,6 +79,7 @@ from domain.inbound import InboundMessage, TextContent
 from domain.outbound import OutboundMessage, Recipient, TextMessage
 from domain.outbox import OutboundMessageQueued, queued_event_id
 from entrypoints.logging import configure_logging
+from scratch import scratch_database
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 STATE_DIR: Final = REPO_ROOT / ".wazybot"
@@ -465,21 +466,6 @@ async def bench(url: str, args: argparse.Namespace) -> Results:
         await client.aclose()
         await store.close()
         await pool.close()
-
-
-@asynccontextmanager
-async def scratch_database(server_url: str) -> AsyncIterator[str]:
-    """A new database on an existing server, dropped afterwards."""
-    name = f"wazybot_bench_{secrets.token_hex(6)}"
-    admin = await connect(server_url, application_name="wazybot-bench")
-    try:
-        await admin.execute(f'create database "{name}"')
-        try:
-            yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-        finally:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        await admin.close()
 
 
 async def bench_external(server_url: str, args: argparse.Namespace) -> Results:

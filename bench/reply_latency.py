@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -83,6 +83,7 @@ from adapters.postgres.embedded import throwaway_server
 from adapters.whatsapp.simulator.webhooks import Business, Customer, inbound_body, signature
 from domain.conversation import conversation_stream
 from entrypoints.logging import configure_logging
+from scratch import scratch_database
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 STATE_DIR: Final = REPO_ROOT / ".wazybot"
@@ -655,21 +656,6 @@ def log_summary(path: Path) -> collections.Counter[str]:
         elif line.strip():
             counts["unstructured"] += 1
     return counts
-
-
-@asynccontextmanager
-async def scratch_database(server_url: str) -> AsyncIterator[str]:
-    """A new database on an existing server, dropped afterwards."""
-    name = f"wazybot_bench_{secrets.token_hex(6)}"
-    admin = await connect(server_url, application_name="wazybot-bench")
-    try:
-        await admin.execute(f'create database "{name}"')
-        try:
-            yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-        finally:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        await admin.close()
 
 
 async def bench_external(server_url: str, args: argparse.Namespace) -> Results:

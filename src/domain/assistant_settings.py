@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, TypeAlias
 import msgspec
 
 from domain.events import DomainEvent, deterministic_event_id
+from domain.setting_changes import SettingChanges
 
 SETTINGS_STREAM_PREFIX: Final = "assistant-settings-"
 
@@ -116,7 +117,7 @@ UNSET: Final = msgspec.UNSET
 Unset: TypeAlias = msgspec.UnsetType
 
 
-class SettingsChanges(msgspec.Struct, frozen=True, kw_only=True):
+class SettingsChanges(SettingChanges, frozen=True, kw_only=True):
     """Some settings' new values; a field left UNSET keeps its value (and is not stored)."""
 
     auto_reply: bool | Unset = UNSET
@@ -131,22 +132,6 @@ class SettingsChanges(msgspec.Struct, frozen=True, kw_only=True):
     handoff_message_en: str | Unset = UNSET
     pause_after_human_minutes: int | Unset = UNSET
     group_auto_replies: bool | Unset = UNSET
-
-    def given(self) -> dict[str, Any]:
-        return {
-            name: value
-            for name in self.__struct_fields__
-            if (value := getattr(self, name)) is not UNSET
-        }
-
-    @property
-    def empty(self) -> bool:
-        return not self.given()
-
-    def against(self, current: AssistantSettings) -> SettingsChanges:
-        """Only the changes that differ from ``current`` (a repeated change is no change)."""
-        differing = {k: v for k, v in self.given().items() if getattr(current, k) != v}
-        return SettingsChanges(**differing)
 
 
 class AssistantSettingsChanged(DomainEvent, frozen=True, tag="assistant.settings_changed"):

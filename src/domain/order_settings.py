@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, TypeAlias
 import msgspec
 
 from domain.events import DomainEvent, deterministic_event_id
+from domain.setting_changes import SettingChanges
 
 ORDER_SETTINGS_STREAM_PREFIX: Final = "orders-settings-"
 TEMPLATE_NAME_MAX: Final = 512
@@ -56,7 +57,7 @@ UNSET: Final = msgspec.UNSET
 Unset: TypeAlias = msgspec.UnsetType
 
 
-class OrderSettingsChanges(msgspec.Struct, frozen=True, kw_only=True):
+class OrderSettingsChanges(SettingChanges, frozen=True, kw_only=True):
     """Some settings' new values; a field left UNSET keeps its value. An empty template name
     given by a person means "none" and is stored as None."""
 
@@ -64,23 +65,6 @@ class OrderSettingsChanges(msgspec.Struct, frozen=True, kw_only=True):
     status_template: str | Unset | None = UNSET
     template_language_fr: str | Unset = UNSET
     template_language_en: str | Unset = UNSET
-
-    def given(self) -> dict[str, Any]:
-        return {
-            name: value
-            for name in self.__struct_fields__
-            if (value := getattr(self, name)) is not UNSET
-        }
-
-    @property
-    def empty(self) -> bool:
-        return not self.given()
-
-    def against(self, current: OrderSettings) -> OrderSettingsChanges:
-        """Only the changes that differ from ``current``."""
-        return OrderSettingsChanges(
-            **{k: v for k, v in self.given().items() if getattr(current, k) != v}
-        )
 
 
 class OrderSettingsChanged(DomainEvent, frozen=True, tag="orders.settings_changed"):
