@@ -24,10 +24,10 @@ from adapters.postgres.read_models import ProductsProjection
 from application.catalog import CatalogError, CatalogImporter, CatalogProduct, ImportReport
 from application.event_log import FeedPosition
 from application.read_models import MAX_SEARCH_LENGTH
-from application.subscriptions import RunnerSettings, SubscriptionRunner
 from domain.money import Language, format_amount
 from entrypoints.cli_admin import print_table
 from entrypoints.container import Container, resolve, with_container
+from entrypoints.projection_wait import wait_until_applied
 from entrypoints.settings import Settings
 
 PROJECTION_WAIT: Final = 60.0
@@ -202,42 +202,21 @@ class StageProgress:
 
 
 async def _applied(container: Container, report: ImportReport, bar: StageProgress) -> bool:
-    """Wait until the products projection has applied the import (see cli_templates)."""
+    """Wait until the products projection has applied the import, showing how far it is."""
     position = report.last_position
     if position is None:
         return True
     # The import's events sit at consecutive positions ending at ``position``.
-    first = position.position - report.events
-    source = await resolve(container.subscription_source())
-    runner = SubscriptionRunner(ProductsProjection(), source, RunnerSettings(poll_interval=0.2))
-    task = asyncio.create_task(runner.run())
-    pool = await resolve(container.pool())
-    try:
-        async with asyncio.timeout(PROJECTION_WAIT):
-            # The checkpoint may be moved by another process's runner: polled, not awaited.
-            while not await _checkpoint_reached(  # noqa: ASYNC110
-                pool, position, first, report.events, bar
-            ):
-                await asyncio.sleep(0.1)
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    first, events = position.position - report.events, report.events
 
+    def indexing(reached: FeedPosition | None) -> None:
+        done = 0 if reached is None else min(max(reached.position - first, 0), events)
+        bar.show("indexing", events if reached is not None and reached >= position else done,
+                 events)  # fmt: skip
 
-async def _checkpoint_reached(
-    pool: Any, position: FeedPosition, first: int, events: int, bar: StageProgress
-) -> bool:
-    row = await pool.fetchrow(
-        "select tx::text as tx, position from subscriber_checkpoints where name = $1",
-        ProductsProjection.kind,
+    return await wait_until_applied(
+        container, ProductsProjection(), position, PROJECTION_WAIT, indexing
     )
-    reached = row is not None and FeedPosition(int(row["tx"]), row["position"]) >= position
-    applied = min(max(row["position"] - first, 0), events) if row is not None else 0
-    bar.show("indexing", events if reached else applied, events)
-    return reached
 
 
 # --- list ----------------------------------------------------------------------------------------

@@ -22,11 +22,11 @@ from adapters.postgres.templates import PostgresTemplateBook
 from adapters.secrets.token_cipher import SecretKeyError
 from application.event_log import FeedPosition
 from application.gateway import AccessToken, GatewayError
-from application.subscriptions import RunnerSettings, SubscriptionRunner
 from application.templates import StoredTemplate, TemplateError, TemplateService, WabaAccess
 from domain.template_definitions import TemplateDefinitionError, validate_new_template
 from entrypoints.cli_admin import print_table
 from entrypoints.container import Container, resolve, with_container
+from entrypoints.projection_wait import wait_until_applied
 from entrypoints.settings import Settings
 
 T = TypeVar("T")
@@ -143,36 +143,10 @@ async def _service(container: Container) -> TemplateService:
 
 
 async def _applied(container: Container, position: FeedPosition | None) -> bool:
-    """Wait until the templates projection has applied ``position``.
-
-    The runner started here leads when no server runs the projection; otherwise it
-    waits on the server's runner, which does the work.
-    """
+    """Wait until the templates projection has applied ``position``."""
     if position is None:
         return True
-    source = await resolve(container.subscription_source())
-    runner = SubscriptionRunner(TemplatesProjection(), source, RunnerSettings(poll_interval=0.2))
-    task = asyncio.create_task(runner.run())
-    pool = await resolve(container.pool())
-    try:
-        async with asyncio.timeout(PROJECTION_WAIT):
-            # The checkpoint may be moved by another process's runner: polled, not awaited.
-            while not await _checkpoint_reached(pool, position):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def _checkpoint_reached(pool: Any, position: FeedPosition) -> bool:
-    row = await pool.fetchrow(
-        "select tx::text as tx, position from subscriber_checkpoints where name = $1",
-        TemplatesProjection.kind,
-    )
-    return row is not None and FeedPosition(int(row["tx"]), row["position"]) >= position
+    return await wait_until_applied(container, TemplatesProjection(), position, PROJECTION_WAIT)
 
 
 def _note_if_pending(applied: bool) -> None:
