@@ -369,7 +369,7 @@ class AssistantTurnWorker(PollingWorker):
             log.info(
                 "assistant.turn",
                 outcome=outcome.__struct_config__.tag,
-                reason=outcome.reason if isinstance(outcome, AssistantTurnSkipped) else None,
+                **({"reason": outcome.reason} if isinstance(outcome, AssistantTurnSkipped) else {}),
                 stored=stored,
                 messages=len(turn.wamids),
             )
