@@ -138,3 +138,38 @@ def search_terms(text: str) -> SearchTerms:
         if len(found) == MAX_WORDS:
             break
     return SearchTerms(tuple(found.values()))
+
+
+# --- a customer asking for a product ------------------------------------------------------
+
+# How customers ask whether a product is sold (folded: no accents, lower case).
+_ASKS_FOR_PRODUCT: Final = re.compile(
+    r"\b(?:vous avez|avez[- ]vous|auriez[- ]vous|vous vendez|vendez[- ]vous|vous auriez|"
+    r"il vous reste|je (?:re)?cherche|on (?:re)?cherche|je voudrais|je veux|j'aimerais|"
+    r"je souhaite|montrez[- ]moi|do you (?:have|sell|stock)|have you got|you got|"
+    r"(?:i'?m|i am|we'?re|we are) looking for|looking for|i(?:'d| would) like|i want|"
+    r"i need|show me|can i (?:get|buy))\b"
+)
+# Words around a product question that name no product.
+_ASKING_WORDS: Final = frozenset(
+    str.split("""
+    acheter commander trouver voir quelque chose genre type sorte est-ce ce est que
+    avez vous auriez encore aussi produit produits article articles
+    buy order get find see something kind sort type do you any still also product products
+    item items
+    """)
+)
+
+
+def product_query(text: str) -> str | None:
+    """The words naming a product when ``text`` asks for one ("vous avez des baskets ?" is
+    "baskets", "do you have shoes" is "shoes"); None when it does not ask, or names none."""
+    folded = fold(text).replace("\u2019", "'")
+    asked = _ASKS_FOR_PRODUCT.search(folded)
+    if asked is None:
+        return None
+    words = [
+        w for w in words_of(folded[asked.end():])
+        if w not in STOPWORDS and w not in _ASKING_WORDS and (len(w) > 1 or w.isdigit())
+    ]  # fmt: skip
+    return " ".join(words[:MAX_WORDS]) or None

@@ -50,6 +50,7 @@ from adapters.whatsapp.templates import GraphTemplateGateway
 from application.assistant_settings import AssistantSettingsService
 from application.assistant_turns import AssistantTurnWorker, TurnSettings
 from application.businesses import DEFAULT_BUSINESS_ID, Business
+from application.catalog import CatalogQueries
 from application.codec import EventCodec
 from application.handoff import ConversationHandoff
 from application.idempotency import ExpiredKeyPurger
@@ -193,11 +194,14 @@ async def provide_notifiers(settings: Settings) -> AsyncIterator[list[Notifier]]
                 await notifier.close()
 
 
-async def provide_assistant(settings: Settings) -> AsyncIterator[Assistant]:
-    """The OpenAI-compatible provider when OPENAI_API_KEY is set, else the offline rules."""
+async def provide_assistant(
+    settings: Settings, catalog: CatalogQueries | None = None
+) -> AsyncIterator[Assistant]:
+    """The OpenAI-compatible provider when OPENAI_API_KEY is set, else the offline rules;
+    both recommend products from ``catalog`` and (the provider) take orders."""
     if settings.openai_api_key is None:
         log.info("assistant.provider", provider="offline")
-        yield RulesAssistant()
+        yield RulesAssistant(catalog)
         return
     assistant = create_openai_assistant(
         api_key=settings.openai_api_key.value,
@@ -205,6 +209,7 @@ async def provide_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         base_url=settings.openai_base_url,
         timeout_seconds=settings.openai_timeout_seconds,
         max_retries=settings.openai_max_retries,
+        catalog=catalog,
     )
     log.info("assistant.provider", provider=assistant.provider, model=assistant.model)
     try:
@@ -401,7 +406,7 @@ class Container(containers.DeclarativeContainer):
         max_bytes=settings.provided.media_max_bytes,
     )
     notifiers = providers.Resource(provide_notifiers, settings)
-    assistant = providers.Resource(provide_assistant, settings)
+    assistant = providers.Resource(provide_assistant, settings, catalog_queries)
     notice_queue = providers.Singleton(
         PostgresNoticeQueue, providers.Callable(channels_of, notifiers)
     )
