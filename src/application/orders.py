@@ -354,22 +354,19 @@ class OrderDesk:
         catalog = catalog_of(r.event for r in await unit.read(catalog_stream(business_id)))
         if tap.action == "show":
             product = catalog.get(tap.product_id or "")
-            shown: tuple[OutboundMessage, ...] = (
+            shown: OutboundMessage = (
                 product_answer(product, customer.language)
                 if product is not None and product.in_stock
-                else (product_gone(customer.language),)
+                else product_gone(customer.language)
             )
         else:
-            shown = (await self._product_list(unit, customer, catalog),)
+            shown = await self._product_list(unit, customer, catalog)
         metadata = EventMetadata(
             correlation_id=recorded.metadata.correlation_id or cause, causation_id=cause
         )
-        queued = [
-            _queued(business_id, customer, message, cause, f"product:{n}", now, metadata)
-            for n, message in enumerate(shown)
-        ]
-        await unit.append([AppendRequest(customer.stream_id, queued)])
-        log.info("orders.product_tap", action=tap.action, messages=len(queued))
+        queued = _queued(business_id, customer, shown, cause, "product", now, metadata)
+        await unit.append([AppendRequest(customer.stream_id, [queued])])
+        log.info("orders.product_tap", action=tap.action)
         return "answered"
 
     async def _product_list(

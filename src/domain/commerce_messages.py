@@ -28,13 +28,10 @@ from domain.outbound import (
     ListMessage,
     ListRow,
     ListSection,
-    MediaMessage,
-    OutboundMessage,
     ReplyButton,
     ReplyButtonsMessage,
 )
 from domain.whatsapp_limits import (
-    CAPTION_MAX,
     INTERACTIVE_BODY_MAX,
     INTERACTIVE_HEADER_MAX,
     LIST_ROW_DESCRIPTION_MAX,
@@ -254,7 +251,6 @@ def unknown_order_text(language: Language) -> str:
 _PRODUCT_WORDS: Final[dict[str, dict[Language, str]]] = {
     "order": {"fr": "Commander", "en": "Order"},
     "more": {"fr": "Autres produits", "en": "Other products"},
-    "want_it": {"fr": "Souhaitez-vous le commander\u00a0?", "en": "Would you like to order it?"},
     "gone": {
         "fr": "Désolé, ce produit n'est plus disponible. Voulez-vous voir nos autres "
         "produits\u00a0?",
@@ -285,26 +281,23 @@ def product_buttons(product_id: str, language: Language) -> tuple[ReplyButton, R
     )  # fmt: skip
 
 
-def product_answer(product: Product, language: Language) -> tuple[OutboundMessage, ...]:
-    """The chosen product: its image with a caption (name, price, description) then the
-    buttons to order it or see other products; without an image, one message with the name
-    as its header. A reply-buttons message's header is text only here, hence two messages."""
+def product_answer(product: Product, language: Language) -> ReplyButtonsMessage:
+    """The chosen product as one message with the buttons to order it or see other
+    products: its image as the header when it has one, with its name, price and
+    description as the body (a caption); else its name as a text header."""
     price = format_amount(product.price, product.currency, language)
     buttons = product_buttons(product.product_id, language)
     if product.image_url:
         caption = "\n".join(part for part in (f"*{product.name}*", price, product.description)
                             if part)  # fmt: skip
-        image = MediaMessage(media_type="image", link=product.image_url,
-                             caption=truncate_text(caption, CAPTION_MAX))  # fmt: skip
-        ask = ReplyButtonsMessage(body=_PRODUCT_WORDS["want_it"][language], buttons=buttons)
-        return image, ask
+        return ReplyButtonsMessage(header_image=product.image_url,
+                                   body=truncate_text(caption, INTERACTIVE_BODY_MAX),
+                                   buttons=buttons)  # fmt: skip
     body = "\n".join(part for part in (price, product.description) if part)
-    return (
-        ReplyButtonsMessage(
-            header=truncate_text(product.name, INTERACTIVE_HEADER_MAX),
-            body=truncate_text(body, INTERACTIVE_BODY_MAX),
-            buttons=buttons,
-        ),
+    return ReplyButtonsMessage(
+        header=truncate_text(product.name, INTERACTIVE_HEADER_MAX),
+        body=truncate_text(body, INTERACTIVE_BODY_MAX),
+        buttons=buttons,
     )
 
 

@@ -2,9 +2,10 @@
 the OpenAI adapter (the real SDK, its catalog tools) against a local stand-in model. A
 customer writes through the Cloud API simulator's signed webhooks to the server on a real
 port over real PostgreSQL, asks for a product, gets a list of the matching products in
-stock, picks one, orders it, confirms with the button, and the API shows the order
-confirmed. Taps are answered by the orders process manager alone: exactly one answer each,
-never an assistant turn as well (asserted once the whole system is quiet).
+stock, picks one (its image, price and buttons), orders it, confirms with the button, and
+the API shows the order confirmed. Taps are answered by the orders process manager alone:
+exactly one answer each, never an assistant turn as well (asserted once the whole system is
+quiet).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ async def test_a_french_customer_finds_picks_orders_and_confirms_a_product(
 
         await taps(s, phone, inbound.list_reply("product_b1", "Baskets blanches",
                                                 reply_to="wamid.list"))  # fmt: skip
-        _, image, choice = await nth_sent(s, phone, 3)
+        _, chosen = await nth_sent(s, phone, 2)
 
         await taps(s, phone, inbound.button_reply("order_product_b1", "Commander",
                                                   reply_to="wamid.product"))  # fmt: skip
@@ -146,21 +147,21 @@ async def test_a_french_customer_finds_picks_orders_and_confirms_a_product(
     assert all(len(r["title"]) <= 24 and len(r.get("description", "")) <= 72 for r in rows)
     assert listed["interactive"]["action"]["button"] == "Voir les produits"
     assert listed["interactive"]["header"] == {"type": "text", "text": "Nos produits"}
-    # The product: its image with a caption, then the buttons to order it or see others.
-    assert image["type"] == "image"
-    assert image["image"]["link"] == IMAGE
-    assert image["image"]["caption"] == "*Baskets blanches*\n12,50\u00a0€\nCuir souple"
-    assert button_ids(choice) == ["order_product_b1", "more_products"]
-    assert [b["reply"]["title"] for b in choice["interactive"]["action"]["buttons"]] == [
+    # The product: its image as the header, name, price and description as the body, and
+    # the buttons to order it or see others; one message.
+    assert chosen["interactive"]["header"] == {"type": "image", "image": {"link": IMAGE}}
+    assert chosen["interactive"]["body"]["text"] == "*Baskets blanches*\n12,50\u00a0€\nCuir souple"
+    assert button_ids(chosen) == ["order_product_b1", "more_products"]
+    assert [b["reply"]["title"] for b in chosen["interactive"]["action"]["buttons"]] == [
         "Commander", "Autres produits"]  # fmt: skip
     # The order: one of it, from the button, confirmed in the API.
     assert "1 x Baskets blanches" in summary["interactive"]["body"]["text"]
     assert "12,50\u00a0€" in summary["interactive"]["body"]["text"]
     assert (order["source"], order["total"], order["currency"]) == ("button", 1250, "EUR")
     assert [(i["product_id"], i["quantity"]) for i in order["items"]] == [("b1", 1)]
-    # One answer to each message: the list, the product (two messages), the summary, the
-    # confirmation; only the question started an assistant turn.
-    assert len(everything) == 5, everything
+    # One answer to each message: the list, the product, the summary, the confirmation;
+    # only the question started an assistant turn.
+    assert len(everything) == 4, everything
     assert f"{order_id} est confirmée" in everything[-1]["text"]["body"]
     (turn,) = outcomes
     assert isinstance(turn, AssistantTurnCompleted)

@@ -21,9 +21,9 @@ from domain.commerce_messages import (
 from domain.conversation import MessageReceived
 from domain.inbound import ChoiceContent, Content, InboundMessage, TextContent
 from domain.orders import ProductTap, is_order_message, product_tap_of
-from domain.outbound import MediaMessage, ReplyButtonsMessage, TextMessage
+from domain.outbound import TextMessage
 from domain.reply_policy import starts_turn
-from domain.whatsapp_limits import check_message, text_length
+from domain.whatsapp_limits import MessageLimitError, check_message, text_length
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
@@ -87,24 +87,30 @@ def test_product_taps_go_to_the_orders_process_and_start_no_turn() -> None:
         assert not is_order_message(received(other))
 
 
-def test_a_product_with_an_image_is_the_image_with_its_caption_then_the_buttons() -> None:
-    image, ask = product_answer(product("https://shop.example/b1.jpg"), "fr")
+def test_a_product_with_an_image_is_one_message_with_the_image_as_its_header() -> None:
+    shown = product_answer(product("https://shop.example/b1.jpg"), "fr")
 
-    assert isinstance(image, MediaMessage)
-    assert (image.media_type, image.link) == ("image", "https://shop.example/b1.jpg")
-    assert image.caption == "*Baskets blanches*\n12,50\u00a0€\nCuir souple, semelle gomme"
-    assert isinstance(ask, ReplyButtonsMessage)
-    assert [(b.id, b.title) for b in ask.buttons] == [
+    assert (shown.header_image, shown.header) == ("https://shop.example/b1.jpg", None)
+    assert shown.body == "*Baskets blanches*\n12,50\u00a0€\nCuir souple, semelle gomme"
+    assert [(b.id, b.title) for b in shown.buttons] == [
         ("order_product_b1", "Commander"), ("more_products", "Autres produits")]  # fmt: skip
-    for message in (image, ask):
-        assert check_message(message) == message
+    assert check_message(shown) == shown
+
+
+def test_an_image_header_is_a_link_and_never_beside_a_text_header() -> None:
+    shown = product_answer(product("https://shop.example/b1.jpg"), "fr")
+    for wrong, field in (
+        (msgspec.structs.replace(shown, header_image="ftp://shop.example/b1.jpg"), "URL"),
+        (msgspec.structs.replace(shown, header="Baskets"), "not both"),
+    ):
+        with pytest.raises(MessageLimitError, match=field):
+            check_message(wrong)
 
 
 def test_a_product_without_an_image_is_one_message_with_its_name_as_header() -> None:
-    (shown,) = product_answer(product(description="x" * 3000), "en")
+    shown = product_answer(product(description="x" * 3000), "en")
 
-    assert isinstance(shown, ReplyButtonsMessage)
-    assert shown.header == "Baskets blanches"
+    assert (shown.header, shown.header_image) == ("Baskets blanches", None)
     assert shown.body.startswith("€12.50\nxxx")
     assert text_length(shown.body) == 1024
     assert [(b.id, b.title) for b in shown.buttons] == [
