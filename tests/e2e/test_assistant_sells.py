@@ -137,6 +137,7 @@ async def test_a_french_customer_finds_picks_orders_and_confirms_a_product(
         await s.settle()
         everything = sent(s, phone)
         outcomes = await s.outcomes(phone)
+        metrics = await s.metrics()
 
     # The list: the matching products in stock only, within WhatsApp's limits, in French.
     rows = rows_of(listed)
@@ -168,6 +169,9 @@ async def test_a_french_customer_finds_picks_orders_and_confirms_a_product(
     assert isinstance(turn.decision, Reply)
     assert turn.provider == provider
     assert s.model_asked() == (2 if provider == "openai" else 0)  # a search, then the list
+    # The recommendation converted.
+    assert (metrics["recommendations_sent"], metrics["converted_conversations"]) == (1, 1)
+    assert metrics["recommendation_conversion"] == 1.0
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
