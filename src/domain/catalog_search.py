@@ -145,10 +145,14 @@ def search_terms(text: str) -> SearchTerms:
 # How customers ask whether a product is sold (folded: no accents, lower case).
 _ASKS_FOR_PRODUCT: Final = re.compile(
     r"\b(?:vous avez|avez[- ]vous|auriez[- ]vous|vous vendez|vendez[- ]vous|vous auriez|"
-    r"il vous reste|je (?:re)?cherche|on (?:re)?cherche|je voudrais|je veux|j'aimerais|"
-    r"je souhaite|montrez[- ]moi|do you (?:have|sell|stock)|have you got|you got|"
-    r"(?:i'?m|i am|we'?re|we are) looking for|looking for|i(?:'d| would) like|i want|"
-    r"i need|show me|can i (?:get|buy))\b"
+    r"il vous reste|je (?:re)?cherche|on (?:re)?cherche|montrez[- ]moi|"
+    r"do you (?:have|sell|stock)|have you got|you got|"
+    r"(?:i'?m|i am|we'?re|we are) looking for|looking for|show me)\b"
+)
+# A wish that may name a product or anything else ("je voudrais annuler").
+_WISHES: Final = re.compile(
+    r"\b(?:je voudrais|je veux|j'aimerais|je souhaite|i(?:'d| would) like|i want|i need|"
+    r"can i (?:get|buy))\b"
 )
 # Words around a product question that name no product.
 _ASKING_WORDS: Final = frozenset(
@@ -161,15 +165,26 @@ _ASKING_WORDS: Final = frozenset(
 )
 
 
-def product_query(text: str) -> str | None:
+@dataclass(frozen=True, slots=True)
+class ProductQuery:
+    words: str  # naming the product, small words left out
+    explicit: bool  # asked whether it is sold ("vous avez...?"), not only wished for
+
+
+def product_query(text: str) -> ProductQuery | None:
     """The words naming a product when ``text`` asks for one ("vous avez des baskets ?" is
-    "baskets", "do you have shoes" is "shoes"); None when it does not ask, or names none."""
+    "baskets", "do you have shoes" is "shoes", "je voudrais un t-shirt" is "t-shirt", not
+    explicit: a wish may be for something else); None when it does not ask, or names none."""
     folded = fold(text).replace("\u2019", "'")
     asked = _ASKS_FOR_PRODUCT.search(folded)
-    if asked is None:
+    wished = None if asked is not None else _WISHES.search(folded)
+    found = asked or wished
+    if found is None:
         return None
     words = [
-        w for w in words_of(folded[asked.end():])
+        w for w in words_of(folded[found.end():])
         if w not in STOPWORDS and w not in _ASKING_WORDS and (len(w) > 1 or w.isdigit())
     ]  # fmt: skip
-    return " ".join(words[:MAX_WORDS]) or None
+    if not words:
+        return None
+    return ProductQuery(" ".join(words[:MAX_WORDS]), explicit=asked is not None)

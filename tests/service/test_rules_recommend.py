@@ -76,6 +76,8 @@ async def test_other_requests_are_answered_first(assistant: RulesAssistant) -> N
     person = (await assistant.answer(context("je veux parler à un conseiller"))).decision
     hours = (await assistant.answer(context("je voudrais connaître vos horaires"))).decision
     no_catalog = (await RulesAssistant().answer(context("vous avez des baskets ?"))).decision
+    wish = (await assistant.answer(context("je voudrais annuler ma commande"))).decision
+    wished = await listed(assistant, "je voudrais un t-shirt")
 
     assert isinstance(person, Escalate)
     assert isinstance(hours, Reply)
@@ -83,3 +85,8 @@ async def test_other_requests_are_answered_first(assistant: RulesAssistant) -> N
     assert "7h-19h30" in hours.message.body
     assert isinstance(no_catalog, Reply)
     assert not isinstance(no_catalog.message, ListMessage)
+    # A wish the catalog has nothing for is not a product question: the usual menu.
+    assert isinstance(wish, Reply)
+    assert isinstance(wish.message, ReplyButtonsMessage)
+    assert [b.id for b in wish.message.buttons] == ["hours", "contact", "human"]
+    assert [r.id for r in wished.sections[0].rows] == ["product_t1"]

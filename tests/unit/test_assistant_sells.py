@@ -11,7 +11,7 @@ import pytest
 
 from domain.assistant import Decision, OrderLine, PlaceOrder, Reply
 from domain.catalog import Product
-from domain.catalog_search import product_query
+from domain.catalog_search import ProductQuery, product_query
 from domain.commerce_messages import (
     no_products_text,
     nothing_found,
@@ -53,7 +53,12 @@ def received(content: Content) -> MessageReceived:
     ],
 )
 def test_a_product_question_names_the_product(text: str, query: str) -> None:
-    assert product_query(text) == query
+    assert product_query(text) == ProductQuery(query, explicit=True)
+
+
+def test_a_wish_may_name_a_product_or_something_else() -> None:
+    assert product_query("je voudrais un t-shirt") == ProductQuery("t-shirt", explicit=False)
+    assert product_query("I want to cancel my order") == ProductQuery("cancel", explicit=False)
 
 
 @pytest.mark.parametrize(

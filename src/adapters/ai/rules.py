@@ -31,7 +31,7 @@ from domain.assistant import (
     Language,
     Reply,
 )
-from domain.catalog_search import product_query
+from domain.catalog_search import ProductQuery, product_query
 from domain.commerce_messages import nothing_found, recommendation_list
 from domain.intents import Intent, contact_lines, find_intents, hours_lines
 from domain.language import normalize
@@ -178,20 +178,25 @@ class RulesAssistant:
                                latency_ms=latency_ms)  # fmt: skip
 
     async def _recommend(self, context: AssistantContext) -> Decision | None:
-        """The products the customer asks for, as a list; None when they ask for none."""
+        """The products the customer asks for, as a list; None when they ask for none (or
+        only wish for something the catalog does not have: the rules answer it)."""
         query = asked_product(context)
         if query is None or self._catalog is None:
             return None
         page = await self._catalog.search(
-            context.business_id, query, limit=LIST_ROWS_MAX, in_stock_only=True
+            context.business_id, query.words, limit=LIST_ROWS_MAX, in_stock_only=True
         )
         found = recommendation_list([p.product for p in page.items], context.language)
-        return Reply(message=found or nothing_found(query, context.language))
+        if found is not None:
+            return Reply(message=found)
+        return (
+            Reply(message=nothing_found(query.words, context.language)) if query.explicit else None
+        )
 
 
-def asked_product(context: AssistantContext) -> str | None:
-    """The words naming the product the newest message asking for one names, unless the
-    messages ask for something the rules answer first (a person, the hours...)."""
+def asked_product(context: AssistantContext) -> ProductQuery | None:
+    """What the newest message asking for a product asks for, unless the messages ask for
+    something the rules answer first (a person, the hours...)."""
     intents: set[Intent] = set()
     for message in context.new_messages:
         intents |= find_intents(message.text, choice_id=message.choice_id)
