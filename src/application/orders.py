@@ -1,13 +1,16 @@
-"""Orders: placed from a catalog cart, moved by the customer's buttons and by the business.
+"""Orders: placed from a catalog cart, a product's "order" button or an assistant turn's
+decision, moved by the customer's buttons and by the business. The orders process manager
+also answers taps on recommended products: the product with its buttons, or the list again.
 
 Every command reads what it needs in one transaction (the catalog and the order from their
 streams, the conversation for where and in which language the customer is reached, the
 business's order settings and templates), decides, then appends the order's event and the
 message for the customer together, so one never exists without the other. Ids come from
-the cause (the customer's message, or the order and the status the business asked for):
-a cause handled twice places one order and queues one message. An order's change is
-appended at the version it was decided on; when something else moved the order meanwhile
-the command decides again on the order as it now stands, so two taps confirm once.
+the cause (the customer's message, the assistant's turn, or the order and the status the
+business asked for): a cause handled twice places one order and queues one message. An
+order's change is appended at the version it was decided on; when something else moved
+the order meanwhile the command decides again on the order as it now stands, so two taps
+confirm once.
 
 Nothing here calls WhatsApp: messages go to the outbox, and leave from there. Free text
 goes out only inside the 24-hour window; outside it a confirmation or status notice uses
