@@ -6,11 +6,13 @@ with its checkpoint). A worker claims a conversation with open requests for a le
 its stream, and takes ONE turn answering every open request together: messages arriving
 during the turn are left to the next one. The assistant is asked outside any transaction;
 the outcome, and the reply, fallback or handoff message it queues through the outbox,
-then commit in one transaction, at the stream version the turn read: when a person took
-over or auto-reply was turned off meanwhile, the turn is recorded as skipped instead (new
-customer messages never cancel its answer). The outcome's id comes from the turn's first
-message, so a turn retried by the same worker or taken over after its worker died stores
-one outcome and queues one message. Conversations run concurrently up to a bound, each turn under a
+then commit in one transaction (an order the assistant decides is placed from the recorded
+outcome by the orders process manager, which sends its summary), at the stream version the
+turn read: when a person took over or auto-reply was turned off meanwhile, the turn is
+recorded as skipped instead (new customer messages never cancel its answer). The outcome's
+id comes from the turn's first message, so a turn retried by the same worker or taken over
+after its worker died stores one outcome and queues one message. Conversations run
+concurrently up to a bound, each turn under a
 time limit, so a slow provider never holds up other conversations.
 """
 
@@ -39,6 +41,7 @@ from domain.assistant import (
     CustomerInput,
     Escalate,
     EscalationCause,
+    PlaceOrder,
     Reply,
 )
 from domain.assistant_settings import AssistantSettings
@@ -297,6 +300,8 @@ class AssistantTurnWorker(PollingWorker):
                 )
                 return
             effects.append(turn.queued(message))
+        elif isinstance(decision, PlaceOrder):
+            pass  # the orders process manager places it, and sends its summary, once recorded
         else:
             by: EscalatedBy = "ai" if answer.provider != "keywords" else "system"
             effects += turn.escalation(decision.cause, decision.reason, by)
@@ -311,7 +316,7 @@ class AssistantTurnWorker(PollingWorker):
             latency_ms=answer.latency_ms,
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens,
-            message_id=turn.message_id,
+            message_id=None if isinstance(decision, PlaceOrder) else turn.message_id,
         )
         await self._record(turn, lambda _: (completed, effects))
 
@@ -351,7 +356,8 @@ class AssistantTurnWorker(PollingWorker):
         state, version = turn.state, turn.version
         for _ in range(RECORD_ATTEMPTS):
             outcome, effects = decide(state)
-            if effects:
+            acts = bool(effects) or _places_order(outcome)
+            if acts:
                 settings = (await self._settings.current(turn.claim.business_id)).settings
                 reason = silence_reason(state, settings, turn.now)
                 if reason is not None:
@@ -360,9 +366,7 @@ class AssistantTurnWorker(PollingWorker):
                     outcome, effects = turn.skipped(reason), []
             new = NewEvent(outcome, turn_outcome_event_id(turn.turn_id), turn.metadata())
             try:
-                stored = await self._book.record(
-                    turn.claim, new, effects, version if effects else ANY
-                )
+                stored = await self._book.record(turn.claim, new, effects, version if acts else ANY)
             except ConcurrencyError:
                 state, version = await self._since(turn, state, version)
                 continue
@@ -481,6 +485,11 @@ class _Turn:
             NewEvent(escalated, turn_escalated_event_id(self.turn_id), self.metadata()),
             self.queued(handoff),
         ]
+
+
+def _places_order(outcome: DomainEvent) -> bool:
+    """An outcome the orders process manager acts on: silenced like a queued message."""
+    return isinstance(outcome, AssistantTurnCompleted) and isinstance(outcome.decision, PlaceOrder)
 
 
 def _customer_of(events: Sequence[DomainEvent]) -> _Customer | None:

@@ -1,13 +1,16 @@
-"""Orders: placed from a catalog cart, moved by the customer's buttons and by the business.
+"""Orders: placed from a catalog cart, a product's "order" button or an assistant turn's
+decision, moved by the customer's buttons and by the business. The orders process manager
+also answers taps on recommended products: the product with its buttons, or the list again.
 
 Every command reads what it needs in one transaction (the catalog and the order from their
 streams, the conversation for where and in which language the customer is reached, the
 business's order settings and templates), decides, then appends the order's event and the
 message for the customer together, so one never exists without the other. Ids come from
-the cause (the customer's message, or the order and the status the business asked for):
-a cause handled twice places one order and queues one message. An order's change is
-appended at the version it was decided on; when something else moved the order meanwhile
-the command decides again on the order as it now stands, so two taps confirm once.
+the cause (the customer's message, the assistant's turn, or the order and the status the
+business asked for): a cause handled twice places one order and queues one message. An
+order's change is appended at the version it was decided on; when something else moved
+the order meanwhile the command decides again on the order as it now stands, so two taps
+confirm once.
 
 Nothing here calls WhatsApp: messages go to the outbox, and leave from there. Free text
 goes out only inside the 24-hour window; outside it a confirmation or status notice uses
@@ -36,17 +39,23 @@ from application.event_log import (
     RecordedEvent,
 )
 from application.templates import TemplateBook, TemplateError, prepare_template
-from domain.assistant import Language
+from domain.assistant import Language, PlaceOrder
 from domain.assistant_settings import AssistantSettings, settings_stream
 from domain.assistant_settings import evolve as evolve_assistant_settings
+from domain.assistant_turns import AssistantTurnCompleted
 from domain.catalog import Product, catalog_of, catalog_stream
 from domain.commerce_messages import (
     OrderMove,
+    chosen_product,
+    no_products_text,
     not_pending_text,
     order_move_text,
     order_refused_text,
     order_summary,
     order_template_parameters,
+    product_answer,
+    product_gone,
+    recommendation_list,
     unknown_order_text,
 )
 from domain.conversation import MessageReceived
@@ -68,23 +77,34 @@ from domain.orders import (
     OrderRefused,
     OrderShipped,
     OrderSource,
+    ProductTap,
     Requested,
     StatusRefused,
     button_of,
     cart_requests,
     decide_business_status,
     decide_customer_action,
+    is_order_message,
     order_event_id,
     order_id_for,
     order_message_id,
     order_of,
     order_stream,
     price_order,
+    product_tap_of,
 )
-from domain.outbound import OutboundMessage, Recipient, TemplateMessage, TextMessage, recipient_of
+from domain.outbound import (
+    ListMessage,
+    OutboundMessage,
+    Recipient,
+    TemplateMessage,
+    TextMessage,
+    recipient_of,
+)
 from domain.outbox import OutboundMessageQueued, queued_event_id
 from domain.reply_policy import DEFAULT_LANGUAGE, ReplyState, fold
 from domain.service_window import may_send
+from domain.whatsapp_limits import LIST_ROWS_MAX
 
 log = structlog.get_logger(__name__)
 
@@ -220,7 +240,22 @@ class StatusCommand:
     request_fingerprint: str = ""
 
 
-Tap: TypeAlias = Literal["placed", "refused", "changed", "not_pending", "unknown", "ignored"]
+Tap: TypeAlias = Literal[
+    "placed", "refused", "changed", "not_pending", "unknown", "answered", "ignored"
+]
+
+
+def assistant_order(event: DomainEvent) -> PlaceOrder | None:
+    """The order an assistant turn decided to place; None for any other event."""
+    if isinstance(event, AssistantTurnCompleted) and isinstance(event.decision, PlaceOrder):
+        return event.decision
+    return None
+
+
+def takes(event: DomainEvent) -> bool:
+    """Whether the orders process manager answers this event: a customer's cart or tap on
+    an order or a recommended product, or an order an assistant turn decided."""
+    return is_order_message(event) or assistant_order(event) is not None
 
 
 # --- the commands ---------------------------------------------------------------------------
@@ -242,18 +277,26 @@ class OrderDesk:
     # -- a customer message (the process manager) ------------------------------------------
 
     async def take_message(self, unit: OrderUnit, recorded: RecordedEvent) -> Tap:
-        """Answer a cart or an order button; anything else is left alone ("ignored")."""
+        """Answer a cart, an order button, a tap on a recommended product or its buttons, or
+        place the order an assistant turn decided; anything else is left alone
+        ("ignored")."""
         event = recorded.event
+        decided = assistant_order(event)
+        if isinstance(event, AssistantTurnCompleted) and decided is not None:
+            return await self._place_decided(unit, recorded, event, decided)
         if not isinstance(event, MessageReceived):
             return "ignored"
         content = event.message.content
         button = button_of(content)
+        product_tap = product_tap_of(content)
         for _ in range(MAX_ATTEMPTS):
             try:
                 if isinstance(content, OrderContent):
                     return await self._place_cart(unit, recorded, event, content)
                 if button is not None:
                     return await self._tap(unit, recorded, event, button)
+                if product_tap is not None:
+                    return await self._product_tap(unit, recorded, event, product_tap)
                 return "ignored"
             except ConcurrencyError:
                 continue  # the order moved since it was read: decide again on it as it is
@@ -273,6 +316,74 @@ class OrderDesk:
             correlation=recorded.metadata.correlation_id,
             catalog=catalog,
         )
+
+    async def _place_decided(
+        self,
+        unit: OrderUnit,
+        recorded: RecordedEvent,
+        turn: AssistantTurnCompleted,
+        decided: PlaceOrder,
+    ) -> Tap:
+        """The order an assistant turn decided: placed once per turn, its summary (or why
+        it cannot be placed) queued for the customer."""
+        return await self.place(
+            unit,
+            business_id=turn.business_id,
+            conversation_stream=recorded.stream_id,
+            requested=[Requested(line.product_id, line.quantity) for line in decided.items],
+            cause=f"assistant:{turn.turn_id}",
+            source="assistant",
+            correlation=recorded.metadata.correlation_id,
+        )
+
+    async def _product_tap(
+        self, unit: OrderUnit, recorded: RecordedEvent, event: MessageReceived, tap: ProductTap
+    ) -> Tap:
+        """A recommended product tapped (its details and buttons), its "order" button (one
+        of it), or "other products" (the last list again, as the catalog now stands)."""
+        business_id, cause = event.business_id, event.message.wamid
+        if tap.action == "order" and tap.product_id is not None:
+            return await self.place(
+                unit, business_id=business_id, conversation_stream=recorded.stream_id,
+                requested=[Requested(tap.product_id, 1)], cause=cause, source="button",
+                correlation=recorded.metadata.correlation_id,
+            )  # fmt: skip
+        customer = await customer_of(unit, business_id, recorded.stream_id)
+        if customer is None:
+            return "ignored"
+        now = self._clock()
+        if not _window_open(customer, now):
+            return "ignored"
+        catalog = catalog_of(r.event for r in await unit.read(catalog_stream(business_id)))
+        if tap.action == "show":
+            product = catalog.get(tap.product_id or "")
+            shown: OutboundMessage = (
+                product_answer(product, customer.language)
+                if product is not None and product.in_stock
+                else product_gone(customer.language)
+            )
+        else:
+            shown = await self._product_list(unit, customer, catalog)
+        metadata = EventMetadata(
+            correlation_id=recorded.metadata.correlation_id or cause, causation_id=cause
+        )
+        queued = _queued(business_id, customer, shown, cause, "product", now, metadata)
+        await unit.append([AppendRequest(customer.stream_id, [queued])])
+        log.info("orders.product_tap", action=tap.action)
+        return "answered"
+
+    async def _product_list(
+        self, unit: OrderUnit, customer: Customer, catalog: Mapping[str, Product]
+    ) -> OutboundMessage:
+        """The products of the last list the conversation was sent that are still in stock;
+        when none is, the catalog's products in stock, by name."""
+        listed = await _last_listed(unit, customer.stream_id)
+        products = [catalog[p] for p in listed if p in catalog and catalog[p].in_stock]
+        if not products:
+            in_stock = (p for p in catalog.values() if p.in_stock)
+            products = sorted(in_stock, key=lambda p: (p.name.casefold(), p.product_id))
+        found = recommendation_list(products[:LIST_ROWS_MAX], customer.language)
+        return found or TextMessage(body=no_products_text(customer.language))
 
     async def place(
         self,
@@ -528,6 +639,18 @@ class OrderDesk:
         notice = next((n for n in CustomerNotice if _answer_id(command, n) == known.answer_id),
                       CustomerNotice.UNCHANGED)  # fmt: skip
         return StatusChanged(order, notice, replayed=True)
+
+
+async def _last_listed(unit: OrderUnit, stream_id: str) -> list[str]:
+    """The product ids of the newest product list queued on the conversation, in order."""
+    for recorded in await unit.read_newest(stream_id, CONVERSATION_EVENTS_READ):
+        event = recorded.event
+        if isinstance(event, OutboundMessageQueued) and isinstance(event.message, ListMessage):
+            ids = [chosen_product(row.id) for s in event.message.sections for row in s.rows]
+            listed = [p for p in ids if p is not None]
+            if listed:
+                return listed
+    return []
 
 
 def _window_open(customer: Customer, now: datetime) -> bool:

@@ -2,7 +2,8 @@
 
 A turn answers one or more customer messages of a conversation that arrived while no turn
 ran for it. The assistant reads an ``AssistantContext`` and returns a ``Decision``: a
-message to queue (any outbound kind WhatsApp allows) or a handoff to a person. Decisions
+message to queue (any outbound kind WhatsApp allows, a list of recommended products among
+them), an order to place, or a handoff to a person. Decisions
 are recorded as events, so they are msgspec Structs on a tagged union.
 """
 
@@ -13,7 +14,7 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
-from domain.outbound import OutboundMessage
+from domain.outbound import OutboundMessage, TextMessage
 
 Language: TypeAlias = Literal["fr", "en"]
 Speaker: TypeAlias = Literal["customer", "assistant", "agent"]
@@ -73,7 +74,26 @@ class Escalate(msgspec.Struct, frozen=True, kw_only=True, tag="escalate"):
     reason: str
 
 
-Decision: TypeAlias = Reply | Escalate
+class OrderLine(msgspec.Struct, frozen=True, kw_only=True):
+    product_id: str
+    quantity: int
+
+
+class PlaceOrder(msgspec.Struct, frozen=True, kw_only=True, tag="place_order"):
+    """Place an order of these catalog products for the customer: the orders process
+    manager prices it from the catalog and sends its summary, to be confirmed with a tap."""
+
+    items: tuple[OrderLine, ...]
+
+    @property
+    def message(self) -> OutboundMessage:
+        """How the decision reads in a transcript: the items asked for, as text (the
+        customer is sent the order's summary, or why it cannot be placed)."""
+        lines = ", ".join(f"{line.quantity} x {line.product_id}" for line in self.items)
+        return TextMessage(body=f"[order placed: {lines}]")
+
+
+Decision: TypeAlias = Reply | Escalate | PlaceOrder
 
 
 class AssistantAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

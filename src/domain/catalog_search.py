@@ -138,3 +138,53 @@ def search_terms(text: str) -> SearchTerms:
         if len(found) == MAX_WORDS:
             break
     return SearchTerms(tuple(found.values()))
+
+
+# --- a customer asking for a product ------------------------------------------------------
+
+# How customers ask whether a product is sold (folded: no accents, lower case).
+_ASKS_FOR_PRODUCT: Final = re.compile(
+    r"\b(?:vous avez|avez[- ]vous|auriez[- ]vous|vous vendez|vendez[- ]vous|vous auriez|"
+    r"il vous reste|je (?:re)?cherche|on (?:re)?cherche|montrez[- ]moi|"
+    r"do you (?:have|sell|stock)|have you got|you got|"
+    r"(?:i'?m|i am|we'?re|we are) looking for|looking for|show me)\b"
+)
+# A wish that may name a product or anything else ("je voudrais annuler").
+_WISHES: Final = re.compile(
+    r"\b(?:je voudrais|je veux|j'aimerais|je souhaite|i(?:'d| would) like|i want|i need|"
+    r"can i (?:get|buy))\b"
+)
+# Words around a product question that name no product.
+_ASKING_WORDS: Final = frozenset(
+    str.split("""
+    acheter commander trouver voir quelque chose genre type sorte est-ce ce est que
+    avez vous auriez encore aussi produit produits article articles
+    buy order get find see something kind sort type do you any still also product products
+    item items
+    """)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductQuery:
+    words: str  # naming the product, small words left out
+    explicit: bool  # asked whether it is sold ("vous avez...?"), not only wished for
+
+
+def product_query(text: str) -> ProductQuery | None:
+    """The words naming a product when ``text`` asks for one ("vous avez des baskets ?" is
+    "baskets", "do you have shoes" is "shoes", "je voudrais un t-shirt" is "t-shirt", not
+    explicit: a wish may be for something else); None when it does not ask, or names none."""
+    folded = fold(text).replace("\u2019", "'")
+    asked = _ASKS_FOR_PRODUCT.search(folded)
+    wished = None if asked is not None else _WISHES.search(folded)
+    found = asked or wished
+    if found is None:
+        return None
+    words = [
+        w for w in words_of(folded[found.end():])
+        if w not in STOPWORDS and w not in _ASKING_WORDS and (len(w) > 1 or w.isdigit())
+    ]  # fmt: skip
+    if not words:
+        return None
+    return ProductQuery(" ".join(words[:MAX_WORDS]), explicit=asked is not None)

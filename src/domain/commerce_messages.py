@@ -1,6 +1,7 @@
 """What a customer sees of the catalog and of an order, in their language, within
 WhatsApp's limits: a list of products (at most 10 rows; titles of 24 characters and
-descriptions of 72, cut between graphemes), an order summary with three reply buttons,
+descriptions of 72, cut between graphemes), the product a customer picked from it, with
+buttons to order it or see other products, an order summary with three reply buttons,
 and the polite answers when an order cannot be placed or has moved on.
 """
 
@@ -13,10 +14,26 @@ from typing import Final, Literal, TypeAlias
 from domain.assistant import Language
 from domain.catalog import Product
 from domain.money import format_amount
-from domain.orders import NotPending, Order, OrderRefused, OrderStatus, button_id
-from domain.outbound import ListMessage, ListRow, ListSection, ReplyButton, ReplyButtonsMessage
+from domain.orders import (
+    MORE_PRODUCTS,
+    ORDER_PRODUCT_PREFIX,
+    PRODUCT_ROW_PREFIX,
+    NotPending,
+    Order,
+    OrderRefused,
+    OrderStatus,
+    button_id,
+)
+from domain.outbound import (
+    ListMessage,
+    ListRow,
+    ListSection,
+    ReplyButton,
+    ReplyButtonsMessage,
+)
 from domain.whatsapp_limits import (
     INTERACTIVE_BODY_MAX,
+    INTERACTIVE_HEADER_MAX,
     LIST_ROW_DESCRIPTION_MAX,
     LIST_ROW_TITLE_MAX,
     LIST_ROWS_MAX,
@@ -24,8 +41,7 @@ from domain.whatsapp_limits import (
     truncate_text,
 )
 
-PRODUCT_ROW_PREFIX: Final = "product_"
-_PRODUCT_ROW: Final = re.compile(r"^product_(.{1,100})$", re.DOTALL)
+_PRODUCT_ROW: Final = re.compile(rf"^{PRODUCT_ROW_PREFIX}(.{{1,100}})$", re.DOTALL)
 
 _WORDS: Final[dict[str, dict[Language, str]]] = {
     "found": {"fr": "Voici ce que j'ai trouvé :", "en": "Here is what I found:"},
@@ -228,3 +244,80 @@ def order_template_parameters(order: Order, move: OrderMove, language: Language)
 
 def unknown_order_text(language: Language) -> str:
     return _UNKNOWN_ORDER[language]
+
+
+# --- a recommended product, chosen ------------------------------------------------------
+
+_PRODUCT_WORDS: Final[dict[str, dict[Language, str]]] = {
+    "order": {"fr": "Commander", "en": "Order"},
+    "more": {"fr": "Autres produits", "en": "Other products"},
+    "gone": {
+        "fr": "Désolé, ce produit n'est plus disponible. Voulez-vous voir nos autres "
+        "produits\u00a0?",
+        "en": "Sorry, this product is no longer available. Would you like to see our other "
+        "products?",
+    },
+    "none_left": {
+        "fr": "Désolé, nous n'avons aucun produit disponible pour le moment.",
+        "en": "Sorry, we have no products available right now.",
+    },
+    "not_found": {
+        "fr": "Je n'ai rien trouvé pour «\u00a0{query}\u00a0» dans notre catalogue. Pouvez-vous "
+        "reformuler votre demande\u00a0? Je peux aussi vous montrer nos produits ou passer le "
+        "relais à un conseiller.",
+        "en": 'I found nothing for "{query}" in our catalog. Could you put it another way? '
+        "I can also show you our products or pass you on to a person.",
+    },
+    "human": {"fr": "Un conseiller", "en": "Talk to a person"},
+}
+MAX_QUOTED_QUERY: Final = 60
+
+
+def product_buttons(product_id: str, language: Language) -> tuple[ReplyButton, ReplyButton]:
+    return (
+        ReplyButton(id=f"{ORDER_PRODUCT_PREFIX}{product_id}",
+                    title=_PRODUCT_WORDS["order"][language]),
+        ReplyButton(id=MORE_PRODUCTS, title=_PRODUCT_WORDS["more"][language]),
+    )  # fmt: skip
+
+
+def product_answer(product: Product, language: Language) -> ReplyButtonsMessage:
+    """The chosen product as one message with the buttons to order it or see other
+    products: its image as the header when it has one, with its name, price and
+    description as the body (a caption); else its name as a text header."""
+    price = format_amount(product.price, product.currency, language)
+    buttons = product_buttons(product.product_id, language)
+    if product.image_url:
+        caption = "\n".join(part for part in (f"*{product.name}*", price, product.description)
+                            if part)  # fmt: skip
+        return ReplyButtonsMessage(header_image=product.image_url,
+                                   body=truncate_text(caption, INTERACTIVE_BODY_MAX),
+                                   buttons=buttons)  # fmt: skip
+    body = "\n".join(part for part in (price, product.description) if part)
+    return ReplyButtonsMessage(
+        header=truncate_text(product.name, INTERACTIVE_HEADER_MAX),
+        body=truncate_text(body, INTERACTIVE_BODY_MAX),
+        buttons=buttons,
+    )
+
+
+def product_gone(language: Language) -> ReplyButtonsMessage:
+    """A tapped product that is out of stock or no longer in the catalog."""
+    more = ReplyButton(id=MORE_PRODUCTS, title=_PRODUCT_WORDS["more"][language])
+    return ReplyButtonsMessage(body=_PRODUCT_WORDS["gone"][language], buttons=(more,))
+
+
+def no_products_text(language: Language) -> str:
+    return _PRODUCT_WORDS["none_left"][language]
+
+
+def nothing_found(query: str, language: Language) -> ReplyButtonsMessage:
+    """A search that found nothing in stock: rephrase, see the products, or a person (the
+    ``human`` button hands over, as the assistant's menu does)."""
+    quoted = truncate_text(" ".join(query.split()), MAX_QUOTED_QUERY)
+    body = _PRODUCT_WORDS["not_found"][language].format(query=quoted)
+    buttons = (
+        ReplyButton(id=MORE_PRODUCTS, title=_PRODUCT_WORDS["more"][language]),
+        ReplyButton(id="human", title=_PRODUCT_WORDS["human"][language]),
+    )
+    return ReplyButtonsMessage(body=body, buttons=buttons)

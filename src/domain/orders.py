@@ -318,14 +318,54 @@ def button_of(content: Content) -> OrderButton | None:
     return None
 
 
+ProductAction: TypeAlias = Literal["show", "order", "more"]
+PRODUCT_ROW_PREFIX: Final = "product_"
+ORDER_PRODUCT_PREFIX: Final = "order_product_"
+MORE_PRODUCTS: Final = "more_products"
+_PRODUCT_ID: Final = r"(.{1,100})"  # catalog ids are at most 100 characters
+
+
+@dataclass(frozen=True, slots=True)
+class ProductTap:
+    """A tap on a recommended product (a list row), on its "order" button (one of it), or
+    on "other products" (``product_id`` is None)."""
+
+    action: ProductAction
+    product_id: str | None = None
+
+
+_PRODUCT_TAPS: Final = (
+    ("list", re.compile(rf"^{PRODUCT_ROW_PREFIX}{_PRODUCT_ID}$", re.DOTALL), "show"),
+    ("button", re.compile(rf"^{ORDER_PRODUCT_PREFIX}{_PRODUCT_ID}$", re.DOTALL), "order"),
+)
+
+
+def product_tap_of(content: Content) -> ProductTap | None:
+    """The product tap a list reply or reply-button tap is; None for any other message."""
+    if not isinstance(content, ChoiceContent):
+        return None
+    if content.choice == "button" and content.reply_id == MORE_PRODUCTS:
+        return ProductTap("more")
+    for choice, pattern, action in _PRODUCT_TAPS:
+        found = pattern.match(content.reply_id) if content.choice == choice else None
+        if found is not None:
+            return ProductTap(action, found.group(1))  # type: ignore[arg-type]
+    return None
+
+
 def is_order_message(event: DomainEvent) -> bool:
-    """A customer message that the orders process manager answers: a catalog cart, or a tap
-    on an order's button, in a one-to-one conversation (nothing is sent to groups). Such a
-    message must not start an assistant turn as well."""
+    """A customer message that the orders process manager answers: a catalog cart, a tap
+    on an order's button, or on a recommended product and its buttons, in a one-to-one
+    conversation (nothing is sent to groups). Such a message must not start an assistant
+    turn as well."""
     if not isinstance(event, MessageReceived) or event.message.group_id is not None:
         return False
     content = event.message.content
-    return isinstance(content, OrderContent) or button_of(content) is not None
+    return (
+        isinstance(content, OrderContent)
+        or button_of(content) is not None
+        or product_tap_of(content) is not None
+    )
 
 
 def cart_requests(cart: OrderContent, catalog: Mapping[str, Product]) -> list[Requested]:

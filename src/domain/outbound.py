@@ -79,10 +79,14 @@ class ReplyButton(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReplyButtonsMessage(_Outbound, frozen=True, kw_only=True, tag="buttons"):
+    """``header`` is a text header; ``header_image`` an image header by public link
+    (at most one of them)."""
+
     body: str
     buttons: tuple[ReplyButton, ...]
     header: str | None = None
     footer: str | None = None
+    header_image: str | None = None
 
 
 class ListRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -163,6 +163,11 @@ def _check_buttons(check: _Checker, message: ReplyButtonsMessage) -> ReplyButton
     )
     check.unique("buttons", "id", [b.id for b in buttons])
     check.unique("buttons", "title", [b.title for b in buttons])
+    image = message.header_image
+    if image is not None and header is not None:
+        check.fail("header_image", "give either a text header or an image header, not both")
+    elif image is not None and not image.startswith(("https://", "http://")):
+        check.fail("header_image", "must be an http(s) URL")
     return _replace(message, body=body, header=header, footer=footer, buttons=buttons)
 
 

@@ -367,7 +367,8 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         await _business_of(container, args.business, for_change=False)
         pool = await resolve(container.pool())
         store = await resolve(container.event_store())
-        async with named_assistant(settings, args.provider) as assistant:
+        catalog = await resolve(container.catalog_queries())  # products as they are now
+        async with named_assistant(settings, args.provider, catalog) as assistant:
             evaluation = AssistantEvaluation(
                 PostgresActiveConversations(pool),
                 store,

@@ -50,6 +50,7 @@ from adapters.whatsapp.templates import GraphTemplateGateway
 from application.assistant_settings import AssistantSettingsService
 from application.assistant_turns import AssistantTurnWorker, TurnSettings
 from application.businesses import DEFAULT_BUSINESS_ID, Business
+from application.catalog import CatalogQueries
 from application.codec import EventCodec
 from application.handoff import ConversationHandoff
 from application.idempotency import ExpiredKeyPurger
@@ -193,13 +194,16 @@ async def provide_notifiers(settings: Settings) -> AsyncIterator[list[Notifier]]
                 await notifier.close()
 
 
-async def provide_assistant(settings: Settings) -> AsyncIterator[Assistant]:
-    """The OpenAI-compatible provider when OPENAI_API_KEY is set, else the offline rules."""
+async def provide_assistant(
+    settings: Settings, catalog: CatalogQueries | None = None
+) -> AsyncIterator[Assistant]:
+    """The OpenAI-compatible provider when OPENAI_API_KEY is set, else the offline rules;
+    both recommend products from ``catalog`` and (the provider) take orders."""
     if settings.openai_api_key is None:
         log.info("assistant.provider", provider="offline")
-        yield RulesAssistant()
+        yield RulesAssistant(catalog)
         return
-    assistant = _openai_assistant(settings, settings.openai_api_key.value)
+    assistant = _openai_assistant(settings, settings.openai_api_key.value, catalog)
     log.info("assistant.provider", provider=assistant.provider, model=assistant.model)
     try:
         yield assistant
@@ -208,22 +212,26 @@ async def provide_assistant(settings: Settings) -> AsyncIterator[Assistant]:
 
 
 @asynccontextmanager
-async def named_assistant(settings: Settings, provider: str) -> AsyncIterator[Assistant]:
+async def named_assistant(
+    settings: Settings, provider: str, catalog: CatalogQueries | None = None
+) -> AsyncIterator[Assistant]:
     """The assistant ``provider`` names ("offline" or "openai"), whatever OPENAI_API_KEY
     would choose for the server; for commands that try a provider (`assistant evaluate`)."""
     if provider == "offline":
-        yield RulesAssistant()
+        yield RulesAssistant(catalog)
         return
     if settings.openai_api_key is None:
         raise AssistantProviderError(f"the {provider} assistant needs OPENAI_API_KEY")
-    assistant = _openai_assistant(settings, settings.openai_api_key.value)
+    assistant = _openai_assistant(settings, settings.openai_api_key.value, catalog)
     try:
         yield assistant
     finally:
         await assistant.close()
 
 
-def _openai_assistant(settings: Settings, api_key: str) -> OpenAiAssistant:
+def _openai_assistant(
+    settings: Settings, api_key: str, catalog: CatalogQueries | None
+) -> OpenAiAssistant:
     return create_openai_assistant(
         api_key=api_key,
         model=settings.openai_model,
@@ -231,6 +239,7 @@ def _openai_assistant(settings: Settings, api_key: str) -> OpenAiAssistant:
         timeout_seconds=settings.openai_timeout_seconds,
         max_retries=settings.openai_max_retries,
         max_output_tokens=settings.openai_max_output_tokens,
+        catalog=catalog,
     )
 
 
@@ -400,7 +409,7 @@ class Container(containers.DeclarativeContainer):
         max_bytes=settings.provided.media_max_bytes,
     )
     notifiers = providers.Resource(provide_notifiers, settings)
-    assistant = providers.Resource(provide_assistant, settings)
+    assistant = providers.Resource(provide_assistant, settings, catalog_queries)
     notice_queue = providers.Singleton(
         PostgresNoticeQueue, providers.Callable(channels_of, notifiers)
     )

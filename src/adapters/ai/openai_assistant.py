@@ -8,7 +8,9 @@ may call. A tool call ends the turn with the tool's decision (``escalate_to_huma
 the conversation over); text is the reply. A refusal (the model declining to answer, in
 ``message.refusal``) is never sent to the customer: it hands the conversation to a person.
 ``OPENAI_MAX_OUTPUT_TOKENS``, when set, bounds what the model writes; an answer cut by it
-before any text is a failure.
+before any text is a failure. With a catalog, the model may also search it, recommend
+products and place orders (``adapters/ai/catalog_tools.py``): its searches are answered
+and it is asked again, for a bounded number of rounds.
 
 Every request has a timeout and the SDK retries timeouts, 429 and 5xx a bounded number
 of times (``OPENAI_TIMEOUT_SECONDS``, ``OPENAI_MAX_RETRIES``); the whole call, pauses
@@ -28,15 +30,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
+import msgspec
 import openai
 import structlog
 from openai import AsyncOpenAI
 from openai.types.chat import (
     ChatCompletion,
+    ChatCompletionMessageFunctionToolCall,
     ChatCompletionMessageParam,
+    ChatCompletionMessageToolCallParam,
     ChatCompletionToolParam,
 )
 
+from adapters.ai.catalog_tools import CatalogTools
+from application.catalog import CatalogQueries
 from application.ports import AssistantUnavailableError
 from domain.assistant import (
     AssistantAnswer,
@@ -148,12 +155,14 @@ class OpenAiAssistant:
         deadline_seconds: float,
         tools: Sequence[AssistantTool] = DEFAULT_TOOLS,
         max_output_tokens: int | None = None,
+        catalog: CatalogTools | None = None,
     ) -> None:
         self._client = client
         self._model = model
         self._deadline = deadline_seconds
         self._max_output_tokens = max_output_tokens
         self._tools = {tool.name: tool for tool in tools}
+        self._catalog = catalog
 
     @property
     def provider(self) -> str:
@@ -167,6 +176,8 @@ class OpenAiAssistant:
         await self._client.close()
 
     async def answer(self, context: AssistantContext) -> AssistantAnswer:
+        if self._catalog is not None:
+            return await self._answer_with_catalog(context, self._catalog)
         started = time.perf_counter()
         completion = await self._complete(conversation(context))
         latency_ms = (time.perf_counter() - started) * 1000
@@ -174,6 +185,79 @@ class OpenAiAssistant:
             return self._answer(completion, latency_ms)
         except (AttributeError, TypeError, ValueError):
             raise AssistantUnavailableError(_UNREADABLE) from None
+
+    # -- the catalog tools: a turn of several rounds ----------------------------------------
+
+    async def _answer_with_catalog(
+        self, context: AssistantContext, catalog: CatalogTools
+    ) -> AssistantAnswer:
+        """Rounds of completions: the model's catalog searches are answered and it is asked
+        again, up to MAX_TOOL_ROUNDS; a recommendation or an order ends the turn, and any
+        other answer is decided as a one-round turn's is."""
+        started = time.perf_counter()
+        messages = with_catalog_prompt(conversation(context), catalog.prompt)
+        spent = _Tokens()
+        for _ in range(MAX_TOOL_ROUNDS):
+            completion = await self._complete(messages)
+            spent.add(completion)
+            try:
+                step = await self._catalog_step(completion, context, catalog)
+            except (AttributeError, TypeError, ValueError):
+                raise AssistantUnavailableError(_UNREADABLE) from None
+            if isinstance(step, list):
+                messages.extend(step)
+                continue
+            latency_ms = (time.perf_counter() - started) * 1000
+            try:
+                answer = (self._answer(completion, latency_ms) if step is None
+                          else self._tool_answer(step, completion, latency_ms))  # fmt: skip
+            except (AttributeError, TypeError, ValueError):
+                raise AssistantUnavailableError(_UNREADABLE) from None
+            return msgspec.structs.replace(
+                answer, prompt_tokens=spent.prompt, completion_tokens=spent.completion
+            )
+        raise AssistantUnavailableError(
+            f"the model was still searching the catalog after {MAX_TOOL_ROUNDS} rounds"
+        )
+
+    async def _catalog_step(
+        self, completion: ChatCompletion, context: AssistantContext, catalog: CatalogTools
+    ) -> Decision | list[ChatCompletionMessageParam] | None:
+        """What the catalog tools make of this round: a decision ending the turn, the
+        messages answering the model's searches (to ask it again), or None when it called
+        none of them (or other tools too: ``escalate_to_human`` wins)."""
+        if not completion.choices:
+            return None
+        message = completion.choices[0].message
+        asked_for = message.tool_calls or []
+        calls = [c for c in asked_for if isinstance(c, ChatCompletionMessageFunctionToolCall)]
+        if not calls or len(calls) < len(asked_for):
+            return None
+        if any(call.function.name not in catalog.names for call in calls):
+            return None
+        answers: list[ChatCompletionMessageParam] = []
+        for call in calls:
+            function = call.function
+            outcome = await catalog.run(function.name, parse_arguments(function.arguments), context)
+            if not isinstance(outcome, str):
+                return outcome
+            answers.append({"role": "tool", "tool_call_id": call.id, "content": outcome})
+        asked: ChatCompletionMessageParam = {
+            "role": "assistant",
+            "content": message.content,
+            "tool_calls": [_echoed(call) for call in calls],
+        }
+        return [asked, *answers]
+
+    def _tool_answer(
+        self, decision: Decision, completion: ChatCompletion, latency_ms: float
+    ) -> AssistantAnswer:
+        return AssistantAnswer(
+            decision=decision,
+            provider=PROVIDER,
+            model=str(completion.model or self._model),
+            latency_ms=latency_ms,
+        )
 
     def _answer(self, completion: ChatCompletion, latency_ms: float) -> AssistantAnswer:
         usage = completion.usage
@@ -188,6 +272,8 @@ class OpenAiAssistant:
 
     async def _complete(self, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
         tools = [tool.definition() for tool in self._tools.values()]
+        if self._catalog is not None:
+            tools += self._catalog.definitions()
         try:
             async with asyncio.timeout(self._deadline):
                 completion = await self._client.chat.completions.create(
@@ -282,6 +368,45 @@ class OpenAiAssistant:
 
 
 _UNREADABLE: Final = "the AI provider's answer could not be read"
+# Rounds of a turn with the catalog tools: a search or two, then a decision.
+MAX_TOOL_ROUNDS: Final = 4
+
+
+def _echoed(call: ChatCompletionMessageFunctionToolCall) -> ChatCompletionMessageToolCallParam:
+    """A tool call of the model's, as the next round shows it what it asked."""
+    function = call.function
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": function.name, "arguments": function.arguments},
+    }
+
+
+class _Tokens:
+    """The tokens a turn's rounds spent, None when the provider counts none."""
+
+    def __init__(self) -> None:
+        self.prompt: int | None = None
+        self.completion: int | None = None
+
+    def add(self, completion: ChatCompletion) -> None:
+        usage = getattr(completion, "usage", None)
+        prompt = _count(getattr(usage, "prompt_tokens", None))
+        answered = _count(getattr(usage, "completion_tokens", None))
+        if prompt is not None:
+            self.prompt = (self.prompt or 0) + prompt
+        if answered is not None:
+            self.completion = (self.completion or 0) + answered
+
+
+def with_catalog_prompt(
+    messages: list[ChatCompletionMessageParam], prompt: str
+) -> list[ChatCompletionMessageParam]:
+    """The conversation with how to use the catalog, after the business's information."""
+    systems = sum(1 for m in messages if m["role"] == "system")
+    return [*messages[:systems], {"role": "system", "content": prompt}, *messages[systems:]]
+
+
 _KEY_LIKE: Final = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_*.\-]{4,}", re.IGNORECASE)
 
 
@@ -416,6 +541,7 @@ def create_openai_assistant(
     timeout_seconds: float,
     max_retries: int,
     max_output_tokens: int | None = None,
+    catalog: CatalogQueries | None = None,
 ) -> OpenAiAssistant:
     """The assistant with its own SDK client (close it with ``close``)."""
     client = AsyncOpenAI(
@@ -423,6 +549,11 @@ def create_openai_assistant(
     )
     attempts = timeout_seconds * (max_retries + 1)
     deadline = attempts + RETRY_PAUSE_ALLOWANCE_SECONDS * max_retries + DEADLINE_MARGIN_SECONDS
+    tools = CatalogTools(catalog) if catalog is not None else None
     return OpenAiAssistant(
-        client, model=model, deadline_seconds=deadline, max_output_tokens=max_output_tokens
+        client,
+        model=model,
+        deadline_seconds=deadline,
+        max_output_tokens=max_output_tokens,
+        catalog=tools,
     )

@@ -5,7 +5,10 @@ language the turn chose (``context.language``: the business's fixed language, el
 customer's, see ``domain.reply_policy.reply_language``) with short, friendly messages,
 picking among several phrasings so that a conversation does not sound canned. A clear
 request for a person hands the conversation over. When it does not understand, it says
-what it can help with and offers buttons for it; a tap is understood by its id.
+what it can help with and offers buttons for it; a tap is understood by its id. With a
+catalog, a question about a product ("vous avez des baskets ?", "do you have shoes") is
+answered with the list of matching products in stock, or, when none is, an offer to
+rephrase, see the other products or talk to a person.
 
 The phrasing picked depends on the wamid answered: varied across messages, the same
 every time one message is answered again (a replayed turn gives the same answer).
@@ -18,6 +21,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Final
 
+from application.catalog import CatalogQueries
 from domain.assistant import (
     AssistantAnswer,
     AssistantContext,
@@ -27,10 +31,12 @@ from domain.assistant import (
     Language,
     Reply,
 )
+from domain.catalog_search import ProductQuery, product_query
+from domain.commerce_messages import nothing_found, recommendation_list
 from domain.intents import Intent, contact_lines, find_intents, hours_lines
 from domain.language import normalize
 from domain.outbound import OutboundMessage, ReplyButton, ReplyButtonsMessage, TextMessage
-from domain.whatsapp_limits import check_message
+from domain.whatsapp_limits import LIST_ROWS_MAX, check_message
 
 PROVIDER: Final = "offline"
 MODEL: Final = "rules"
@@ -149,8 +155,16 @@ DESCRIBE_IT: Final[Phrases] = {
 MAX_QUOTE: Final = 120
 
 
+# Intents that a product question does not override ("je voudrais vos horaires").
+_ANSWERED_FIRST: Final = frozenset({Intent.HUMAN, Intent.ABOUT_BOT, Intent.HOURS, Intent.CONTACT})
+
+
 class RulesAssistant:
-    """The ``Assistant`` port answered by rules, instantly and offline."""
+    """The ``Assistant`` port answered by rules, instantly and offline; with ``catalog``,
+    product questions are answered from it."""
+
+    def __init__(self, catalog: CatalogQueries | None = None) -> None:
+        self._catalog = catalog
 
     @property
     def provider(self) -> str:
@@ -158,10 +172,41 @@ class RulesAssistant:
 
     async def answer(self, context: AssistantContext) -> AssistantAnswer:
         started = time.perf_counter()
-        decision = decide(context)
+        decision = await self._recommend(context) or decide(context)
         latency_ms = (time.perf_counter() - started) * 1000
         return AssistantAnswer(decision=decision, provider=PROVIDER, model=MODEL,
                                latency_ms=latency_ms)  # fmt: skip
+
+    async def _recommend(self, context: AssistantContext) -> Decision | None:
+        """The products the customer asks for, as a list; None when they ask for none (or
+        only wish for something the catalog does not have: the rules answer it)."""
+        query = asked_product(context)
+        if query is None or self._catalog is None:
+            return None
+        page = await self._catalog.search(
+            context.business_id, query.words, limit=LIST_ROWS_MAX, in_stock_only=True
+        )
+        found = recommendation_list([p.product for p in page.items], context.language)
+        if found is not None:
+            return Reply(message=found)
+        return (
+            Reply(message=nothing_found(query.words, context.language)) if query.explicit else None
+        )
+
+
+def asked_product(context: AssistantContext) -> ProductQuery | None:
+    """What the newest message asking for a product asks for, unless the messages ask for
+    something the rules answer first (a person, the hours...)."""
+    intents: set[Intent] = set()
+    for message in context.new_messages:
+        intents |= find_intents(message.text, choice_id=message.choice_id)
+    if intents & _ANSWERED_FIRST:
+        return None
+    for message in reversed(context.new_messages):
+        query = product_query(message.text)
+        if query is not None:
+            return query
+    return None
 
 
 def decide(context: AssistantContext) -> Decision:

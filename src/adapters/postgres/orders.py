@@ -26,7 +26,7 @@ from application.order_views import (
     OrderView,
     decimal_text,
 )
-from application.orders import ORDERS_SUBSCRIBER, OrderDesk, RememberedRequest
+from application.orders import ORDERS_SUBSCRIBER, OrderDesk, RememberedRequest, takes
 from application.read_models import (
     MetricsFigures,
     RevenueView,
@@ -35,7 +35,7 @@ from application.read_models import (
     encode_cursor,
 )
 from application.templates import StoredTemplate, TemplateBook
-from domain.orders import OrderStatus, is_order_message
+from domain.orders import OrderStatus
 
 log = structlog.get_logger(__name__)
 
@@ -123,9 +123,10 @@ class PostgresOrderUnits:
 
 
 class OrdersSubscriber:
-    """The orders process manager: answers each catalog cart and order-button tap in the
-    batch's transaction, so its events commit with its checkpoint. It only reads and
-    appends (messages go to the outbox): nothing slow runs inside the batch."""
+    """The orders process manager: answers each catalog cart, order-button and product tap,
+    and places the orders assistant turns decide, in the batch's transaction, so its events
+    commit with its checkpoint. It only reads and appends (messages go to the outbox):
+    nothing slow runs inside the batch."""
 
     name = ORDERS_SUBSCRIBER
 
@@ -136,7 +137,7 @@ class OrdersSubscriber:
     async def handle(self, tx: PgConnection, events: Sequence[RecordedEvent]) -> None:
         unit = PostgresOrderUnit(tx, self._store)
         for recorded in events:
-            if is_order_message(recorded.event):
+            if takes(recorded.event):
                 with structlog.contextvars.bound_contextvars(
                     business_id=getattr(recorded.event, "business_id", None)
                 ):

@@ -108,7 +108,11 @@ def _buttons(message: ReplyButtonsMessage) -> Json:
         {"type": "reply", "reply": {"id": button.id, "title": button.title}}
         for button in message.buttons
     ]
-    return _frame("button", message.body, message.header, message.footer, {"buttons": buttons})
+    interactive = _frame("button", message.body, message.header, message.footer,
+                         {"buttons": buttons})  # fmt: skip
+    if message.header_image is not None:
+        interactive["header"] = {"type": "image", "image": {"link": message.header_image}}
+    return interactive
 
 
 def _list(message: ListMessage) -> Json:
