@@ -343,9 +343,15 @@ class OrderDesk:
         of it), or "other products" (the last list again, as the catalog now stands)."""
         business_id, cause = event.business_id, event.message.wamid
         if tap.action == "order" and tap.product_id is not None:
+            # Named by the product message the button belongs to: tapped twice, it shows
+            # the same order again instead of placing a second one.
+            context = event.message.context
+            product_message = context.reply_to_wamid if context is not None else None
             return await self.place(
                 unit, business_id=business_id, conversation_stream=recorded.stream_id,
-                requested=[Requested(tap.product_id, 1)], cause=cause, source="button",
+                requested=[Requested(tap.product_id, 1)], source="button",
+                cause=f"order-button:{product_message}" if product_message else cause,
+                answer_cause=cause,
                 correlation=recorded.metadata.correlation_id,
             )  # fmt: skip
         customer = await customer_of(unit, business_id, recorded.stream_id)
@@ -396,9 +402,12 @@ class OrderDesk:
         source: OrderSource,
         correlation: str | None = None,
         catalog: Mapping[str, Product] | None = None,
+        answer_cause: str | None = None,
     ) -> Literal["placed", "refused", "ignored"]:
         """Place an order priced from the catalog now, with its summary queued for the
-        customer; or queue the reason it cannot be placed. The same ``cause`` places once."""
+        customer; or queue the reason it cannot be placed. The same ``cause`` places once;
+        asked again under another ``answer_cause`` (a second tap), the order placed then is
+        shown again."""
         customer = await customer_of(unit, business_id, conversation_stream)
         if customer is None:
             return "ignored"
@@ -406,6 +415,16 @@ class OrderDesk:
         if not _window_open(customer, now):
             log.info("orders.not_placed", reason="service window closed", cause=cause)
             return "ignored"  # a cart or request this old is no longer an immediate wish
+        order_id = order_id_for(business_id, cause)
+        if answer_cause is not None and answer_cause != cause:
+            placed_before = order_of(
+                r.event for r in await unit.read(order_stream(business_id, order_id))
+            )
+            if placed_before is not None:
+                await self._show_again(
+                    unit, customer, placed_before, answer_cause, now, correlation
+                )
+                return "placed"
         if catalog is None:
             catalog = catalog_of(r.event for r in await unit.read(catalog_stream(business_id)))
         priced = price_order(requested, catalog)
@@ -416,7 +435,6 @@ class OrderDesk:
             await unit.append([AppendRequest(customer.stream_id, [queued])])
             log.info("orders.refused", reason=priced.reason)
             return "refused"
-        order_id = order_id_for(business_id, cause)
         placed = OrderPlaced(
             business_id=business_id, order_id=order_id, conversation_stream=customer.stream_id,
             items=priced.items, currency=priced.currency, total=priced.total, source=source,
@@ -431,6 +449,26 @@ class OrderDesk:
         ])  # fmt: skip
         log.info("orders.placed", order_id=order_id, items=len(priced.items))
         return "placed"
+
+    async def _show_again(
+        self,
+        unit: OrderUnit,
+        customer: Customer,
+        order: Order,
+        cause: str,
+        now: datetime,
+        correlation: str | None,
+    ) -> None:
+        """The order's summary again (or, once it has moved on, where it stands)."""
+        metadata = EventMetadata(correlation_id=correlation or cause, causation_id=cause)
+        shown: OutboundMessage = (
+            order_summary(order, customer.language)
+            if order.status == "pending"
+            else TextMessage(body=not_pending_text(NotPending(order.status), customer.language))
+        )
+        queued = _queued(order.business_id, customer, shown, cause, "summary", now, metadata)
+        await unit.append([AppendRequest(customer.stream_id, [queued])])
+        log.info("orders.shown_again", order_id=order.order_id)
 
     async def _tap(
         self, unit: OrderUnit, recorded: RecordedEvent, event: MessageReceived, button: OrderButton

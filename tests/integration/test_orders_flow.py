@@ -440,3 +440,41 @@ def order_life(
         else:
             events.append(kinds[move](business_id=BUSINESS, order_id=order_id, at=now))
     return events
+
+
+async def test_the_order_button_of_one_product_message_places_one_order(
+    database_url: str,
+) -> None:
+    """A second tap on the same product's "order" button shows the same order again; the
+    button of another product message (the same product shown again) orders anew."""
+    async with sending_world(database_url) as world:
+        await list_products(world, product("tee", 1990, 5))
+        await world.customer_writes("Bonjour", ANA)
+
+        async def order_tap(on_message: str) -> None:
+            _, delivery = await world.sim.customer_sends(
+                inbound.button_reply("order_product_tee", "Commander", reply_to=on_message),
+                phone=ANA,
+            )
+            assert delivery.ok, delivery.error
+
+        async def summaries(count: int) -> list[str]:
+            async def enough() -> list[str] | None:
+                found = [button_ids(b)[0] for b in sent_to(world, ANA)
+                         if b.get("type") == "interactive"
+                         and button_ids(b)[0].startswith("confirm_order_")]  # fmt: skip
+                return found if len(found) >= count else None
+
+            confirms: list[str] = await world.eventually(enough)
+            return confirms
+
+        await order_tap("wamid.product-shown-once")
+        await order_tap("wamid.product-shown-once")
+        first, again = await summaries(2)
+        await order_tap("wamid.product-shown-later")
+        *_, other = await summaries(3)
+        listed = await world.http.get("/api/v1/orders")
+
+    assert first == again
+    assert other != first
+    assert len(listed.json()["items"]) == 2
