@@ -343,14 +343,15 @@ class OrderDesk:
         of it), or "other products" (the last list again, as the catalog now stands)."""
         business_id, cause = event.business_id, event.message.wamid
         if tap.action == "order" and tap.product_id is not None:
-            # Named by the product message the button belongs to: tapped twice, it shows
-            # the same order again instead of placing a second one.
+            # Named by the conversation and the product message the button belongs to:
+            # tapped twice, it shows the same order again instead of placing a second one.
             context = event.message.context
             product_message = context.reply_to_wamid if context is not None else None
+            button = f"order-button:{recorded.stream_id}:{product_message}"
             return await self.place(
                 unit, business_id=business_id, conversation_stream=recorded.stream_id,
                 requested=[Requested(tap.product_id, 1)], source="button",
-                cause=f"order-button:{product_message}" if product_message else cause,
+                cause=button if product_message else cause,
                 answer_cause=cause,
                 correlation=recorded.metadata.correlation_id,
             )  # fmt: skip
@@ -429,9 +430,10 @@ class OrderDesk:
             catalog = catalog_of(r.event for r in await unit.read(catalog_stream(business_id)))
         priced = price_order(requested, catalog)
         metadata = EventMetadata(correlation_id=correlation or cause, causation_id=cause)
-        if isinstance(priced, OrderRefused):
+        if isinstance(priced, OrderRefused):  # answered once per tap, not once per product shown
             text = TextMessage(body=order_refused_text(priced, customer.language))
-            queued = _queued(business_id, customer, text, cause, "refused", now, metadata)
+            queued = _queued(business_id, customer, text, answer_cause or cause, "refused", now,
+                             metadata)  # fmt: skip
             await unit.append([AppendRequest(customer.stream_id, [queued])])
             log.info("orders.refused", reason=priced.reason)
             return "refused"

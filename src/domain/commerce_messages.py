@@ -158,8 +158,16 @@ def _more_items(count: int, language: Language) -> str:
     return f"• … and {count} more item{'s' if count > 1 else ''}"
 
 
+NAMED_IN_REFUSAL: Final = 10  # products a refusal names; the rest are counted
+
+
 def order_refused_text(refused: OrderRefused, language: Language) -> str:
-    return _REFUSED[refused.reason][language].format(products=", ".join(refused.products))
+    named = [truncate_text(name, LIST_ROW_TITLE_MAX * 4) for name in refused.products]
+    if len(named) > NAMED_IN_REFUSAL:
+        more = len(named) - NAMED_IN_REFUSAL
+        named = [*named[:NAMED_IN_REFUSAL],
+                 f"… (+{more} autres)" if language == "fr" else f"… (+{more} more)"]  # fmt: skip
+    return _REFUSED[refused.reason][language].format(products=", ".join(named))
 
 
 def not_pending_text(not_pending: NotPending, language: Language) -> str:

@@ -478,3 +478,22 @@ async def test_the_order_button_of_one_product_message_places_one_order(
     assert first == again
     assert other != first
     assert len(listed.json()["items"]) == 2
+
+
+async def test_each_tap_on_the_order_button_of_a_sold_out_product_is_answered(
+    database_url: str,
+) -> None:
+    async with sending_world(database_url) as world:
+        await list_products(world, product("tee", 1990, 0))
+        await world.customer_writes("Bonjour", ANA)
+        for _ in range(2):
+            _, delivery = await world.sim.customer_sends(
+                inbound.button_reply("order_product_tee", "Commander", reply_to="wamid.shown"),
+                phone=ANA,
+            )
+            assert delivery.ok, delivery.error
+        texts = await texts_reach(world, ANA, 2)
+        listed = await world.http.get("/api/v1/orders")
+
+    assert all("plus disponibles" in text for text in texts[-2:])
+    assert listed.json()["items"] == []

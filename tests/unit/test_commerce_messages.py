@@ -148,3 +148,13 @@ def test_a_long_order_still_shows_its_total_and_counts_the_items_left_out() -> N
     english = order_summary(Order(placed), "en")
     assert english.body.endswith("Total: €500.00")
     assert "more items" in english.body
+
+
+def test_a_refusal_names_ten_products_and_counts_the_others() -> None:
+    names = tuple(f"Produit au nom très long numéro {i} " + "x" * 150 for i in range(30))
+    text = order_refused_text(OrderRefused("out_of_stock", names), "fr")
+    assert len(text) < 4096
+    assert "numéro 9 " in text
+    assert "numéro 10 " not in text
+    assert text.endswith("… (+20 autres).")
+    assert order_refused_text(OrderRefused("out_of_stock", names), "en").endswith("(+20 more).")
