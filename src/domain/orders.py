@@ -34,7 +34,8 @@ MAX_QUANTITY: Final = 1000
 MAX_ITEMS: Final = 100
 # Order ids are "o" and 20 hex digits (order_id_for): nothing else can name an order's
 # stream, whose name joins the business id (which may hold "-") and the order id.
-_BUTTON: Final = re.compile(r"^(confirm|modify|cancel)_order_(o[0-9a-f]{20})$")
+_ORDER_ID: Final = r"o[0-9a-f]{20}"
+_BUTTON: Final = re.compile(rf"^(confirm|modify|cancel)_order_({_ORDER_ID})$")
 # Which status the business may move an order to, from which.
 _BUSINESS_MOVES: Final[Mapping[BusinessStatus, frozenset[OrderStatus]]] = {
     "shipped": frozenset({"confirmed"}),
@@ -47,6 +48,11 @@ def order_id_for(business_id: str, cause: str) -> str:
     """A stable, opaque order id from what placed it (a message's wamid, a turn...), so the
     same cause handled twice places one order."""
     return "o" + deterministic_event_id("order", business_id, cause).hex[:20]
+
+
+def is_order_id(text: str) -> bool:
+    """Whether ``text`` has the shape of an order id (anything else names no order)."""
+    return re.fullmatch(_ORDER_ID, text) is not None
 
 
 def order_stream(business_id: str, order_id: str) -> str:

@@ -26,6 +26,7 @@ from application.orders import (
     StatusCommand,
 )
 from application.read_models import doc, page_size
+from domain.orders import is_order_id
 from entrypoints.errors import ApiError, request_id_of
 from entrypoints.idempotency import checked_key, key_header
 from entrypoints.openapi import error_responses
@@ -73,6 +74,8 @@ async def list_orders(
 @get("/orders/{order_id:str}", responses=error_responses(400, 401, 404, 503))
 async def get_order(order_id: str, business_id: str, order_queries: Orders) -> OrderView:
     """One order: its items and total as priced when placed, and its status."""
+    if not is_order_id(order_id):
+        raise ApiError("not_found", _NOT_FOUND)
     found = await order_queries.order(business_id, order_id)
     if found is None:
         raise ApiError("not_found", _NOT_FOUND)
@@ -101,6 +104,8 @@ async def change_order_status(
 ) -> OrderStatusChange:
     """Mark the order shipped, delivered or cancelled, and tell the customer (a text inside
     the 24-hour window, the business's order status template outside it)."""
+    if not is_order_id(order_id):
+        raise ApiError("not_found", _NOT_FOUND)
     command = StatusCommand(
         business_id=business_id, order_id=order_id, status=data.status,
         cause="api:" + request_id_of(request), idempotency_key=checked_key(idempotency),

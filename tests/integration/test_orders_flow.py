@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.whatsapp.simulator import inbound
 from application.event_log import NewEvent
+from application.read_models import encode_cursor
 from domain.catalog import Product, ProductListed, catalog_stream
 from domain.conversation import conversation_stream
 from domain.events import DomainEvent
@@ -497,3 +498,20 @@ async def test_each_tap_on_the_order_button_of_a_sold_out_product_is_answered(
 
     assert all("plus disponibles" in text for text in texts[-2:])
     assert listed.json()["items"] == []
+
+
+async def test_an_order_id_or_cursor_the_api_never_gave_is_refused_not_a_server_error(
+    database_url: str,
+) -> None:
+    async with sending_world(database_url) as world:
+        answers = [
+            await world.http.get("/api/v1/orders/a%00b"),
+            await world.http.post("/api/v1/orders/a%00b/status", json={"status": "shipped"}),
+            await world.http.get("/api/v1/orders/o0123456789abcdef0123"),
+        ]
+        cursors = [encode_cursor(10**18, GLOBEX_ORDER), encode_cursor(1, "a\x00b")]
+        paged = [await world.http.get("/api/v1/orders", params={"cursor": c}) for c in cursors]
+
+    assert [a.status_code for a in answers] == [404, 404, 404]
+    assert [p.status_code for p in paged] == [400, 400]
+    assert all(p.json()["parameter"] == "cursor" for p in paged)

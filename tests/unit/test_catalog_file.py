@@ -87,6 +87,7 @@ def test_a_latin_1_file_is_refused_with_where_and_what_to_do() -> None:
 def test_utf16_empty_and_header_only_files_are_refused() -> None:
     assert "UTF-16" in refusal(HEADER.encode("utf-16"))
     assert "is empty" in refusal(b"  \n\n")
+    assert "is empty" in refusal(b',,,\n""\n')  # cells, none with anything in it
     assert "only a header" in refusal(f"{HEADER}\n,,,\n".encode())
 
 

@@ -123,6 +123,8 @@ def _csv_rows(text: str, name: str) -> CatalogRows:
             f"{name} is not readable as CSV near line {reader.line_num}: {error}"
         ) from None
     numbered = [(n, r) for n, r in enumerate(records, start=1) if any(c.strip() for c in r)]
+    if not numbered:
+        raise CatalogFileError(f"{name} is empty: it has no header and no products")
     header = [cell.strip().lower() for cell in numbered[0][1]]
     _check_header(header, name)
     rows: list[Row] = []

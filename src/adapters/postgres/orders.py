@@ -28,14 +28,16 @@ from application.order_views import (
 )
 from application.orders import ORDERS_SUBSCRIBER, OrderDesk, RememberedRequest, takes
 from application.read_models import (
+    LATEST,
     MetricsFigures,
+    QueryError,
     RevenueView,
     cursor_number,
     decode_cursor,
     encode_cursor,
 )
 from application.templates import StoredTemplate, TemplateBook
-from domain.orders import OrderStatus
+from domain.orders import OrderStatus, is_order_id
 
 log = structlog.get_logger(__name__)
 
@@ -166,8 +168,10 @@ class PostgresOrderQueries:
         after_time = after_id = None
         if cursor is not None:
             micros, order_id = decode_cursor(cursor, (int, str))
-            after_time = _from_micros(cursor_number(micros, 2**62))
+            after_time = _from_micros(cursor_number(micros, _LATEST_MICROS))
             after_id = str(order_id)
+            if not is_order_id(after_id):
+                raise QueryError("cursor", "is not a cursor this API returned")
         rows = await self._pool.fetch(_ORDERS_PAGE_SQL, business_id, status, after_time,
                                       after_id, limit + 1)  # fmt: skip
         items = [order_view(r) for r in rows[:limit]]
@@ -201,6 +205,9 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 
 def _micros(at: datetime) -> int:
     return (at - _EPOCH) // _MICROSECOND
+
+
+_LATEST_MICROS: Final = (LATEST - _EPOCH) // _MICROSECOND
 
 
 def _from_micros(micros: int) -> datetime:
