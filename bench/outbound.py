@@ -55,13 +55,11 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 
 from adapters.postgres.connection import connect, create_pool
-from adapters.postgres.embedded import throwaway_server
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres.outbox import OutboxSubscriber, PostgresOutbox
@@ -79,7 +77,7 @@ from domain.inbound import InboundMessage, TextContent
 from domain.outbound import OutboundMessage, Recipient, TextMessage
 from domain.outbox import OutboundMessageQueued, queued_event_id
 from entrypoints.logging import configure_logging
-from scratch import scratch_database
+from scratch import on_a_database
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 STATE_DIR: Final = REPO_ROOT / ".wazybot"
@@ -468,11 +466,6 @@ async def bench(url: str, args: argparse.Namespace) -> Results:
         await pool.close()
 
 
-async def bench_external(server_url: str, args: argparse.Namespace) -> Results:
-    async with scratch_database(server_url) as url:
-        return await bench(url, args)
-
-
 def mark(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
@@ -563,16 +556,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(production=False, level="warning", stream=sys.stderr)
-    server_url = os.environ.get("DATABASE_URL")
-    if server_url:
-        host = urlsplit(server_url).hostname or "local socket"
-        results = asyncio.run(bench_external(server_url, args))
-        where = f"DATABASE_URL server on {host}, scratch database"
-    else:
-        print("starting a fresh embedded PostgreSQL (fsync on) ...", file=sys.stderr)
-        with throwaway_server(STATE_DIR, "bench-pgdata") as url:
-            results = asyncio.run(bench(url, args))
-        where = "fresh embedded server"
+    results, where = on_a_database(lambda url: bench(url, args), STATE_DIR)
     met = report(results, args, where)
     return 1 if args.check and not met else 0
 

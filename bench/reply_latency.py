@@ -74,16 +74,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 
 from adapters.postgres.connection import connect
-from adapters.postgres.embedded import throwaway_server
 from adapters.whatsapp.simulator.webhooks import Business, Customer, inbound_body, signature
 from domain.conversation import conversation_stream
 from entrypoints.logging import configure_logging
-from scratch import scratch_database
+from scratch import on_a_database
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 STATE_DIR: Final = REPO_ROOT / ".wazybot"
@@ -658,11 +656,6 @@ def log_summary(path: Path) -> collections.Counter[str]:
     return counts
 
 
-async def bench_external(server_url: str, args: argparse.Namespace) -> Results:
-    async with scratch_database(server_url) as url:
-        return await bench(url, args)
-
-
 # --- the report -----------------------------------------------------------------------------
 
 
@@ -845,16 +838,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(production=False, level="warning", stream=sys.stderr)
-    server_url = os.environ.get("DATABASE_URL")
-    if server_url:
-        host = urlsplit(server_url).hostname or "local socket"
-        results = asyncio.run(bench_external(server_url, args))
-        where = f"DATABASE_URL server on {host}, scratch database"
-    else:
-        print("starting a fresh embedded PostgreSQL (fsync on) ...", file=sys.stderr)
-        with throwaway_server(STATE_DIR, "bench-pgdata") as url:
-            results = asyncio.run(bench(url, args))
-        where = "fresh embedded server"
+    results, where = on_a_database(lambda url: bench(url, args), STATE_DIR)
     met, complete = report(results, args, where)
     return 1 if not complete or (args.check and not met) else 0
 
