@@ -407,8 +407,8 @@ class OrderDesk:
     ) -> Literal["placed", "refused", "ignored"]:
         """Place an order priced from the catalog now, with its summary queued for the
         customer; or queue the reason it cannot be placed. The same ``cause`` places once;
-        asked again under another ``answer_cause`` (a second tap), the order placed then is
-        shown again."""
+        what the customer is sent is named by ``answer_cause`` (a tap) when given, so asked
+        again under another one (a second tap), the order placed then is shown again."""
         customer = await customer_of(unit, business_id, conversation_stream)
         if customer is None:
             return "ignored"
@@ -430,7 +430,7 @@ class OrderDesk:
             catalog = catalog_of(r.event for r in await unit.read(catalog_stream(business_id)))
         priced = price_order(requested, catalog)
         metadata = EventMetadata(correlation_id=correlation or cause, causation_id=cause)
-        if isinstance(priced, OrderRefused):  # answered once per tap, not once per product shown
+        if isinstance(priced, OrderRefused):
             text = TextMessage(body=order_refused_text(priced, customer.language))
             queued = _queued(business_id, customer, text, answer_cause or cause, "refused", now,
                              metadata)  # fmt: skip
@@ -443,7 +443,8 @@ class OrderDesk:
             at=now,
         )  # fmt: skip
         summary = order_summary(Order(placed), customer.language)
-        queued = _queued(business_id, customer, summary, cause, "summary", now, metadata)
+        queued = _queued(business_id, customer, summary, answer_cause or cause, "summary", now,
+                         metadata)  # fmt: skip
         await unit.append([
             AppendRequest(order_stream(business_id, order_id),
                           [NewEvent(placed, order_event_id(order_id, "placed"), metadata)]),

@@ -392,11 +392,12 @@ async def test_metrics_count_confirmed_orders_and_revenue_per_currency(
         recommendation = {"body": "Voici", "button": "Voir", "sections": [{"rows": rows}]}
         listed = await world.send(bo_chat, {"list": recommendation})
         assert listed.status_code == 202
+        oa, ob, oc, od = (f"o{letter * 20}" for letter in "abcd")  # ids as order_id_for makes
         orders = (  # (id, customer, currency, total, moves)
-            ("oa", ANA, "EUR", 1000, ("order.confirmed",)),
-            ("ob", ANA, "USD", 700, ("order.confirmed", "order.shipped")),
-            ("oc", ANA, "EUR", 5000, ("order.confirmed", "order.cancelled")),
-            ("od", BO, "EUR", 300, ()),
+            (oa, ANA, "EUR", 1000, ("order.confirmed",)),
+            (ob, ANA, "USD", 700, ("order.confirmed", "order.shipped")),
+            (oc, ANA, "EUR", 5000, ("order.confirmed", "order.cancelled")),
+            (od, BO, "EUR", 300, ()),
         )
         for order_id, customer, currency, total, moves in orders:
             await store.append(order_stream(BUSINESS, order_id), [
@@ -413,7 +414,7 @@ async def test_metrics_count_confirmed_orders_and_revenue_per_currency(
         first = (await world.http.get("/api/v1/orders", params={"limit": 3})).json()
         rest = (await world.http.get("/api/v1/orders", params={
             "limit": 3, "cursor": first["next_cursor"]})).json()  # fmt: skip
-        assert [o["id"] for o in first["items"] + rest["items"]] == ["od", "oc", "ob", "oa"]
+        assert [o["id"] for o in first["items"] + rest["items"]] == [od, oc, ob, oa]
         assert rest["next_cursor"] is None
         bad = await world.http.get("/api/v1/orders", params={"cursor": "nonsense"})
         assert (bad.status_code, bad.json()["parameter"]) == (400, "cursor")
