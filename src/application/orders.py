@@ -38,6 +38,7 @@ from application.event_log import (
     NewEvent,
     RecordedEvent,
 )
+from application.idempotency import KEY_REUSED, KeyToRemember, RememberedKey, same_request
 from application.templates import TemplateBook, TemplateError, prepare_template
 from domain.assistant import Language, PlaceOrder
 from domain.assistant_settings import AssistantSettings, settings_stream
@@ -114,12 +115,6 @@ CONVERSATION_EVENTS_READ: Final = 500
 MAX_ATTEMPTS: Final = 5
 
 
-@dataclass(frozen=True, slots=True)
-class RememberedRequest:
-    fingerprint: str
-    answer_id: str
-
-
 class OrderUnit(Protocol):
     """One transaction. A command reads, then writes; on ConcurrencyError it may read again
     in the same unit (the refused append left it usable)."""
@@ -135,11 +130,9 @@ class OrderUnit(Protocol):
 
     async def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]: ...
 
-    async def remembered(self, business_id: str, key: str) -> RememberedRequest | None: ...
+    async def remembered(self, business_id: str, key: str) -> RememberedKey | None: ...
 
-    async def remember(
-        self, business_id: str, key: str, fingerprint: str, answer_id: str
-    ) -> RememberedRequest | None:
+    async def remember(self, key: KeyToRemember) -> RememberedKey | None:
         """Store the key; or, when another request stored it first, return what it stored."""
         ...
 
@@ -626,9 +619,9 @@ class OrderDesk:
                                                len(recorded_order), now)  # fmt: skip
             moved = order_of([*(r.event for r in recorded_order), decided]) or order
         if key is not None:
-            answer_id = _answer_id(command, notice)
-            raced = await unit.remember(command.business_id, key,
-                                        command.request_fingerprint, answer_id)  # fmt: skip
+            asked = KeyToRemember(command.business_id, key, command.request_fingerprint,
+                                  notice.value)  # fmt: skip
+            raced = await unit.remember(asked)
             if raced is not None:
                 raise _KeyRacedError  # the retry replays what the other request stored
         return StatusChanged(moved, notice)
@@ -663,22 +656,17 @@ class OrderDesk:
         return notice
 
     async def _replayed(
-        self, unit: OrderUnit, command: StatusCommand, known: RememberedRequest
+        self, unit: OrderUnit, command: StatusCommand, known: RememberedKey
     ) -> StatusChanged:
-        if known.fingerprint != command.request_fingerprint:
-            raise OrderRefusedError(
-                OrderRefusal.KEY_REUSED,
-                "This Idempotency-Key was already used with a different request; use a new key "
-                "for a new request.",
-            )
+        if not same_request(known, command.request_fingerprint):
+            raise OrderRefusedError(OrderRefusal.KEY_REUSED, KEY_REUSED)
         order = order_of(r.event for r in await unit.read(
             order_stream(command.business_id, command.order_id)))  # fmt: skip
         if order is None:
             raise OrderRefusedError(
                 OrderRefusal.NOT_FOUND, "This business has no order with that id."
             )
-        notice = next((n for n in CustomerNotice if _answer_id(command, n) == known.answer_id),
-                      CustomerNotice.UNCHANGED)  # fmt: skip
+        notice = CustomerNotice(known.answer)
         return StatusChanged(order, notice, replayed=True)
 
 
@@ -721,12 +709,6 @@ def _change_event_id(change: DomainEvent, cause: str) -> uuid.UUID:
     (two taps) both append at the version they read, so the second is decided again."""
     return order_event_id(getattr(change, "order_id", ""), str(change.__struct_config__.tag),
                           cause)  # fmt: skip
-
-
-def _answer_id(command: StatusCommand, notice: CustomerNotice) -> str:
-    """What an idempotency key remembers: the answer's notice, under an id of its own."""
-    return str(deterministic_event_id("order.status_answer", command.business_id,
-                                      command.order_id, command.status, notice.value))  # fmt: skip
 
 
 def _refused_move(refused: StatusRefused) -> str:

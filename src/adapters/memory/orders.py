@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from application.event_log import AppendRequest, AppendResult, RecordedEvent
-from application.orders import RememberedRequest
+from application.idempotency import KeyToRemember, RememberedKey
 from application.ports import EventStore
 from application.templates import TemplateBook
 
@@ -19,7 +19,7 @@ class InMemoryOrderUnit:
         self,
         store: EventStore,
         templates: TemplateBook,
-        keys: dict[tuple[str, str], RememberedRequest],
+        keys: dict[tuple[str, str], RememberedKey],
     ) -> None:
         self._store = store
         self._templates = templates
@@ -38,16 +38,14 @@ class InMemoryOrderUnit:
     async def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         return await self._store.append_atomic(requests)
 
-    async def remembered(self, business_id: str, key: str) -> RememberedRequest | None:
+    async def remembered(self, business_id: str, key: str) -> RememberedKey | None:
         return self._keys.get((business_id, key))
 
-    async def remember(
-        self, business_id: str, key: str, fingerprint: str, answer_id: str
-    ) -> RememberedRequest | None:
-        known = self._keys.get((business_id, key))
+    async def remember(self, key: KeyToRemember) -> RememberedKey | None:
+        known = self._keys.get((key.business_id, key.key))
         if known is not None:
             return known
-        self._keys[(business_id, key)] = RememberedRequest(fingerprint, answer_id)
+        self._keys[(key.business_id, key.key)] = key.remembered()
         return None
 
 
@@ -55,7 +53,7 @@ class InMemoryOrderUnits:
     def __init__(self, store: EventStore, templates: TemplateBook) -> None:
         self._store = store
         self._templates = templates
-        self.keys: dict[tuple[str, str], RememberedRequest] = {}
+        self.keys: dict[tuple[str, str], RememberedKey] = {}
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[InMemoryOrderUnit]:

@@ -19,14 +19,14 @@ from adapters.postgres.connection import PgConnection
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.templates import stored_template
 from application.event_log import AppendRequest, AppendResult, RecordedEvent
-from application.idempotency import KeyToRemember
+from application.idempotency import KeyToRemember, RememberedKey
 from application.order_views import (
     OrderItemView,
     OrderPage,
     OrderView,
     decimal_text,
 )
-from application.orders import ORDERS_SUBSCRIBER, OrderDesk, RememberedRequest, takes
+from application.orders import ORDERS_SUBSCRIBER, OrderDesk, takes
 from application.read_models import (
     LATEST,
     MetricsFigures,
@@ -101,16 +101,11 @@ class PostgresOrderUnit:
     async def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         return await self._store.append_on(self._connection, requests)
 
-    async def remembered(self, business_id: str, key: str) -> RememberedRequest | None:
-        known = await idempotency.remembered(self._connection, business_id, key)
-        return None if known is None else RememberedRequest(known.fingerprint, known.answer)
+    async def remembered(self, business_id: str, key: str) -> RememberedKey | None:
+        return await idempotency.remembered(self._connection, business_id, key)
 
-    async def remember(
-        self, business_id: str, key: str, fingerprint: str, answer_id: str
-    ) -> RememberedRequest | None:
-        asked = KeyToRemember(business_id, key, fingerprint, answer_id)
-        raced = await idempotency.remember(self._connection, asked)
-        return None if raced is None else RememberedRequest(raced.fingerprint, raced.answer)
+    async def remember(self, key: KeyToRemember) -> RememberedKey | None:
+        return await idempotency.remember(self._connection, key)
 
 
 class PostgresOrderUnits:
