@@ -1,4 +1,4 @@
-"""The Litestar application: health, readiness, and (later) the webhook and read-model API."""
+"""The Litestar application: health, readiness, the webhook, the API and the dashboard."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from entrypoints.container import (
     start_workers,
     stop_workers,
 )
+from entrypoints.dashboard import DashboardSlot, dashboard_router, template_config
 from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER
 from entrypoints.openapi import documentation_assets, error_responses, openapi_config
 from entrypoints.sandbox import Sandbox, banner
@@ -94,6 +95,7 @@ def create_app(
     settings = container.settings()
     slot = IngestorSlot()
     api = ApiSlot()
+    dashboard = DashboardSlot()
 
     @get("/health", sync_to_thread=False, responses=error_responses())
     def health() -> Health:
@@ -149,6 +151,14 @@ def create_app(
         api.orders = await resolve(container.order_desk())
         api.order_queries = await resolve(container.order_queries())
         api.catalog = await resolve(container.catalog_queries())
+        dashboard.queries = api.queries
+        dashboard.handoff = api.handoff
+        dashboard.sending = api.sending
+        dashboard.retries = api.retries
+        dashboard.templates = api.templates
+        dashboard.orders = api.orders
+        dashboard.order_queries = api.order_queries
+        dashboard.access = await resolve(container.dashboard_access())
         if run_workers:
             await start_workers(container)
         if sandbox is not None:
@@ -170,6 +180,7 @@ def create_app(
             health_probe,
             ready_probe,
             api_router(api),
+            dashboard_router(dashboard),
             documentation_assets(),
             *webhook_handlers(
                 WebhookConfig.from_settings(settings),
@@ -181,6 +192,7 @@ def create_app(
         on_shutdown=[stop],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
+        template_config=template_config(),
         logging_config=None,
     )
     # Route middleware would miss the answers the router gives before any route is matched
