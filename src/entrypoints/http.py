@@ -163,9 +163,11 @@ def create_app(
             await start_workers(container)
         if sandbox is not None:
             await sandbox.prepare(container)
+            dashboard.phone = sandbox.phone
         log.info("app.started", workers=run_workers, sandbox=sandbox is not None)
         if sandbox is not None:
-            print(banner(settings, None), flush=True)
+            link = await sandbox.sign_in_path(container, dashboard.ready_access())
+            print(banner(settings, link), flush=True)
 
     async def stop(_: Litestar) -> None:
         if run_workers:
