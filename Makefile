@@ -20,11 +20,11 @@ test: lint typecheck
 	$(BIN)/pytest
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(INSTALLED)
-	$(BIN)/mypy src bench
+	$(BIN)/mypy src bench scripts
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/append.py

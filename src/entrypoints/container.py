@@ -22,6 +22,7 @@ from adapters.postgres.assistant_turns import PostgresTurnBook, TurnRequestSubsc
 from adapters.postgres.businesses import PostgresBusinessDirectory, PostgresBusinessRegistry
 from adapters.postgres.catalog import PostgresCatalog
 from adapters.postgres.connection import connect, create_pool
+from adapters.postgres.dashboard_sessions import PostgresDashboardSessions
 from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.handoff import PostgresHandoffRecords
@@ -52,6 +53,7 @@ from application.assistant_turns import AssistantTurnWorker, TurnSettings
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.catalog import CatalogQueries
 from application.codec import EventCodec
+from application.dashboard_sessions import DashboardAccess
 from application.handoff import ConversationHandoff
 from application.idempotency import ExpiredKeyPurger
 from application.media import MediaService
@@ -379,6 +381,9 @@ class Container(containers.DeclarativeContainer):
     webhook_ingestor = providers.Singleton(WebhookIngestor, event_store, business_directory)
     api_tokens = providers.Singleton(PostgresApiTokens, pool)
     api_authority = providers.Singleton(ApiTokenAuthority, api_tokens, environment_token)
+    dashboard_sessions = providers.Singleton(PostgresDashboardSessions, pool, environment_token)
+    # The sandbox start-up calls dashboard_access().create_sign_in_link(business_id, token_id).
+    dashboard_access = providers.Singleton(DashboardAccess, dashboard_sessions, api_authority)
     read_model_queries = providers.Singleton(PostgresReadModelQueries, pool)
     graph_client = providers.Resource(provide_graph_client)
     whatsapp_gateway = providers.Singleton(

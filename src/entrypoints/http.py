@@ -1,4 +1,4 @@
-"""The Litestar application: health, readiness, and (later) the webhook and read-model API."""
+"""The Litestar application: health, readiness, the webhook, the API and the dashboard."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from entrypoints.container import (
     start_workers,
     stop_workers,
 )
+from entrypoints.dashboard import DashboardSlot, dashboard_router, template_config
 from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER
 from entrypoints.openapi import documentation_assets, error_responses, openapi_config
+from entrypoints.sandbox import Sandbox, banner
 from entrypoints.webhook import IngestorSlot, WebhookConfig, webhook_handlers
 
 log = structlog.get_logger(__name__)
@@ -87,10 +89,13 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def create_app(container: Container, *, run_workers: bool) -> Litestar:
+def create_app(
+    container: Container, *, run_workers: bool, sandbox: Sandbox | None = None
+) -> Litestar:
     settings = container.settings()
     slot = IngestorSlot()
     api = ApiSlot()
+    dashboard = DashboardSlot()
 
     @get("/health", sync_to_thread=False, responses=error_responses())
     def health() -> Health:
@@ -146,9 +151,23 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         api.orders = await resolve(container.order_desk())
         api.order_queries = await resolve(container.order_queries())
         api.catalog = await resolve(container.catalog_queries())
+        dashboard.queries = api.queries
+        dashboard.handoff = api.handoff
+        dashboard.sending = api.sending
+        dashboard.retries = api.retries
+        dashboard.templates = api.templates
+        dashboard.orders = api.orders
+        dashboard.order_queries = api.order_queries
+        dashboard.access = await resolve(container.dashboard_access())
         if run_workers:
             await start_workers(container)
-        log.info("app.started", workers=run_workers)
+        if sandbox is not None:
+            await sandbox.prepare(container)
+            dashboard.phone = sandbox.phone
+        log.info("app.started", workers=run_workers, sandbox=sandbox is not None)
+        if sandbox is not None:
+            link = await sandbox.sign_in_path(container, dashboard.ready_access())
+            print(banner(settings, link), flush=True)
 
     async def stop(_: Litestar) -> None:
         if run_workers:
@@ -163,6 +182,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
             health_probe,
             ready_probe,
             api_router(api),
+            dashboard_router(dashboard),
             documentation_assets(),
             *webhook_handlers(
                 WebhookConfig.from_settings(settings),
@@ -174,6 +194,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         on_shutdown=[stop],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
+        template_config=template_config(),
         logging_config=None,
     )
     # Route middleware would miss the answers the router gives before any route is matched

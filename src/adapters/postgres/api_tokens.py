@@ -14,6 +14,7 @@ from application.api_tokens import (
     token_digest,
 )
 from application.businesses import DEFAULT_BUSINESS_ID
+from application.dashboard_sessions import TokenIdentity
 
 LAST_USE_RESOLUTION_SECONDS: Final = 60
 # One round trip per request, and no cache: a revoked token is refused by the very next
@@ -68,6 +69,26 @@ class PostgresApiTokens:
             )
         return name or None
 
+    async def identify(self, token: str) -> TokenIdentity | None:
+        """The live token's business, id and name (what a dashboard session remembers)."""
+        return await self._identity("token_sha256 = $1", token_digest(token))
+
+    async def by_id(self, business_id: str, token_id: str) -> TokenIdentity | None:
+        return await self._identity("id = $1 and business_id = $2", token_id, business_id)
+
+    async def _identity(self, where: str, *arguments: Any) -> TokenIdentity | None:
+        async with self._pool.acquire() as connection:
+            row = await connection.fetchrow(
+                "select id, business_id, name, token_sha256 from api_tokens"
+                f" where {where} and revoked_at is null",
+                *arguments,
+            )
+        if row is None:
+            return None
+        return TokenIdentity(
+            row["business_id"], row["id"], row["name"] or None, bytes(row["token_sha256"])
+        )
+
     async def list(self, business_id: str | None = None) -> list[TokenInfo]:
         async with self._pool.acquire() as connection:
             rows = await connection.fetch(
@@ -116,6 +137,25 @@ class ApiTokenAuthority:
         if self._environment_token is not None and same_token(token, self._environment_token):
             return DEFAULT_BUSINESS_ID
         return await self._tokens.business_of(token)
+
+    async def identify(self, token: str) -> TokenIdentity | None:
+        """Who a live token is (for dashboard sign-in); None when it opens nothing."""
+        if self._environment_token is not None and same_token(token, self._environment_token):
+            return self._environment_identity()
+        return await self._tokens.identify(token)
+
+    async def by_id(self, business_id: str, token_id: str | None) -> TokenIdentity | None:
+        """A live stored token of the business; None as the id: WAZYBOT_API_TOKEN."""
+        if token_id is None:
+            if business_id != DEFAULT_BUSINESS_ID:
+                return None
+            return self._environment_identity()
+        return await self._tokens.by_id(business_id, token_id)
+
+    def _environment_identity(self) -> TokenIdentity | None:
+        if self._environment_token is None:
+            return None
+        return TokenIdentity(DEFAULT_BUSINESS_ID, None, None, token_digest(self._environment_token))
 
     async def name_of(self, token: str) -> str | None:
         """The token's name, to say who did something; None for WAZYBOT_API_TOKEN."""
