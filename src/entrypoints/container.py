@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import asyncpg
@@ -44,6 +45,7 @@ from adapters.secrets.token_cipher import (
     key_file_beside,
     load_or_create_key_file,
 )
+from adapters.whatsapp.connection import GraphConnectionProbe
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
 from adapters.whatsapp.media import GraphMediaGateway
 from adapters.whatsapp.templates import GraphTemplateGateway
@@ -52,6 +54,7 @@ from application.assistant_turns import AssistantTurnWorker, TurnSettings
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.catalog import CatalogQueries
 from application.codec import EventCodec
+from application.connection_status import ConnectionStatusService
 from application.handoff import ConversationHandoff
 from application.idempotency import ExpiredKeyPurger
 from application.media import MediaService
@@ -69,6 +72,8 @@ from entrypoints.settings import Settings
 T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
+# What GET /api/v1/status and `wazybot status` report; a sandbox setting will choose.
+CONNECTION_MODE: Final = "live"
 
 
 async def provide_database_url(settings: Settings) -> AsyncGenerator[str, None]:
@@ -247,6 +252,10 @@ class AssistantProviderError(Exception):
     """The provider asked for cannot be used with these settings."""
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def channels_of(notifiers: list[Notifier]) -> list[str]:
     return [notifier.channel for notifier in notifiers]
 
@@ -398,6 +407,19 @@ class Container(containers.DeclarativeContainer):
         graph_client,
         graph_url=settings.provided.whatsapp_graph_url,
         api_version=settings.provided.whatsapp_api_version,
+    )
+    connection_probe = providers.Singleton(
+        GraphConnectionProbe,
+        graph_client,
+        graph_url=settings.provided.whatsapp_graph_url,
+        api_version=settings.provided.whatsapp_api_version,
+    )
+    connection_status = providers.Singleton(
+        ConnectionStatusService,
+        connection_probe,
+        business_registry,
+        mode=CONNECTION_MODE,
+        clock=providers.Object(utc_now),
     )
     template_book = providers.Singleton(PostgresTemplateBook, pool)
     catalog_queries = providers.Singleton(PostgresCatalog, pool)

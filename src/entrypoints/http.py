@@ -146,6 +146,7 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         api.orders = await resolve(container.order_desk())
         api.order_queries = await resolve(container.order_queries())
         api.catalog = await resolve(container.catalog_queries())
+        api.connection_status = await resolve(container.connection_status())
         if run_workers:
             await start_workers(container)
         log.info("app.started", workers=run_workers)
