@@ -28,7 +28,11 @@ async def get_status(business_id: str, connection_status: Status) -> ConnectionS
     try:
         return await connection_status.status(business_id)
     except UnknownBusinessError:
-        raise ApiError("not_found", "This business was removed.") from None
+        raise ApiError(
+            "not_found",
+            "This token's business is not set up: it was removed, or never added (`wazybot "
+            "business add`, or WHATSAPP_PHONE_NUMBER_ID for the default business).",
+        ) from None
 
 
 STATUS_HANDLERS: Final = (get_status,)

@@ -88,6 +88,8 @@ async def test_the_connection_through_the_api_and_the_cli(
                 globex_cli = await cli(env, "status", "--business", "globex")
                 several = await cli(env, "status")
                 nobody = await cli(env, "status", "--business", "nobody")
+                assert (await cli(env, "business", "remove", "globex")).returncode == 0
+                removed = await http.get("/api/v1/status", headers=globex_bearer)
 
             offline_env = {**env, "WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{free_port()}"}
             offline = await cli(offline_env, "status", "--business", "default", "--json")
@@ -135,6 +137,8 @@ async def test_the_connection_through_the_api_and_the_cli(
     assert several.stdout.startswith("Business 'default' (Default business), live mode")
     assert (nobody.returncode, nobody.stdout) == (2, "")
     assert "no active business 'nobody'" in nobody.stderr
+    assert (removed.status_code, removed.json()["error"]) == (404, "not_found")
+    assert "removed, or never added" in removed.json()["message"]
 
     assert offline.returncode == 1
     unreachable = json.loads(offline.stdout)
