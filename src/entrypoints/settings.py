@@ -104,6 +104,7 @@ class Settings:
     auto_replies: bool = True
     assistant_concurrency: int = 16
     assistant_turn_timeout_seconds: float = 90.0
+    sandbox: bool | None = None  # None: on in development without WHATSAPP_ACCESS_TOKEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +351,9 @@ VARIABLES: Final = (
     _Variable("assistant_turn_timeout_seconds", "WAZYBOT_ASSISTANT_TURN_TIMEOUT_SECONDS",
               _lease_seconds,
               "longest wait for the assistant's answer (retries included) before the fallback"),
+    _Variable("sandbox", "WAZYBOT_SANDBOX", _choice(_BOOLEANS),
+              "1: sandbox mode (built-in WhatsApp simulator, demo business); 0: never; unset: on"
+              " in development when WHATSAPP_ACCESS_TOKEN is not set"),
 )  # fmt: skip
 
 
@@ -458,3 +462,11 @@ def describe_variables() -> list[tuple[str, str, str]]:
         shown = "" if isinstance(shown, Secret) else shown
         rows.append((variable.name, "" if shown is None else str(shown), variable.help))
     return rows
+
+
+def sandbox_wanted(settings: Settings) -> bool:
+    """WAZYBOT_SANDBOX when set; otherwise on in development without WHATSAPP_ACCESS_TOKEN."""
+    if settings.sandbox is not None:
+        return settings.sandbox
+    development = settings.environment is Environment.DEVELOPMENT
+    return settings.whatsapp_access_token is None and development
