@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -230,6 +231,8 @@ class ConnectionStatusService:
             checks = _without_token(business, token.problem)
         else:
             checks = await self._with_token(business, token.value)
+        if self._mode == "sandbox":
+            checks = [_in_sandbox(check) for check in checks]
         token_check, number_check, webhook_check = checks
         connected = (
             token_check.state == number_check.state == "ok" and webhook_check.state != "failed"
@@ -415,3 +418,18 @@ def _fingerprint(business: Business, token: _Token) -> str:
         )
     )
     return hashlib.sha256(raw.encode()).hexdigest()  # fmt: skip
+
+
+_META: Final = re.compile(r"\bMeta's Graph API\b|\bMeta's\b|\bMeta\b")
+
+
+def _in_sandbox(check: ConnectionCheck) -> ConnectionCheck:
+    """In sandbox mode the built-in simulator answers the checks: say so, never "Meta"."""
+
+    def named(match: re.Match[str]) -> str:
+        word = match.group(0)
+        name = "the built-in simulator" + ("'s" if word == "Meta's" else "")
+        at_start = match.start() == 0 or check.detail[: match.start()].rstrip().endswith(".")
+        return name[0].upper() + name[1:] if at_start else name
+
+    return ConnectionCheck(check.name, check.state, _META.sub(named, check.detail))

@@ -82,3 +82,6 @@ async def test_the_connection_status_says_sandbox_and_the_simulator_answers(
             "phone_number": "ok",
             "webhook_subscription": "ok",
         }
+        details = " ".join(check.detail for check in status.checks)
+        assert "Meta" not in details  # the simulator answered: nothing pretends to be Meta
+        assert details.startswith("The built-in simulator accepts the access token.")
