@@ -4,6 +4,7 @@ what an agent does in a conversation."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import json
@@ -463,6 +464,20 @@ async def test_an_agent_replies_takes_over_and_hands_back(database_url: str) -> 
         await world.eventually(lambda: _tick(agent, other, "failed"))
         failed = await agent.page(f"/conversations/{other}")
         assert re.search(r'>failed</span>: <span class="reason">[^<]+</span>', failed), failed
+
+        # The same form sent twice at once (a double click) queues one message.
+        page = await agent.page(f"/conversations/{chat}")
+        submission = re.search(r'name="submission" value="([^"]+)"', page)
+        assert submission is not None
+        twice = {"text": "Sent once", "submission": submission.group(1)}
+        answers = await asyncio.gather(*(agent.post(f"/conversations/{chat}/reply", twice)
+                                         for _ in range(2)))  # fmt: skip
+        assert all(redirected_to(a, f"/conversations/{chat}?notice=reply_queued") for a in answers)
+        timeline = await world.timeline(chat)
+        assert [m["summary"] for m in timeline].count("Sent once") == 1
+        edited = await agent.post(f"/conversations/{chat}/reply",
+                                  {**twice, "text": "Sent once, edited"})  # fmt: skip
+        assert redirected_to(edited, f"/conversations/{chat}?problem=already_sent")
 
         empty = await agent.post(f"/conversations/{chat}/reply", {"text": "   "})
         assert redirected_to(empty, f"/conversations/{chat}?problem=empty_reply")

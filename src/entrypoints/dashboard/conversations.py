@@ -4,6 +4,9 @@ what an agent does there (reply, take over, hand back)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Final
 from urllib.parse import urlencode
@@ -50,7 +53,7 @@ _SEND_PROBLEMS: Final = {
     Refusal.WINDOW_CLOSED: "window_closed",
     Refusal.INVALID: "invalid_message",
     Refusal.NOT_SENDABLE: "not_sendable",
-    Refusal.KEY_REUSED: "invalid_message",
+    Refusal.KEY_REUSED: "already_sent",
 }
 _HANDOFF_PROBLEMS: Final = {
     HandoffRefusal.ALREADY_ESCALATED: "already_escalated",
@@ -134,7 +137,7 @@ async def conversation_page(
     return render(
         request, "conversation.html", conversation=conversation,
         timeline=[(m, formatting.moment(m.sent_at, lang)) for m in messages],
-        older=older, templates=templates,
+        older=older, templates=templates, submission=secrets.token_urlsafe(16),
         window_closes=formatting.moment(conversation.service_window_closes_at, lang),
         last_activity=formatting.moment(conversation.last_activity_at, lang),
     )  # fmt: skip
@@ -156,6 +159,13 @@ async def _shown(check: Callable[[], Awaitable[bool]]) -> None:
         log.info("dashboard.read_model_behind")
 
 
+_SUBMISSION: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def _fingerprint(conversation_id: str, message: OutboundMessage) -> str:
+    return hashlib.sha256(f"{conversation_id}\0{message!r}".encode()).hexdigest()
+
+
 def _reply_message(form: dict[str, str]) -> OutboundMessage | None:
     chosen = form.get("template", "")
     if chosen:
@@ -173,12 +183,17 @@ async def reply(
     request: AnyRequest, conversation_id: FromPath[str], session: Session, dashboard: Services
 ) -> Redirect:
     back = _conversation_path(conversation_id)
-    message = _reply_message(await form_of(request))
+    form = await form_of(request)
+    message = _reply_message(form)
     if message is None:
         return redirect_back(back, problem="empty_reply")
+    submission = form.get("submission", "")
     command = SendCommand(
         business_id=session.business_id, conversation_id=conversation_id, message=message,
         requested_by="agent", cause="dashboard:" + request_id_of(request),
+        # A form sent twice (a double click, a retried POST) queues one message.
+        idempotency_key=f"dashboard-reply:{submission}" if _SUBMISSION.match(submission) else None,
+        request_fingerprint=_fingerprint(conversation_id, message),
     )  # fmt: skip
     try:
         answer = await dashboard.message_sending().send(command)

@@ -143,6 +143,9 @@ EN: Final[dict[str, str]] = {
     "problem.empty_reply": "Write a message before sending.",
     "problem.window_closed": "The 24-hour window is closed: send an approved template instead.",
     "problem.invalid_message": "WhatsApp would refuse this message (too long or malformed).",
+    "problem.already_sent": (
+        "This form was already sent with another message: reload the page to write a new one."
+    ),
     "problem.not_sendable": "Messages cannot be sent to this conversation (e.g. a group).",
     "problem.template_refused": "This template cannot be sent as filled: check its variables.",
     "problem.already_escalated": "Someone already took this conversation over.",
@@ -281,6 +284,10 @@ FR: Final[dict[str, str]] = {
         "La fenêtre de 24 heures est fermée : envoyez plutôt un modèle approuvé."
     ),
     "problem.invalid_message": "WhatsApp refuserait ce message (trop long ou mal formé).",
+    "problem.already_sent": (
+        "Ce formulaire a déjà été envoyé avec un autre message : rechargez la page pour en"
+        " écrire un nouveau."
+    ),
     "problem.not_sendable": (
         "Impossible d'envoyer des messages à cette conversation (par ex. un groupe)."
     ),
