@@ -33,6 +33,9 @@ async def test_the_dashboard_works_at_a_phone_s_width(database_url: str) -> None
                     if urlsplit(r.url).netloc != urlsplit(base).netloc else None)  # fmt: skip
             failed: list[str] = []
             page.on("pageerror", lambda error: failed.append(str(error)))
+            # The page's Content-Security-Policy refuses inline code: nothing may need it.
+            page.on("console", lambda message: failed.append(message.text)
+                    if "Content Security Policy" in message.text else None)  # fmt: skip
 
             await page.goto(base + "/")
             assert page.url == base + "/sign-in"

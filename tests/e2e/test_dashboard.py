@@ -537,3 +537,19 @@ async def test_a_closed_window_offers_approved_templates_only(database_url: str)
             {"template": "hello_world|en_US", "parameters": "unexpected"},
         )
         assert redirected_to(wrong, f"/conversations/{chat}?problem=template_refused")
+
+
+async def test_pages_refuse_framing_inline_code_and_caching(database_url: str) -> None:
+    async with dashboard_world(database_url) as world, browser(world) as agent:
+        _, marie = await token(world, "default", "Marie")
+        for answer in (await agent.get("/sign-in"), await agent.sign_in(marie),
+                       await agent.get("/"), await agent.get("/conversations")):  # fmt: skip
+            headers = answer.headers
+            assert "frame-ancestors 'none'" in headers["content-security-policy"]
+            assert "script-src 'self';" in headers["content-security-policy"]
+            assert "unsafe-inline" not in headers["content-security-policy"]
+            assert headers["x-frame-options"] == "DENY"
+            assert headers["x-content-type-options"] == "nosniff"
+            assert headers["cache-control"] == "no-store"
+            assert headers["referrer-policy"] == "same-origin"
+            assert "Cookie" in headers["vary"]

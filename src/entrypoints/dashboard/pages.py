@@ -14,6 +14,7 @@ from litestar.template.config import TemplateConfig
 
 from entrypoints.dashboard.auth import AUTH_HANDLERS
 from entrypoints.dashboard.conversations import CONVERSATION_HANDLERS
+from entrypoints.dashboard.headers import page_headers
 from entrypoints.dashboard.overview import OVERVIEW_HANDLERS
 from entrypoints.dashboard.slot import DashboardSlot
 from entrypoints.dashboard.web import EXCEPTION_HANDLERS, guard, provide_session
@@ -52,6 +53,7 @@ def dashboard_router(slot: DashboardSlot) -> Router:
             "dashboard": Provide(services, sync_to_thread=False),
         },
         before_request=guard(slot),
+        after_request=page_headers,
         exception_handlers=EXCEPTION_HANDLERS,
         include_in_schema=False,
     )
