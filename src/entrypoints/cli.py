@@ -242,6 +242,10 @@ async def _run_sandbox(sandbox: Sandbox, settings: Settings) -> int:
             _uvicorn_config(create_app(container, run_workers=True, sandbox=sandbox), settings)
         )
         await start_resources(container)
+        refusal = await sandbox.refusal(container)
+        if refusal is not None:
+            await resolve(container.shutdown_resources())
+            raise StartupError(refusal)
         log.info("http.listening", host=settings.host, port=settings.port, mode="sandbox")
         await server.serve()
     return 0 if server.started else 1

@@ -353,7 +353,8 @@ VARIABLES: Final = (
               "longest wait for the assistant's answer (retries included) before the fallback"),
     _Variable("sandbox", "WAZYBOT_SANDBOX", _choice(_BOOLEANS),
               "1: sandbox mode (built-in WhatsApp simulator, demo business); 0: never; unset: on"
-              " in development when WHATSAPP_ACCESS_TOKEN is not set"),
+              " in development when neither WHATSAPP_ACCESS_TOKEN nor WHATSAPP_PHONE_NUMBER_ID"
+              " is set"),
 )  # fmt: skip
 
 
@@ -465,8 +466,10 @@ def describe_variables() -> list[tuple[str, str, str]]:
 
 
 def sandbox_wanted(settings: Settings) -> bool:
-    """WAZYBOT_SANDBOX when set; otherwise on in development without WHATSAPP_ACCESS_TOKEN."""
+    """WAZYBOT_SANDBOX when set; otherwise on in development when no WhatsApp number is
+    configured (neither WHATSAPP_ACCESS_TOKEN nor WHATSAPP_PHONE_NUMBER_ID)."""
     if settings.sandbox is not None:
         return settings.sandbox
     development = settings.environment is Environment.DEVELOPMENT
-    return settings.whatsapp_access_token is None and development
+    unconfigured = settings.whatsapp_access_token is None and not settings.whatsapp_phone_number_id
+    return development and unconfigured

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.server import run_cli, serve, wait_for_log
+from tests.e2e.server import (
+    CHILD_CWD,
+    WAZYBOT,
+    child_env,
+    free_port,
+    run_cli,
+    serve,
+    wait_for_log,
+)
 from tests.support.sandbox_server import SECRET_KEY
 
 BANNER = "WazyBot is running in SANDBOX mode."
@@ -76,3 +85,27 @@ def _wait_until(check: object, timeout: float = 20) -> None:
     while not check():
         assert time.monotonic() < deadline, "not seen in time"
         time.sleep(0.1)
+
+
+def test_a_database_serving_businesses_is_never_a_sandbox_by_accident(database_url: str) -> None:
+    env = {"DATABASE_URL": database_url, "WAZYBOT_SECRET_KEY": SECRET_KEY}
+    added = run_cli("business", "add", "--id", "acme", "--name", "Acme",
+                    "--phone-number-id", "1065000000001", env=env)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    process = subprocess.run(
+        [*WAZYBOT, "serve", "--port", str(free_port())], cwd=CHILD_CWD,
+        env=child_env(env, unset=("WAZYBOT_SANDBOX",)), capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert process.returncode == 1
+    assert "this database serves business(es) acme: set WAZYBOT_SANDBOX=0" in process.stderr
+
+
+def test_a_configured_number_without_a_token_is_no_sandbox(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "WHATSAPP_PHONE_NUMBER_ID": "1065000000002",
+           "WHATSAPP_APP_SECRET": "s", "WHATSAPP_VERIFY_TOKEN": "v"}  # fmt: skip
+    with serve(env, tmp_path / "server.log", unset=("WAZYBOT_SANDBOX",)) as server:
+        wait_for_log(server, "app.started")
+        assert BANNER not in server.logs()

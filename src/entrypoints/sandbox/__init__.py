@@ -105,6 +105,28 @@ class Sandbox:
             log.info("sandbox.simulator_started", url=served.base_url)
             yield served.base_url
 
+    async def refusal(self, container: Container) -> str | None:
+        """Why this database must not run the sandbox, or None.
+
+        A sandbox started only because WHATSAPP_ACCESS_TOKEN is missing would point every
+        business's sending at the simulator: with businesses of its own in the database, it
+        is refused, as is a business named ``sandbox`` that is not the demo business.
+        """
+        registry: PostgresBusinessRegistry = await resolve(container.business_registry())
+        businesses = await registry.all()
+        own = next((b for b in businesses if b.id == SANDBOX_BUSINESS_ID), None)
+        if own is not None and own.phone_number_ids != (SANDBOX_PHONE_NUMBER_ID,):
+            return (f"a business {SANDBOX_BUSINESS_ID!r} that is not the demo business"
+                    " exists: sandbox mode would overwrite its access token;"
+                    " set WAZYBOT_SANDBOX=0")  # fmt: skip
+        others = sorted(b.id for b in businesses if b.id != SANDBOX_BUSINESS_ID)
+        if others and self._settings.sandbox is None:
+            return (f"no WhatsApp number is configured, which starts the sandbox, but this"
+                    f" database serves business(es) {', '.join(others)}: set WAZYBOT_SANDBOX=0"
+                    " to serve them (their stored access tokens send), or WAZYBOT_SANDBOX=1 for"
+                    " the sandbox (their sending then goes to the simulator)")  # fmt: skip
+        return None
+
     async def prepare(self, container: Container) -> None:
         """The demo business, its catalog, templates and order settings (safe to repeat)."""
         await self._store_business(container)
@@ -241,7 +263,7 @@ def banner(settings: Settings, sign_in_path: str | None) -> str:
         "",
         "  To serve a real WhatsApp Business number, set WHATSAPP_ACCESS_TOKEN,",
         "  WHATSAPP_PHONE_NUMBER_ID, WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN (see README,",
-        '  "Switch to a real number"), or WAZYBOT_SANDBOX=0 to serve the businesses you added.',
+        '  "Switch to a real number").',
         "",
     ]
     return "\n".join(lines)
