@@ -24,6 +24,7 @@ from typing import Annotated, Final, Literal, Protocol, cast
 import structlog
 
 from application.businesses import Business
+from application.gateway import AccessTokenUnreadableError
 from application.read_models import View, doc
 
 log = structlog.get_logger(__name__)
@@ -213,14 +214,16 @@ class ConnectionStatusService:
             status = await self._check(business, token)
             ttl = self._ok_ttl if status.connected else self._failed_ttl
             self._cache[business_id] = _Cached(fingerprint, status, status.checked_at + ttl)
+            # One "name:state" string per check (a mapping's keys would be taken for secrets
+            # by the log's redaction, since one is named access_token).
             log.info("connection.checked", business_id=business_id, connected=status.connected,
-                     states={c.name: c.state for c in status.checks})  # fmt: skip
+                     checks=[f"{c.name}:{c.state}" for c in status.checks])  # fmt: skip
             return status
 
     async def _token(self, business_id: str) -> _Token:
         try:
             return _Token(await self._businesses.access_token_of(business_id))
-        except Exception as error:  # a key that does not open the stored token
+        except AccessTokenUnreadableError as error:  # a key that does not open the token
             log.error("connection.token_unavailable", business_id=business_id,
                       error=type(error).__name__)  # fmt: skip
             return _Token(None, str(error))

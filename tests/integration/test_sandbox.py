@@ -3,7 +3,10 @@ answers, with no Meta account and no API key."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import httpx
 
 from application.sandbox_phone import PhoneMessage
 from entrypoints.container import resolve
@@ -85,3 +88,15 @@ async def test_the_connection_status_says_sandbox_and_the_simulator_answers(
         details = " ".join(check.detail for check in status.checks)
         assert "Meta" not in details  # the simulator answered: nothing pretends to be Meta
         assert details.startswith("The built-in simulator accepts the access token.")
+
+
+async def test_the_built_in_simulator_takes_no_control_requests(database_url: str) -> None:
+    async with sandbox_server(database_url) as server:
+        simulator = server.sandbox.simulator
+        body = {"from": "33600000000", "message": {"type": "text", "text": {"body": "hi"}}}
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(f"{simulator.base_url}/_simulator/customer-messages",
+                                       content=json.dumps(body),
+                                       headers={"Content-Type": "text/plain"})  # fmt: skip
+        assert answer.status_code == 404
+        assert simulator.webhooks.deliveries == []

@@ -111,6 +111,9 @@ async def test_what_the_phone_cannot_send_is_refused_and_nothing_is_posted(world
         await phone.tap(CUSTOMER, buttons_id, PhoneChoice("cancel_everything", "x"), kind="button")
     with pytest.raises(SandboxPhoneError, match="not in a message"):
         await phone.tap(CUSTOMER, "wamid.unknown", PhoneChoice("buy_tee", "x"), kind="button")
+    someone_else = PhoneCustomer(phone="15550001111", name="Bo")
+    with pytest.raises(SandboxPhoneError, match="not in a message"):
+        await phone.tap(someone_else, buttons_id, PhoneChoice("buy_tee", "x"), kind="button")
     with pytest.raises(SandboxPhoneError, match="empty"):
         await phone.send_cart(CUSTOMER, [])
     with pytest.raises(SandboxPhoneError, match="quantity"):
@@ -139,10 +142,10 @@ async def test_a_template_reads_as_its_filled_body(world: Any) -> None:
     simulator.add_template("order_update", "fr", [body])
     await _business_sends(simulator, {"type": "template", "template": {
         "name": "order_update", "language": {"code": "fr"}, "components": [{"type": "body",
-        "parameters": [{"type": "text", "text": "o42"},
+        "parameters": [{"type": "text", "text": "{{2}}"},
                        {"type": "text", "text": "expédiée"}]}]}})  # fmt: skip
     (message,) = phone.chat(CUSTOMER)
-    assert (message.kind, message.text) == ("template", "Commande o42 : expédiée.")
+    assert (message.kind, message.text) == ("template", "Commande {{2}} : expédiée.")
 
 
 async def test_a_refused_delivery_is_an_error_not_a_bubble(world: Any) -> None:

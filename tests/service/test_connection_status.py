@@ -18,6 +18,7 @@ from application.connection_status import (
     ProbeResult,
     UnknownBusinessError,
 )
+from application.gateway import AccessTokenUnreadableError
 
 TOKEN = "EAAG-status-secret-token-42"
 NUMBER = "106540352242922"
@@ -40,7 +41,7 @@ class Businesses:
 
     async def access_token_of(self, business_id: str) -> str | None:
         if self.broken_key:
-            raise ValueError("WAZYBOT_SECRET_KEY does not open the stored access token")
+            raise AccessTokenUnreadableError("WAZYBOT_SECRET_KEY does not open the stored token")
         return self.tokens.get(business_id)
 
 

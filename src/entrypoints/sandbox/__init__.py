@@ -80,6 +80,7 @@ class Sandbox:
             ),
             status_delays=STATUS_DELAYS,
             phone_number_ids=[SANDBOX_PHONE_NUMBER_ID],
+            control_endpoints=False,
         )
         self.phone = SimulatorPhone(self.simulator)
         for template in DEMO_TEMPLATES:

@@ -128,6 +128,7 @@ class CloudApiSimulator:
         clock: Clock = time.time,
         webhook_backoff: float = 0.2,
         waba_ids: Iterable[str] | None = None,
+        control_endpoints: bool = True,
     ) -> None:
         self.access_tokens = set(access_tokens)
         secret = app_secret.encode() if isinstance(app_secret, str) else app_secret
@@ -136,6 +137,9 @@ class CloudApiSimulator:
         self.phone_number_ids = set(phone_number_ids) if phone_number_ids is not None else None
         # The business accounts it knows (subscribed_apps); None: any id is one.
         self.waba_ids = set(waba_ids) if waba_ids is not None else None
+        # Off when the simulator runs inside the server (sandbox mode): scripted from Python
+        # only, so no web page the person visits can post to it.
+        self.control_endpoints = control_endpoints
         self.number_tokens: dict[str, str] = {}
         self.declared_sizes: dict[str, int] = {}  # media id -> the file_size its lookup names
         self.state = SimulatorState(clock=clock)
@@ -403,7 +407,9 @@ class CloudApiSimulator:
         if scope["type"] != "http":
             return
         request = await _read_request(scope, receive)
-        if request.path.startswith(CONTROL):
+        if request.path.startswith(CONTROL) and not self.control_endpoints:
+            answer = Answer(404, {"error": "the control endpoints are off in this simulator"})
+        elif request.path.startswith(CONTROL):
             answer = await self._control(request)
         elif request.method == "GET" and DOWNLOAD.match(request.path):
             answer = self._download(request)

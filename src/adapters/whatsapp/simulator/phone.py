@@ -6,6 +6,7 @@ post it; what the business sends is read back from the Graph API calls the simul
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -22,6 +23,8 @@ from application.sandbox_phone import (
 
 MAX_TEXT: Final = 4096
 MAX_CART_LINES: Final = 30
+MAX_WRITTEN: Final = 2000  # what the phone remembers having written, across customers
+_PLACEHOLDER: Final = re.compile(r"\{\{(\d{1,3})\}\}")
 DEFAULT_CUSTOMER: Final = PhoneCustomer(phone="33612345678", name="Camille Martin")
 
 
@@ -60,7 +63,7 @@ class SimulatorPhone:
     async def tap(
         self, customer: PhoneCustomer, message_id: str, choice: PhoneChoice, *, kind: str
     ) -> None:
-        received = self._received(message_id)
+        received = self._received(customer, message_id)
         offered = {c.id: c for c in received.choices} if received else {}
         if received is None or choice.id not in offered:
             raise SandboxPhoneError("That button or row is not in a message this customer got.")
@@ -115,11 +118,14 @@ class SimulatorPhone:
         bubble = PhoneMessage(id=wamid, direction="from_customer", kind=kind, text=shown,
                               at=datetime.now(UTC))  # fmt: skip
         self._written.append(_Written(customer_key(customer.phone), bubble))
+        del self._written[:-MAX_WRITTEN]
 
-    def _received(self, message_id: str) -> PhoneMessage | None:
+    def _received(self, customer: PhoneCustomer, message_id: str) -> PhoneMessage | None:
+        """The message ``message_id`` if the business sent it to this customer."""
+        key = customer_key(customer.phone)
         for request in self._simulator.requests:
-            if request.wamid == message_id and request.recipient is not None:
-                return _received(request, customer_key(request.recipient), self._simulator.state)
+            if request.wamid == message_id:
+                return _received(request, key, self._simulator.state)
         return None
 
 
@@ -172,10 +178,12 @@ def _template_text(sent: Any, state: SimulatorState) -> str:
         for parameter in component.get("parameters") or []
         if isinstance(parameter, dict)
     ]
-    text = str(body.get("text", ""))
-    for number, value in enumerate(values, start=1):
-        text = text.replace(f"{{{{{number}}}}}", value)
-    return text
+    # One pass: a value that itself reads "{{2}}" stays as written.
+    return _PLACEHOLDER.sub(
+        lambda found: values[int(found.group(1)) - 1]
+        if 0 < int(found.group(1)) <= len(values) else found.group(0),
+        str(body.get("text", "")),
+    )  # fmt: skip
 
 
 def _interactive(wamid: str, interactive: Any, at: datetime) -> PhoneMessage:
@@ -186,7 +194,8 @@ def _interactive(wamid: str, interactive: Any, at: datetime) -> PhoneMessage:
     image_url = None
     if isinstance(header, dict) and header.get("type") == "image":
         image = header.get("image")
-        image_url = str(image.get("link")) if isinstance(image, dict) else None
+        link = image.get("link") if isinstance(image, dict) else None
+        image_url = link if isinstance(link, str) and link else None
     elif isinstance(header, dict) and header.get("type") == "text":
         body_text = f"{_text(header, 'text')}\n{body_text}".strip()
     action = interactive.get("action") if isinstance(interactive.get("action"), dict) else {}
