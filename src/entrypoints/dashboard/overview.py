@@ -3,11 +3,13 @@ connection status when a status service is present."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+import structlog
 from litestar import get
 from litestar.response import Template
 
@@ -22,9 +24,14 @@ from application.read_models import (
 from domain.money import format_amount
 from entrypoints.dashboard import formatting
 from entrypoints.dashboard.i18n import Language, language_of, translate
+from entrypoints.dashboard.slot import ConnectionStatusService
 from entrypoints.dashboard.web import AnyRequest, Services, Session, query, render
 
+log = structlog.get_logger(__name__)
+
 RANGES: Final = ("24h", "7d", "30d")
+STATUS_WAIT_SECONDS: Final = 2.0
+CHECKING: Final = "checking"  # the status card while the Graph API has not answered yet
 Trend = Literal["up", "down", "flat", "none"]
 
 
@@ -138,16 +145,32 @@ async def overview(
     )
     status = None
     if dashboard.status is not None:
-        try:
-            status = await dashboard.status.status(session.business_id)
-        except UnknownBusinessError:  # a token of a business removed since: no card
-            status = None
+        status = await _connection_status(dashboard.status, session.business_id)
     return render(
         request, "overview.html",
         ranges=RANGES, chosen=chosen, cards=metric_cards(lang, comparison),
         chart=chart_data(lang, series), status=status,
         points=[(formatting.moment(p.start, lang), p) for p in series.points],
     )  # fmt: skip
+
+
+async def _connection_status(service: ConnectionStatusService, business_id: str) -> Any:
+    """The status, or CHECKING when Meta is slow to answer: the page never waits on the
+    Graph API longer than STATUS_WAIT_SECONDS; the check goes on and a reload shows it."""
+    check = asyncio.ensure_future(service.status(business_id))
+    check.add_done_callback(_retrieve_outcome)
+    try:
+        return await asyncio.wait_for(asyncio.shield(check), STATUS_WAIT_SECONDS)
+    except TimeoutError:
+        return CHECKING
+    except UnknownBusinessError:  # a token of a business removed since: no card
+        return None
+
+
+def _retrieve_outcome(check: asyncio.Future[Any]) -> None:
+    """A check left to finish on its own is not an unretrieved exception."""
+    if not check.cancelled() and check.exception() is not None:
+        log.warning("dashboard.status_check_failed", error=type(check.exception()).__name__)
 
 
 OVERVIEW_HANDLERS: Final = (overview,)
