@@ -553,3 +553,16 @@ async def test_pages_refuse_framing_inline_code_and_caching(database_url: str) -
             assert headers["cache-control"] == "no-store"
             assert headers["referrer-policy"] == "same-origin"
             assert "Cookie" in headers["vary"]
+
+
+async def test_sign_in_counts_as_a_use_and_never_goes_on_to_another_sign_in(
+    database_url: str,
+) -> None:
+    async with dashboard_world(database_url) as world, browser(world) as agent:
+        token_id, marie = await token(world, "default", "Marie")
+        csrf = await agent.csrf("/sign-in")
+        form = {"token": marie, "csrf_token": csrf, "next": "/sign-in/link?code=someone-elses"}
+        answer = await agent.http.post("/sign-in", data=form)
+        assert redirected_to(answer, "/")
+        tokens = await (await resolve(world.container.api_tokens())).list("default")
+        assert [t.last_used_at is not None for t in tokens if t.id == token_id] == [True]

@@ -70,7 +70,10 @@ class PostgresApiTokens:
         return name or None
 
     async def identify(self, token: str) -> TokenIdentity | None:
-        """The live token's business, id and name (what a dashboard session remembers)."""
+        """The live token's business, id and name (what a dashboard session remembers).
+        Signing in with it counts as a use (`tokens list` shows it)."""
+        if await self.business_of(token) is None:
+            return None
         return await self._identity("token_sha256 = $1", token_digest(token))
 
     async def by_id(self, business_id: str, token_id: str) -> TokenIdentity | None:

@@ -172,6 +172,8 @@ def local_path(raw: str | None, default: str = "/") -> str:
     """A place on this site to go back to: a path, never another host."""
     if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
         return default
+    if raw.startswith("/sign-in"):  # never a sign-in (a link's code) after signing in
+        return default
     return raw
 
 
