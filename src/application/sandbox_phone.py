@@ -31,10 +31,13 @@ class PhoneChoice:
 
 @dataclass(frozen=True, slots=True)
 class CartItem:
-    """One line of a catalog order: the product's retailer id and how many."""
+    """One line of a catalog order: the product's retailer id, how many, and the price the
+    customer's catalog showed (WhatsApp sends it; WazyBot prices from its own catalog)."""
 
     product_retailer_id: str
     quantity: int
+    item_price: float
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +72,12 @@ class SandboxPhone(Protocol):
 
     async def send_text(self, customer: PhoneCustomer, text: str) -> None: ...
 
-    async def tap(self, customer: PhoneCustomer, choice: PhoneChoice, *, kind: str) -> None:
-        """Tap a reply button (``kind`` "button") or pick a list row (``kind`` "list")."""
+    async def tap(
+        self, customer: PhoneCustomer, message_id: str, choice: PhoneChoice, *, kind: str
+    ) -> None:
+        """Tap a reply button (``kind`` "button") or pick a list row (``kind`` "list") of the
+        message ``message_id`` (a PhoneMessage's id): the reply quotes that message, as
+        WhatsApp's does."""
         ...
 
     async def send_cart(self, customer: PhoneCustomer, items: list[CartItem]) -> None: ...

@@ -7,9 +7,10 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import structlog
+import uvicorn
 
 from adapters.postgres.embedded import EmbeddedPostgres, StopOutcome
 from application.api_tokens import ApiTokenError
@@ -33,8 +34,15 @@ from entrypoints.container import (
     stop_workers,
 )
 from entrypoints.logging import configure_logging
+from entrypoints.sandbox import Sandbox, sandbox_wanted
 from entrypoints.settings import Role, Settings, SettingsError, describe_variables, load_settings
-from entrypoints.startup import STARTUP_ERRORS, ensure_port_free, report_failure, start_resources
+from entrypoints.startup import (
+    STARTUP_ERRORS,
+    StartupError,
+    ensure_port_free,
+    report_failure,
+    start_resources,
+)
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -167,6 +175,8 @@ def _db_stop(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    if sandbox_wanted(settings):
+        return _serve_sandbox(settings)
     container = Container(settings=settings)
     if settings.role.runs_api:
         return _serve_http(container, settings)
@@ -174,14 +184,8 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-def _serve_http(container: Container, settings: Settings) -> int:
-    import uvicorn
-
-    from entrypoints.http import create_app
-
-    ensure_port_free(settings.host, settings.port)
-    app = create_app(container, run_workers=settings.role.runs_workers)
-    config = uvicorn.Config(
+def _uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -190,6 +194,14 @@ def _serve_http(container: Container, settings: Settings) -> int:
         lifespan="on",
         server_header=False,
     )
+
+
+def _serve_http(container: Container, settings: Settings) -> int:
+    from entrypoints.http import create_app
+
+    ensure_port_free(settings.host, settings.port)
+    config = _uvicorn_config(create_app(container, run_workers=settings.role.runs_workers),
+                             settings)  # fmt: skip
     server = uvicorn.Server(config)
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         # The slow part (database, migrations) runs before the server, so that its failure
@@ -197,6 +209,39 @@ def _serve_http(container: Container, settings: Settings) -> int:
         runner.run(start_resources(container))
         log.info("http.listening", host=settings.host, port=settings.port, role=settings.role.value)
         runner.run(server.serve())
+    return 0 if server.started else 1
+
+
+def _serve_sandbox(settings: Settings) -> int:
+    """The server, its workers and the simulator standing in for Meta, in this one process."""
+    if settings.role is not Role.ALL:
+        raise StartupError(
+            "sandbox mode runs everything in one process: use --role all, or set "
+            "WAZYBOT_SANDBOX=0 to serve the businesses you configured"
+        )
+    if settings.database_url and settings.secret_key is None:
+        raise StartupError(
+            "sandbox mode stores the demo business's access token encrypted: with DATABASE_URL,"
+            " set WAZYBOT_SECRET_KEY too (see .env.example)"
+        )
+    ensure_port_free(settings.host, settings.port)
+    sandbox = Sandbox(settings)
+    loop_factory = _uvicorn_config(None, settings).get_loop_factory()
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(_run_sandbox(sandbox, settings))
+
+
+async def _run_sandbox(sandbox: Sandbox, settings: Settings) -> int:
+    from entrypoints.http import create_app
+
+    async with sandbox.simulator_running() as graph_url:
+        container = Container(settings=sandbox.settings_for(graph_url))
+        server = uvicorn.Server(
+            _uvicorn_config(create_app(container, run_workers=True, sandbox=sandbox), settings)
+        )
+        await start_resources(container)
+        log.info("http.listening", host=settings.host, port=settings.port, mode="sandbox")
+        await server.serve()
     return 0 if server.started else 1
 
 

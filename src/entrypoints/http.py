@@ -26,6 +26,7 @@ from entrypoints.container import (
 from entrypoints.dashboard import DashboardSlot, dashboard_router, template_config
 from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER
 from entrypoints.openapi import documentation_assets, error_responses, openapi_config
+from entrypoints.sandbox import Sandbox, banner
 from entrypoints.webhook import IngestorSlot, WebhookConfig, webhook_handlers
 
 log = structlog.get_logger(__name__)
@@ -88,7 +89,9 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def create_app(container: Container, *, run_workers: bool) -> Litestar:
+def create_app(
+    container: Container, *, run_workers: bool, sandbox: Sandbox | None = None
+) -> Litestar:
     settings = container.settings()
     slot = IngestorSlot()
     api = ApiSlot()
@@ -158,7 +161,11 @@ def create_app(container: Container, *, run_workers: bool) -> Litestar:
         dashboard.access = await resolve(container.dashboard_access())
         if run_workers:
             await start_workers(container)
-        log.info("app.started", workers=run_workers)
+        if sandbox is not None:
+            await sandbox.prepare(container)
+        log.info("app.started", workers=run_workers, sandbox=sandbox is not None)
+        if sandbox is not None:
+            print(banner(settings, None), flush=True)
 
     async def stop(_: Litestar) -> None:
         if run_workers:

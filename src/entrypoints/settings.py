@@ -104,6 +104,7 @@ class Settings:
     auto_replies: bool = True
     assistant_concurrency: int = 16
     assistant_turn_timeout_seconds: float = 90.0
+    sandbox: bool | None = None  # None: on in development without WHATSAPP_ACCESS_TOKEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +351,9 @@ VARIABLES: Final = (
     _Variable("assistant_turn_timeout_seconds", "WAZYBOT_ASSISTANT_TURN_TIMEOUT_SECONDS",
               _lease_seconds,
               "longest wait for the assistant's answer (retries included) before the fallback"),
+    _Variable("sandbox", "WAZYBOT_SANDBOX", _choice(_BOOLEANS),
+              "1: sandbox mode (built-in WhatsApp simulator, demo business); 0: never; unset: on"
+              " in development when WHATSAPP_ACCESS_TOKEN is not set"),
 )  # fmt: skip
 
 

@@ -28,9 +28,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def child_env(extra: Mapping[str, str]) -> dict[str, str]:
+def child_env(extra: Mapping[str, str], unset: tuple[str, ...] = ()) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WAZYBOT_", "DATABASE_URL"))}
+    # A test that wants the sandbox (the built-in simulator and demo business) says so.
+    env["WAZYBOT_SANDBOX"] = "0"
     env.update(extra)
+    for name in unset:
+        env.pop(name, None)
     return env
 
 
@@ -66,14 +70,18 @@ class RunningServer:
 
 @contextmanager
 def serve(
-    env: Mapping[str, str], log_path: Path, *args: str, wait_for_health: bool = True
+    env: Mapping[str, str],
+    log_path: Path,
+    *args: str,
+    wait_for_health: bool = True,
+    unset: tuple[str, ...] = (),
 ) -> Iterator[RunningServer]:
     port = free_port()
     CHILD_CWD.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [*WAZYBOT, "serve", "--port", str(port), *args],
-            cwd=CHILD_CWD, env=child_env(env), stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=CHILD_CWD, env=child_env(env, unset), stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = RunningServer(process, f"http://127.0.0.1:{port}", log_path)
     try:

@@ -259,10 +259,14 @@ class CloudApiSimulator:
         *,
         category: str = "UTILITY",
         status: str = "APPROVED",
+        template_id: str | None = None,
     ) -> Template:
-        return self.state.add_template(
-            Template(name, language, category.upper(), status.upper(), components)
-        )
+        """An approved (or ``status``) template; ``template_id`` keeps Meta's id stable across
+        simulator runs (a new random one otherwise)."""
+        template = Template(name, language, category.upper(), status.upper(), components)
+        if template_id is not None:
+            template.id = template_id
+        return self.state.add_template(template)
 
     def add_media(
         self,

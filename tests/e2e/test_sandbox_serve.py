@@ -1,0 +1,66 @@
+"""`wazybot serve` with no WhatsApp credentials: the sandbox, said plainly, on its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.server import run_cli, serve, wait_for_log
+from tests.support.sandbox_server import SECRET_KEY
+
+BANNER = "WazyBot is running in SANDBOX mode."
+
+
+def test_serve_without_an_access_token_runs_the_sandbox(database_url: str, tmp_path: Path) -> None:
+    # WAZYBOT_SANDBOX unset: no access token in development means the sandbox.
+    env = {"DATABASE_URL": database_url, "WAZYBOT_SECRET_KEY": SECRET_KEY}
+    with serve(env, tmp_path / "server.log", unset=("WAZYBOT_SANDBOX",)) as server:
+        wait_for_log(server, BANNER)
+        assert "not to Meta" in server.logs()
+        assert f"Dashboard:  {server.base_url}/" in server.logs()
+        created = run_cli("tokens", "create", "--business", "sandbox", env=env)
+        assert created.returncode == 0, created.stderr
+        token = created.stdout.splitlines()[0]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def products() -> list[object]:
+            answer = httpx.get(f"{server.base_url}/api/v1/products?limit=50", headers=headers)
+            items: list[object] = answer.json()["items"]
+            return items
+
+        _wait_until(lambda: len(products()) == 21)
+        assert server.stop()
+
+
+def test_the_sandbox_on_a_database_url_needs_a_secret_key(database_url: str) -> None:
+    result = run_cli("serve", env={"DATABASE_URL": database_url, "WAZYBOT_SANDBOX": "1"})
+    assert result.returncode == 1
+    assert "set WAZYBOT_SECRET_KEY too" in result.stderr
+
+
+def test_the_sandbox_refuses_to_run_split_in_roles(database_url: str) -> None:
+    result = run_cli("serve", "--role", "api",
+                     env={"DATABASE_URL": database_url, "WAZYBOT_SANDBOX": "1",
+                          "WAZYBOT_SECRET_KEY": SECRET_KEY})  # fmt: skip
+    assert result.returncode == 1
+    assert "sandbox mode runs everything in one process" in result.stderr
+
+
+def test_production_without_an_access_token_is_no_sandbox(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "WAZYBOT_ENV": "production"}
+    with serve(env, tmp_path / "server.log") as server:
+        wait_for_log(server, "app.started")
+        assert BANNER not in server.logs()
+
+
+def _wait_until(check: object, timeout: float = 20) -> None:
+    import time
+
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not seen in time"
+        time.sleep(0.1)
