@@ -13,7 +13,11 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from entrypoints.dashboard.auth import AUTH_HANDLERS
+from entrypoints.dashboard.errors import ERRORS_HANDLERS
+from entrypoints.dashboard.live import LIVE_HANDLERS
+from entrypoints.dashboard.orders import ORDERS_HANDLERS
 from entrypoints.dashboard.overview import OVERVIEW_HANDLERS
+from entrypoints.dashboard.phone import PHONE_HANDLERS
 from entrypoints.dashboard.slot import DashboardSlot
 from entrypoints.dashboard.web import EXCEPTION_HANDLERS, guard, provide_session
 
@@ -25,6 +29,10 @@ STATIC_DIR: Final = HERE / "static"
 PAGE_HANDLERS: Final[tuple[HTTPRouteHandler, ...]] = (
     *AUTH_HANDLERS,
     *OVERVIEW_HANDLERS,
+    *ORDERS_HANDLERS,
+    *ERRORS_HANDLERS,
+    *LIVE_HANDLERS,
+    *PHONE_HANDLERS,
 )
 
 
