@@ -98,12 +98,16 @@ def live_hub(dsn: str, store: PostgresEventStore, environment_token: str | None)
 
 
 def create_app(
-    container: Container, *, run_workers: bool, sandbox: Sandbox | None = None
+    container: Container,
+    *,
+    run_workers: bool,
+    sandbox: Sandbox | None = None,
+    live_heartbeat_seconds: float = 15.0,
 ) -> Litestar:
     settings = container.settings()
     slot = IngestorSlot()
     api = ApiSlot()
-    dashboard = DashboardSlot()
+    dashboard = DashboardSlot(live_heartbeat_seconds=live_heartbeat_seconds)
 
     @get("/health", sync_to_thread=False, responses=error_responses())
     def health() -> Health:

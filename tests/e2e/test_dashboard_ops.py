@@ -319,11 +319,29 @@ async def test_without_sandbox_there_is_no_phone(database_url: str) -> None:
     })  # fmt: skip
     container = Container(settings=settings)
     await start_resources(container)
-    app = create_app(container, run_workers=False)
+    app = create_app(container, run_workers=False, live_heartbeat_seconds=0.2)
+    pool: Any = await resolve(container.pool())
+
+    async def watchers() -> int:
+        return int(await pool.fetchval(
+            "select count(*) from pg_stat_activity where application_name = $1",
+            "wazybot live updates",
+        ))  # fmt: skip
+
     async with (
         serving_asgi(app, lifespan="on", port=port),
         browser(f"http://127.0.0.1:{port}", ENV_TOKEN) as visitor,
     ):
+        async with live(visitor) as one, live(visitor) as two, live(visitor) as three:
+            await eventually(lambda: len(three.comments) >= 3, "heartbeats on an idle stream")
+            assert await watchers() == 1  # three open pages, one connection
+            assert one.events == two.events == three.events == []
+            assert "keep-alive" in three.comments
+
+        async def stopped() -> bool:
+            return await watchers() == 0
+
+        await eventually(stopped, "the watcher closing when the last page left")
         errors = await visitor.page("/errors")
         assert errors.status_code == 200
         assert "No errors: everything went through." in errors.text
