@@ -13,6 +13,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from entrypoints.dashboard.auth import AUTH_HANDLERS
+from entrypoints.dashboard.conversations import CONVERSATION_HANDLERS
 from entrypoints.dashboard.errors import ERRORS_HANDLERS
 from entrypoints.dashboard.live import LIVE_HANDLERS
 from entrypoints.dashboard.orders import ORDERS_HANDLERS
@@ -29,6 +30,7 @@ STATIC_DIR: Final = HERE / "static"
 PAGE_HANDLERS: Final[tuple[HTTPRouteHandler, ...]] = (
     *AUTH_HANDLERS,
     *OVERVIEW_HANDLERS,
+    *CONVERSATION_HANDLERS,
     *ORDERS_HANDLERS,
     *ERRORS_HANDLERS,
     *LIVE_HANDLERS,
