@@ -112,6 +112,18 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], what: str) -> 
     await SandboxServer("", None, None).eventually(check, what)  # type: ignore[arg-type]
 
 
+async def product_on_the_phone(shop: Browser) -> str:
+    """The id of a product the Phone page offers (once the catalog's read model has it)."""
+    found: list[str] = []
+
+    async def offered() -> bool:
+        found[:] = re.findall(r'name="qty_([^"]+)"', (await shop.page("/phone")).text)
+        return bool(found)
+
+    await eventually(offered, "the demo catalog on the Phone page")
+    return found[0]
+
+
 def text_of(page: httpx.Response) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", page.text))
 
@@ -164,8 +176,7 @@ async def test_the_phone_writes_orders_and_every_change_is_pushed_once_readable(
                 assert "conversations" in shop_live.events
                 assert "metrics" in shop_live.events
 
-                order_form = await shop.page("/phone")
-                product_id = re.findall(r'name="qty_([^"]+)"', order_form.text)[0]
+                product_id = await product_on_the_phone(shop)
                 ordered = await shop.post("/phone/order", phone="33612345678",
                                           name="Camille Martin",
                                           **{f"qty_{product_id}": "2"})  # fmt: skip
@@ -197,8 +208,7 @@ async def test_the_orders_page_in_french_and_english_with_filter_and_bad_input(
         issued = await tokens.create(SANDBOX_BUSINESS_ID, "Shop agent")
         async with browser(server.base_url, issued.token) as shop:
             phone = server.sandbox.phone
-            form = await shop.page("/phone")
-            product_id = re.findall(r'name="qty_([^"]+)"', form.text)[0]
+            product_id = await product_on_the_phone(shop)
             refused = await shop.post("/phone/order", **{f"qty_{product_id}": "1000"})
             assert refused.status_code == 422
             assert "from 1 to 999" in refused.text
