@@ -171,6 +171,8 @@ def create_app(
         dashboard.orders = api.orders
         dashboard.order_queries = api.order_queries
         dashboard.access = await resolve(container.dashboard_access())
+        api.connection_status = await resolve(container.connection_status())
+        dashboard.status = api.connection_status
         dashboard.catalog = api.catalog
         dashboard.live = live_hub(
             await resolve(container.database_url()),
@@ -178,15 +180,16 @@ def create_app(
             container.environment_token(),
         )
         if sandbox is not None:
-            dashboard.phone = sandbox.phone
             dashboard.phone_business_id = SANDBOX_BUSINESS_ID
         if run_workers:
             await start_workers(container)
         if sandbox is not None:
             await sandbox.prepare(container)
+            dashboard.phone = sandbox.phone
         log.info("app.started", workers=run_workers, sandbox=sandbox is not None)
         if sandbox is not None:
-            print(banner(settings, None), flush=True)
+            link = await sandbox.sign_in_path(container, dashboard.ready_access())
+            print(banner(settings, link), flush=True)
 
     async def stop(_: Litestar) -> None:
         if dashboard.live is not None:

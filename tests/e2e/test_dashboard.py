@@ -345,6 +345,8 @@ async def test_every_page_renders_in_english_and_french_with_real_data(
             await world.eventually(received_three)
             overview = await english.page("/")
             assert '<html lang="en">' in overview
+            assert 'id="status-title">Connection</h2>' in overview  # the live status service
+            assert "Live (Meta)" in overview
             for label in ("AI responses", "Response rate", "Average first response",
                           "Delivery rate", "Read rate", "Handoffs to a person", "Orders",
                           "Revenue", "vs the previous period"):  # fmt: skip

@@ -30,7 +30,19 @@ def test_serve_without_an_access_token_runs_the_sandbox(database_url: str, tmp_p
             return items
 
         _wait_until(lambda: len(products()) == 21)
+        link = _sign_in_link(server.logs())
+        with httpx.Client(base_url=server.base_url) as browser:
+            opened = browser.get(link)
+            assert opened.status_code == 303
+            assert opened.headers["location"] == "/"
+            assert browser.get("/").status_code == 200  # the session cookie opens the dashboard
+            assert browser.get(link).status_code == 401  # once only
         assert server.stop()
+
+
+def _sign_in_link(logs: str) -> str:
+    line = next(line for line in logs.splitlines() if line.strip().startswith("Sign in:"))
+    return line.split("Sign in:", 1)[1].strip()
 
 
 def test_the_sandbox_on_a_database_url_needs_a_secret_key(database_url: str) -> None:

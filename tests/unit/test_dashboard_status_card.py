@@ -36,11 +36,13 @@ def overview(**context: object) -> str:
 
 
 def test_the_status_card_shows_the_mode_and_each_check() -> None:
-    page = overview(status=Status("sandbox", True, [Check("webhook", "ok", "<signed>")]))
+    page = overview(
+        status=Status("sandbox", True, [Check("webhook_subscription", "ok", "<signed>")])
+    )
     assert "Connection" in page
     assert "Connected" in page
-    assert "sandbox" in page
-    assert 'class="check-state check-ok">ok</span> webhook: &lt;signed&gt;' in page
+    assert "Sandbox (simulated number)" in page
+    assert 'check-ok">OK</span> Webhook subscription: &lt;signed&gt;' in page
 
 
 def test_no_status_service_no_card() -> None:

@@ -21,20 +21,24 @@ from typing import Any, Final
 import structlog
 
 from adapters.files.catalog_file import parse_catalog
+from adapters.postgres.api_tokens import PostgresApiTokens
 from adapters.postgres.businesses import PostgresBusinessRegistry
 from adapters.whatsapp.simulator import Business as SimulatedNumber
 from adapters.whatsapp.simulator import CloudApiSimulator, running
 from adapters.whatsapp.simulator.phone import SimulatorPhone
 from application.businesses import Business, BusinessChanges
 from application.catalog import CatalogImporter
+from application.dashboard_sessions import DashboardAccess
 from application.gateway import AccessToken
 from application.order_settings import OrderSettingsService
 from application.templates import TemplateService, WabaAccess
 from domain.order_settings import OrderSettingsChanges
 from entrypoints.container import Container, resolve
-from entrypoints.settings import Environment, Secret, Settings
+from entrypoints.settings import Secret, Settings, sandbox_wanted
 
 log = structlog.get_logger(__name__)
+
+__all__ = ["Sandbox", "SandboxSecrets", "banner", "sandbox_wanted"]
 
 SANDBOX_BUSINESS_ID: Final = "sandbox"
 SANDBOX_BUSINESS_NAME: Final = "La Boutique Démo (sandbox)"
@@ -44,15 +48,6 @@ SANDBOX_DISPLAY_NUMBER: Final = "15550100101"
 SANDBOX_AGENT_NAME: Final = "Sandbox agent"
 # Statuses come back as they would from a phone: sent, then delivered, then read.
 STATUS_DELAYS: Final = (0.4, 0.8, 1.5)
-
-
-def sandbox_wanted(settings: Settings) -> bool:
-    """WAZYBOT_SANDBOX when set; otherwise on in development without WHATSAPP_ACCESS_TOKEN."""
-    if settings.sandbox is not None:
-        return settings.sandbox
-    return (
-        settings.whatsapp_access_token is None and settings.environment is Environment.DEVELOPMENT
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +111,21 @@ class Sandbox:
         await self._import_catalog(container)
         await self._sync_templates(container)
         await self._set_order_templates(container)
+
+    async def sign_in_path(self, container: Container, access: DashboardAccess) -> str:
+        """A one-time dashboard sign-in link for the demo business's agent, as a path.
+
+        The agent's API token ("Sandbox agent") is made once and kept: its name is the name
+        on the agent's replies, and revoking it ends the sessions it opened.
+        """
+        tokens: PostgresApiTokens = await resolve(container.api_tokens())
+        kept = [t for t in await tokens.list(SANDBOX_BUSINESS_ID)
+                if t.active and t.name == SANDBOX_AGENT_NAME]  # fmt: skip
+        token_id = kept[0].id if kept else None
+        if token_id is None:
+            token_id = (await tokens.create(SANDBOX_BUSINESS_ID, SANDBOX_AGENT_NAME)).id
+        code = await access.create_sign_in_link(SANDBOX_BUSINESS_ID, token_id)
+        return f"/sign-in/link?code={code}"
 
     async def _store_business(self, container: Container) -> None:
         registry: PostgresBusinessRegistry = await resolve(container.business_registry())
