@@ -8,7 +8,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlencode
 
 import structlog
@@ -77,6 +77,31 @@ async def conversation_list(
     status: str | None = query("status"),
     cursor: str | None = query("cursor"),
 ) -> Template:
+    listing = await _listing(request, session, dashboard, search, status, cursor)
+    return render(request, "conversations.html", statuses=STATUSES, **listing)
+
+
+@get("/conversations/rows", include_in_schema=False)
+async def conversation_rows(
+    request: AnyRequest,
+    session: Session,
+    dashboard: Services,
+    search: str | None = query("search"),
+    status: str | None = query("status"),
+) -> Template:
+    """The newest page of the list alone, re-fetched on the live "conversations" event."""
+    listing = await _listing(request, session, dashboard, search, status, None)
+    return render(request, "_conversation_rows.html", **listing)
+
+
+async def _listing(
+    request: AnyRequest,
+    session: Session,
+    dashboard: Services,
+    search: str | None,
+    status: str | None,
+    cursor: str | None,
+) -> dict[str, Any]:
     lang = language_of(request)
     problem = None
     try:
@@ -97,12 +122,11 @@ async def conversation_list(
         older = "/conversations?" + urlencode(
             {**{k: v for k, v in query.items() if v}, "cursor": page.next_cursor}
         )
-    rows = [(c, formatting.moment(c.last_activity_at, lang)) for c in page.items]
-    return render(
-        request, "conversations.html", rows=rows, statuses=STATUSES,
-        search=filter_.search or "", status=filter_.status or "", older=older,
-        paged=bool(cursor) and problem is None, list_problem=problem,
-    )  # fmt: skip
+    return {
+        "rows": [(c, formatting.moment(c.last_activity_at, lang)) for c in page.items],
+        "search": filter_.search or "", "status": filter_.status or "", "older": older,
+        "paged": bool(cursor) and problem is None, "list_problem": problem,
+    }  # fmt: skip
 
 
 @get("/conversations/{conversation_id:str}", include_in_schema=False)
@@ -113,6 +137,36 @@ async def conversation_page(
     dashboard: Services,
     cursor: str | None = query("cursor"),
 ) -> Template:
+    context = await _conversation(request, conversation_id, session, dashboard, cursor)
+    templates = []
+    if not context["conversation"].service_window_open:
+        found, _ = await dashboard.template_listing().page(
+            session.business_id, status="APPROVED", limit=100
+        )
+        templates = [(t.name, t.language) for t in found]
+    return render(
+        request, "conversation.html", templates=templates, submission=secrets.token_urlsafe(16),
+        **context,
+    )  # fmt: skip
+
+
+@get("/conversations/{conversation_id:str}/live", include_in_schema=False)
+async def conversation_live(
+    request: AnyRequest, conversation_id: FromPath[str], session: Session, dashboard: Services
+) -> Template:
+    """The conversation's changing part (header, actions, newest messages) alone, re-fetched
+    on the live "conversation:<id>" event."""
+    context = await _conversation(request, conversation_id, session, dashboard, None)
+    return render(request, "_conversation_live.html", **context)
+
+
+async def _conversation(
+    request: AnyRequest,
+    conversation_id: str,
+    session: Session,
+    dashboard: Services,
+    cursor: str | None,
+) -> dict[str, Any]:
     lang = language_of(request)
     queries = dashboard.read_models()
     conversation = await queries.conversation(session.business_id, conversation_id)
@@ -128,19 +182,14 @@ async def conversation_page(
     older = None
     if page is not None and page.next_cursor:
         older = f"/conversations/{conversation_id}?" + urlencode({"cursor": page.next_cursor})
-    templates = []
-    if not conversation.service_window_open:
-        found, _ = await dashboard.template_listing().page(
-            session.business_id, status="APPROVED", limit=100
-        )
-        templates = [(t.name, t.language) for t in found]
-    return render(
-        request, "conversation.html", conversation=conversation,
-        timeline=[(m, formatting.moment(m.sent_at, lang)) for m in messages],
-        older=older, templates=templates, submission=secrets.token_urlsafe(16),
-        window_closes=formatting.moment(conversation.service_window_closes_at, lang),
-        last_activity=formatting.moment(conversation.last_activity_at, lang),
-    )  # fmt: skip
+    return {
+        "conversation": conversation,
+        "timeline": [(m, formatting.moment(m.sent_at, lang)) for m in messages],
+        "older": older,
+        "older_page": bool(cursor),
+        "window_closes": formatting.moment(conversation.service_window_closes_at, lang),
+        "last_activity": formatting.moment(conversation.last_activity_at, lang),
+    }
 
 
 def _conversation_path(conversation_id: str) -> str:
@@ -270,4 +319,12 @@ async def hand_back(
     )  # fmt: skip
 
 
-CONVERSATION_HANDLERS: Final = (conversation_list, conversation_page, reply, take_over, hand_back)
+CONVERSATION_HANDLERS: Final = (
+    conversation_list,
+    conversation_rows,
+    conversation_page,
+    conversation_live,
+    reply,
+    take_over,
+    hand_back,
+)

@@ -135,6 +135,28 @@ async def overview(
     dashboard: Services,
     range_: str | None = query("range"),
 ) -> Template:
+    figures = await _figures(request, session, dashboard, range_)
+    status = None
+    if dashboard.status is not None:
+        status = await _connection_status(dashboard.status, session.business_id)
+    return render(request, "overview.html", ranges=RANGES, status=status, **figures)
+
+
+@get("/overview/figures", include_in_schema=False)
+async def overview_figures(
+    request: AnyRequest,
+    session: Session,
+    dashboard: Services,
+    range_: str | None = query("range"),
+) -> Template:
+    """The cards and the chart alone, which the overview re-fetches on the live "metrics"."""
+    figures = await _figures(request, session, dashboard, range_)
+    return render(request, "_overview_figures.html", **figures)
+
+
+async def _figures(
+    request: AnyRequest, session: Session, dashboard: Services, range_: str | None
+) -> dict[str, Any]:
     lang = language_of(request)
     chosen = range_ if range_ in RANGES else "24h"
     window = time_range(chosen, None, None, datetime.now(UTC))
@@ -143,15 +165,12 @@ async def overview(
     series = await queries.timeseries(
         session.business_id, window, "hour" if chosen == "24h" else "day"
     )
-    status = None
-    if dashboard.status is not None:
-        status = await _connection_status(dashboard.status, session.business_id)
-    return render(
-        request, "overview.html",
-        ranges=RANGES, chosen=chosen, cards=metric_cards(lang, comparison),
-        chart=chart_data(lang, series), status=status,
-        points=[(formatting.moment(p.start, lang), p) for p in series.points],
-    )  # fmt: skip
+    return {
+        "chosen": chosen,
+        "cards": metric_cards(lang, comparison),
+        "chart": chart_data(lang, series),
+        "points": [(formatting.moment(p.start, lang), p) for p in series.points],
+    }
 
 
 async def _connection_status(service: ConnectionStatusService, business_id: str) -> Any:
@@ -173,4 +192,4 @@ def _retrieve_outcome(check: asyncio.Future[Any]) -> None:
         log.warning("dashboard.status_check_failed", error=type(check.exception()).__name__)
 
 
-OVERVIEW_HANDLERS: Final = (overview,)
+OVERVIEW_HANDLERS: Final = (overview, overview_figures)
