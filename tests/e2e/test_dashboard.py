@@ -299,6 +299,8 @@ async def test_one_business_never_sees_another_s_conversations(database_url: str
             assert "Ana" not in listed
             assert "Ana" not in await globex.page("/conversations", search=ANA)
             assert (await globex.get(f"/conversations/{default_chat}")).status_code == 404
+            assert (await globex.get(f"/conversations/{default_chat}/live")).status_code == 404
+            assert "Ana" not in await globex.page("/conversations/rows")
             for action in ("take-over", "hand-back", "reply"):
                 refused = await globex.post(
                     f"/conversations/{default_chat}/{action}", {"text": "hi"}
@@ -566,3 +568,33 @@ async def test_sign_in_counts_as_a_use_and_never_goes_on_to_another_sign_in(
         assert redirected_to(answer, "/")
         tokens = await (await resolve(world.container.api_tokens())).list("default")
         assert [t.last_used_at is not None for t in tokens if t.id == token_id] == [True]
+
+
+async def test_the_live_parts_render_alone_as_the_page_shows_them(database_url: str) -> None:
+    async with dashboard_world(database_url) as world, browser(world) as agent:
+        await deliver(world, text_message("Is it in stock?", customer=ANA), "Ana")
+        chat = await world.conversation_of(ANA)
+        assert redirected_to(await agent.sign_in(API_TOKEN), "/")
+
+        rows = await agent.page("/conversations/rows", status="bot")
+        assert 'id="conversation-rows"' in rows
+        assert 'hx-trigger="sse:conversations, sse:refresh"' in rows
+        assert f"/conversations/{chat}" in rows
+        assert "<html" not in rows
+
+        part = await agent.page(f"/conversations/{chat}/live")
+        assert f'hx-trigger="sse:conversation:{chat}, sse:refresh"' in part
+        assert "Is it in stock?" in part
+        assert "<html" not in part
+
+        figures = await agent.page("/overview/figures", range="7d")
+        assert 'id="overview-figures"' in figures
+        assert "range=7d" in figures
+        assert chart_of(figures)["series"]
+        assert "<html" not in figures
+
+        # The page re-fetches its changing part; the reply box being typed in is left alone.
+        page = await agent.page(f"/conversations/{chat}")
+        assert f'hx-get="/conversations/{chat}/live"' in page
+        live_part = page[page.index('id="conversation-live"'):]
+        assert live_part.index("</ol>") < live_part.index('id="reply-title"')
