@@ -10,7 +10,7 @@ import structlog
 from litestar import MediaType, Request, Router, get
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import QueryParameter, SkipValidation
+from litestar.params import FromPath, QueryParameter, SkipValidation
 
 from adapters.postgres.api_tokens import ApiTokenAuthority
 from application.assistant_settings import AssistantSettingsService
@@ -46,6 +46,7 @@ from entrypoints.api_handoff import HANDOFF_HANDLERS
 from entrypoints.api_media import media_router
 from entrypoints.api_messages import MESSAGE_HANDLERS
 from entrypoints.api_orders import ORDER_HANDLERS
+from entrypoints.api_params import BusinessId
 from entrypoints.api_status import STATUS_HANDLERS
 from entrypoints.api_templates import TemplateListing, list_templates
 from entrypoints.errors import ApiError
@@ -229,7 +230,7 @@ def _now() -> datetime:
 
 @get("/conversations", responses=error_responses(400, 401, 503))
 async def list_conversations(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
     status: str | None = STATUS,
     search: str | None = SEARCH,
@@ -243,8 +244,8 @@ async def list_conversations(
 
 @get("/conversations/{conversation_id:str}", responses=error_responses(400, 401, 404, 503))
 async def get_conversation(
-    conversation_id: str,
-    business_id: str,
+    conversation_id: FromPath[str],
+    business_id: BusinessId,
     read_models: Queries,
 ) -> ConversationView:
     """One conversation of this business."""
@@ -259,8 +260,8 @@ async def get_conversation(
     responses=error_responses(400, 401, 404, 503),
 )
 async def list_messages(
-    conversation_id: str,
-    business_id: str,
+    conversation_id: FromPath[str],
+    business_id: BusinessId,
     read_models: Queries,
     limit: str | None = LIMIT,
     cursor: str | None = CURSOR,
@@ -279,7 +280,7 @@ def _no_such_conversation() -> ApiError:
 
 @get("/metrics", responses=error_responses(400, 401, 503))
 async def get_metrics(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
     range_: str | None = RANGE,
     start: str | None = FROM,
@@ -292,7 +293,7 @@ async def get_metrics(
 
 @get("/metrics/timeseries", responses=error_responses(400, 401, 503))
 async def get_timeseries(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
     range_: str | None = RANGE,
     start: str | None = FROM,
@@ -308,7 +309,7 @@ async def get_timeseries(
 
 @get("/errors", media_type=MediaType.JSON, responses=error_responses(400, 401, 503))
 async def list_errors(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
     limit: str | None = LIMIT,
     cursor: str | None = CURSOR,

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final
 
 from litestar import get
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter, SkipValidation
+from litestar.params import FromPath, QueryParameter, SkipValidation
 
 from application.catalog import CatalogProduct, CatalogQueries
 from application.read_models import (
@@ -22,6 +22,7 @@ from application.read_models import (
 )
 from domain.catalog import MAX_ID_LENGTH
 from domain.money import Language, format_amount
+from entrypoints.api_params import BusinessId
 from entrypoints.errors import ApiError
 from entrypoints.openapi import error_responses
 
@@ -86,7 +87,7 @@ def price_language(raw: str | None) -> Language:
 
 @get("/products", responses=error_responses(400, 401, 503))
 async def list_products(
-    business_id: str,
+    business_id: BusinessId,
     catalog: Catalog,
     search: str | None = SEARCH,
     limit: str | None = LIMIT,
@@ -102,8 +103,8 @@ async def list_products(
 
 @get("/products/{product_id:str}", responses=error_responses(400, 401, 404, 503))
 async def get_product(
-    product_id: str,
-    business_id: str,
+    product_id: FromPath[str],
+    business_id: BusinessId,
     catalog: Catalog,
     language: str | None = LANGUAGE,
 ) -> ProductView:

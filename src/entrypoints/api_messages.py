@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter, SkipValidation
+from litestar.params import FromPath, JSONBody, QueryParameter, SkipValidation
 
 from application.read_models import (
     OutboxPage,
@@ -44,6 +44,7 @@ from domain.outbound import (
     TextMessage,
 )
 from domain.outbox import parse_message_id
+from entrypoints.api_params import BusinessId
 from entrypoints.errors import ApiError, request_id_of
 from entrypoints.idempotency import checked_key, key_header, request_fingerprint
 from entrypoints.openapi import error_responses
@@ -288,10 +289,10 @@ KEY_HEADER: Final[Any] = key_header("queues nothing new")
     responses=error_responses(400, 401, 404, 409, 422, 503),
 )
 async def send_message(
-    conversation_id: str,
-    business_id: str,
+    conversation_id: FromPath[str],
+    business_id: BusinessId,
     sending: Sending,
-    data: SendMessageRequest,
+    data: JSONBody[SendMessageRequest],
     request: Request[Any, Any, Any],
     idempotency: str | None = KEY_HEADER,
 ) -> MessageQueued:
@@ -328,7 +329,7 @@ CURSOR: Final[Any] = QueryParameter(
 
 @get("/outbox", responses=error_responses(400, 401, 503))
 async def list_outbox(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
     status: str | None = STATUS,
     limit: str | None = LIMIT,
@@ -344,7 +345,10 @@ async def list_outbox(
     responses=error_responses(400, 401, 404, 409, 503),
 )
 async def retry_message(
-    message_id: str, business_id: str, retries: Retries, request: Request[Any, Any, Any]
+    message_id: FromPath[str],
+    business_id: BusinessId,
+    retries: Retries,
+    request: Request[Any, Any, Any],
 ) -> MessageQueued:
     """Send a failed message (a dead letter or a permanent failure) again."""
     outcome = await retries.request_retry(

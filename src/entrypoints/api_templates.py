@@ -19,6 +19,7 @@ from application.read_models import (
     page_size,
 )
 from application.templates import StoredTemplate
+from entrypoints.api_params import BusinessId
 from entrypoints.openapi import error_responses
 
 STATUSES: Final = ("APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED", "IN_APPEAL",
@@ -111,7 +112,7 @@ def template_language(raw: str | None) -> str | None:
 
 @get("/templates", responses=error_responses(400, 401, 503))
 async def list_templates(
-    business_id: str,
+    business_id: BusinessId,
     template_listing: Templates,
     status: str | None = STATUS,
     language: str | None = LANGUAGE,
