@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import structlog
 from litestar import MediaType, Request, Router, get
@@ -199,7 +199,7 @@ def _tagged(tag: str, *handlers: HTTPRouteHandler) -> Router:
 
 
 def _query(name: str, description: str) -> Any:
-    return QueryParameter(name=name, default=None, description=description)
+    return QueryParameter(name=name, description=description)
 
 
 LIMIT: Final = _query(
@@ -232,10 +232,10 @@ def _now() -> datetime:
 async def list_conversations(
     business_id: BusinessId,
     read_models: Queries,
-    status: str | None = STATUS,
-    search: str | None = SEARCH,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    status: Annotated[str | None, STATUS] = None,
+    search: Annotated[str | None, SEARCH] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> ConversationPage:
     """Conversations, newest activity first; filter by status, search by name or number."""
     filter_ = ConversationFilter(conversation_status(status), search_text(search))
@@ -263,8 +263,8 @@ async def list_messages(
     conversation_id: FromPath[str],
     business_id: BusinessId,
     read_models: Queries,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> MessagePage:
     """A conversation's timeline, newest first; follow next_cursor for older messages."""
     size = page_size(limit)
@@ -282,9 +282,9 @@ def _no_such_conversation() -> ApiError:
 async def get_metrics(
     business_id: BusinessId,
     read_models: Queries,
-    range_: str | None = RANGE,
-    start: str | None = FROM,
-    end: str | None = TO,
+    range_: Annotated[str | None, RANGE] = None,
+    start: Annotated[str | None, FROM] = None,
+    end: Annotated[str | None, TO] = None,
 ) -> MetricsComparison:
     """Figures over a range (24h, 7d, 30d or from/to) and over the equal range before it."""
     window = time_range(range_, start, end, _now())
@@ -295,10 +295,10 @@ async def get_metrics(
 async def get_timeseries(
     business_id: BusinessId,
     read_models: Queries,
-    range_: str | None = RANGE,
-    start: str | None = FROM,
-    end: str | None = TO,
-    bucket: str | None = BUCKET,
+    range_: Annotated[str | None, RANGE] = None,
+    start: Annotated[str | None, FROM] = None,
+    end: Annotated[str | None, TO] = None,
+    bucket: Annotated[str | None, BUCKET] = None,
 ) -> Timeseries:
     """The same figures per hour or per day (24-hour periods from the range's start)."""
     window = time_range(range_, start, end, _now())
@@ -311,8 +311,8 @@ async def get_timeseries(
 async def list_errors(
     business_id: BusinessId,
     read_models: Queries,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> ErrorPage:
     """Failed sends and webhook problems, newest first."""
     return await read_models.errors(business_id, page_size(limit), cursor)

@@ -59,7 +59,7 @@ class ProductPage(View, frozen=True):
 
 
 def _query(name: str, description: str) -> Any:
-    return QueryParameter(name=name, default=None, description=description)
+    return QueryParameter(name=name, description=description)
 
 
 SEARCH: Final = _query(
@@ -89,10 +89,10 @@ def price_language(raw: str | None) -> Language:
 async def list_products(
     business_id: BusinessId,
     catalog: Catalog,
-    search: str | None = SEARCH,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
-    language: str | None = LANGUAGE,
+    search: Annotated[str | None, SEARCH] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
+    language: Annotated[str | None, LANGUAGE] = None,
 ) -> ProductPage:
     """The business's products by name, or the ones a customer's words find, best first."""
     words = search_text(search)
@@ -106,7 +106,7 @@ async def get_product(
     product_id: FromPath[str],
     business_id: BusinessId,
     catalog: Catalog,
-    language: str | None = LANGUAGE,
+    language: Annotated[str | None, LANGUAGE] = None,
 ) -> ProductView:
     """One product of this business's catalog."""
     chosen = price_language(language)

@@ -70,7 +70,7 @@ async def escalate_conversation(
     agent_name: AgentName,
     request: Request[Any, Any, Any],
     data: JSONBody[EscalateRequest | None] = None,
-    idempotency: str | None = KEY_HEADER,
+    idempotency: Annotated[str | None, KEY_HEADER] = None,
 ) -> ConversationView:
     """A person takes the conversation over: the assistant stays silent there and the team is
     notified. Refused with 409 when it is escalated already."""
@@ -92,7 +92,7 @@ async def resolve_conversation(
     read_models: Queries,
     agent_name: AgentName,
     request: Request[Any, Any, Any],
-    idempotency: str | None = KEY_HEADER,
+    idempotency: Annotated[str | None, KEY_HEADER] = None,
 ) -> ConversationView:
     """Give the conversation back to the assistant. Refused with 409 when it is not
     escalated."""
@@ -116,7 +116,7 @@ async def mark_conversation_read(
     read_models: Queries,
     agent_name: AgentName,
     request: Request[Any, Any, Any],
-    idempotency: str | None = KEY_HEADER,
+    idempotency: Annotated[str | None, KEY_HEADER] = None,
 ) -> ConversationView:
     """Set the conversation's unread count to zero (again and again: nothing more is
     recorded until a new message arrives)."""

@@ -294,7 +294,7 @@ async def send_message(
     sending: Sending,
     data: JSONBody[SendMessageRequest],
     request: Request[Any, Any, Any],
-    idempotency: str | None = KEY_HEADER,
+    idempotency: Annotated[str | None, KEY_HEADER] = None,
 ) -> MessageQueued:
     """Queue a message for the conversation; the timeline shows it from now on."""
     service = sending
@@ -316,14 +316,13 @@ async def send_message(
 
 STATUS: Final[Any] = QueryParameter(
     name="status",
-    default=None,
     description="queued (waiting or being sent), retrying or failed; default: all of them.",
 )
 LIMIT: Final[Any] = QueryParameter(
-    name="limit", default=None, description="Items per page: 1 to 200 (default 50)."
+    name="limit", description="Items per page: 1 to 200 (default 50)."
 )
 CURSOR: Final[Any] = QueryParameter(
-    name="cursor", default=None, description="The next_cursor of the previous page."
+    name="cursor", description="The next_cursor of the previous page."
 )
 
 
@@ -331,9 +330,9 @@ CURSOR: Final[Any] = QueryParameter(
 async def list_outbox(
     business_id: BusinessId,
     read_models: Queries,
-    status: str | None = STATUS,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    status: Annotated[str | None, STATUS] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> OutboxPage:
     """Messages waiting to be sent, being retried, or failed; newest queued first."""
     return await read_models.outbox(business_id, outbox_statuses(status), page_size(limit), cursor)

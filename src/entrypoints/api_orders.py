@@ -49,14 +49,13 @@ class StatusRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 ORDER_KEY_HEADER: Final[Any] = key_header("changes nothing and tells the customer nothing new")
 STATUS: Final[Any] = QueryParameter(
     name="status",
-    default=None,
     description="Only orders in this status: pending, confirmed, cancelled, shipped, delivered.",
 )
 LIMIT: Final[Any] = QueryParameter(
-    name="limit", default=None, description="Items per page: 1 to 200 (default 50)."
+    name="limit", description="Items per page: 1 to 200 (default 50)."
 )
 CURSOR: Final[Any] = QueryParameter(
-    name="cursor", default=None, description="The next_cursor of the previous page."
+    name="cursor", description="The next_cursor of the previous page."
 )
 
 
@@ -64,9 +63,9 @@ CURSOR: Final[Any] = QueryParameter(
 async def list_orders(
     business_id: BusinessId,
     order_queries: Orders,
-    status: str | None = STATUS,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    status: Annotated[str | None, STATUS] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> OrderPage:
     """The business's orders, newest placed first."""
     return await order_queries.orders(business_id, order_status(status), page_size(limit), cursor)
@@ -103,7 +102,7 @@ async def change_order_status(
     orders: Desk,
     data: JSONBody[StatusRequest],
     request: Request[Any, Any, Any],
-    idempotency: str | None = ORDER_KEY_HEADER,
+    idempotency: Annotated[str | None, ORDER_KEY_HEADER] = None,
 ) -> OrderStatusChange:
     """Mark the order shipped, delivered or cancelled, and tell the customer (a text inside
     the 24-hour window, the business's order status template outside it)."""

@@ -82,7 +82,7 @@ class TemplatePage(View, frozen=True):
 
 
 def _query(name: str, description: str) -> Any:
-    return QueryParameter(name=name, default=None, description=description)
+    return QueryParameter(name=name, description=description)
 
 
 STATUS: Final = _query("status", "Only templates in this status (APPROVED, PENDING, ...).")
@@ -114,10 +114,10 @@ def template_language(raw: str | None) -> str | None:
 async def list_templates(
     business_id: BusinessId,
     template_listing: Templates,
-    status: str | None = STATUS,
-    language: str | None = LANGUAGE,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    status: Annotated[str | None, STATUS] = None,
+    language: Annotated[str | None, LANGUAGE] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> TemplatePage:
     """The business's message templates by name then language; filter by status or language."""
     items, next_cursor = await template_listing.page(
