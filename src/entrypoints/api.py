@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import structlog
 from litestar import MediaType, Request, Router, get
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import QueryParameter, SkipValidation
+from litestar.params import FromPath, QueryParameter, SkipValidation
 
 from adapters.postgres.api_tokens import ApiTokenAuthority
 from application.assistant_settings import AssistantSettingsService
@@ -46,6 +46,7 @@ from entrypoints.api_handoff import HANDOFF_HANDLERS
 from entrypoints.api_media import media_router
 from entrypoints.api_messages import MESSAGE_HANDLERS
 from entrypoints.api_orders import ORDER_HANDLERS
+from entrypoints.api_params import BusinessId
 from entrypoints.api_status import STATUS_HANDLERS
 from entrypoints.api_templates import TemplateListing, list_templates
 from entrypoints.errors import ApiError
@@ -198,7 +199,7 @@ def _tagged(tag: str, *handlers: HTTPRouteHandler) -> Router:
 
 
 def _query(name: str, description: str) -> Any:
-    return QueryParameter(name=name, default=None, description=description)
+    return QueryParameter(name=name, description=description)
 
 
 LIMIT: Final = _query(
@@ -229,12 +230,12 @@ def _now() -> datetime:
 
 @get("/conversations", responses=error_responses(400, 401, 503))
 async def list_conversations(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
-    status: str | None = STATUS,
-    search: str | None = SEARCH,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    status: Annotated[str | None, STATUS] = None,
+    search: Annotated[str | None, SEARCH] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> ConversationPage:
     """Conversations, newest activity first; filter by status, search by name or number."""
     filter_ = ConversationFilter(conversation_status(status), search_text(search))
@@ -243,8 +244,8 @@ async def list_conversations(
 
 @get("/conversations/{conversation_id:str}", responses=error_responses(400, 401, 404, 503))
 async def get_conversation(
-    conversation_id: str,
-    business_id: str,
+    conversation_id: FromPath[str],
+    business_id: BusinessId,
     read_models: Queries,
 ) -> ConversationView:
     """One conversation of this business."""
@@ -259,11 +260,11 @@ async def get_conversation(
     responses=error_responses(400, 401, 404, 503),
 )
 async def list_messages(
-    conversation_id: str,
-    business_id: str,
+    conversation_id: FromPath[str],
+    business_id: BusinessId,
     read_models: Queries,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> MessagePage:
     """A conversation's timeline, newest first; follow next_cursor for older messages."""
     size = page_size(limit)
@@ -279,11 +280,11 @@ def _no_such_conversation() -> ApiError:
 
 @get("/metrics", responses=error_responses(400, 401, 503))
 async def get_metrics(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
-    range_: str | None = RANGE,
-    start: str | None = FROM,
-    end: str | None = TO,
+    range_: Annotated[str | None, RANGE] = None,
+    start: Annotated[str | None, FROM] = None,
+    end: Annotated[str | None, TO] = None,
 ) -> MetricsComparison:
     """Figures over a range (24h, 7d, 30d or from/to) and over the equal range before it."""
     window = time_range(range_, start, end, _now())
@@ -292,12 +293,12 @@ async def get_metrics(
 
 @get("/metrics/timeseries", responses=error_responses(400, 401, 503))
 async def get_timeseries(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
-    range_: str | None = RANGE,
-    start: str | None = FROM,
-    end: str | None = TO,
-    bucket: str | None = BUCKET,
+    range_: Annotated[str | None, RANGE] = None,
+    start: Annotated[str | None, FROM] = None,
+    end: Annotated[str | None, TO] = None,
+    bucket: Annotated[str | None, BUCKET] = None,
 ) -> Timeseries:
     """The same figures per hour or per day (24-hour periods from the range's start)."""
     window = time_range(range_, start, end, _now())
@@ -308,10 +309,10 @@ async def get_timeseries(
 
 @get("/errors", media_type=MediaType.JSON, responses=error_responses(400, 401, 503))
 async def list_errors(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> ErrorPage:
     """Failed sends and webhook problems, newest first."""
     return await read_models.errors(business_id, page_size(limit), cursor)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from litestar import get, patch
 from litestar.di import NamedDependency
-from litestar.params import SkipValidation
+from litestar.params import JSONBody, SkipValidation
 
 from application.assistant_settings import (
     AssistantSettingsService,
@@ -28,6 +28,7 @@ from domain.assistant_settings import (
     AssistantSettingsError,
     SettingsChanges,
 )
+from entrypoints.api_params import BusinessId
 from entrypoints.errors import ApiError
 from entrypoints.openapi import error_responses
 
@@ -139,7 +140,7 @@ def requested_changes(patch: AssistantSettingsPatch) -> SettingsChanges:
 
 @get("/assistant", responses=error_responses(401, 503))
 async def get_assistant_settings(
-    business_id: str, assistant_settings: Settings
+    business_id: BusinessId, assistant_settings: Settings
 ) -> AssistantSettingsView:
     """The assistant settings of this business (the defaults until one is changed)."""
     return settings_view(await assistant_settings.current(business_id))
@@ -147,7 +148,9 @@ async def get_assistant_settings(
 
 @patch("/assistant", responses=error_responses(400, 401, 503))
 async def change_assistant_settings(
-    business_id: str, assistant_settings: Settings, data: AssistantSettingsPatch
+    business_id: BusinessId,
+    assistant_settings: Settings,
+    data: JSONBody[AssistantSettingsPatch],
 ) -> AssistantSettingsView:
     """Change some assistant settings; the answer is the whole new value.
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final
 
 from litestar import get
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter, SkipValidation
+from litestar.params import FromPath, QueryParameter, SkipValidation
 
 from application.catalog import CatalogProduct, CatalogQueries
 from application.read_models import (
@@ -22,6 +22,7 @@ from application.read_models import (
 )
 from domain.catalog import MAX_ID_LENGTH
 from domain.money import Language, format_amount
+from entrypoints.api_params import BusinessId
 from entrypoints.errors import ApiError
 from entrypoints.openapi import error_responses
 
@@ -58,7 +59,7 @@ class ProductPage(View, frozen=True):
 
 
 def _query(name: str, description: str) -> Any:
-    return QueryParameter(name=name, default=None, description=description)
+    return QueryParameter(name=name, description=description)
 
 
 SEARCH: Final = _query(
@@ -86,12 +87,12 @@ def price_language(raw: str | None) -> Language:
 
 @get("/products", responses=error_responses(400, 401, 503))
 async def list_products(
-    business_id: str,
+    business_id: BusinessId,
     catalog: Catalog,
-    search: str | None = SEARCH,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
-    language: str | None = LANGUAGE,
+    search: Annotated[str | None, SEARCH] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
+    language: Annotated[str | None, LANGUAGE] = None,
 ) -> ProductPage:
     """The business's products by name, or the ones a customer's words find, best first."""
     words = search_text(search)
@@ -102,10 +103,10 @@ async def list_products(
 
 @get("/products/{product_id:str}", responses=error_responses(400, 401, 404, 503))
 async def get_product(
-    product_id: str,
-    business_id: str,
+    product_id: FromPath[str],
+    business_id: BusinessId,
     catalog: Catalog,
-    language: str | None = LANGUAGE,
+    language: Annotated[str | None, LANGUAGE] = None,
 ) -> ProductView:
     """One product of this business's catalog."""
     chosen = price_language(language)

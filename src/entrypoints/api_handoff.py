@@ -9,7 +9,7 @@ from typing import Annotated, Any, Final
 import msgspec
 from litestar import Request, post
 from litestar.di import NamedDependency
-from litestar.params import SkipValidation
+from litestar.params import FromPath, JSONBody, SkipValidation
 
 from application.handoff import (
     ConversationHandoff,
@@ -21,6 +21,7 @@ from application.handoff import (
     Replayed,
 )
 from application.read_models import ConversationView, ReadModelQueries, doc
+from entrypoints.api_params import BusinessId
 from entrypoints.errors import ApiError, request_id_of
 from entrypoints.idempotency import checked_key, key_header, request_fingerprint
 from entrypoints.openapi import error_responses
@@ -62,14 +63,14 @@ Command = Callable[[HandoffKey | None], Awaitable[HandoffState | Replayed]]
 
 @post("/conversations/{conversation_id:str}/escalate", status_code=200, responses=_RESPONSES)
 async def escalate_conversation(
-    conversation_id: str,
-    business_id: str,
+    conversation_id: FromPath[str],
+    business_id: BusinessId,
     handoff: Handoff,
     read_models: Queries,
     agent_name: AgentName,
     request: Request[Any, Any, Any],
-    data: EscalateRequest | None = None,
-    idempotency: str | None = KEY_HEADER,
+    data: JSONBody[EscalateRequest | None] = None,
+    idempotency: Annotated[str | None, KEY_HEADER] = None,
 ) -> ConversationView:
     """A person takes the conversation over: the assistant stays silent there and the team is
     notified. Refused with 409 when it is escalated already."""
@@ -85,13 +86,13 @@ async def escalate_conversation(
 
 @post("/conversations/{conversation_id:str}/resolve", status_code=200, responses=_RESPONSES)
 async def resolve_conversation(
-    conversation_id: str,
-    business_id: str,
+    conversation_id: FromPath[str],
+    business_id: BusinessId,
     handoff: Handoff,
     read_models: Queries,
     agent_name: AgentName,
     request: Request[Any, Any, Any],
-    idempotency: str | None = KEY_HEADER,
+    idempotency: Annotated[str | None, KEY_HEADER] = None,
 ) -> ConversationView:
     """Give the conversation back to the assistant. Refused with 409 when it is not
     escalated."""
@@ -109,13 +110,13 @@ async def resolve_conversation(
     responses=error_responses(400, 401, 404, 422, 503),
 )
 async def mark_conversation_read(
-    conversation_id: str,
-    business_id: str,
+    conversation_id: FromPath[str],
+    business_id: BusinessId,
     handoff: Handoff,
     read_models: Queries,
     agent_name: AgentName,
     request: Request[Any, Any, Any],
-    idempotency: str | None = KEY_HEADER,
+    idempotency: Annotated[str | None, KEY_HEADER] = None,
 ) -> ConversationView:
     """Set the conversation's unread count to zero (again and again: nothing more is
     recorded until a new message arrives)."""

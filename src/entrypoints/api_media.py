@@ -21,7 +21,7 @@ from litestar.openapi.spec import (
     RequestBody,
     Schema,
 )
-from litestar.params import SkipValidation
+from litestar.params import FromPath, SkipValidation
 from litestar.response import Stream
 
 from application.media import (
@@ -36,6 +36,7 @@ from application.media import (
 )
 from application.read_models import doc
 from domain.media import LARGEST_UPLOAD, MediaRefusedError
+from entrypoints.api_params import BusinessId
 from entrypoints.errors import ApiError
 from entrypoints.openapi import error_responses
 
@@ -104,7 +105,7 @@ def media_router(media_service: Callable[[], MediaService]) -> Router:
     responses=error_responses(400, 401, 413, 415, 502, 503),
 )
 async def upload_media(
-    request: Request[Any, Any, Any], business_id: str, media: Media
+    request: Request[Any, Any, Any], business_id: BusinessId, media: Media
 ) -> MediaUploaded:
     """Upload one file (multipart/form-data, field `file`) to WhatsApp for this business.
 
@@ -156,7 +157,7 @@ async def _upload_the_file(media: MediaService, business_id: str, form: Any) -> 
         ),
     },
 )  # fmt: skip
-async def download_media(media_id: str, business_id: str, media: Media) -> Stream:
+async def download_media(media_id: FromPath[str], business_id: BusinessId, media: Media) -> Stream:
     """Download a file received in one of this business's conversations, streamed from Meta.
 
     Files larger than WAZYBOT_MEDIA_MAX_BYTES are refused (502 `media_too_large`); when

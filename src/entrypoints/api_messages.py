@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter, SkipValidation
+from litestar.params import FromPath, JSONBody, QueryParameter, SkipValidation
 
 from application.read_models import (
     OutboxPage,
@@ -44,6 +44,7 @@ from domain.outbound import (
     TextMessage,
 )
 from domain.outbox import parse_message_id
+from entrypoints.api_params import BusinessId
 from entrypoints.errors import ApiError, request_id_of
 from entrypoints.idempotency import checked_key, key_header, request_fingerprint
 from entrypoints.openapi import error_responses
@@ -288,12 +289,12 @@ KEY_HEADER: Final[Any] = key_header("queues nothing new")
     responses=error_responses(400, 401, 404, 409, 422, 503),
 )
 async def send_message(
-    conversation_id: str,
-    business_id: str,
+    conversation_id: FromPath[str],
+    business_id: BusinessId,
     sending: Sending,
-    data: SendMessageRequest,
+    data: JSONBody[SendMessageRequest],
     request: Request[Any, Any, Any],
-    idempotency: str | None = KEY_HEADER,
+    idempotency: Annotated[str | None, KEY_HEADER] = None,
 ) -> MessageQueued:
     """Queue a message for the conversation; the timeline shows it from now on."""
     service = sending
@@ -315,24 +316,23 @@ async def send_message(
 
 STATUS: Final[Any] = QueryParameter(
     name="status",
-    default=None,
     description="queued (waiting or being sent), retrying or failed; default: all of them.",
 )
 LIMIT: Final[Any] = QueryParameter(
-    name="limit", default=None, description="Items per page: 1 to 200 (default 50)."
+    name="limit", description="Items per page: 1 to 200 (default 50)."
 )
 CURSOR: Final[Any] = QueryParameter(
-    name="cursor", default=None, description="The next_cursor of the previous page."
+    name="cursor", description="The next_cursor of the previous page."
 )
 
 
 @get("/outbox", responses=error_responses(400, 401, 503))
 async def list_outbox(
-    business_id: str,
+    business_id: BusinessId,
     read_models: Queries,
-    status: str | None = STATUS,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    status: Annotated[str | None, STATUS] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> OutboxPage:
     """Messages waiting to be sent, being retried, or failed; newest queued first."""
     return await read_models.outbox(business_id, outbox_statuses(status), page_size(limit), cursor)
@@ -344,7 +344,10 @@ async def list_outbox(
     responses=error_responses(400, 401, 404, 409, 503),
 )
 async def retry_message(
-    message_id: str, business_id: str, retries: Retries, request: Request[Any, Any, Any]
+    message_id: FromPath[str],
+    business_id: BusinessId,
+    retries: Retries,
+    request: Request[Any, Any, Any],
 ) -> MessageQueued:
     """Send a failed message (a dead letter or a permanent failure) again."""
     outcome = await retries.request_retry(

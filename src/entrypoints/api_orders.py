@@ -8,7 +8,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter, SkipValidation
+from litestar.params import FromPath, JSONBody, QueryParameter, SkipValidation
 
 from application.order_views import (
     OrderPage,
@@ -27,6 +27,7 @@ from application.orders import (
 )
 from application.read_models import doc, page_size
 from domain.orders import is_order_id
+from entrypoints.api_params import BusinessId
 from entrypoints.errors import ApiError, request_id_of
 from entrypoints.idempotency import checked_key, key_header
 from entrypoints.openapi import error_responses
@@ -48,31 +49,32 @@ class StatusRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 ORDER_KEY_HEADER: Final[Any] = key_header("changes nothing and tells the customer nothing new")
 STATUS: Final[Any] = QueryParameter(
     name="status",
-    default=None,
     description="Only orders in this status: pending, confirmed, cancelled, shipped, delivered.",
 )
 LIMIT: Final[Any] = QueryParameter(
-    name="limit", default=None, description="Items per page: 1 to 200 (default 50)."
+    name="limit", description="Items per page: 1 to 200 (default 50)."
 )
 CURSOR: Final[Any] = QueryParameter(
-    name="cursor", default=None, description="The next_cursor of the previous page."
+    name="cursor", description="The next_cursor of the previous page."
 )
 
 
 @get("/orders", responses=error_responses(400, 401, 503))
 async def list_orders(
-    business_id: str,
+    business_id: BusinessId,
     order_queries: Orders,
-    status: str | None = STATUS,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    status: Annotated[str | None, STATUS] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> OrderPage:
     """The business's orders, newest placed first."""
     return await order_queries.orders(business_id, order_status(status), page_size(limit), cursor)
 
 
 @get("/orders/{order_id:str}", responses=error_responses(400, 401, 404, 503))
-async def get_order(order_id: str, business_id: str, order_queries: Orders) -> OrderView:
+async def get_order(
+    order_id: FromPath[str], business_id: BusinessId, order_queries: Orders
+) -> OrderView:
     """One order: its items and total as priced when placed, and its status."""
     if not is_order_id(order_id):
         raise ApiError("not_found", _NOT_FOUND)
@@ -95,12 +97,12 @@ _REFUSALS: Final = {
     responses=error_responses(400, 401, 404, 409, 422, 503),
 )
 async def change_order_status(
-    order_id: str,
-    business_id: str,
+    order_id: FromPath[str],
+    business_id: BusinessId,
     orders: Desk,
-    data: StatusRequest,
+    data: JSONBody[StatusRequest],
     request: Request[Any, Any, Any],
-    idempotency: str | None = ORDER_KEY_HEADER,
+    idempotency: Annotated[str | None, ORDER_KEY_HEADER] = None,
 ) -> OrderStatusChange:
     """Mark the order shipped, delivered or cancelled, and tell the customer (a text inside
     the 24-hour window, the business's order status template outside it)."""

@@ -13,6 +13,7 @@ from application.connection_status import (
     ConnectionStatusService,
     UnknownBusinessError,
 )
+from entrypoints.api_params import BusinessId
 from entrypoints.errors import ApiError
 from entrypoints.openapi import error_responses
 
@@ -20,7 +21,7 @@ Status = NamedDependency[SkipValidation[ConnectionStatusService]]
 
 
 @get("/status", responses=error_responses(401, 404, 503))
-async def get_status(business_id: str, connection_status: Status) -> ConnectionStatus:
+async def get_status(business_id: BusinessId, connection_status: Status) -> ConnectionStatus:
     """The business's WhatsApp connection: Meta accepts its access token, knows its phone
     numbers, and an app receives its account's webhooks; each check says what to fix.
     Results are reused for up to 30 s (5 s when something is wrong). The answer is 200

@@ -19,6 +19,7 @@ from application.read_models import (
     page_size,
 )
 from application.templates import StoredTemplate
+from entrypoints.api_params import BusinessId
 from entrypoints.openapi import error_responses
 
 STATUSES: Final = ("APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED", "IN_APPEAL",
@@ -81,7 +82,7 @@ class TemplatePage(View, frozen=True):
 
 
 def _query(name: str, description: str) -> Any:
-    return QueryParameter(name=name, default=None, description=description)
+    return QueryParameter(name=name, description=description)
 
 
 STATUS: Final = _query("status", "Only templates in this status (APPROVED, PENDING, ...).")
@@ -111,12 +112,12 @@ def template_language(raw: str | None) -> str | None:
 
 @get("/templates", responses=error_responses(400, 401, 503))
 async def list_templates(
-    business_id: str,
+    business_id: BusinessId,
     template_listing: Templates,
-    status: str | None = STATUS,
-    language: str | None = LANGUAGE,
-    limit: str | None = LIMIT,
-    cursor: str | None = CURSOR,
+    status: Annotated[str | None, STATUS] = None,
+    language: Annotated[str | None, LANGUAGE] = None,
+    limit: Annotated[str | None, LIMIT] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> TemplatePage:
     """The business's message templates by name then language; filter by status or language."""
     items, next_cursor = await template_listing.page(

@@ -16,10 +16,10 @@ _KEY_SHAPE: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def key_header(repeat: str) -> Any:
-    """The header's parameter; ``repeat`` says what a repeated request does not do again."""
+    """The header's marker, for ``Annotated[str | None, key_header(...)] = None``; ``repeat``
+    says what a repeated request does not do again."""
     return HeaderParameter(
         name=IDEMPOTENCY_HEADER,
-        default=None,
         description="Any unique string (at most 255 characters): the same key with the same "
         f"request returns the first answer again for 24 hours and {repeat}; the same key with "
         "another request is refused (422 idempotency_key_reused). Keys are per business.",
