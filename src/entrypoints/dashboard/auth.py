@@ -6,7 +6,6 @@ from typing import Any, Final
 
 import structlog
 from litestar import get, post
-from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
 from application.dashboard_sessions import OpenedSession
@@ -22,6 +21,7 @@ from entrypoints.dashboard.web import (
     form_of,
     local_path,
     new_pre_session_token,
+    query,
     render,
     session_of,
 )
@@ -29,7 +29,6 @@ from entrypoints.dashboard.web import (
 log = structlog.get_logger(__name__)
 
 _YEAR: Final = 365 * 24 * 3600
-_NEXT: Final = Parameter(query="next", default=None, required=False)
 
 
 def _sign_in_page(request: AnyRequest, *, status_code: int = 200, **context: Any) -> Template:
@@ -69,9 +68,11 @@ async def sign_in(request: AnyRequest, dashboard: Services) -> Template | Redire
 
 @get("/sign-in/link", opt={PUBLIC: True}, include_in_schema=False)
 async def sign_in_link(
-    request: AnyRequest, dashboard: Services, code: str = Parameter(query="code", default="")
+    request: AnyRequest,
+    dashboard: Services,
+    code: str | None = query("code"),
 ) -> Template | Redirect:
-    opened = await dashboard.ready_access().use_sign_in_link(code)
+    opened = await dashboard.ready_access().use_sign_in_link(code or "")
     if opened is None:
         log.info("dashboard.sign_in_link_refused")
         return _sign_in_page(request, status_code=401, refused="sign_in.link_refused")

@@ -13,6 +13,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from entrypoints.dashboard.auth import AUTH_HANDLERS
+from entrypoints.dashboard.conversations import CONVERSATION_HANDLERS
 from entrypoints.dashboard.overview import OVERVIEW_HANDLERS
 from entrypoints.dashboard.slot import DashboardSlot
 from entrypoints.dashboard.web import EXCEPTION_HANDLERS, guard, provide_session
@@ -25,6 +26,7 @@ STATIC_DIR: Final = HERE / "static"
 PAGE_HANDLERS: Final[tuple[HTTPRouteHandler, ...]] = (
     *AUTH_HANDLERS,
     *OVERVIEW_HANDLERS,
+    *CONVERSATION_HANDLERS,
 )
 
 

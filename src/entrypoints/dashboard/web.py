@@ -18,7 +18,7 @@ import structlog
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
-from litestar.params import SkipValidation
+from litestar.params import QueryParameter, SkipValidation
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 
@@ -71,6 +71,11 @@ class CsrfRefusedError(Exception):
 
 class PageNotFoundError(Exception):
     """Nothing at this address for this business: a 404 page."""
+
+
+def query(name: str) -> Any:
+    """An optional query parameter (``str | None = query("name")``)."""
+    return QueryParameter(name=name, default=None)
 
 
 def session_of(request: AnyRequest) -> DashboardSession | None:
