@@ -15,6 +15,7 @@ from litestar.params import QueryParameter, SkipValidation
 from adapters.postgres.api_tokens import ApiTokenAuthority
 from application.assistant_settings import AssistantSettingsService
 from application.catalog import CatalogQueries
+from application.connection_status import ConnectionStatusService
 from application.handoff import ConversationHandoff
 from application.media import MediaService
 from application.order_views import OrderQueries
@@ -45,6 +46,7 @@ from entrypoints.api_handoff import HANDOFF_HANDLERS
 from entrypoints.api_media import media_router
 from entrypoints.api_messages import MESSAGE_HANDLERS
 from entrypoints.api_orders import ORDER_HANDLERS
+from entrypoints.api_status import STATUS_HANDLERS
 from entrypoints.api_templates import TemplateListing, list_templates
 from entrypoints.errors import ApiError
 from entrypoints.openapi import SECURITY, error_responses
@@ -69,6 +71,7 @@ class ApiSlot:
     orders: OrderDesk | None = None
     order_queries: OrderQueries | None = None
     catalog: CatalogQueries | None = None
+    connection_status: ConnectionStatusService | None = None
 
     def media_service(self) -> MediaService:
         if self.media is None:
@@ -139,6 +142,11 @@ def api_router(slot: ApiSlot) -> Router:
             raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
         return slot.catalog
 
+    def connection_status() -> ConnectionStatusService:
+        if slot.connection_status is None:
+            raise ApiError("unavailable", "The API is starting; try again in a few seconds.")
+        return slot.connection_status
+
     async def agent_name(request: Request[Any, Any, Any]) -> str | None:
         """The name of the bearer token (already accepted by business_of), if it has one."""
         _, authority = slot.ready()
@@ -164,6 +172,7 @@ def api_router(slot: ApiSlot) -> Router:
             _tagged("handoff", *HANDOFF_HANDLERS),
             _tagged("orders", *ORDER_HANDLERS),
             _tagged("catalog", *CATALOG_HANDLERS),
+            _tagged("status", *STATUS_HANDLERS),
         ],
         dependencies={
             "business_id": Provide(business_of),
@@ -177,6 +186,7 @@ def api_router(slot: ApiSlot) -> Router:
             "agent_name": Provide(agent_name),
             "orders": Provide(orders, sync_to_thread=False),
             "order_queries": Provide(order_queries, sync_to_thread=False),
+            "connection_status": Provide(connection_status, sync_to_thread=False),
         },
         security=SECURITY,
     )

@@ -22,6 +22,7 @@ from entrypoints.cli_catalog import add_catalog_commands
 from entrypoints.cli_orders import add_order_commands
 from entrypoints.cli_send import add_send_command
 from entrypoints.cli_simulator import add_simulator_commands
+from entrypoints.cli_status import add_status_command
 from entrypoints.cli_templates import add_template_commands
 from entrypoints.cli_webhooks import add_webhook_commands
 from entrypoints.container import (
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_assistant_commands(commands)
     add_order_commands(commands)
     add_catalog_commands(commands)
+    add_status_command(commands)
     return parser
 
 

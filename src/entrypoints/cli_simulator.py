@@ -31,8 +31,9 @@ def add_simulator_commands(commands: Any) -> None:
         "simulator",
         help="run a local WhatsApp Cloud API (Graph API) simulator",
         description=(
-            "Serves the Graph API subset WazyBot sends through (messages, mark read, media,"
-            " message templates) with Meta's answers and errors, posts signed status webhooks"
+            "Serves the Graph API subset WazyBot uses (messages, mark read, media, message"
+            " templates, phone number lookup, webhook subscriptions) with Meta's answers and"
+            " errors, posts signed status webhooks"
             " to --webhook-url, and takes scripted faults and customer messages on its control"
             " endpoints under /_simulator/. Signs with WHATSAPP_APP_SECRET, like the server."
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import asyncpg
@@ -45,6 +46,7 @@ from adapters.secrets.token_cipher import (
     key_file_beside,
     load_or_create_key_file,
 )
+from adapters.whatsapp.connection import GraphConnectionProbe
 from adapters.whatsapp.graph import GraphWhatsAppGateway, create_graph_client
 from adapters.whatsapp.media import GraphMediaGateway
 from adapters.whatsapp.templates import GraphTemplateGateway
@@ -53,6 +55,7 @@ from application.assistant_turns import AssistantTurnWorker, TurnSettings
 from application.businesses import DEFAULT_BUSINESS_ID, Business
 from application.catalog import CatalogQueries
 from application.codec import EventCodec
+from application.connection_status import ConnectionStatusService
 from application.dashboard_sessions import DashboardAccess
 from application.handoff import ConversationHandoff
 from application.idempotency import ExpiredKeyPurger
@@ -66,11 +69,12 @@ from application.sending import MessageSending
 from application.subscriptions import RunnerGroup, RunnerSettings, SubscriptionRunner
 from application.webhook_ingest import WebhookIngestor
 from domain.event_types import EVENT_TYPES
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, sandbox_wanted
 
 T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
+# What GET /api/v1/status and `wazybot status` report; a sandbox setting will choose.
 
 
 async def provide_database_url(settings: Settings) -> AsyncGenerator[str, None]:
@@ -111,6 +115,11 @@ async def apply_migrations(database_url: str) -> list[str]:
         return await migrate(connection, load_migrations(default_migrations_dir()))
     finally:
         await connection.close()
+
+
+def connection_mode(settings: Settings) -> str:
+    """What the connection status says it is connected to: the built-in simulator or Meta."""
+    return "sandbox" if sandbox_wanted(settings) else "live"
 
 
 async def provide_pool(database_url: str, settings: Settings) -> AsyncIterator[asyncpg.Pool[Any]]:
@@ -247,6 +256,10 @@ def _openai_assistant(
 
 class AssistantProviderError(Exception):
     """The provider asked for cannot be used with these settings."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def channels_of(notifiers: list[Notifier]) -> list[str]:
@@ -403,6 +416,19 @@ class Container(containers.DeclarativeContainer):
         graph_client,
         graph_url=settings.provided.whatsapp_graph_url,
         api_version=settings.provided.whatsapp_api_version,
+    )
+    connection_probe = providers.Singleton(
+        GraphConnectionProbe,
+        graph_client,
+        graph_url=settings.provided.whatsapp_graph_url,
+        api_version=settings.provided.whatsapp_api_version,
+    )
+    connection_status = providers.Singleton(
+        ConnectionStatusService,
+        connection_probe,
+        business_registry,
+        mode=providers.Callable(connection_mode, settings),
+        clock=providers.Object(utc_now),
     )
     template_book = providers.Singleton(PostgresTemplateBook, pool)
     catalog_queries = providers.Singleton(PostgresCatalog, pool)

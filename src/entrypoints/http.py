@@ -159,6 +159,8 @@ def create_app(
         dashboard.orders = api.orders
         dashboard.order_queries = api.order_queries
         dashboard.access = await resolve(container.dashboard_access())
+        api.connection_status = await resolve(container.connection_status())
+        dashboard.status = api.connection_status
         if run_workers:
             await start_workers(container)
         if sandbox is not None:

@@ -462,3 +462,11 @@ def describe_variables() -> list[tuple[str, str, str]]:
         shown = "" if isinstance(shown, Secret) else shown
         rows.append((variable.name, "" if shown is None else str(shown), variable.help))
     return rows
+
+
+def sandbox_wanted(settings: Settings) -> bool:
+    """WAZYBOT_SANDBOX when set; otherwise on in development without WHATSAPP_ACCESS_TOKEN."""
+    if settings.sandbox is not None:
+        return settings.sandbox
+    development = settings.environment is Environment.DEVELOPMENT
+    return settings.whatsapp_access_token is None and development

@@ -330,20 +330,23 @@ async def test_every_page_renders_in_english_and_french_with_real_data(
     async with dashboard_world(database_url) as world:
         await deliver(world, text_message("Do you deliver to Lyon?", customer=ANA), "Ana")
         await deliver(world, text_message("Bonjour", customer=BO), "Bo")
+        await deliver(world, text_message("<b>Lyon</b>", customer=ANA), "Ana")
         chat = await world.conversation_of(ANA)
         await world.conversation_of(BO)
         async with browser(world, "fr-FR,fr;q=0.9,en;q=0.5") as french, browser(world) as english:
             assert redirected_to(await english.sign_in(API_TOKEN), "/")
             assert redirected_to(await french.sign_in(API_TOKEN), "/")
 
-            async def received_two() -> bool:
+            async def received_three() -> bool:
                 return "Messages received" in (page := await english.page("/")) and re.search(
                     r'id="metric-messages_received">\s*<h3>Messages received</h3>\s*'
-                    r'<p class="value">2</p>', page) is not None  # fmt: skip
+                    r'<p class="value">3</p>', page) is not None  # fmt: skip
 
-            await world.eventually(received_two)
+            await world.eventually(received_three)
             overview = await english.page("/")
             assert '<html lang="en">' in overview
+            assert 'id="status-title">Connection</h2>' in overview  # the live status service
+            assert "Live (Meta)" in overview
             for label in ("AI responses", "Response rate", "Average first response",
                           "Delivery rate", "Read rate", "Handoffs to a person", "Orders",
                           "Revenue", "vs the previous period"):  # fmt: skip
@@ -351,7 +354,7 @@ async def test_every_page_renders_in_english_and_french_with_real_data(
             assert "/static/vendor/uPlot.iife.min.js" in overview
             assert "http://" not in overview.replace(str(world.http.base_url), "")
             chart = chart_of(overview)
-            assert sum(chart["series"][0]["values"]) == 2
+            assert sum(chart["series"][0]["values"]) == 3
             assert len(chart["x"]) == len(chart["series"][0]["values"]) == 24
 
             week = await english.page("/", range="7d")
@@ -373,7 +376,7 @@ async def test_every_page_renders_in_english_and_french_with_real_data(
             listing = await english.page("/conversations")
             assert "Ana" in listing
             assert "Bo" in listing
-            assert "Do you deliver to Lyon?" in listing
+            assert "&lt;b&gt;Lyon&lt;/b&gt;" in listing
             assert f'href="/conversations/{chat}"' in listing
             only_ana = await english.page("/conversations", search="Ana")
             assert "Ana" in only_ana
@@ -384,6 +387,8 @@ async def test_every_page_renders_in_english_and_french_with_real_data(
             assert "inutilisable" in bad
 
             page = await english.page(f"/conversations/{chat}")
+            assert "&lt;b&gt;Lyon&lt;/b&gt;" in page  # what customers write is text, never HTML
+            assert "<b>Lyon</b>" not in page
             assert "Do you deliver to Lyon?" in page
             assert "Customer" in page
             assert "Take over" in page

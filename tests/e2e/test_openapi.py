@@ -64,7 +64,7 @@ def test_every_api_route_declares_the_bearer_scheme(server: RunningServer) -> No
         "description": doc["components"]["securitySchemes"]["bearer"]["description"],
     }
     api = [(p, op) for p, _, op in operations(doc) if p.startswith("/api/v1")]
-    assert len(api) == 22
+    assert len(api) == 23
     for path, operation in api:
         assert operation.get("security") == [{"bearer": []}], path
         assert "401" in operation["responses"], path
@@ -79,6 +79,7 @@ def test_each_api_operation_is_listed_once_under_its_own_tag(server: RunningServ
     assert tags[("/api/v1/conversations/{conversation_id}/messages", "post")] == ["sending"]
     assert tags[("/api/v1/media", "post")] == ["media"]
     assert tags[("/api/v1/templates", "get")] == ["templates"]
+    assert tags[("/api/v1/status", "get")] == ["status"]
     assert tags[("/api/v1/conversations", "get")] == ["read models"]
     assert (
         tags[("/api/v1/assistant", "get")] == tags[("/api/v1/assistant", "patch")] == ["assistant"]

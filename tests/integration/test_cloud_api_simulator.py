@@ -788,3 +788,94 @@ async def test_a_coupon_as_metas_own_example_writes_it(client: httpx.AsyncClient
     refused = (await client.post(MESSAGES, json=message("template", template))).json()["error"]
     assert refused["code"] == 131009
     assert "coupon_code" in refused["error_data"]["details"]
+
+
+async def test_a_phone_number_it_serves_is_described_with_the_fields_asked(
+    client: httpx.AsyncClient, sim: CloudApiSimulator
+) -> None:
+    asked = await client.get(
+        f"/v23.0/{NUMBER}", params={"fields": "display_phone_number,verified_name,quality_rating"}
+    )
+    sim.describe_number(NUMBER, verified_name="Acme", quality_rating="RED")
+    described = await client.get(f"/v23.0/{NUMBER}", params={"fields": "verified_name"})
+    default = await client.get(f"/v23.0/{NUMBER}")
+
+    assert asked.status_code == 200
+    assert asked.json() == {"display_phone_number": "+1 555-000-0000",
+                            "verified_name": "Simulated Business", "quality_rating": "GREEN",
+                            "id": NUMBER}  # fmt: skip
+    assert described.json() == {"verified_name": "Acme", "id": NUMBER}
+    assert {"verified_name", "display_phone_number", "quality_rating", "code_verification_status",
+            "platform_type", "throughput", "id"} == set(default.json())  # fmt: skip
+    with pytest.raises(ValueError, match="quality_rating"):
+        sim.describe_number(NUMBER, quality_rating="PURPLE")
+
+
+async def test_a_phone_number_lookup_is_refused_as_meta_refuses_it(
+    client: httpx.AsyncClient, sim: CloudApiSimulator
+) -> None:
+    unknown_field = await client.get(f"/v23.0/{NUMBER}", params={"fields": "colour"})
+    no_token = await client.get(f"/v23.0/{NUMBER}", headers={"Authorization": ""})
+    bad_token = await client.get(f"/v23.0/{NUMBER}", headers={"Authorization": "Bearer nope"})
+    unknown = await client.get("/v23.0/999888777666")  # neither a number it serves nor a file
+    sim.bind_token(NUMBER, "another-business-token")
+    not_this_tokens = await client.get(f"/v23.0/{NUMBER}")
+
+    assert (unknown_field.status_code, unknown_field.json()["error"]["code"]) == (400, 100)
+    assert "nonexisting field (colour)" in unknown_field.json()["error"]["message"]
+    for refused in (no_token, bad_token):
+        assert (refused.status_code, refused.json()["error"]["code"]) == (401, 190)
+    for missing in (unknown, not_this_tokens):
+        error = missing.json()["error"]
+        assert (missing.status_code, error["code"], error["error_subcode"]) == (400, 100, 33)
+
+
+async def test_subscribed_apps_lists_one_app_until_unsubscribed(
+    client: httpx.AsyncClient, sim: CloudApiSimulator
+) -> None:
+    edge = f"/v23.0/{sim.business.waba_id}/subscribed_apps"
+    subscribed = (await client.get(edge)).json()
+    assert (await client.delete(edge)).json() == {"success": True}
+    after_delete = (await client.get(edge)).json()
+    assert (await client.post(edge)).json() == {"success": True}
+    resubscribed = (await client.get(edge)).json()
+    sim.set_webhooks_subscribed(False)
+    by_method = (await client.get(edge)).json()
+    bad = await client.get(edge, headers={"Authorization": "Bearer nope"})
+
+    [app] = subscribed["data"]
+    assert app["whatsapp_business_api_data"]["name"] == "WazyBot Simulator"
+    assert after_delete == {"data": []}
+    assert resubscribed == subscribed
+    assert by_method == {"data": []}
+    assert (bad.status_code, bad.json()["error"]["code"]) == (401, 190)
+    sim.reset()
+    assert (await client.get(edge)).json() == subscribed
+
+
+async def test_the_subscription_from_the_control_endpoint(
+    client: httpx.AsyncClient, sim: CloudApiSimulator
+) -> None:
+    edge = f"/v23.0/{sim.business.waba_id}/subscribed_apps"
+    wrong = await client.put("/_simulator/subscribed-apps", json={"subscribed": "no"})
+    off = await client.put("/_simulator/subscribed-apps", json={"subscribed": False})
+
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_control_request")
+    assert off.json() == {"subscribed": False}
+    assert (await client.get("/_simulator/subscribed-apps")).json() == {"subscribed": False}
+    assert (await client.get(edge)).json() == {"data": []}
+
+
+async def test_only_the_accounts_it_knows_have_subscriptions() -> None:
+    simulator = CloudApiSimulator(access_tokens=[TOKEN], app_secret=SECRET,
+                                  waba_ids=["102290129340398"])  # fmt: skip
+    async with (
+        running(simulator) as sim,
+        httpx.AsyncClient(base_url=str(sim.base_url), headers=AUTH) as http,
+    ):
+        known = await http.get("/v23.0/102290129340398/subscribed_apps")
+        unknown = await http.get("/v23.0/100000000000777/subscribed_apps")
+
+    assert known.status_code == 200
+    error = unknown.json()["error"]
+    assert (unknown.status_code, error["code"], error["error_subcode"]) == (400, 100, 33)

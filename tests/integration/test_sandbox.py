@@ -67,3 +67,18 @@ async def test_a_restart_keeps_the_demo_data_and_changes_nothing(database_url: s
 async def _event_count(server: SandboxServer) -> int:
     pool: Any = await resolve(server.container.pool())
     return int(await pool.fetchval("select count(*) from events"))
+
+
+async def test_the_connection_status_says_sandbox_and_the_simulator_answers(
+    database_url: str,
+) -> None:
+    async with sandbox_server(database_url) as server:
+        service: Any = await resolve(server.container.connection_status())
+        status = await service.status(SANDBOX_BUSINESS_ID)
+        assert status.mode == "sandbox"
+        assert status.connected, status.checks
+        assert {c.name: c.state for c in status.checks} == {
+            "access_token": "ok",
+            "phone_number": "ok",
+            "webhook_subscription": "ok",
+        }

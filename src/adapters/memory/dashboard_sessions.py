@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from application.dashboard_sessions import DashboardSession, NewSession, SignInGrant
+from application.api_tokens import IssuedToken, issue_token, token_digest
+from application.dashboard_sessions import (
+    DashboardSession,
+    NewSession,
+    SignInGrant,
+    TokenIdentity,
+)
 
 
 @dataclass
@@ -51,3 +57,37 @@ class InMemoryDashboardSessions:
             return None
         link.used = True
         return link.grant
+
+
+class InMemoryTokenIdentities:
+    """API tokens in a dict for service tests; revoking one takes it out of ``live_tokens``
+    (shared with InMemoryDashboardSessions), as revoking a stored token does."""
+
+    def __init__(self, live_tokens: set[tuple[str, bytes]]) -> None:
+        self.live_tokens = live_tokens
+        self._tokens: dict[str, tuple[str, TokenIdentity]] = {}  # token -> (its id, identity)
+
+    def create(self, business_id: str, name: str = "") -> IssuedToken:
+        issued = issue_token(business_id)
+        identity = TokenIdentity(business_id, issued.id, name or None, token_digest(issued.token))
+        self._tokens[issued.token] = (issued.id, identity)
+        self.live_tokens.add((business_id, identity.token_sha256))
+        return issued
+
+    def revoke(self, token_id: str) -> None:
+        for found_id, identity in self._tokens.values():
+            if found_id == token_id:
+                self.live_tokens.discard((identity.business_id, identity.token_sha256))
+
+    def _live(self, identity: TokenIdentity) -> bool:
+        return (identity.business_id, identity.token_sha256) in self.live_tokens
+
+    async def identify(self, token: str) -> TokenIdentity | None:
+        found = self._tokens.get(token)
+        return found[1] if found is not None and self._live(found[1]) else None
+
+    async def by_id(self, business_id: str, token_id: str | None) -> TokenIdentity | None:
+        for found_id, identity in self._tokens.values():
+            if found_id == token_id and identity.business_id == business_id:
+                return identity if self._live(identity) else None
+        return None

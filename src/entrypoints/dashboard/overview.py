@@ -11,6 +11,7 @@ from typing import Any, Final, Literal
 from litestar import get
 from litestar.response import Template
 
+from application.connection_status import UnknownBusinessError
 from application.read_models import (
     MetricsComparison,
     MetricsFigures,
@@ -137,7 +138,10 @@ async def overview(
     )
     status = None
     if dashboard.status is not None:
-        status = await dashboard.status.status(session.business_id)
+        try:
+            status = await dashboard.status.status(session.business_id)
+        except UnknownBusinessError:  # a token of a business removed since: no card
+            status = None
     return render(
         request, "overview.html",
         ranges=RANGES, chosen=chosen, cards=metric_cards(lang, comparison),

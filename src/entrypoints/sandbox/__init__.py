@@ -34,9 +34,11 @@ from application.order_settings import OrderSettingsService
 from application.templates import TemplateService, WabaAccess
 from domain.order_settings import OrderSettingsChanges
 from entrypoints.container import Container, resolve
-from entrypoints.settings import Environment, Secret, Settings
+from entrypoints.settings import Secret, Settings, sandbox_wanted
 
 log = structlog.get_logger(__name__)
+
+__all__ = ["Sandbox", "SandboxSecrets", "banner", "sandbox_wanted"]
 
 SANDBOX_BUSINESS_ID: Final = "sandbox"
 SANDBOX_BUSINESS_NAME: Final = "La Boutique Démo (sandbox)"
@@ -46,15 +48,6 @@ SANDBOX_DISPLAY_NUMBER: Final = "15550100101"
 SANDBOX_AGENT_NAME: Final = "Sandbox agent"
 # Statuses come back as they would from a phone: sent, then delivered, then read.
 STATUS_DELAYS: Final = (0.4, 0.8, 1.5)
-
-
-def sandbox_wanted(settings: Settings) -> bool:
-    """WAZYBOT_SANDBOX when set; otherwise on in development without WHATSAPP_ACCESS_TOKEN."""
-    if settings.sandbox is not None:
-        return settings.sandbox
-    return (
-        settings.whatsapp_access_token is None and settings.environment is Environment.DEVELOPMENT
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,15 @@ from adapters.whatsapp.simulator.errors import GraphError
 from adapters.whatsapp.simulator.faults import Fault, FaultError, FaultKind, FaultPlan
 from adapters.whatsapp.simulator.media import MAX_UPLOAD, parse_multipart, validate_upload
 from adapters.whatsapp.simulator.state import (
+    DEFAULT_PHONE_NUMBER_FIELDS,
+    PHONE_NUMBER_FIELDS,
+    QUALITY_RATINGS,
+    SIMULATOR_APP,
     STATUS_ORDER,
     Clock,
     Media,
     Outcome,
+    PhoneNumber,
     RecordedRequest,
     SimulatorState,
     Template,
@@ -61,7 +66,8 @@ VERSION: Final = r"/v\d+(?:\.\d+)?"
 MESSAGES: Final = re.compile(rf"^{VERSION}/(?P<owner>[^/]+)/messages$")
 MEDIA_UPLOAD: Final = re.compile(rf"^{VERSION}/(?P<owner>[^/]+)/media$")
 TEMPLATES: Final = re.compile(rf"^{VERSION}/(?P<owner>[^/]+)/message_templates$")
-MEDIA_OBJECT: Final = re.compile(rf"^{VERSION}/(?P<owner>[^/]+)$")
+MEDIA_OBJECT: Final = re.compile(rf"^{VERSION}/(?P<owner>[^/]+)$")  # or a phone number
+SUBSCRIBED_APPS: Final = re.compile(rf"^{VERSION}/(?P<owner>[^/]+)/subscribed_apps$")
 DOWNLOAD: Final = re.compile(r"^/_media/(?P<media_id>[^/]+)$")
 CONTROL: Final = "/_simulator/"
 TEMPLATE_PAGE: Final = 25
@@ -121,12 +127,15 @@ class CloudApiSimulator:
         phone_number_ids: Iterable[str] | None = None,
         clock: Clock = time.time,
         webhook_backoff: float = 0.2,
+        waba_ids: Iterable[str] | None = None,
     ) -> None:
         self.access_tokens = set(access_tokens)
         secret = app_secret.encode() if isinstance(app_secret, str) else app_secret
         self.business = business or Business()
         self.status_delays = status_delays
         self.phone_number_ids = set(phone_number_ids) if phone_number_ids is not None else None
+        # The business accounts it knows (subscribed_apps); None: any id is one.
+        self.waba_ids = set(waba_ids) if waba_ids is not None else None
         self.number_tokens: dict[str, str] = {}
         self.declared_sizes: dict[str, int] = {}  # media id -> the file_size its lookup names
         self.state = SimulatorState(clock=clock)
@@ -251,6 +260,32 @@ class CloudApiSimulator:
     def set_window(self, customer: str, *, open_: bool) -> None:
         self.state.set_window(customer, open_=open_)
 
+    def describe_number(
+        self,
+        phone_number_id: str,
+        *,
+        display_phone_number: str | None = None,
+        verified_name: str | None = None,
+        quality_rating: str | None = None,
+    ) -> PhoneNumber:
+        """What GET /{phone_number_id} answers for this number (the rest stays as it was)."""
+        number = self._phone_number(phone_number_id)
+        if quality_rating is not None and quality_rating not in QUALITY_RATINGS:
+            raise ControlError(f"quality_rating must be one of {', '.join(QUALITY_RATINGS)}")
+        if display_phone_number is not None:
+            number.display_phone_number = display_phone_number
+        if verified_name is not None:
+            number.verified_name = verified_name
+        if quality_rating is not None:
+            number.quality_rating = quality_rating
+        self.state.phone_numbers[phone_number_id] = number
+        return number
+
+    def set_webhooks_subscribed(self, subscribed: bool) -> None:
+        """Whether an app receives the account's webhooks: GET /{waba_id}/subscribed_apps
+        lists one app, or none (as after DELETE /{waba_id}/subscribed_apps)."""
+        self.state.webhooks_subscribed = subscribed
+
     def add_template(
         self,
         name: str,
@@ -342,7 +377,8 @@ class CloudApiSimulator:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def reset(self) -> None:
-        """Forget requests, faults, customers, outcomes and webhook history (templates stay)."""
+        """Forget requests, faults, customers, outcomes and webhook history, and subscribe
+        the app to webhooks again (templates, media and described numbers stay)."""
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
@@ -351,6 +387,7 @@ class CloudApiSimulator:
         self.state.last_inbound.clear()
         self.state.outcomes.clear()
         self.state.default_outcome = Outcome()
+        self.state.webhooks_subscribed = True
         self.webhooks.deliveries.clear()
 
     async def close(self) -> None:
@@ -486,8 +523,13 @@ class CloudApiSimulator:
             return self._upload(match["owner"], request, entry)
         if match := TEMPLATES.match(path):
             return self._templates(method, request, entry)
+        if match := SUBSCRIBED_APPS.match(path):
+            return self._subscribed_apps(method, match["owner"], entry)
         if method in ("GET", "DELETE") and (match := MEDIA_OBJECT.match(path)):
-            return self._media_object(method, match["owner"], request, entry)
+            owner = match["owner"]
+            if method == "GET" and owner not in self.state.media and self._serves(owner):
+                return self._phone_number_object(owner, request, entry)
+            return self._media_object(method, owner, request, entry)
         raise GraphError(
             100,
             f"Unsupported {method.lower()} request to {path}",
@@ -512,6 +554,14 @@ class CloudApiSimulator:
         contacts = [checked.recipient.contact()]
         return Answer(200, {"messaging_product": "whatsapp", "contacts": contacts,
                             "messages": [accepted]})  # fmt: skip
+
+    def _serves(self, phone_number_id: str) -> bool:
+        """A number it knows: listed, bound to a token, described, or the webhooks' one."""
+        if self.phone_number_ids is not None:
+            return phone_number_id in self.phone_number_ids
+        return (phone_number_id in self.number_tokens
+                or phone_number_id in self.state.phone_numbers
+                or phone_number_id == self.business.phone_number_id)  # fmt: skip
 
     def _check_number(self, phone_number_id: str, token: str | None) -> None:
         """An unknown number, or one whose business the token does not belong to."""
@@ -561,6 +611,61 @@ class CloudApiSimulator:
                 callback_data=send.callback_data,
             )
             await self.webhooks.post(status_body(business, update))
+
+    # -- phone numbers and webhook subscriptions ---------------------------------------------
+
+    def _phone_number(self, phone_number_id: str) -> PhoneNumber:
+        known = self.state.phone_numbers.get(phone_number_id)
+        if known is not None:
+            return known
+        if phone_number_id == self.business.phone_number_id:
+            display = self.business.display_phone_number
+            shown = f"+{display[:-10]} {display[-10:-7]}-{display[-7:-4]}-{display[-4:]}"
+            return PhoneNumber(phone_number_id, shown if len(display) > 10 else display)
+        return PhoneNumber(phone_number_id, f"+1 555-{phone_number_id[-7:-4]:0>3}-"
+                                            f"{phone_number_id[-4:]:0>4}")  # fmt: skip
+
+    def _phone_number_object(
+        self, phone_number_id: str, request: Request, entry: RecordedRequest
+    ) -> Answer:
+        self._check_number(phone_number_id, request.token)
+        asked = request.param("fields")
+        fields: tuple[str, ...] = DEFAULT_PHONE_NUMBER_FIELDS
+        if asked is not None:
+            fields = tuple(name.strip() for name in asked.split(",") if name.strip())
+            for name in fields:
+                if name not in PHONE_NUMBER_FIELDS:
+                    raise GraphError(
+                        100,
+                        f"Tried accessing nonexisting field ({name}) on node type "
+                        "(WhatsAppBusinessPhoneNumber)",
+                        message=f"(#100) Tried accessing nonexisting field ({name}) on node "
+                        "type (WhatsAppBusinessPhoneNumber)",
+                    )
+        entry.outcome = "phone number"
+        return Answer(200, self._phone_number(phone_number_id).as_json(fields))
+
+    def _subscribed_apps(self, method: str, waba_id: str, entry: RecordedRequest) -> Answer:
+        if self.waba_ids is not None and waba_id not in self.waba_ids:
+            raise GraphError(
+                100,
+                f"Object with ID '{waba_id}' does not exist",
+                message=f"Unsupported {method.lower()} request. Object with ID '{waba_id}' "
+                "does not exist, cannot be loaded due to missing permissions, or does not "
+                "support this operation.",
+                error_subcode=33,
+            )
+        entry.outcome = "subscribed_apps " + method.lower()
+        if method == "GET":
+            subscribed = self.state.webhooks_subscribed
+            app = {**SIMULATOR_APP, "link": "https://www.facebook.com/games/?app_id="
+                   + SIMULATOR_APP["id"]}  # fmt: skip
+            return Answer(200, {"data": [{"whatsapp_business_api_data": app}] if subscribed
+                                else []})  # fmt: skip
+        if method in ("POST", "DELETE"):
+            self.state.webhooks_subscribed = method == "POST"
+            return Answer(200, {"success": True})
+        raise GraphError(100, f"Unsupported {method.lower()} request.", error_subcode=33)
 
     # -- media -------------------------------------------------------------------------------
 
@@ -692,6 +797,10 @@ class CloudApiSimulator:
             ("DELETE", "faults"): self._clear_faults,
             ("PUT", "outcome"): self._set_outcome,
             ("PUT", "window"): self._set_window,
+            ("GET", "subscribed-apps"): lambda _: Answer(
+                200, {"subscribed": self.state.webhooks_subscribed}
+            ),
+            ("PUT", "subscribed-apps"): self._set_subscribed,
             ("POST", "templates"): self._seed_template,
             ("POST", "customer-messages"): self._play_customer,
             ("GET", "webhooks"): self._list_webhooks,
@@ -750,6 +859,13 @@ class CloudApiSimulator:
             raise ControlError('give {"customer": "<phone or BSUID>", "open": true|false}')
         self.set_window(customer, open_=open_)
         return Answer(200, body)
+
+    def _set_subscribed(self, request: Request) -> Answer:
+        subscribed = _control_json(request).get("subscribed")
+        if not isinstance(subscribed, bool):
+            raise ControlError('give {"subscribed": true|false}')
+        self.set_webhooks_subscribed(subscribed)
+        return Answer(200, {"subscribed": subscribed})
 
     def _seed_template(self, request: Request) -> Answer:
         body = _control_json(request)

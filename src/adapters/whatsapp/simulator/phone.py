@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from adapters.whatsapp.simulator.app import CloudApiSimulator
-from adapters.whatsapp.simulator.state import RecordedRequest, customer_key
+from adapters.whatsapp.simulator.state import RecordedRequest, SimulatorState, customer_key
 from application.sandbox_phone import (
     CartItem,
     PhoneChoice,
@@ -97,7 +97,10 @@ class SimulatorPhone:
     def chat(self, customer: PhoneCustomer) -> list[PhoneMessage]:
         key = customer_key(customer.phone)
         mine = [w.message for w in self._written if w.customer == key]
-        received = [m for r in self._simulator.requests if (m := _received(r, key)) is not None]
+        state = self._simulator.state
+        received = [
+            m for r in self._simulator.requests if (m := _received(r, key, state)) is not None
+        ]
         return sorted([*mine, *received], key=lambda m: m.at)
 
     async def _write(
@@ -116,11 +119,11 @@ class SimulatorPhone:
     def _received(self, message_id: str) -> PhoneMessage | None:
         for request in self._simulator.requests:
             if request.wamid == message_id and request.recipient is not None:
-                return _received(request, customer_key(request.recipient))
+                return _received(request, customer_key(request.recipient), self._simulator.state)
         return None
 
 
-def _received(request: RecordedRequest, key: str) -> PhoneMessage | None:
+def _received(request: RecordedRequest, key: str, state: SimulatorState) -> PhoneMessage | None:
     """The bubble a Graph API send put on the customer's phone; None for anything else."""
     body = request.body
     if (
@@ -141,15 +144,38 @@ def _received(request: RecordedRequest, key: str) -> PhoneMessage | None:
     if kind == "interactive":
         return _interactive(request.wamid, body.get("interactive"), at)
     if kind == "template":
-        template = body.get("template") if isinstance(body.get("template"), dict) else {}
-        name = str(template.get("name", "")) if isinstance(template, dict) else ""
         return PhoneMessage(id=request.wamid, direction="to_customer", kind="template",
-                            text=f"[{name}]", at=at)  # fmt: skip
+                            text=_template_text(body.get("template"), state), at=at)  # fmt: skip
     content = body.get(kind)
     caption = _text(content, "caption") if isinstance(content, dict) else ""
     return PhoneMessage(id=request.wamid, direction="to_customer", kind="media" if kind in
                         ("image", "video", "audio", "document", "sticker") else "other",
                         text=caption or f"[{kind}]", at=at)  # fmt: skip
+
+
+def _template_text(sent: Any, state: SimulatorState) -> str:
+    """The template's body as the customer reads it, its {{n}} filled with what was sent."""
+    if not isinstance(sent, dict):
+        return ""
+    name = str(sent.get("name", ""))
+    language = sent.get("language")
+    code = str(language.get("code", "")) if isinstance(language, dict) else ""
+    template = state.find_template(name, code)
+    body = next((c for c in template.components if str(c.get("type")).upper() == "BODY"),
+                None) if template else None  # fmt: skip
+    if body is None:
+        return f"[{name}]"
+    values = [
+        str(parameter.get("text", ""))
+        for component in sent.get("components") or []
+        if isinstance(component, dict) and component.get("type") == "body"
+        for parameter in component.get("parameters") or []
+        if isinstance(parameter, dict)
+    ]
+    text = str(body.get("text", ""))
+    for number, value in enumerate(values, start=1):
+        text = text.replace(f"{{{{{number}}}}}", value)
+    return text
 
 
 def _interactive(wamid: str, interactive: Any, at: datetime) -> PhoneMessage:

@@ -101,6 +101,42 @@ class Outcome:
 
 
 STATUS_ORDER: Final = ("sent", "delivered", "read")
+QUALITY_RATINGS: Final = ("GREEN", "YELLOW", "RED", "NA", "UNKNOWN")
+# The fields of a phone number object it answers (Meta has more); ``fields`` may name these.
+PHONE_NUMBER_FIELDS: Final = (
+    "id", "display_phone_number", "verified_name", "quality_rating", "code_verification_status",
+    "platform_type", "throughput", "messaging_limit_tier", "account_mode",
+)  # fmt: skip
+# What Meta answers when ``fields`` is not given.
+DEFAULT_PHONE_NUMBER_FIELDS: Final = (
+    "verified_name", "code_verification_status", "display_phone_number", "quality_rating",
+    "platform_type", "throughput", "id",
+)  # fmt: skip
+SIMULATOR_APP: Final = {"id": "100000000000009", "name": "WazyBot Simulator"}
+
+
+@dataclass
+class PhoneNumber:
+    """A business phone number as the Graph API describes it."""
+
+    id: str
+    display_phone_number: str
+    verified_name: str = "Simulated Business"
+    quality_rating: str = "GREEN"
+
+    def as_json(self, fields: tuple[str, ...]) -> dict[str, Any]:
+        every: dict[str, Any] = {
+            "id": self.id,
+            "display_phone_number": self.display_phone_number,
+            "verified_name": self.verified_name,
+            "quality_rating": self.quality_rating,
+            "code_verification_status": "VERIFIED",
+            "platform_type": "CLOUD_API",
+            "throughput": {"level": "STANDARD"},
+            "messaging_limit_tier": "TIER_1K",
+            "account_mode": "LIVE",
+        }
+        return {name: every[name] for name in (*fields, "id")}
 
 
 @dataclass
@@ -113,6 +149,8 @@ class SimulatorState:
     last_inbound: dict[str, float] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     default_outcome: Outcome = field(default_factory=Outcome)
+    phone_numbers: dict[str, PhoneNumber] = field(default_factory=dict)  # described ones
+    webhooks_subscribed: bool = True  # what GET /{waba_id}/subscribed_apps answers
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_id(self) -> str:
