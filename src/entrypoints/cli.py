@@ -186,6 +186,9 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
+SHUTDOWN_GRACE_SECONDS: Final = 10
+
+
 def _uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         app,
@@ -195,6 +198,9 @@ def _uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         access_log=False,
         lifespan="on",
         server_header=False,
+        # Open dashboard pages hold live-update streams that never end by themselves: at
+        # shutdown, requests get this long to finish, then they are cancelled.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 

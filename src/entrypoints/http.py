@@ -14,7 +14,10 @@ from litestar.enums import ScopeType
 from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.live_feed import PostgresProgressFeed
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, pending_migrations
+from application.live_updates import LiveHub
 from entrypoints.api import ApiSlot, api_router
 from entrypoints.container import (
     Container,
@@ -26,7 +29,7 @@ from entrypoints.container import (
 from entrypoints.dashboard import DashboardSlot, dashboard_router, template_config
 from entrypoints.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER
 from entrypoints.openapi import documentation_assets, error_responses, openapi_config
-from entrypoints.sandbox import Sandbox, banner
+from entrypoints.sandbox import SANDBOX_BUSINESS_ID, Sandbox, banner
 from entrypoints.webhook import IngestorSlot, WebhookConfig, webhook_handlers
 
 log = structlog.get_logger(__name__)
@@ -89,13 +92,22 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def live_hub(dsn: str, store: PostgresEventStore, environment_token: str | None) -> LiveHub:
+    """The dashboard's live updates: one watcher (one connection) for all open pages."""
+    return LiveHub(lambda: PostgresProgressFeed(dsn, store, environment_token))
+
+
 def create_app(
-    container: Container, *, run_workers: bool, sandbox: Sandbox | None = None
+    container: Container,
+    *,
+    run_workers: bool,
+    sandbox: Sandbox | None = None,
+    live_heartbeat_seconds: float = 15.0,
 ) -> Litestar:
     settings = container.settings()
     slot = IngestorSlot()
     api = ApiSlot()
-    dashboard = DashboardSlot()
+    dashboard = DashboardSlot(live_heartbeat_seconds=live_heartbeat_seconds)
 
     @get("/health", sync_to_thread=False, responses=error_responses())
     def health() -> Health:
@@ -161,6 +173,15 @@ def create_app(
         dashboard.access = await resolve(container.dashboard_access())
         api.connection_status = await resolve(container.connection_status())
         dashboard.status = api.connection_status
+        dashboard.catalog = api.catalog
+        dashboard.live = live_hub(
+            await resolve(container.database_url()),
+            await resolve(container.event_store()),
+            container.environment_token(),
+        )
+        if sandbox is not None:
+            dashboard.phone = sandbox.phone
+            dashboard.phone_business_id = SANDBOX_BUSINESS_ID
         if run_workers:
             await start_workers(container)
         if sandbox is not None:
@@ -172,6 +193,8 @@ def create_app(
             print(banner(settings, link), flush=True)
 
     async def stop(_: Litestar) -> None:
+        if dashboard.live is not None:
+            await dashboard.live.close()
         if run_workers:
             await stop_workers(container)
         await resolve(container.shutdown_resources())

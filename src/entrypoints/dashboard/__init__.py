@@ -27,6 +27,14 @@ How the pieces fit (extension points):
 - **Static files**: ``static/`` is served at ``/static/``; vendored libraries at
   ``/static/vendor/`` (never a CDN).
 - **Errors**: raise ``web.PageNotFoundError`` for a 404 page.
+- **Live updates** (``live.py``, ``GET /live``, server-sent events): a page opens the stream
+  with one line around the parts that change, ``<div {% include "_live_connect.html" %}>``,
+  loads the SSE extension in its scripts block (``{% include "_live_scripts.html" %}``), and
+  re-fetches a fragment route on an event: ``hx-get="/conversations/{{ c.id }}/timeline"
+  hx-trigger="sse:conversation:{{ c.id }}, sse:refresh" hx-swap="outerHTML"``. Events:
+  ``conversations``, ``conversation:<conversation_id>``, ``metrics``, ``orders``, ``errors``,
+  ``refresh`` (re-fetch everything) and ``session-ended``. Each is sent only once the read
+  models behind it hold the change, so the re-fetch sees it (see ``live.py``).
 
 Sessions themselves (sign-in with a token, one-time links, revocation) live in
 ``application/dashboard_sessions.py``.

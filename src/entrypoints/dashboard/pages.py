@@ -14,7 +14,11 @@ from litestar.template.config import TemplateConfig
 
 from entrypoints.dashboard.auth import AUTH_HANDLERS
 from entrypoints.dashboard.conversations import CONVERSATION_HANDLERS
+from entrypoints.dashboard.errors import ERRORS_HANDLERS
+from entrypoints.dashboard.live import LIVE_HANDLERS
+from entrypoints.dashboard.orders import ORDERS_HANDLERS
 from entrypoints.dashboard.overview import OVERVIEW_HANDLERS
+from entrypoints.dashboard.phone import PHONE_HANDLERS
 from entrypoints.dashboard.slot import DashboardSlot
 from entrypoints.dashboard.web import EXCEPTION_HANDLERS, guard, provide_session
 
@@ -27,6 +31,10 @@ PAGE_HANDLERS: Final[tuple[HTTPRouteHandler, ...]] = (
     *AUTH_HANDLERS,
     *OVERVIEW_HANDLERS,
     *CONVERSATION_HANDLERS,
+    *ORDERS_HANDLERS,
+    *ERRORS_HANDLERS,
+    *LIVE_HANDLERS,
+    *PHONE_HANDLERS,
 )
 
 

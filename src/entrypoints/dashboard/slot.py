@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from application.catalog import CatalogQueries
 from application.dashboard_sessions import DashboardAccess
 from application.handoff import ConversationHandoff
+from application.live_updates import LiveHub
 from application.order_views import OrderQueries
 from application.orders import OrderDesk
 from application.read_models import ReadModelQueries
@@ -40,6 +42,10 @@ class DashboardSlot:
     order_queries: OrderQueries | None = None
     status: ConnectionStatusService | None = None  # optional: no card when absent
     phone: SandboxPhone | None = None  # sandbox mode only: the Phone page and its nav entry
+    live: LiveHub | None = None  # GET /live: one watcher per process, one subscriber per page
+    live_heartbeat_seconds: float = 15.0  # a comment on every idle live stream this often
+    catalog: CatalogQueries | None = None  # the Phone page's order form
+    phone_business_id: str | None = None  # the business the sandbox phone writes to
 
     @property
     def sandbox(self) -> bool:
@@ -68,6 +74,12 @@ class DashboardSlot:
 
     def order_views(self) -> OrderQueries:
         return _ready(self.order_queries)
+
+    def live_hub(self) -> LiveHub:
+        return _ready(self.live)
+
+    def catalog_queries(self) -> CatalogQueries:
+        return _ready(self.catalog)
 
 
 def _ready(service: T | None) -> T:

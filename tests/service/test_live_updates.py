@@ -1,0 +1,138 @@
+"""Live updates: a page hears of a change once every read model it reads holds it, for its own
+business only, and its stream ends with its session; one watcher serves every page."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from adapters.memory.progress_feed import InMemoryProgressFeed
+from application.event_log import FeedPosition, RecordedEvent
+from application.live_updates import (
+    CONVERSATIONS,
+    ERRORS,
+    EVERYTHING,
+    METRICS,
+    ORDERS,
+    LiveHub,
+    LiveSettings,
+    LiveSubscription,
+    conversation_topic,
+)
+from domain.events import EventMetadata
+from domain.outbox import OutboundMessageDeadLettered
+from domain.public_ids import conversation_public_id
+
+NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
+CHAT = "conversation-555000000000101-33612345678"
+ORDER = "order-acme-o0123456789abcdef0123"
+FAST = LiveSettings(poll_seconds=0.05, session_check_seconds=0.05, reconnect_seconds=0.01)
+
+
+def recorded(position: int, stream: str, business_id: str = "acme") -> RecordedEvent:
+    event = OutboundMessageDeadLettered(message_id=str(uuid.uuid4()), attempts=8,
+                                        reason="out of attempts", at=NOW,
+                                        business_id=business_id)  # fmt: skip
+    return RecordedEvent(stream_id=stream, version=position, position=FeedPosition(1, position),
+                         event_id=uuid.uuid4(), type="outbound.dead_lettered", event=event,
+                         metadata=EventMetadata(), recorded_at=NOW)  # fmt: skip
+
+
+def at(position: int) -> FeedPosition:
+    return FeedPosition(1, position)
+
+
+def start_feed() -> InMemoryProgressFeed:
+    feed = InMemoryProgressFeed()
+    for name in ("conversations", "messages", "metrics", "errors", "orders"):
+        feed.positions[name] = at(0)
+    feed.sessions = {b"acme-session", b"globex-session"}
+    return feed
+
+
+async def topics(subscription: LiveSubscription, wanted: set[str]) -> set[str]:
+    """What the subscription hears until it heard ``wanted`` (bounded)."""
+    heard: set[str] = set()
+    async with asyncio.timeout(5):
+        while not wanted <= heard:
+            heard.update(await subscription.next(0.05))
+    return heard
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    """Wait (bounded) for what the watcher does in its own task."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"{what}: not seen in 5 s"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_change_is_heard_once_every_projection_holds_it_by_its_business_only() -> None:
+    feed = start_feed()
+    hub = LiveHub(lambda: feed, FAST)
+    acme = hub.subscribe("acme", b"acme-session")
+    globex = hub.subscribe("globex", b"globex-session")
+    await until(lambda: hub.looks > 0, "the watcher's first look")
+    feed.add(recorded(1, CHAT), recorded(2, ORDER))
+    feed.move("conversations", at(2))
+    feed.move("errors", at(2))
+    looks = hub.looks
+    await until(lambda: hub.looks > looks + 1, "two more looks")
+    assert acme.pending == {ERRORS}  # the timeline's messages projection is not there yet
+
+    feed.move("messages", at(2))
+    feed.move("orders", at(2))
+    feed.move("metrics", at(2))
+    chat = conversation_topic(conversation_public_id("acme", CHAT))
+    heard = await topics(acme, {chat, CONVERSATIONS, ORDERS, METRICS, ERRORS})
+    assert heard == {chat, CONVERSATIONS, ORDERS, METRICS, ERRORS}
+    assert globex.pending == set()
+    await hub.close()
+    assert acme.ended
+    assert globex.ended
+
+
+async def test_an_ended_session_ends_its_stream_and_the_last_leaving_stops_the_watcher() -> None:
+    feed = start_feed()
+    hub = LiveHub(lambda: feed, FAST)
+    acme = hub.subscribe("acme", b"acme-session")
+    globex = hub.subscribe("globex", b"globex-session")
+    await until(lambda: hub.looks > 0, "the watcher's first look")
+    assert feed.opened == 1  # one connection for every page
+
+    feed.close_session(b"acme-session")
+    await until(lambda: acme.ended, "the signed-out stream's end")
+    assert not globex.ended
+
+    hub.unsubscribe(globex)
+    await until(lambda: not hub.watching, "the watcher stopping")
+    assert not feed.open_now
+    again = hub.subscribe("globex", b"globex-session")
+    await until(lambda: feed.opened == 2, "a new watcher for a new page")
+    assert not again.ended
+    await hub.close()
+
+
+async def test_a_lost_connection_is_reopened_and_every_page_told_to_refresh() -> None:
+    feed = start_feed()
+    hub = LiveHub(lambda: feed, FAST)
+    acme = hub.subscribe("acme", b"acme-session")
+    await until(lambda: hub.looks > 0, "the watcher's first look")
+    feed.lose()
+    assert await topics(acme, {EVERYTHING}) == {EVERYTHING}
+    assert feed.opened == 2
+    feed.add(recorded(3, ORDER))
+    feed.move("orders", at(3))
+    feed.move("conversations", at(3))
+    assert ORDERS in await topics(acme, {ORDERS})
+    await hub.close()
+
+
+async def test_a_stream_of_a_closed_hub_ends_at_once() -> None:
+    hub = LiveHub(start_feed, FAST)
+    await hub.close()
+    late = hub.subscribe("acme", b"acme-session")
+    assert late.ended
+    assert await late.next(5) == []
