@@ -1,7 +1,7 @@
 """The dashboard in a real browser: `wazybot serve` in sandbox mode as a child process, driven
 by Playwright through Debian's Chromium.
 
-One server and one browser for the whole session; each test gets a fresh browser context (no
+One server for the whole session, one browser per module; each test gets a fresh browser context (no
 cookies, no storage) and plays its own customer, so tests run in any order. Screenshots go to
 tests/browser/artifacts/ (git-ignored; CI keeps them).
 """
@@ -112,13 +112,15 @@ def _wait_for_demo_catalog(base_url: str, token: str, timeout: float = 30) -> No
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
+# Playwright's sync API runs an event loop in this thread while it is started: it must stop
+# before any asyncio test runs. So one driver and one browser per test module, not per session.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     # launch() gives Chromium a fresh, temporary user data dir of its own (deleted on close).
     browser = playwright.chromium.launch(

@@ -93,4 +93,6 @@ def test_a_closed_window_only_offers_approved_templates(
     expect(page.get_by_role("status")).to_contain_text("Your reply is queued")
     sent = timeline(page).last
     expect(sent).to_contain_text("Agent")
-    expect(sent.locator(".delivery")).to_contain_text("read")
+    expect(sent).to_contain_text("follow_up (fr)")
+    open_phone(page, customer)  # the customer's phone receives it, filled in
+    expect(replies(page).last).to_contain_text("Bonjour Zoé, pouvons-nous encore vous aider ?")
