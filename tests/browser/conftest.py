@@ -1,9 +1,9 @@
 """The dashboard in a real browser: `wazybot serve` in sandbox mode as a child process, driven
 by Playwright through Debian's Chromium.
 
-One server for the whole session, one browser per module; each test gets a fresh browser context (no
-cookies, no storage) and plays its own customer, so tests run in any order. Screenshots go to
-tests/browser/artifacts/ (git-ignored; CI keeps them).
+One server for tests/browser, one browser per module; each test gets a fresh browser context
+(no cookies, no storage) and plays its own customer, so tests run in any order. Screenshots
+go to tests/browser/artifacts/ (git-ignored; CI keeps them).
 """
 
 from __future__ import annotations
@@ -56,19 +56,20 @@ class Dashboard:
         return link
 
 
-@pytest.fixture(scope="session")
-def session_database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
+# Package scope: the server stops once tests/browser is done, not at the end of the whole run.
+@pytest.fixture(scope="package")
+def browser_database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
     name = database.run_sync(database.create_database(postgres_admin_url, template_database))
     yield database.with_database(postgres_admin_url, name)
     database.run_sync(database.drop_database(postgres_admin_url, name))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dashboard(
-    tmp_path_factory: pytest.TempPathFactory, session_database_url: str
+    tmp_path_factory: pytest.TempPathFactory, browser_database_url: str
 ) -> Iterator[Dashboard]:
     env = {
-        "DATABASE_URL": session_database_url,
+        "DATABASE_URL": browser_database_url,
         "WAZYBOT_SANDBOX": "1",
         "WAZYBOT_SECRET_KEY": SECRET_KEY,
     }
