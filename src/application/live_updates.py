@@ -135,6 +135,19 @@ def changes_between(
     return changed
 
 
+def merged_windows(
+    windows: Iterable[tuple[FeedPosition, FeedPosition]],
+) -> list[tuple[FeedPosition, FeedPosition]]:
+    """(after, up to) feed windows, overlapping ones merged, in feed order."""
+    merged: list[tuple[FeedPosition, FeedPosition]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 class ProgressFeed(Protocol):
     """The watcher's one connection to the database."""
 
@@ -318,17 +331,22 @@ class LiveHub:
         moved = {name: pos for name, pos in reached.items() if pos > seen.get(name, pos)}
         if not moved:
             return {**seen, **reached}
-        start = min(seen[name] for name in moved)
-        end = max(moved.values())
+        # Each lane reads only its own window; overlapping windows are read once. A lane far
+        # behind the others never makes the ones ahead read its backlog.
         events: list[RecordedEvent] = []
-        cursor = start
-        while cursor < end and len(events) <= MAX_EVENTS_PER_LOOK:
-            batch = await feed.read_feed(cursor, 500)
-            if not batch:
-                break
-            events.extend(e for e in batch if e.position <= end)
-            cursor = batch[-1].position
-        if len(events) > MAX_EVENTS_PER_LOOK:
+        too_many = False
+        for start, end in merged_windows([(seen[name], moved[name]) for name in moved]):
+            read: list[RecordedEvent] = []
+            cursor = start
+            while cursor < end and len(read) <= MAX_EVENTS_PER_LOOK:
+                batch = await feed.read_feed(cursor, 500)
+                if not batch:
+                    break
+                read.extend(e for e in batch if e.position <= end)
+                cursor = batch[-1].position
+            too_many = too_many or len(read) > MAX_EVENTS_PER_LOOK
+            events.extend(read)
+        if too_many:
             for subscription in list(self._subscribers):
                 subscription.publish([EVERYTHING])
         else:

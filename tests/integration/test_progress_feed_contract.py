@@ -30,6 +30,9 @@ class World:
     move: Callable[[str, FeedPosition], Awaitable[None]]
     open_session: Callable[[bytes, bool], Awaitable[None]]  # key, already expired
     close_session: Callable[[bytes], Awaitable[None]]
+    # A session opened with a stored token, and that token's revocation.
+    open_token_session: Callable[[bytes], Awaitable[None]]
+    revoke_token: Callable[[], Awaitable[None]]
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -67,9 +70,27 @@ async def world(request: pytest.FixtureRequest, database_url: str) -> AsyncItera
     async def close_session(key: bytes) -> None:
         await pool.execute("delete from dashboard_sessions where id_sha256 = $1", key)
 
+    stored = hashlib.sha256(b"a stored token").digest()
+
+    async def open_token_session(key: bytes) -> None:
+        await pool.execute(
+            "insert into api_tokens (id, business_id, token_sha256) values ('wzb_t1', 'acme', $1)"
+            " on conflict do nothing",
+            stored,
+        )
+        await pool.execute(
+            "insert into dashboard_sessions (id_sha256, business_id, token_sha256, csrf_token,"
+            " expires_at) values ($1, 'acme', $2, 'csrf', now() + interval '1 hour')",
+            key, stored,
+        )  # fmt: skip
+
+    async def revoke_token() -> None:
+        await pool.execute("update api_tokens set revoked_at = now() where id = 'wzb_t1'")
+
     await feed.open()
     try:
-        yield World(feed, add_event, move, open_session, close_session)
+        yield World(feed, add_event, move, open_session, close_session, open_token_session,
+                    revoke_token)  # fmt: skip
     finally:
         await feed.close()
         await pool.close()
@@ -96,7 +117,18 @@ def _memory_world() -> World:
     async def close_session(key: bytes) -> None:
         feed.close_session(key)
 
-    world = World(feed, add_event, move, open_session, close_session)
+    token_sessions: set[bytes] = set()
+
+    async def open_token_session(key: bytes) -> None:
+        feed.sessions.add(key)
+        token_sessions.add(key)
+
+    async def revoke_token() -> None:
+        for key in token_sessions:
+            feed.close_session(key)
+
+    world = World(feed, add_event, move, open_session, close_session, open_token_session,
+                  revoke_token)  # fmt: skip
     feed.open_now = True
     feed.opened = 1
     return world
@@ -136,3 +168,15 @@ async def test_only_open_unexpired_sessions_are_live_and_a_closed_one_wakes_the_
             break
     assert "sessions" in woke
     assert await world.feed.live_sessions([b"a" * 32, b"b" * 32]) == {b"b" * 32}
+
+
+async def test_revoking_a_token_wakes_the_feed_and_its_sessions_are_no_longer_live(
+    world: World,
+) -> None:
+    await world.open_token_session(b"t" * 32)
+    await world.open_session(b"e" * 32, False)
+    assert await world.feed.live_sessions([b"t" * 32, b"e" * 32]) == {b"t" * 32, b"e" * 32}
+    await world.feed.wait(0.05)  # whatever the inserts woke
+    await world.revoke_token()
+    assert "sessions" in await world.feed.wait(5)
+    assert await world.feed.live_sessions([b"t" * 32, b"e" * 32]) == {b"e" * 32}

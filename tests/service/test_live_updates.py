@@ -20,6 +20,7 @@ from application.live_updates import (
     LiveSettings,
     LiveSubscription,
     conversation_topic,
+    merged_windows,
 )
 from domain.events import EventMetadata
 from domain.outbox import OutboundMessageDeadLettered
@@ -136,3 +137,27 @@ async def test_a_stream_of_a_closed_hub_ends_at_once() -> None:
     late = hub.subscribe("acme", b"acme-session")
     assert late.ended
     assert await late.next(5) == []
+
+
+def test_overlapping_windows_are_read_once_and_a_lagging_lane_alone() -> None:
+    assert merged_windows([(at(5), at(9)), (at(0), at(6)), (at(20), at(30))]) == [
+        (at(0), at(9)), (at(20), at(30)),
+    ]  # fmt: skip
+
+
+async def test_a_lane_far_behind_does_not_make_the_others_refresh() -> None:
+    feed = start_feed()
+    # Metrics replays a long backlog while the others are far ahead of it.
+    for name in ("conversations", "messages", "orders", "errors"):
+        feed.positions[name] = at(10_000)
+    feed.add(*(recorded(p, "catalog-acme") for p in range(3, 9_000)))
+    hub = LiveHub(lambda: feed, FAST)
+    acme = hub.subscribe("acme", b"acme-session")
+    await until(lambda: hub.looks > 0, "the watcher's first look")
+    feed.add(recorded(2, ORDER), recorded(10_001, ORDER), recorded(10_002, CHAT))
+    feed.move("metrics", at(2))
+    for name in ("conversations", "messages", "orders", "errors"):
+        feed.move(name, at(10_002))
+    heard = await topics(acme, {ORDERS, CONVERSATIONS, METRICS})
+    assert EVERYTHING not in heard
+    await hub.close()

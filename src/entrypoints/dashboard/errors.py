@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 
 from application.read_models import ErrorPage, QueryError, page_size
 from application.sending import RetryOutcome
-from entrypoints.dashboard.orders import when
+from entrypoints.dashboard.orders import when_for
 from entrypoints.dashboard.web import AnyRequest, Services, Session, redirect_back, render
 
 
@@ -39,8 +39,8 @@ async def _errors(session: Session, dashboard: Services, cursor: str | None) -> 
             "cursor": cursor or None}  # fmt: skip
 
 
-def _context(context: dict[str, Any]) -> dict[str, Any]:
-    return {**context, "when": when, "retryable": RETRYABLE_KINDS}
+def _context(request: AnyRequest, context: dict[str, Any]) -> dict[str, Any]:
+    return {**context, "when": when_for(request), "retryable": RETRYABLE_KINDS}
 
 
 @get("/errors", include_in_schema=False)
@@ -52,7 +52,7 @@ async def errors_page(
 ) -> Template:
     context = await _errors(session, dashboard, cursor)
     return render(request, "errors.html", status_code=400 if context["bad"] else 200,
-                  **_context(context))  # fmt: skip
+                  **_context(request, context))  # fmt: skip
 
 
 @get("/errors/rows", include_in_schema=False)
@@ -64,7 +64,7 @@ async def errors_rows(
 ) -> Template:
     context = await _errors(session, dashboard, cursor)
     return render(request, "_errors_rows.html", status_code=400 if context["bad"] else 200,
-                  **_context(context))  # fmt: skip
+                  **_context(request, context))  # fmt: skip
 
 
 @post("/errors/{message_id:str}/retry", include_in_schema=False)

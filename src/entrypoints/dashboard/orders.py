@@ -6,6 +6,7 @@ table alone, which the page re-fetches on the live ``orders`` event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
@@ -15,6 +16,8 @@ from litestar.response import Template
 
 from application.order_views import ORDER_STATUSES, OrderPage, order_status
 from application.read_models import QueryError, page_size
+from entrypoints.dashboard import formatting
+from entrypoints.dashboard.i18n import language_of
 from entrypoints.dashboard.web import AnyRequest, Services, Session, render
 
 
@@ -25,9 +28,10 @@ def _query(name: str) -> Any:
 PAGE_SIZE: Final = "25"
 
 
-def when(at: datetime | None) -> str:
-    """A time as the dashboard shows it (UTC, to the minute)."""
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else ""
+def when_for(request: AnyRequest) -> Callable[[datetime | None], str]:
+    """Times as the dashboard shows them, in the request's language (UTC, to the minute)."""
+    lang = language_of(request)
+    return lambda at: formatting.moment(at, lang)
 
 
 async def _orders(
@@ -65,7 +69,7 @@ async def orders_page(
 ) -> Template:
     context = await _orders(session, dashboard, status, cursor)
     return render(request, "orders.html", status_code=400 if context["bad"] else 200,
-                  statuses=ORDER_STATUSES, when=when, **context)  # fmt: skip
+                  statuses=ORDER_STATUSES, when=when_for(request), **context)  # fmt: skip
 
 
 @get("/orders/rows", include_in_schema=False)
@@ -78,7 +82,7 @@ async def orders_rows(
 ) -> Template:
     context = await _orders(session, dashboard, status, cursor)
     return render(request, "_orders_rows.html", status_code=400 if context["bad"] else 200,
-                  statuses=ORDER_STATUSES, when=when, **context)  # fmt: skip
+                  statuses=ORDER_STATUSES, when=when_for(request), **context)  # fmt: skip
 
 
 ORDERS_HANDLERS: Final = (orders_page, orders_rows)

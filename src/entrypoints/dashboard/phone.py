@@ -31,7 +31,7 @@ from application.sandbox_phone import (
     SandboxPhoneError,
 )
 from domain.money import minor_digits
-from entrypoints.dashboard.orders import when
+from entrypoints.dashboard.orders import when_for
 from entrypoints.dashboard.web import (
     AnyRequest,
     PageNotFoundError,
@@ -108,7 +108,7 @@ async def _page(
     phone = _phone_of(dashboard)
     return render(
         request, "phone.html", status_code=status_code, customer=chosen.customer,
-        customer_problem=chosen.problem, chat=phone.chat(chosen.customer), when=when,
+        customer_problem=chosen.problem, chat=phone.chat(chosen.customer), when=when_for(request),
         products=await _products(dashboard), price_text=_price_text, refusal=refusal,
         draft=draft, chat_query=urlencode({"phone": chosen.customer.phone,
                                            "name": chosen.customer.name}),
@@ -138,7 +138,7 @@ async def phone_chat(
     device = _phone_of(dashboard)
     chosen = _customer(device, phone, name)
     return render(request, "_phone_chat.html", customer=chosen.customer,
-                  chat=device.chat(chosen.customer), when=when,
+                  chat=device.chat(chosen.customer), when=when_for(request),
                   chat_query=urlencode({"phone": chosen.customer.phone,
                                         "name": chosen.customer.name}))  # fmt: skip
 
