@@ -90,8 +90,7 @@ def order_a_t_shirt(page: Page) -> None:
     """On the phone page: ask for t-shirts, pick one from the list, order it and confirm."""
     write(page, "vous avez des t-shirts ?")
     listing = replies(page).filter(has=page.locator("details")).last
-    listing.locator("summary").click()
-    listing.get_by_role("button", name="T-shirt").first.click()
+    pick_from_list(listing, "T-shirt")
     product = (
         replies(page).filter(has=page.get_by_role("button")).filter(has_not=page.locator("details"))
     )
@@ -101,3 +100,19 @@ def order_a_t_shirt(page: Page) -> None:
     expect(confirm).to_have_count(1)  # the order summary asks for a confirmation
     confirm.click()
     expect(replies(page).last).to_contain_text("confirm", ignore_case=True)
+
+
+def pick_from_list(listing: Locator, title: str, timeout: float = 20) -> None:
+    """Open a list message and tap its first row titled `title`.
+
+    The chat re-renders itself as statuses arrive (never while a list is open, but a re-fetch
+    already under way can land just after the tap on the list's button and close it): open
+    it again then, as a person would, within `timeout` seconds.
+    """
+    row = listing.get_by_role("button", name=title).first
+    deadline = time.monotonic() + timeout
+    while not row.is_visible():
+        assert time.monotonic() < deadline, f"the list never showed {title!r}"
+        if not listing.locator("details").evaluate("list => list.open"):
+            listing.locator("summary").click()
+    row.click()
