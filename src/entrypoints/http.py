@@ -180,7 +180,6 @@ def create_app(
             container.environment_token(),
         )
         if sandbox is not None:
-            dashboard.phone = sandbox.phone
             dashboard.phone_business_id = SANDBOX_BUSINESS_ID
         if run_workers:
             await start_workers(container)
