@@ -33,7 +33,8 @@ def test_the_assistants_reply_appears_with_its_ticks_without_reloading(
     agent.evaluate("window.stillTheSamePage = true")  # gone if the page reloads
 
     write(phone, "Quels sont vos horaires ?")
-    expect(timeline(agent)).to_have_count(4)
+    shown_live = "the open conversation page shows new messages without a reload (live updates)"
+    expect(timeline(agent), shown_live).to_have_count(4)
     answer = timeline(agent).last
     expect(answer).to_contain_text("AI")
     expect(answer.locator(".delivery")).to_contain_text("read")  # sent, delivered, then read

@@ -10,7 +10,14 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import LAPTOP, Shoot
-from tests.browser.shop import new_customer, open_conversation, open_phone, order_a_t_shirt
+from tests.browser.shop import (
+    new_customer,
+    open_conversation,
+    open_phone,
+    order_a_t_shirt,
+    replies,
+    write,
+)
 
 DOCS = Path(__file__).parents[2] / "docs" / "screenshots"
 
@@ -35,6 +42,15 @@ def test_every_page_shows_at_laptop_and_phone_widths(signed_in: Page, shoot: Sho
     open_conversation(page, customer)
     expect(page.locator("ol.timeline > li.message").first).to_be_visible()
     shoot(page, "conversation")
+
+    # The README's conversation: one question and the assistant's list. (Whole-second
+    # WhatsApp timestamps can show a customer's quick tap before the message it answers.)
+    asker = new_customer("Léa Martin")
+    open_phone(page, asker)
+    write(page, "vous avez des t-shirts ?")
+    expect(replies(page)).to_have_count(1)
+    open_conversation(page, asker)
+    expect(page.locator("ol.timeline > li.message")).to_have_count(2)
     readme_screenshot(page, "conversation.png")
 
     page.goto("/orders")
