@@ -4,18 +4,15 @@ a takeover and the language switch by plain forms."""
 
 from __future__ import annotations
 
-import shutil
 from urllib.parse import urlsplit
 
-import pytest
+from playwright import async_api as playwright
 
 from tests.e2e.test_dashboard import ANA, dashboard_world, deliver
+from tests.support.chromium import QUIET_FLAGS, chromium
 from tests.support.sending import API_TOKEN
 from tests.support.webhooks import text_message
 
-playwright = pytest.importorskip("playwright.async_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 PHONE = {"width": 390, "height": 844}
 
 
@@ -26,7 +23,9 @@ async def test_the_dashboard_works_at_a_phone_s_width(database_url: str) -> None
         chat = await world.conversation_of(ANA)
         base = str(world.http.base_url).rstrip("/")
         async with playwright.async_playwright() as driver:
-            browser = await driver.chromium.launch(executable_path=CHROMIUM)
+            browser = await driver.chromium.launch(
+                executable_path=chromium(), args=list(QUIET_FLAGS)
+            )
             page = await browser.new_page(viewport=PHONE, locale="en-US")
             elsewhere: list[str] = []
             page.on("request", lambda r: elsewhere.append(r.url)

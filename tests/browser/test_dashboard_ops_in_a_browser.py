@@ -3,20 +3,17 @@ that change the open page without reloading it."""
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
+from playwright import async_api as playwright
 
 from application.sandbox_phone import CartItem
 from entrypoints.container import resolve
 from entrypoints.sandbox import SANDBOX_BUSINESS_ID
+from tests.support.chromium import QUIET_FLAGS, chromium
 from tests.support.sandbox_server import sandbox_server
 
-playwright = pytest.importorskip("playwright.async_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 PHONE = {"width": 390, "height": 844}
 
 
@@ -35,7 +32,9 @@ async def test_the_phone_orders_and_errors_at_a_phone_s_width_update_live(
         [first] = (await catalog.search(SANDBOX_BUSINESS_ID, None, limit=1)).items
         base = server.base_url
         async with playwright.async_playwright() as driver:
-            browser = await driver.chromium.launch(executable_path=CHROMIUM)
+            browser = await driver.chromium.launch(
+                executable_path=chromium(), args=list(QUIET_FLAGS)
+            )
             page = await browser.new_page(viewport=PHONE, locale="en-US")
             elsewhere: list[str] = []
             page.on("request", lambda r: elsewhere.append(r.url)

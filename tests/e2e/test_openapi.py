@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -17,6 +15,7 @@ from openapi_spec_validator import validate
 
 from tests.e2e.server import RunningServer, serve
 from tests.e2e.test_webhook import server_env
+from tests.support.chromium import chromium
 
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -158,16 +157,6 @@ def test_the_assets_come_with_their_licence() -> None:
     site = bundle.parents[2]
     licence = list(site.glob("openapi_ui_bundles-*.dist-info/**/LICENSE*"))
     assert licence, "openapi-ui-bundles ships its Apache-2.0 licence"
-
-
-def chromium() -> str:
-    """Debian's Chromium; CI installs it (.ci/run), a developer machine may lack it."""
-    found = shutil.which("chromium")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return found
 
 
 def test_the_documentation_page_renders_in_a_browser_with_no_internet(
