@@ -70,7 +70,10 @@ class SandboxPhone(Protocol):
     @property
     def default_customer(self) -> PhoneCustomer: ...
 
-    async def send_text(self, customer: PhoneCustomer, text: str) -> None: ...
+    async def send_text(self, customer: PhoneCustomer, text: str, *, hours_ago: int = 0) -> None:
+        """Write ``text``; ``hours_ago`` plays a message WhatsApp timestamps that long ago (a
+        late delivery): 25 closes the customer's 24-hour window, to try templates."""
+        ...
 
     async def tap(
         self, customer: PhoneCustomer, message_id: str, choice: PhoneChoice, *, kind: str

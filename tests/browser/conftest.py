@@ -42,7 +42,6 @@ class Dashboard:
     server: RunningServer
     env: dict[str, str]
     token: str  # an API token of the demo business (`wazybot tokens create`), to sign in with
-    simulator_url: str  # the in-process Cloud API simulator (its control endpoints)
     _sign_in_link: str | None = field(default=None, repr=False)
 
     @property
@@ -84,7 +83,6 @@ def dashboard(
             server=server,
             env=env,
             token=token,
-            simulator_url=_logged_value(server.logs(), "sandbox.simulator_started", "url"),
             _sign_in_link=_sign_in_link(server.logs()),
         )
 
@@ -92,13 +90,6 @@ def dashboard(
 def _sign_in_link(logs: str) -> str:
     line = next(line for line in logs.splitlines() if line.strip().startswith("Sign in:"))
     return line.split("Sign in:", 1)[1].strip()
-
-
-def _logged_value(logs: str, event: str, key: str) -> str:
-    for line in logs.splitlines():
-        if event in line and (found := re.search(rf"\b{key}=(\S+)", line)):
-            return found.group(1).strip("'\"")
-    raise AssertionError(f"{event} {key} not in the server's log:\n{logs}")
 
 
 def _wait_for_demo_catalog(base_url: str, token: str, timeout: float = 30) -> None:

@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import httpx
 from playwright.sync_api import Locator, Page, expect
 
 _numbers = itertools.count(1)
@@ -70,20 +69,13 @@ def timeline(page: Page) -> Locator:
     return page.locator("ol.timeline > li.message")
 
 
-def play_late_customer_message(
-    simulator_url: str, customer: Customer, text: str, hours_ago: float
-) -> None:
-    """A customer message that Meta timestamps `hours_ago` and delivers now (as it does when
-    a webhook is retried late), posted signed by the sandbox's simulator."""
-    stamped = int(time.time() - hours_ago * 3600)
-    message = {"type": "text", "text": {"body": text}, "timestamp": str(stamped)}
-    answer = httpx.post(
-        simulator_url + "/_simulator/customer-messages",
-        json={"from": customer.phone, "name": customer.name, "message": message},
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["webhook_status"] == 200, answer.text
+def write_late(page: Page, text: str) -> None:
+    """On the phone page: the customer writes `text` dated 25 hours ago (a late delivery, as
+    the phone's checkbox offers), which leaves the 24-hour window closed."""
+    page.locator("#phone-text").fill(text)
+    page.get_by_label("Dated 25 hours ago").check()
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(chat(page).filter(has_text=text).last).to_be_visible()
 
 
 def order_a_t_shirt(page: Page) -> None:

@@ -11,10 +11,10 @@ from tests.browser.shop import (
     new_customer,
     open_conversation,
     open_phone,
-    play_late_customer_message,
     replies,
     timeline,
     write,
+    write_late,
 )
 
 
@@ -77,9 +77,10 @@ def test_a_closed_window_only_offers_approved_templates(
     signed_in: Page, dashboard: Dashboard, shoot: Shoot
 ) -> None:
     customer = new_customer("Zoé Window")
-    # The window runs 24 h from the customer's last message by Meta's timestamp.
-    play_late_customer_message(dashboard.simulator_url, customer, "Vous êtes ouverts ?", 25)
     page = signed_in
+    # The window runs 24 h from the customer's last message by WhatsApp's timestamp.
+    open_phone(page, customer)
+    write_late(page, "Vous êtes ouverts ?")
     open_conversation(page, customer)
     expect(page.locator(".facts")).to_contain_text("closed: only approved templates")
     expect(page.get_by_text("has not written for 24 hours")).to_be_visible()

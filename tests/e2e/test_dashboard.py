@@ -596,5 +596,5 @@ async def test_the_live_parts_render_alone_as_the_page_shows_them(database_url: 
         # The page re-fetches its changing part; the reply box being typed in is left alone.
         page = await agent.page(f"/conversations/{chat}")
         assert f'hx-get="/conversations/{chat}/live"' in page
-        live_part = page[page.index('id="conversation-live"'):]
+        live_part = page[page.index('id="conversation-live"') :]
         assert live_part.index("</ol>") < live_part.index('id="reply-title"')

@@ -4,6 +4,7 @@ the webhook signed, and what the business sends shows as the customer's chat."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -154,3 +155,16 @@ async def test_a_refused_delivery_is_an_error_not_a_bubble(world: Any) -> None:
     with pytest.raises(SandboxPhoneError, match="did not reach WazyBot"):
         await phone.send_text(CUSTOMER, "Bonjour")
     assert phone.chat(CUSTOMER) == []
+
+
+async def test_a_late_message_carries_its_old_timestamp(world: Any) -> None:
+    simulator, phone, webhook = world
+    before = time.time()
+    await phone.send_text(CUSTOMER, "Vous êtes ouverts ?", hours_ago=25)
+    (late,) = webhook.messages
+    assert before - 25 * 3600 - 5 <= int(late["timestamp"]) <= time.time() - 25 * 3600
+    assert phone.chat(CUSTOMER)[0].at.timestamp() == pytest.approx(int(late["timestamp"]), abs=1)
+    with pytest.raises(SandboxPhoneError, match="at most"):
+        await phone.send_text(CUSTOMER, "too old", hours_ago=24 * 8)
+    # The simulator's own window runs from the old time too (free text would fail, 131047).
+    assert simulator.state.window_closed(CUSTOMER.phone)

@@ -206,6 +206,10 @@ EN: Final[dict[str, str]] = {
     "phone.open_list": "Open the list",
     "phone.message": "Message",
     "phone.send": "Send",
+    "phone.late": (
+        "Dated 25 hours ago (a late delivery: the 24-hour window is then closed, to try"
+        " templates)"
+    ),
     "phone.customer": "Who you play",
     "phone.name": "Name",
     "phone.number": "Phone number",
@@ -420,6 +424,10 @@ FR: Final[dict[str, str]] = {
     "phone.open_list": "Ouvrir la liste",
     "phone.message": "Message",
     "phone.send": "Envoyer",
+    "phone.late": (
+        "Daté d'il y a 25 heures (une remise tardive : la fenêtre de 24 heures est alors"
+        " fermée, pour essayer les modèles)"
+    ),
     "phone.customer": "Le client que vous jouez",
     "phone.name": "Nom",
     "phone.number": "Numéro de téléphone",

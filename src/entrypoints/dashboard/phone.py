@@ -50,6 +50,8 @@ _PHONE: Final = re.compile(r"^[0-9]{6,15}$")
 MAX_NAME: Final = 60
 MAX_PRODUCTS: Final = 50
 MAX_QUANTITY: Final = 999
+# "Sent 25 hours ago": a late message that closes the 24-hour window, to try templates.
+LATE_HOURS: Final = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +164,10 @@ async def _act(
 async def phone_send(request: AnyRequest, session: Session, dashboard: Services) -> Any:
     fields = await form_of(request)
 
+    hours_ago = LATE_HOURS if fields.get("late") == "yes" else 0
+
     async def send(device: SandboxPhone, customer: PhoneCustomer) -> None:
-        await device.send_text(customer, fields.get("text", ""))
+        await device.send_text(customer, fields.get("text", ""), hours_ago=hours_ago)
 
     return await _act(request, dashboard, fields, send)
 

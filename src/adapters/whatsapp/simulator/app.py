@@ -334,8 +334,13 @@ class CloudApiSimulator:
         user_id: str | None = None,
         name: str = "Simulated Customer",
         phone_number_id: str | None = None,
+        at: float | None = None,
     ) -> tuple[str, Delivery]:
-        """Play a customer: post their message to the webhook, signed; (wamid, delivery)."""
+        """Play a customer: post their message to the webhook, signed; (wamid, delivery).
+
+        ``at`` (a Unix time) is when WhatsApp says the customer wrote it (now by default): an
+        earlier time plays a message delivered late, and the customer's 24-hour window runs
+        from it."""
         customer = Customer(phone, user_id, name)
         business = self.business
         if phone_number_id is not None:
@@ -343,7 +348,7 @@ class CloudApiSimulator:
         message = self._with_stored_media(dict(message))
         if isinstance(message.get("context"), dict):
             message["context"] = {"from": business.display_phone_number, **message["context"]}
-        wamid, now = new_inbound_wamid(), self.state.clock()
+        wamid, now = new_inbound_wamid(), self.state.clock() if at is None else at
         for key in (phone, user_id):
             if key is not None:
                 self.state.customer_wrote(key, now)

@@ -7,6 +7,7 @@ post it; what the business sends is read back from the Graph API calls the simul
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -23,6 +24,7 @@ from application.sandbox_phone import (
 
 MAX_TEXT: Final = 4096
 MAX_CART_LINES: Final = 30
+MAX_HOURS_AGO: Final = 24 * 7
 MAX_WRITTEN: Final = 2000  # what the phone remembers having written, across customers
 _PLACEHOLDER: Final = re.compile(r"\{\{(\d{1,3})\}\}")
 DEFAULT_CUSTOMER: Final = PhoneCustomer(phone="33612345678", name="Camille Martin")
@@ -52,13 +54,17 @@ class SimulatorPhone:
     def default_customer(self) -> PhoneCustomer:
         return self._customer
 
-    async def send_text(self, customer: PhoneCustomer, text: str) -> None:
+    async def send_text(self, customer: PhoneCustomer, text: str, *, hours_ago: int = 0) -> None:
         text = text.strip()
         if not text:
             raise SandboxPhoneError("Write something first: the message is empty.")
         if len(text) > MAX_TEXT:
             raise SandboxPhoneError(f"WhatsApp messages hold at most {MAX_TEXT} characters.")
-        await self._write(customer, {"type": "text", "text": {"body": text}}, "text", text)
+        if not 0 <= hours_ago <= MAX_HOURS_AGO:
+            raise SandboxPhoneError(f"A message can be dated at most {MAX_HOURS_AGO} hours back.")
+        at = time.time() - hours_ago * 3600
+        message = {"type": "text", "text": {"body": text}}
+        await self._write(customer, message, "text", text, at=at)
 
     async def tap(
         self, customer: PhoneCustomer, message_id: str, choice: PhoneChoice, *, kind: str
@@ -107,16 +113,22 @@ class SimulatorPhone:
         return sorted([*mine, *received], key=lambda m: m.at)
 
     async def _write(
-        self, customer: PhoneCustomer, message: dict[str, Any], kind: str, shown: str
+        self,
+        customer: PhoneCustomer,
+        message: dict[str, Any],
+        kind: str,
+        shown: str,
+        at: float | None = None,
     ) -> None:
         wamid, delivery = await self._simulator.customer_sends(
-            message, phone=customer.phone, name=customer.name
+            message, phone=customer.phone, name=customer.name, at=at
         )
         if not delivery.ok:
             reason = delivery.error or f"the webhook answered {delivery.status_code}"
             raise DeliveryFailedError(f"The message did not reach WazyBot ({reason}).")
+        written = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
         bubble = PhoneMessage(id=wamid, direction="from_customer", kind=kind, text=shown,
-                              at=datetime.now(UTC))  # fmt: skip
+                              at=written)  # fmt: skip
         self._written.append(_Written(customer_key(customer.phone), bubble))
         del self._written[:-MAX_WRITTEN]
 
