@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final, NamedTuple
 
 from application.event_log import RecordedEvent
@@ -352,6 +352,22 @@ class TimelineWrite:
     described: list[TimelineMessage] = field(default_factory=list)
 
 
+_LAST_MICROSECOND: Final = timedelta(microseconds=999_999)
+
+
+def within_its_second(stamped: datetime, recorded_at: datetime) -> datetime:
+    """When a customer's message shows in the timeline: WhatsApp's time, in whole seconds,
+    with the fraction of the moment WazyBot recorded it (kept inside that second).
+
+    What WazyBot sends carries its own clock's fraction; without this a tap sent in the same
+    second as the message it answers (a list, buttons) would sort above it. The shown second
+    is WhatsApp's; within it, messages follow the order they arrived in.
+    """
+    if stamped.microsecond or recorded_at <= stamped:
+        return stamped
+    return stamped + min(recorded_at - stamped, _LAST_MICROSECOND)
+
+
 def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
     changes = TimelineChanges()
     for recorded in events:
@@ -362,7 +378,8 @@ def timeline_changes(events: Iterable[RecordedEvent]) -> TimelineChanges:
             changes.messages.append(TimelineMessage(
                 event.business_id, recorded.stream_id, message.wamid, "inbound",
                 "system" if system else "customer", message.type, summarize(message.content),
-                message.sent_at, reply_to_wamid=_quoted(message.context),
+                within_its_second(message.sent_at, recorded.recorded_at),
+                reply_to_wamid=_quoted(message.context),
             ).with_public_id())  # fmt: skip
         elif isinstance(event, MessageEchoed):
             echoed = event.message

@@ -214,7 +214,9 @@ class MessageView(View, frozen=True):
     sent_at: Annotated[
         datetime,
         doc("When the message was sent, as Meta reports it; for a message we queued, when it was"
-            " queued."),
+            " queued. Meta gives a customer's message in whole seconds: its fraction here is"
+            " when WazyBot recorded it within that second, so that messages of one second"
+            " follow the order they arrived in."),
     ]  # fmt: skip
     status: Annotated[
         str | None,

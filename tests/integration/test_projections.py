@@ -177,7 +177,9 @@ async def test_the_timeline_summarises_messages_and_statuses_only_move_forward(
 
     assert rows == [
         {"wamid": "wamid.in-1", "direction": "inbound", "sender": "customer", "type": "text",
-         "summary": "where is my order?", "sent_at": at(T0), "status": None, "status_at": None,
+         # Recorded long after WhatsApp's second: shown at the end of that second.
+         "summary": "where is my order?", "sent_at": at(T0) + timedelta(microseconds=999_999),
+         "status": None, "status_at": None,
          "error_code": None, "error_title": None},
         # Known only from its statuses: sent outside WazyBot; the earliest status dates it.
         {"wamid": "wamid.out-1", "direction": "outbound", "sender": "agent", "type": "unknown",

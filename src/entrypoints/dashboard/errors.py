@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from litestar import get, post
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from application.read_models import ErrorPage, QueryError, page_size
@@ -69,7 +69,7 @@ async def errors_rows(
 
 @post("/errors/{message_id:str}/retry", include_in_schema=False)
 async def retry_failed(
-    message_id: str, request: AnyRequest, session: Session, dashboard: Services
+    message_id: FromPath[str], request: AnyRequest, session: Session, dashboard: Services
 ) -> Redirect:
     cause = "dashboard:" + (session.agent_name or "token")
     outcome = await dashboard.outbox_retries().request_retry(
