@@ -375,6 +375,9 @@ async def test_every_page_renders_in_english_and_french_with_real_data(
                 "par rapport à la période",
             ):
                 assert label in accueil, label
+            card = accueil[accueil.index('id="status-title"') : accueil.index("</section>")]
+            assert "Jeton d'accès : " in card  # the checks in French, not the API's English
+            assert "access token" not in card
 
             listing = await english.page("/conversations")
             assert "Ana" in listing
@@ -596,5 +599,5 @@ async def test_the_live_parts_render_alone_as_the_page_shows_them(database_url: 
         # The page re-fetches its changing part; the reply box being typed in is left alone.
         page = await agent.page(f"/conversations/{chat}")
         assert f'hx-get="/conversations/{chat}/live"' in page
-        live_part = page[page.index('id="conversation-live"'):]
+        live_part = page[page.index('id="conversation-live"') :]
         assert live_part.index("</ol>") < live_part.index('id="reply-title"')
