@@ -3,7 +3,9 @@
 The Graph API is asked (through the ``ConnectionProbe`` port) whether the stored access
 token is accepted, whether each phone number exists for that token, and whether an app
 receives the WhatsApp Business Account's webhooks. Each answer becomes a check with a
-sentence a business owner can act on; an access token never appears in one.
+sentence a business owner can act on; an access token never appears in one. Each check
+also carries the ``reason`` (a stable code) and ``facts`` its sentence is written from
+(``sentence`` over ``SENTENCES``), so the dashboard can say the same in another language.
 
 A result is kept per business for a short while (``OK_TTL``, shorter when something is
 wrong: ``FAILED_TTL``), so that a dashboard refreshing every few seconds does not call
@@ -15,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Final, Literal, Protocol, cast
 
+import msgspec
 import structlog
 
 from application.businesses import Business
@@ -44,6 +48,163 @@ ACCOUNT_HOW: Final = (
     "set WHATSAPP_BUSINESS_ACCOUNT_ID (default business) or run "
     "`wazybot business update {business} --account-id ID`"
 )
+_META_ERROR: Final = "Meta answered with an error"
+_AGAIN: Final = ". Try again in a few minutes."
+
+# What each reason says, in English, with the facts it names as {placeholders}. The API's
+# ``detail`` is written from these; the dashboard's English catalog takes them as they are
+# and its French catalog holds the same keys. A key with a suffix is a variant of its reason:
+# ``.sandbox`` when the built-in simulator answered instead of Meta (written from the live
+# text below), ``.one`` for a single app, ``.code``/``.message``/``.bare`` for what Meta's
+# error named, ``.item*``/``.separator`` the pieces of the numbers' list.
+_LIVE: Final[dict[str, str]] = {
+    "no_token": f"No WhatsApp access token is stored for this business: {ACCESS_HOW}.",
+    "token_unreadable": (
+        "The stored access token cannot be read ({problem}). Fix WAZYBOT_SECRET_KEY, "
+        f"or {ACCESS_HOW}."
+    ),
+    "needs_token": "Not checked: an access token is needed first.",
+    "needs_working_token": "Not checked: the access token must work first.",
+    "token_refused": (
+        "Meta refused the access token: it is invalid or has expired. Create a new one "
+        f"(a system user token does not expire) and {ACCESS_HOW}."
+    ),
+    "token_permission_missing": (
+        "The access token lacks a permission: it needs whatsapp_business_messaging and "
+        "whatsapp_business_management. Give them to the token's system user or app, "
+        f"then {ACCESS_HOW}."
+    ),
+    "token_accepted": "Meta accepts the access token.",
+    "graph_unreachable": (
+        "Meta's Graph API did not answer (network error or timeout): check this server's "
+        "internet access and WHATSAPP_GRAPH_URL, then try again."
+    ),
+    "graph_error": _META_ERROR + " (code {code}): {message}" + _AGAIN,
+    "graph_error.code": _META_ERROR + " (code {code})" + _AGAIN,
+    "graph_error.message": _META_ERROR + ": {message}" + _AGAIN,
+    "graph_error.bare": _META_ERROR + _AGAIN,
+    "numbers_unknown": (
+        "Meta does not know phone number id {numbers}, or this access token may not use "
+        "it. Copy the id from WhatsApp Manager (API Setup shows it) and check that the "
+        "token belongs to the same WhatsApp Business Account."
+    ),
+    "numbers_known": "Meta knows {numbers}.",
+    "numbers_known.item": "{number}",
+    "numbers_known.item_named": "{number} ({name})",
+    "numbers_known.item_rated": "{number}, quality {quality}",
+    "numbers_known.item_named_rated": "{number} ({name}), quality {quality}",
+    "numbers_known.separator": "; ",
+    "no_account_id": (
+        "Not checked: this business has no WhatsApp Business Account id. To check that "
+        f"customers' messages reach WazyBot, {ACCOUNT_HOW}."
+    ),
+    "subscribed": "{apps} apps receive the webhooks of WhatsApp Business Account {account}.",
+    "subscribed.one": "1 app receives the webhooks of WhatsApp Business Account {account}.",
+    "not_subscribed": (
+        "No app receives the webhooks of WhatsApp Business Account {account}, so "
+        "customers' messages never reach WazyBot. Subscribe your app: in Meta's App "
+        "Dashboard, WhatsApp > Configuration, or POST /{account}/subscribed_apps with the "
+        "access token."
+    ),
+    "account_unknown": (
+        "Meta does not know WhatsApp Business Account {account}, or this access token "
+        f"may not use it. Check the id in WhatsApp Manager, then {ACCOUNT_HOW}."
+    ),
+    "subscription_permission_missing": (
+        "The access token may not read this account's webhook subscriptions: it needs "
+        "the whatsapp_business_management permission."
+    ),
+    "account_token_refused": (
+        "Meta refused the access token for this account: it is invalid or has expired."
+    ),
+}
+
+REASONS: Final = tuple(key for key in _LIVE if "." not in key)
+"""Every ``ConnectionCheck.reason`` the service gives, one per distinct sentence."""
+
+_META: Final = re.compile(r"\bMeta's Graph API\b|\bMeta's\b|\bMeta\b")
+
+
+def _simulated(text: str) -> str:
+    """The same sentence when the built-in simulator answers: it never says "Meta"."""
+
+    def named(match: re.Match[str]) -> str:
+        name = "the built-in simulator" + ("'s" if match.group(0) == "Meta's" else "")
+        at_start = match.start() == 0 or text[: match.start()].rstrip().endswith(".")
+        return name[0].upper() + name[1:] if at_start else name
+
+    return _META.sub(named, text)
+
+
+SENTENCES: Final[dict[str, str]] = {
+    **_LIVE,
+    **{f"{key}.sandbox": _simulated(text) for key, text in _LIVE.items() if _META.search(text)},
+}
+"""Every reason's English words and their variants (see ``sentence``)."""
+
+
+def sentence(
+    reason: str, facts: Mapping[str, str], words: Mapping[str, str], *, sandbox: bool = False
+) -> str | None:
+    """What a check with this reason and these facts says in the language of ``words``
+    (``SENTENCES`` or a catalog with the same keys); None when ``words`` has no sentence
+    for the reason (a reason newer than the catalog) or the facts lack one it names.
+
+    The chosen text is the first of these that ``words`` holds and whose placeholders the
+    facts fill: the reason's sandbox variant (in sandbox mode), then the reason itself, each
+    with its variants first (``.one``; ``.code``, ``.message``, ``.bare``)."""
+    values = dict(facts)
+    if reason == "numbers_known" and "count" in facts:
+        listed = _listed_numbers(facts, words)
+        if listed is None:
+            return None
+        values["numbers"] = listed
+    variants = [""]
+    if reason == "subscribed" and facts.get("apps") == "1":
+        variants = [".one", ""]
+    elif reason == "graph_error":
+        variants = ["", ".code", ".message", ".bare"]
+    for mode in (".sandbox", "") if sandbox else ("",):
+        for variant in variants:
+            text = _filled(words.get(reason + variant + mode), values)
+            if text is not None:
+                return text
+    return None
+
+
+def _filled(template: str | None, values: Mapping[str, str]) -> str | None:
+    if template is None:
+        return None
+    named = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    if not named <= values.keys():
+        return None
+    return template.format(**values)
+
+
+def _listed_numbers(facts: Mapping[str, str], words: Mapping[str, str]) -> str | None:
+    """The numbers of a ``numbers_known`` check, as ``words`` lists them."""
+    try:
+        count = int(facts["count"])
+    except ValueError:
+        return None
+    parts = []
+    for index in range(1, count + 1):
+        number = facts.get(f"number_{index}")
+        if number is None:
+            return None
+        item = {"number": number}
+        kind = "item"
+        if f"name_{index}" in facts:
+            item["name"] = facts[f"name_{index}"]
+            kind += "_named"
+        if f"quality_{index}" in facts:
+            item["quality"] = facts[f"quality_{index}"]
+            kind += "_rated"
+        part = _filled(words.get(f"numbers_known.{kind}"), item)
+        if part is None:
+            return None
+        parts.append(part)
+    return words.get("numbers_known.separator", "; ").join(parts)
 
 
 class ConnectionCheck(View, frozen=True):
@@ -65,7 +226,32 @@ class ConnectionCheck(View, frozen=True):
             "did not answer, an earlier check failed, or a setting is missing)."
         ),
     ]
-    detail: Annotated[str, doc("One or two sentences saying what was found and what to do.")]
+    detail: Annotated[
+        str,
+        doc(
+            "One or two sentences (in English) saying what was found and what to do; "
+            "written from reason and facts."
+        ),
+    ]
+    reason: Annotated[
+        str,
+        doc(
+            "What was found, as a stable code (one per distinct sentence), for a client that "
+            "writes its own words: " + ", ".join(REASONS) + ". Empty in a result from before "
+            "reasons existed."
+        ),
+    ] = ""
+    facts: Annotated[
+        dict[str, str],
+        doc(
+            "The values the sentence names, by name: business (its id, in what to run), "
+            "problem (why a stored token cannot be read), code and message (Meta's error), "
+            "numbers (the phone number ids Meta does not know; for numbers_known the numbers "
+            "as the English sentence lists them, and count with number_N, name_N and "
+            "quality_N for each, N from 1), apps (how many apps receive the webhooks), "
+            "account (the WhatsApp Business Account id). A fact Meta did not give is absent."
+        ),
+    ] = msgspec.field(default_factory=dict)
 
 
 class ConnectionStatus(View, frozen=True):
@@ -264,15 +450,10 @@ class ConnectionStatusService:
         self, business: Business, token: str, token_check: ConnectionCheck
     ) -> ConnectionCheck:
         if business.account_id is None:
-            how = ACCOUNT_HOW.format(business=business.id)
-            return _check(
-                "webhook_subscription", "unknown",
-                f"Not checked: this business has no WhatsApp Business Account id. To check "
-                f"that customers' messages reach WazyBot, {how}.",
-            )  # fmt: skip
+            return _check("webhook_subscription", "unknown", "no_account_id",
+                          business=business.id)  # fmt: skip
         if token_check.state != "ok":
-            return _check("webhook_subscription", "unknown",
-                          "Not checked: the access token must work first.")  # fmt: skip
+            return _check("webhook_subscription", "unknown", "needs_working_token")
         result = await self._checker.subscribed_apps(business.account_id, token)
         return _subscription_check(business, result)
 
@@ -280,22 +461,23 @@ class ConnectionStatusService:
 # -- what each answer means, in words ---------------------------------------------------------
 
 
-def _check(name: CheckName, state: CheckState, detail: str) -> ConnectionCheck:
-    return ConnectionCheck(name=name, state=state, detail=detail)
+def _check(name: CheckName, state: CheckState, reason: str, **facts: str) -> ConnectionCheck:
+    detail = sentence(reason, facts, SENTENCES)
+    if detail is None:  # a reason or fact missing from SENTENCES: a mistake in this module
+        raise LookupError(f"no sentence for {reason!r} with facts {sorted(facts)}")
+    return ConnectionCheck(name=name, state=state, detail=detail, reason=reason, facts=facts)
 
 
 def _without_token(business: Business, problem: str | None) -> list[ConnectionCheck]:
-    how = ACCESS_HOW.format(business=business.id)
     if problem is not None:
-        detail = (f"The stored access token cannot be read ({problem}). Fix WAZYBOT_SECRET_KEY, "
-                  f"or {how}.")  # fmt: skip
+        token = _check("access_token", "failed", "token_unreadable", problem=problem,
+                       business=business.id)  # fmt: skip
     else:
-        detail = f"No WhatsApp access token is stored for this business: {how}."
-    not_checked = "Not checked: an access token is needed first."
+        token = _check("access_token", "failed", "no_token", business=business.id)
     return [
-        _check("access_token", "failed", detail),
-        _check("phone_number", "unknown", not_checked),
-        _check("webhook_subscription", "unknown", not_checked),
+        token,
+        _check("phone_number", "unknown", "needs_token"),
+        _check("webhook_subscription", "unknown", "needs_token"),
     ]
 
 
@@ -303,110 +485,74 @@ def _first(results: list[ProbeResult], outcome: ProbeOutcome) -> ProbeResult | N
     return next((result for result in results if result.outcome is outcome), None)
 
 
-def _unreachable_text() -> str:
-    return ("Meta's Graph API did not answer (network error or timeout): check this server's "
-            "internet access and WHATSAPP_GRAPH_URL, then try again.")  # fmt: skip
-
-
-def _other_text(result: ProbeResult) -> str:
-    code = f" (code {result.code})" if result.code is not None else ""
-    said = f": {result.message}" if result.message else ""
-    return f"Meta answered with an error{code}{said}. Try again in a few minutes."
+def _unanswered(name: CheckName, result: ProbeResult) -> ConnectionCheck:
+    """Meta did not answer, or answered an error that says nothing about the check."""
+    if result.outcome is ProbeOutcome.UNREACHABLE:
+        return _check(name, "unknown", "graph_unreachable")
+    facts: dict[str, str] = {}
+    if result.code is not None:
+        facts["code"] = str(result.code)
+    if result.message:
+        facts["message"] = result.message
+    return _check(name, "unknown", "graph_error", **facts)
 
 
 def _token_check(business: Business, results: list[ProbeResult]) -> ConnectionCheck:
-    how = ACCESS_HOW.format(business=business.id)
     if _first(results, ProbeOutcome.TOKEN_INVALID):
-        return _check(
-            "access_token", "failed",
-            "Meta refused the access token: it is invalid or has expired. Create a new one "
-            f"(a system user token does not expire) and {how}.",
-        )  # fmt: skip
+        return _check("access_token", "failed", "token_refused", business=business.id)
     if _first(results, ProbeOutcome.PERMISSION_MISSING):
-        return _check(
-            "access_token", "failed",
-            "The access token lacks a permission: it needs whatsapp_business_messaging and "
-            "whatsapp_business_management. Give them to the token's system user or app, "
-            f"then {how}.",
-        )  # fmt: skip
+        return _check("access_token", "failed", "token_permission_missing",
+                      business=business.id)  # fmt: skip
     if any(r.ok or r.outcome is ProbeOutcome.NOT_FOUND for r in results):
-        return _check("access_token", "ok", "Meta accepts the access token.")
-    if _first(results, ProbeOutcome.UNREACHABLE):
-        return _check("access_token", "unknown", _unreachable_text())
+        return _check("access_token", "ok", "token_accepted")
+    unreachable = _first(results, ProbeOutcome.UNREACHABLE)
     other = _first(results, ProbeOutcome.OTHER_ERROR) or ProbeResult(ProbeOutcome.OTHER_ERROR)
-    return _check("access_token", "unknown", _other_text(other))
+    return _unanswered("access_token", unreachable or other)
 
 
 def _number_check(
     numbers: tuple[str, ...], results: list[ProbeResult], token: ConnectionCheck
 ) -> ConnectionCheck:
     if token.state != "ok":
-        return _check("phone_number", "unknown", "Not checked: the access token must work first.")
+        return _check("phone_number", "unknown", "needs_working_token")
     missing = [n for n, r in zip(numbers, results, strict=True)
                if r.outcome is ProbeOutcome.NOT_FOUND]  # fmt: skip
     if missing:
-        listed = ", ".join(missing)
-        return _check(
-            "phone_number", "failed",
-            f"Meta does not know phone number id {listed}, or this access token may not use "
-            "it. Copy the id from WhatsApp Manager (API Setup shows it) and check that the "
-            "token belongs to the same WhatsApp Business Account.",
-        )  # fmt: skip
+        return _check("phone_number", "failed", "numbers_unknown", numbers=", ".join(missing))
     unanswered = [r for r in results if not r.ok]
     if unanswered:
-        first = unanswered[0]
-        text = (_unreachable_text() if first.outcome is ProbeOutcome.UNREACHABLE
-                else _other_text(first))  # fmt: skip
-        return _check("phone_number", "unknown", text)
-    return _check("phone_number", "ok", _describe_numbers(numbers, results))
+        return _unanswered("phone_number", unanswered[0])
+    return _check("phone_number", "ok", "numbers_known", **_number_facts(numbers, results))
 
 
-def _describe_numbers(numbers: tuple[str, ...], results: list[ProbeResult]) -> str:
-    parts = []
-    for number, result in zip(numbers, results, strict=True):
+def _number_facts(numbers: tuple[str, ...], results: list[ProbeResult]) -> dict[str, str]:
+    facts = {"count": str(len(numbers))}
+    for index, (number, result) in enumerate(zip(numbers, results, strict=True), start=1):
         phone = result.phone or PhoneNumberInfo()
-        shown = phone.display_phone_number or number
-        name = f" ({phone.verified_name})" if phone.verified_name else ""
-        quality = f", quality {phone.quality_rating}" if phone.quality_rating else ""
-        parts.append(f"{shown}{name}{quality}")
-    return "Meta knows " + "; ".join(parts) + "."
+        facts[f"number_{index}"] = phone.display_phone_number or number
+        if phone.verified_name:
+            facts[f"name_{index}"] = phone.verified_name
+        if phone.quality_rating:
+            facts[f"quality_{index}"] = phone.quality_rating
+    facts["numbers"] = _listed_numbers(facts, SENTENCES) or ""
+    return facts
 
 
 def _subscription_check(business: Business, result: ProbeResult) -> ConnectionCheck:
-    account = business.account_id
+    account = business.account_id or ""
     if result.ok and result.subscribed_apps > 0:
-        apps = "1 app" if result.subscribed_apps == 1 else f"{result.subscribed_apps} apps"
-        return _check("webhook_subscription", "ok",
-                      f"{apps} receive{'s' if result.subscribed_apps == 1 else ''} the webhooks "
-                      f"of WhatsApp Business Account {account}.")  # fmt: skip
+        return _check("webhook_subscription", "ok", "subscribed",
+                      apps=str(result.subscribed_apps), account=account)  # fmt: skip
     if result.ok:
-        return _check(
-            "webhook_subscription", "failed",
-            f"No app receives the webhooks of WhatsApp Business Account {account}, so "
-            "customers' messages never reach WazyBot. Subscribe your app: in Meta's App "
-            f"Dashboard, WhatsApp > Configuration, or POST /{account}/subscribed_apps with the "
-            "access token.",
-        )  # fmt: skip
+        return _check("webhook_subscription", "failed", "not_subscribed", account=account)
     if result.outcome is ProbeOutcome.NOT_FOUND:
-        how = ACCOUNT_HOW.format(business=business.id)
-        return _check(
-            "webhook_subscription", "failed",
-            f"Meta does not know WhatsApp Business Account {account}, or this access token "
-            f"may not use it. Check the id in WhatsApp Manager, then {how}.",
-        )  # fmt: skip
+        return _check("webhook_subscription", "failed", "account_unknown", account=account,
+                      business=business.id)  # fmt: skip
     if result.outcome is ProbeOutcome.PERMISSION_MISSING:
-        return _check(
-            "webhook_subscription", "failed",
-            "The access token may not read this account's webhook subscriptions: it needs "
-            "the whatsapp_business_management permission.",
-        )  # fmt: skip
+        return _check("webhook_subscription", "failed", "subscription_permission_missing")
     if result.outcome is ProbeOutcome.TOKEN_INVALID:
-        return _check("webhook_subscription", "failed",
-                      "Meta refused the access token for this account: it is invalid or has "
-                      "expired.")  # fmt: skip
-    if result.outcome is ProbeOutcome.UNREACHABLE:
-        return _check("webhook_subscription", "unknown", _unreachable_text())
-    return _check("webhook_subscription", "unknown", _other_text(result))
+        return _check("webhook_subscription", "failed", "account_token_refused")
+    return _unanswered("webhook_subscription", result)
 
 
 def _fingerprint(business: Business, token: _Token) -> str:
@@ -423,16 +569,7 @@ def _fingerprint(business: Business, token: _Token) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()  # fmt: skip
 
 
-_META: Final = re.compile(r"\bMeta's Graph API\b|\bMeta's\b|\bMeta\b")
-
-
 def _in_sandbox(check: ConnectionCheck) -> ConnectionCheck:
     """In sandbox mode the built-in simulator answers the checks: say so, never "Meta"."""
-
-    def named(match: re.Match[str]) -> str:
-        word = match.group(0)
-        name = "the built-in simulator" + ("'s" if word == "Meta's" else "")
-        at_start = match.start() == 0 or check.detail[: match.start()].rstrip().endswith(".")
-        return name[0].upper() + name[1:] if at_start else name
-
-    return ConnectionCheck(check.name, check.state, _META.sub(named, check.detail))
+    detail = sentence(check.reason, check.facts, SENTENCES, sandbox=True) or check.detail
+    return msgspec.structs.replace(check, detail=detail)

@@ -375,6 +375,9 @@ async def test_every_page_renders_in_english_and_french_with_real_data(
                 "par rapport à la période",
             ):
                 assert label in accueil, label
+            card = accueil[accueil.index('id="status-title"') : accueil.index("</section>")]
+            assert "Jeton d'accès : " in card  # the checks in French, not the API's English
+            assert "access token" not in card
 
             listing = await english.page("/conversations")
             assert "Ana" in listing

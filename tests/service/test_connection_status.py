@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from adapters.memory.connection import InMemoryConnectionProbe
 from application.businesses import Business
 from application.connection_status import (
+    REASONS,
+    SENTENCES,
+    ConnectionCheck,
     ConnectionStatus,
     ConnectionStatusService,
     PhoneNumberInfo,
     ProbeOutcome,
     ProbeResult,
     UnknownBusinessError,
+    sentence,
 )
 from application.gateway import AccessTokenUnreadableError
 
@@ -77,6 +83,11 @@ def detail(status: ConnectionStatus, name: str) -> str:
     return next(check.detail for check in status.checks if check.name == name)
 
 
+def found(status: ConnectionStatus) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each check's reason and facts."""
+    return {check.name: (check.reason, check.facts) for check in status.checks}
+
+
 def no_secret(status: ConnectionStatus) -> None:
     assert all(TOKEN not in check.detail for check in status.checks)
 
@@ -92,6 +103,14 @@ async def test_a_working_connection_is_connected_with_every_check_ok() -> None:
     assert states(status) == dict.fromkeys(states(status), "ok")
     assert "+1 555-010-2030 (Acme Shop), quality GREEN" in detail(status, "phone_number")
     assert "1 app receives the webhooks" in detail(status, "webhook_subscription")
+    assert found(status) == {
+        "access_token": ("token_accepted", {}),
+        "phone_number": ("numbers_known", {"count": "1", "number_1": "+1 555-010-2030",
+                                           "name_1": "Acme Shop", "quality_1": "GREEN",
+                                           "numbers": "+1 555-010-2030 (Acme Shop), quality "
+                                                      "GREEN"}),
+        "webhook_subscription": ("subscribed", {"apps": "1", "account": ACCOUNT}),
+    }  # fmt: skip
     assert status.checked_at == datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
@@ -106,6 +125,9 @@ async def test_no_stored_token_says_what_to_set_and_calls_nobody() -> None:
     assert "No WhatsApp access token is stored" in text
     assert "wazybot business update acme --access-token-stdin" in text
     assert "WHATSAPP_ACCESS_TOKEN" in text
+    assert found(status) == {"access_token": ("no_token", {"business": "acme"}),
+                             "phone_number": ("needs_token", {}),
+                             "webhook_subscription": ("needs_token", {})}  # fmt: skip
     assert probe.calls == []
 
 
@@ -116,6 +138,10 @@ async def test_a_token_the_key_cannot_open_is_reported_without_the_token() -> No
 
     assert states(status)["access_token"] == "failed"
     assert "WAZYBOT_SECRET_KEY" in detail(status, "access_token")
+    assert found(status)["access_token"] == (
+        "token_unreadable",
+        {"problem": "WAZYBOT_SECRET_KEY does not open the stored token", "business": "acme"},
+    )
     no_secret(status)
 
 
@@ -128,6 +154,9 @@ async def test_an_invalid_or_expired_token_fails_the_token_check_only() -> None:
                               "webhook_subscription": "unknown"}  # fmt: skip
     assert "invalid or has expired" in detail(status, "access_token")
     assert "EAAG-expired" not in str(status.checks)
+    assert found(status) == {"access_token": ("token_refused", {"business": "acme"}),
+                             "phone_number": ("needs_working_token", {}),
+                             "webhook_subscription": ("needs_working_token", {})}  # fmt: skip
     assert ("subscribed_apps", ACCOUNT) not in probe.calls
 
 
@@ -142,6 +171,7 @@ async def test_an_unknown_number_fails_the_number_check_and_names_it() -> None:
     text = detail(status, "phone_number")
     assert f"phone number id {OTHER_NUMBER}" in text
     assert NUMBER + "," not in text
+    assert found(status)["phone_number"] == ("numbers_unknown", {"numbers": OTHER_NUMBER})
 
 
 async def test_a_missing_permission_fails_the_token_check() -> None:
@@ -151,6 +181,7 @@ async def test_a_missing_permission_fails_the_token_check() -> None:
 
     assert states(status)["access_token"] == "failed"
     assert "whatsapp_business_messaging" in detail(status, "access_token")
+    assert found(status)["access_token"] == ("token_permission_missing", {"business": "acme"})
 
 
 async def test_no_subscribed_app_fails_the_webhook_check() -> None:
@@ -163,6 +194,7 @@ async def test_no_subscribed_app_fails_the_webhook_check() -> None:
                               "webhook_subscription": "failed"}  # fmt: skip
     assert "customers' messages never reach WazyBot" in detail(status, "webhook_subscription")
     assert f"/{ACCOUNT}/subscribed_apps" in detail(status, "webhook_subscription")
+    assert found(status)["webhook_subscription"] == ("not_subscribed", {"account": ACCOUNT})
 
 
 async def test_an_unknown_account_fails_the_webhook_check() -> None:
@@ -172,6 +204,10 @@ async def test_an_unknown_account_fails_the_webhook_check() -> None:
 
     assert states(status)["webhook_subscription"] == "failed"
     assert "--account-id" in detail(status, "webhook_subscription")
+    assert found(status)["webhook_subscription"] == (
+        "account_unknown",
+        {"account": ACCOUNT, "business": "acme"},
+    )
 
 
 async def test_without_an_account_id_the_subscription_is_unknown_and_says_what_to_set() -> None:
@@ -184,6 +220,7 @@ async def test_without_an_account_id_the_subscription_is_unknown_and_says_what_t
     text = detail(status, "webhook_subscription")
     assert "WHATSAPP_BUSINESS_ACCOUNT_ID" in text
     assert "wazybot business update acme --account-id ID" in text
+    assert found(status)["webhook_subscription"] == ("no_account_id", {"business": "acme"})
     assert all(kind != "subscribed_apps" for kind, _ in probe.calls)
 
 
@@ -195,6 +232,9 @@ async def test_meta_unreachable_makes_everything_unknown_and_not_connected() -> 
     assert not status.connected
     assert set(states(status).values()) == {"unknown"}
     assert "did not answer" in detail(status, "access_token")
+    assert found(status) == {"access_token": ("graph_unreachable", {}),
+                             "phone_number": ("needs_working_token", {}),
+                             "webhook_subscription": ("needs_working_token", {})}  # fmt: skip
 
 
 async def test_another_meta_error_is_unknown_with_its_code() -> None:
@@ -205,6 +245,67 @@ async def test_another_meta_error_is_unknown_with_its_code() -> None:
 
     assert states(status)["access_token"] == "unknown"
     assert "(code 2): Service temporarily unavailable" in detail(status, "access_token")
+    assert found(status)["access_token"] == (
+        "graph_error",
+        {"code": "2", "message": "Service temporarily unavailable"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "reason", "facts"),
+    [
+        (ProbeResult(ProbeOutcome.OK, subscribed_apps=3), "subscribed",
+         {"apps": "3", "account": ACCOUNT}),
+        (ProbeResult(ProbeOutcome.PERMISSION_MISSING, code=200),
+         "subscription_permission_missing", {}),
+        (ProbeResult(ProbeOutcome.TOKEN_INVALID, code=190), "account_token_refused", {}),
+        (ProbeResult(ProbeOutcome.UNREACHABLE), "graph_unreachable", {}),
+        (ProbeResult(ProbeOutcome.OTHER_ERROR, code=4), "graph_error", {"code": "4"}),
+        (ProbeResult(ProbeOutcome.OTHER_ERROR, message="not JSON"), "graph_error",
+         {"message": "not JSON"}),
+        (ProbeResult(ProbeOutcome.OTHER_ERROR), "graph_error", {}),
+    ],
+)  # fmt: skip
+async def test_each_answer_about_the_subscription_has_its_reason_and_facts(
+    result: ProbeResult, reason: str, facts: dict[str, str]
+) -> None:
+    class Answers(InMemoryConnectionProbe):
+        async def subscribed_apps(self, account_id: str, access_token: str) -> ProbeResult:
+            return result
+
+    probe = Answers()
+    probe.add_number(NUMBER, TOKEN, PhoneNumberInfo())
+    status = await service(probe).status("acme")
+
+    check = status.checks[2]
+    assert (check.reason, check.facts) == (reason, facts)
+    assert check.detail == sentence(reason, facts, SENTENCES)
+    if result.code is None and not result.message and reason == "graph_error":
+        assert check.detail == "Meta answered with an error. Try again in a few minutes."
+
+
+async def test_a_number_without_name_or_rating_is_named_by_its_id() -> None:
+    probe = InMemoryConnectionProbe(accounts={ACCOUNT: 1})
+    probe.add_number(NUMBER, TOKEN, PhoneNumberInfo())
+    status = await service(probe).status("acme")
+
+    assert found(status)["phone_number"] == (
+        "numbers_known",
+        {"count": "1", "number_1": NUMBER, "numbers": NUMBER},
+    )
+    assert detail(status, "phone_number") == f"Meta knows {NUMBER}."
+
+
+async def test_sandbox_mode_keeps_reasons_and_facts_and_names_the_simulator() -> None:
+    live = await service(meta()).status("acme")
+    sandbox = await ConnectionStatusService(
+        meta(), Businesses(ACME, tokens={"acme": TOKEN}), "sandbox", Clock()
+    ).status("acme")
+
+    assert found(sandbox) == found(live)
+    assert detail(sandbox, "access_token") == "The built-in simulator accepts the access token."
+    assert detail(sandbox, "phone_number").startswith("The built-in simulator knows +1 555")
+    assert all("Meta" not in check.detail for check in sandbox.checks)
 
 
 async def test_a_result_is_reused_for_30_seconds_then_checked_again() -> None:
@@ -282,3 +383,12 @@ def test_the_mode_is_sandbox_or_live() -> None:
     assert sandbox.mode == "sandbox"
     with pytest.raises(ValueError, match="sandbox, live"):
         ConnectionStatusService(meta(), Businesses(), "test", Clock())
+
+
+def test_the_readme_and_the_api_document_name_every_reason() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    described = msgspec.json.schema(ConnectionCheck)["$defs"]["ConnectionCheck"]["properties"]
+    for reason in REASONS:
+        assert f"`{reason}`" in readme, reason
+        assert reason in described["reason"]["description"], reason
+    assert described["facts"]["description"]

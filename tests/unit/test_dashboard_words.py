@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from application.connection_status import REASONS, SENTENCES, sentence
 from entrypoints.dashboard import formatting
-from entrypoints.dashboard.i18n import EN, FR, from_accept_language, translate
+from entrypoints.dashboard.i18n import EN, FR, from_accept_language, status_words, translate
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src/entrypoints/dashboard/templates"
 
@@ -35,6 +37,61 @@ def test_every_key_a_template_names_is_in_the_catalogs() -> None:
         named |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.]+)["']\s*[,)]""", text))
     assert named, "no t() call found"
     assert named - EN.keys() == set()
+
+
+def test_every_connection_reason_has_words_in_both_languages() -> None:
+    for key, english in SENTENCES.items():
+        assert EN[f"status.reason.{key}"] == english, key  # the API's own sentence
+        assert f"status.reason.{key}" in FR, key
+    assert {k for k in EN if k.startswith("status.reason.")} == {
+        f"status.reason.{k}" for k in SENTENCES
+    }
+    assert {"token_accepted", "numbers_unknown", "no_account_id"} <= set(REASONS)
+    sandbox = [key for key in FR if key.startswith("status.reason.") and key.endswith(".sandbox")]
+    assert len(sandbox) == len([key for key in SENTENCES if key.endswith(".sandbox")])
+    for key in sandbox:
+        assert "simulateur intégré" in FR[key], key
+        assert "Meta" not in FR[key], key
+
+
+@dataclass
+class OldCheck:
+    """A check from before reasons existed."""
+
+    detail: str = "Meta accepts the access token."
+
+
+@dataclass
+class Check(OldCheck):
+    reason: str = ""
+    facts: dict[str, str] = field(default_factory=dict)
+
+
+def test_french_words_use_french_typography() -> None:
+    for key, text in FR.items():
+        if key.startswith("status."):
+            assert re.search(r"\S[:;](\s|$)", text.replace("::", "")) is None, (key, text)
+
+
+def test_a_check_without_known_words_shows_its_detail() -> None:
+    newer = Check(reason="reason_from_the_future")
+    missing = Check(reason="subscribed", facts={"account": "42"})  # no apps
+    for check in (OldCheck(), newer, missing):
+        assert status_words("fr", "live", check) == "Meta accepts the access token."
+
+
+def test_a_sentence_picks_its_variant_from_the_facts() -> None:
+    assert sentence("subscribed", {"apps": "1", "account": "9"}, SENTENCES) == (
+        "1 app receives the webhooks of WhatsApp Business Account 9."
+    )
+    assert sentence("graph_error", {"code": "4"}, SENTENCES, sandbox=True) == (
+        "The built-in simulator answered with an error (code 4). Try again in a few minutes."
+    )
+    facts = {"count": "2", "number_1": "+1 555", "quality_1": "RED", "number_2": "+33 6",
+             "name_2": "Chez Paul", "numbers": "ignored: recomposed in each language"}  # fmt: skip
+    assert status_words("fr", "live", Check(reason="numbers_known", facts=facts)) == (
+        "Meta connaît +1 555, qualité RED ; +33 6 (Chez Paul)."
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ from typing import Any, Final, Literal
 
 from litestar import Request
 
+from application.connection_status import SENTENCES, sentence
+
 Language = Literal["en", "fr"]
 LANGUAGES: Final[tuple[Language, ...]] = ("en", "fr")
 DEFAULT_LANGUAGE: Final[Language] = "en"
@@ -70,6 +72,9 @@ EN: Final[dict[str, str]] = {
     "status.state.ok": "OK",
     "status.state.failed": "Failed",
     "status.state.unknown": "Unknown",
+    "status.check.line": "{check}: {words}",
+    # What each check found: the API's own sentences (application/connection_status.py).
+    **{f"status.reason.{key}": text for key, text in SENTENCES.items()},
     "metrics.title": "Last {range}",
     "metric.messages_received": "Messages received",
     "metric.ai_responses": "AI responses",
@@ -279,6 +284,141 @@ FR: Final[dict[str, str]] = {
     "status.state.ok": "OK",
     "status.state.failed": "En échec",
     "status.state.unknown": "Inconnu",
+    "status.check.line": "{check} : {words}",
+    "status.reason.no_token": (
+        "Aucun jeton d'accès WhatsApp n'est enregistré pour cette entreprise : enregistrez-en un "
+        "avec `wazybot business update {business} --access-token-stdin` (ou définissez "
+        "WHATSAPP_ACCESS_TOKEN pour l'entreprise par défaut)."
+    ),
+    "status.reason.token_unreadable": (
+        "Le jeton d'accès enregistré ne peut pas être lu ({problem}). Corrigez "
+        "WAZYBOT_SECRET_KEY, ou enregistrez-en un avec `wazybot business update {business} "
+        "--access-token-stdin` (ou définissez WHATSAPP_ACCESS_TOKEN pour l'entreprise par "
+        "défaut)."
+    ),
+    "status.reason.needs_token": "Non vérifié : il faut d'abord un jeton d'accès.",
+    "status.reason.needs_working_token": "Non vérifié : le jeton d'accès doit d'abord fonctionner.",
+    "status.reason.token_refused": (
+        "Meta a refusé le jeton d'accès : il est invalide ou a expiré. Créez-en un nouveau (le "
+        "jeton d'un utilisateur système n'expire pas) et enregistrez-en un avec `wazybot "
+        "business update {business} --access-token-stdin` (ou définissez WHATSAPP_ACCESS_TOKEN "
+        "pour l'entreprise par défaut)."
+    ),
+    "status.reason.token_permission_missing": (
+        "Il manque une autorisation au jeton d'accès : il lui faut whatsapp_business_messaging "
+        "et whatsapp_business_management. Donnez-les à l'utilisateur système ou à l'application "
+        "du jeton, puis enregistrez-en un avec `wazybot business update {business} "
+        "--access-token-stdin` (ou définissez WHATSAPP_ACCESS_TOKEN pour l'entreprise par "
+        "défaut)."
+    ),
+    "status.reason.token_accepted": "Meta accepte le jeton d'accès.",
+    "status.reason.graph_unreachable": (
+        "L'API Graph de Meta n'a pas répondu (erreur réseau ou délai dépassé) : vérifiez l'accès "
+        "à Internet de ce serveur et WHATSAPP_GRAPH_URL, puis réessayez."
+    ),
+    "status.reason.graph_error": (
+        "Meta a répondu par une erreur (code {code}) : {message}. Réessayez dans quelques minutes."
+    ),
+    "status.reason.graph_error.code": (
+        "Meta a répondu par une erreur (code {code}). Réessayez dans quelques minutes."
+    ),
+    "status.reason.graph_error.message": (
+        "Meta a répondu par une erreur : {message}. Réessayez dans quelques minutes."
+    ),
+    "status.reason.graph_error.bare": (
+        "Meta a répondu par une erreur. Réessayez dans quelques minutes."
+    ),
+    "status.reason.numbers_unknown": (
+        "Meta ne connaît pas l'identifiant de numéro {numbers}, ou ce jeton d'accès ne peut pas "
+        "l'utiliser. Copiez l'identifiant depuis WhatsApp Manager (la page API Setup l'affiche) "
+        "et vérifiez que le jeton appartient au même compte WhatsApp Business."
+    ),
+    "status.reason.numbers_known": "Meta connaît {numbers}.",
+    "status.reason.numbers_known.item": "{number}",
+    "status.reason.numbers_known.item_named": "{number} ({name})",
+    "status.reason.numbers_known.item_rated": "{number}, qualité {quality}",
+    "status.reason.numbers_known.item_named_rated": "{number} ({name}), qualité {quality}",
+    "status.reason.numbers_known.separator": " ; ",
+    "status.reason.no_account_id": (
+        "Non vérifié : cette entreprise n'a pas d'identifiant de compte WhatsApp Business. Pour "
+        "vérifier que les messages des clients arrivent à WazyBot, définissez "
+        "WHATSAPP_BUSINESS_ACCOUNT_ID (entreprise par défaut) ou lancez `wazybot business update "
+        "{business} --account-id ID`."
+    ),
+    "status.reason.subscribed": (
+        "{apps} applications reçoivent les webhooks du compte WhatsApp Business {account}."
+    ),
+    "status.reason.subscribed.one": (
+        "1 application reçoit les webhooks du compte WhatsApp Business {account}."
+    ),
+    "status.reason.not_subscribed": (
+        "Aucune application ne reçoit les webhooks du compte WhatsApp Business {account} : les "
+        "messages des clients n'arrivent jamais à WazyBot. Abonnez votre application : dans "
+        "l'App Dashboard de Meta, WhatsApp > Configuration, ou par POST "
+        "/{account}/subscribed_apps avec le jeton d'accès."
+    ),
+    "status.reason.account_unknown": (
+        "Meta ne connaît pas le compte WhatsApp Business {account}, ou ce jeton d'accès ne peut "
+        "pas l'utiliser. Vérifiez l'identifiant dans WhatsApp Manager, puis définissez "
+        "WHATSAPP_BUSINESS_ACCOUNT_ID (entreprise par défaut) ou lancez `wazybot business update "
+        "{business} --account-id ID`."
+    ),
+    "status.reason.subscription_permission_missing": (
+        "Le jeton d'accès ne peut pas lire les abonnements aux webhooks de ce compte : il lui "
+        "faut l'autorisation whatsapp_business_management."
+    ),
+    "status.reason.account_token_refused": (
+        "Meta a refusé le jeton d'accès pour ce compte : il est invalide ou a expiré."
+    ),
+    "status.reason.token_refused.sandbox": (
+        "Le simulateur intégré a refusé le jeton d'accès : il est invalide ou a expiré. Créez-en "
+        "un nouveau (le jeton d'un utilisateur système n'expire pas) et enregistrez-en un avec "
+        "`wazybot business update {business} --access-token-stdin` (ou définissez "
+        "WHATSAPP_ACCESS_TOKEN pour l'entreprise par défaut)."
+    ),
+    "status.reason.token_accepted.sandbox": "Le simulateur intégré accepte le jeton d'accès.",
+    "status.reason.graph_unreachable.sandbox": (
+        "Le simulateur intégré n'a pas répondu (erreur réseau ou délai dépassé) : vérifiez "
+        "l'accès à Internet de ce serveur et WHATSAPP_GRAPH_URL, puis réessayez."
+    ),
+    "status.reason.graph_error.sandbox": (
+        "Le simulateur intégré a répondu par une erreur (code {code}) : {message}. Réessayez "
+        "dans quelques minutes."
+    ),
+    "status.reason.graph_error.code.sandbox": (
+        "Le simulateur intégré a répondu par une erreur (code {code}). Réessayez dans quelques "
+        "minutes."
+    ),
+    "status.reason.graph_error.message.sandbox": (
+        "Le simulateur intégré a répondu par une erreur : {message}. Réessayez dans quelques "
+        "minutes."
+    ),
+    "status.reason.graph_error.bare.sandbox": (
+        "Le simulateur intégré a répondu par une erreur. Réessayez dans quelques minutes."
+    ),
+    "status.reason.numbers_unknown.sandbox": (
+        "Le simulateur intégré ne connaît pas l'identifiant de numéro {numbers}, ou ce jeton "
+        "d'accès ne peut pas l'utiliser. Copiez l'identifiant depuis WhatsApp Manager (la page "
+        "API Setup l'affiche) et vérifiez que le jeton appartient au même compte WhatsApp "
+        "Business."
+    ),
+    "status.reason.numbers_known.sandbox": "Le simulateur intégré connaît {numbers}.",
+    "status.reason.not_subscribed.sandbox": (
+        "Aucune application ne reçoit les webhooks du compte WhatsApp Business {account} : les "
+        "messages des clients n'arrivent jamais à WazyBot. Abonnez votre application : dans "
+        "l'App Dashboard du simulateur intégré, WhatsApp > Configuration, ou par POST "
+        "/{account}/subscribed_apps avec le jeton d'accès."
+    ),
+    "status.reason.account_unknown.sandbox": (
+        "Le simulateur intégré ne connaît pas le compte WhatsApp Business {account}, ou ce jeton "
+        "d'accès ne peut pas l'utiliser. Vérifiez l'identifiant dans WhatsApp Manager, puis "
+        "définissez WHATSAPP_BUSINESS_ACCOUNT_ID (entreprise par défaut) ou lancez `wazybot "
+        "business update {business} --account-id ID`."
+    ),
+    "status.reason.account_token_refused.sandbox": (
+        "Le simulateur intégré a refusé le jeton d'accès pour ce compte : il est invalide ou a "
+        "expiré."
+    ),
     "metrics.title": "Dernières {range}",
     "metric.messages_received": "Messages reçus",
     "metric.ai_responses": "Réponses de l'IA",
@@ -454,6 +594,27 @@ def translate(lang: Language, key: str, **values: object) -> str:
     missing everywhere, so a forgotten string shows rather than breaks the page)."""
     text = CATALOGS[lang].get(key) or EN.get(key) or key
     return text.format(**values) if values else text
+
+
+_REASON: Final = "status.reason."
+_STATUS_WORDS: Final[dict[Language, dict[str, str]]] = {
+    lang: {k.removeprefix(_REASON): v for k, v in catalog.items() if k.startswith(_REASON)}
+    for lang, catalog in CATALOGS.items()
+}
+
+
+def status_words(lang: Language, mode: str, check: Any) -> str:
+    """What a connection check found, in ``lang``: its ``reason`` and ``facts`` in the
+    catalog's ``status.reason.*`` words (the simulator's in sandbox mode), so a French page
+    never shows the API's English ``detail``; that detail when the catalog has no words for
+    the reason (a result from before reasons existed, or a reason newer than the catalog)."""
+    reason = getattr(check, "reason", None)
+    facts = getattr(check, "facts", None)
+    if isinstance(reason, str) and reason and isinstance(facts, dict):
+        words = sentence(reason, facts, _STATUS_WORDS[lang], sandbox=mode == "sandbox")
+        if words is not None:
+            return words
+    return str(getattr(check, "detail", "") or "")
 
 
 def supported(raw: str | None) -> Language | None:

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final, Literal
 
 import structlog
@@ -23,7 +24,7 @@ from application.read_models import (
 )
 from domain.money import format_amount
 from entrypoints.dashboard import formatting
-from entrypoints.dashboard.i18n import Language, language_of, translate
+from entrypoints.dashboard.i18n import Language, language_of, status_words, translate
 from entrypoints.dashboard.slot import ConnectionStatusService
 from entrypoints.dashboard.web import AnyRequest, Services, Session, query, render
 
@@ -139,7 +140,9 @@ async def overview(
     status = None
     if dashboard.status is not None:
         status = await _connection_status(dashboard.status, session.business_id)
-    return render(request, "overview.html", ranges=RANGES, status=status, **figures)
+    check_words = partial(status_words, language_of(request))
+    return render(request, "overview.html", ranges=RANGES, status=status,
+                  check_words=check_words, **figures)  # fmt: skip
 
 
 @get("/overview/figures", include_in_schema=False)

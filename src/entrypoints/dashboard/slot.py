@@ -25,7 +25,8 @@ class ServiceStartingError(Exception):
 
 class ConnectionStatusService(Protocol):
     """The connection status card's source: ``status(business_id)`` gives an object with
-    ``mode``, ``connected`` and ``checks`` (each with ``name``, ``state``, ``detail``)."""
+    ``mode``, ``connected`` and ``checks`` (each with ``name``, ``state``, ``detail``, and
+    ``reason`` and ``facts`` when it has them)."""
 
     async def status(self, business_id: str) -> Any: ...
 
