@@ -601,3 +601,16 @@ async def test_the_live_parts_render_alone_as_the_page_shows_them(database_url: 
         assert f'hx-get="/conversations/{chat}/live"' in page
         live_part = page[page.index('id="conversation-live"') :]
         assert live_part.index("</ol>") < live_part.index('id="reply-title"')
+
+
+async def test_a_refused_sign_in_keeps_where_it_was_going(database_url: str) -> None:
+    async with dashboard_world(database_url) as world, browser(world) as agent:
+        _, marie = await token(world, "default", "Marie")
+        csrf = await agent.csrf("/sign-in?next=/conversations")
+        refused = await agent.http.post("/sign-in", data={
+            "token": "not-a-token", "csrf_token": csrf, "next": "/conversations"})  # fmt: skip
+        assert refused.status_code == 401
+        assert 'name="next" value="/conversations"' in refused.text
+        answer = await agent.http.post("/sign-in", data={
+            "token": marie, "csrf_token": csrf, "next": "/conversations"})  # fmt: skip
+        assert redirected_to(answer, "/conversations")

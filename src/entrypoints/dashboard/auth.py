@@ -31,11 +31,15 @@ log = structlog.get_logger(__name__)
 _YEAR: Final = 365 * 24 * 3600
 
 
-def _sign_in_page(request: AnyRequest, *, status_code: int = 200, **context: Any) -> Template:
+def _sign_in_page(
+    request: AnyRequest, *, status_code: int = 200, next_: str | None = None, **context: Any
+) -> Template:
+    """The form; ``next_`` (a refused POST's own field) else the query's ``next``."""
     token = request.cookies.get(PRE_SESSION_CSRF_COOKIE) or new_pre_session_token()
+    wanted = next_ if next_ is not None else request.query_params.get("next")
     page = render(
         request, "sign_in.html", status_code=status_code, pre_session_csrf=token,
-        next=local_path(request.query_params.get("next"), ""), **context,
+        next=local_path(wanted, ""), **context,
     )  # fmt: skip
     page.cookies.append(cookie(request, PRE_SESSION_CSRF_COOKIE, token))
     return page
@@ -61,7 +65,8 @@ async def sign_in(request: AnyRequest, dashboard: Services) -> Template | Redire
     opened = await dashboard.ready_access().sign_in(form.get("token", ""))
     if opened is None:
         log.info("dashboard.sign_in_refused")
-        return _sign_in_page(request, status_code=401, refused="sign_in.refused")
+        return _sign_in_page(request, status_code=401, refused="sign_in.refused",
+                             next_=form.get("next", ""))  # fmt: skip
     log.info("dashboard.signed_in", business_id=opened.session.business_id)
     return _signed_in(request, opened, local_path(form.get("next")))
 

@@ -212,8 +212,7 @@ EN: Final[dict[str, str]] = {
     "phone.message": "Message",
     "phone.send": "Send",
     "phone.late": (
-        "Dated 25 hours ago (a late delivery: the 24-hour window is then closed, to try"
-        " templates)"
+        "Dated 25 hours ago (a late delivery: the 24-hour window is then closed, to try templates)"
     ),
     "phone.customer": "Who you play",
     "phone.name": "Name",

@@ -11,3 +11,24 @@ document.addEventListener("htmx:beforeRequest", function (event) {
     event.preventDefault();
   }
 });
+
+/* The newest bubble stays in sight: at load, and after a re-fetch when the person had not
+   scrolled up to read older ones. */
+(function () {
+  var following = true;
+  function chat() { return document.getElementById("phone-chat"); }
+  function toNewest() {
+    var box = chat();
+    if (box) { box.scrollTop = box.scrollHeight; }
+  }
+  document.addEventListener("DOMContentLoaded", toNewest);
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var box = chat();
+    if (box && event.detail.target === box) {
+      following = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (following && event.detail.elt && event.detail.elt.id === "phone-chat") { toNewest(); }
+  });
+})();
