@@ -13,6 +13,7 @@ from application.read_models import (
     HOUR,
     MAX_BIGINT,
     MAX_INT,
+    SHORT_SEARCH_WINDOW,
     Bucket,
     ConversationFilter,
     ConversationPage,
@@ -33,6 +34,7 @@ from application.read_models import (
     cursor_uuid,
     decode_cursor,
     encode_cursor,
+    has_trigram,
     previous_range,
 )
 from domain.conversation import CONVERSATION_STREAM_PREFIX
@@ -41,17 +43,38 @@ from domain.public_ids import conversation_public_id, is_public_id, message_publ
 from domain.timeline import FAILED, service_window_closes
 from domain.whatsapp_errors import reported_failure_reason
 
+# The list, filtered by status, searched, and paged in activity order (migration 0021):
+# the status index serves the order; a search reads the trigram index of search_text, or,
+# for a needle without three letters or digits in a row (trigrams have nothing to look up),
+# looks through a bounded window of conversations in activity order.
 _CONVERSATIONS_SQL = """
 select * from conversations
-where business_id = $1
-  and ($2::text is null or status = $2)
-  and ($3::text is null or customer_name ilike $3 or customer_id like $3
-       or group_id like $3 or exists (select from unnest(customer_identifiers) as i
-                                       where i ilike $3))
-  and ($4::timestamptz is null or (last_activity_at, public_id) < ($4, $5))
+where business_id = $1{status}{search}{after}
 order by last_activity_at desc, public_id desc
 limit $6
 """
+_STATUS = " and status = $2"
+_SEARCH = " and search_text like conversation_search_pattern($3)"
+_AFTER = " and (last_activity_at, public_id) < ($4, $5)"
+_WINDOW_SEARCH_SQL = """
+select * from (
+    select * from conversations
+    where business_id = $1{status}{after}
+    order by last_activity_at desc, public_id desc
+    limit $7
+) w
+where search_text like conversation_search_pattern($3)
+order by last_activity_at desc, public_id desc
+limit $6
+"""
+# The last conversation of a short search's window, which the next page continues after.
+_WINDOW_END_SQL = """
+select last_activity_at, public_id from conversations
+where business_id = $1{status}{after} and $3::text is not null
+order by last_activity_at desc, public_id desc
+offset $6 - 1 limit 1
+"""
+_SEPARATOR: Final = "\x1f"  # sets the fields of search_text apart; never in a match
 _CONVERSATION_SQL = "select * from conversations where business_id = $1 and public_id = $2"
 _MESSAGES_SQL = """
 select m.*, q.public_id as reply_to_id from messages m
@@ -134,6 +157,24 @@ order by b.start
 _BUCKET_SECONDS: Final = {"hour": HOUR.total_seconds(), "day": 86_400.0}
 
 
+def _list_parts(*, status: bool, after: bool) -> dict[str, str]:
+    """The filters of a list query; a parameter left out is still typed, and null."""
+    return {
+        "status": _STATUS if status else " and $2::text is null",
+        "after": _AFTER if after else " and $4::timestamptz is null and $5::text is null",
+    }
+
+
+def conversation_list_sql(*, status: bool, search: bool, after: bool) -> str:
+    """The conversation list's query for a search with a trigram (or none), with the
+    arguments business, status, search, after time, after id, limit: one statement per
+    combination, each of whose conditions an index serves."""
+    return _CONVERSATIONS_SQL.format(
+        search=_SEARCH if search else " and $3::text is null",
+        **_list_parts(status=status, after=after),
+    )
+
+
 class PostgresReadModelQueries:
     def __init__(self, pool: asyncpg.Pool[Any], clock: Callable[[], datetime] | None = None):
         self._pool = pool
@@ -143,18 +184,38 @@ class PostgresReadModelQueries:
         self, business_id: str, filter_: ConversationFilter, limit: int, cursor: str | None
     ) -> ConversationPage:
         after_at, after_id = _time_and_text(cursor)
-        pattern = f"%{_escape_like(filter_.search)}%" if filter_.search else None
-        rows = await self._fetch(
-            _CONVERSATIONS_SQL, business_id, filter_.status, pattern, after_at, after_id, limit + 1
-        )
+        search = filter_.search
+        if search is not None and _SEPARATOR in search:
+            return ConversationPage(items=[], next_cursor=None)
+        parts = _list_parts(status=filter_.status is not None, after=after_at is not None)
+        arguments = (business_id, filter_.status, search, after_at, after_id, limit + 1)
+        window_end = None
+        async with self._pool.acquire() as connection, connection.transaction():
+            # Each search is planned for its own needle: a plan made once for any needle
+            # cannot know whether it is rare (read the index) or common (read in order).
+            await connection.execute("set local plan_cache_mode = force_custom_plan")
+            if search is None or has_trigram(search):
+                sql = conversation_list_sql(
+                    status=filter_.status is not None, search=search is not None,
+                    after=after_at is not None,
+                )  # fmt: skip
+                rows = await connection.fetch(sql, *arguments)
+            else:
+                sql = _WINDOW_SEARCH_SQL.format(**parts)
+                rows = await connection.fetch(sql, *arguments, SHORT_SEARCH_WINDOW)
+                if len(rows) <= limit:
+                    window_end = await connection.fetchrow(
+                        _WINDOW_END_SQL.format(**parts),
+                        business_id, filter_.status, search, after_at, after_id,
+                        SHORT_SEARCH_WINDOW,
+                    )  # fmt: skip
         now = self._clock()
         items, more = _split(rows, limit)
+        last = items[-1] if more else window_end
         return ConversationPage(
             items=[_conversation(r, now) for r in items],
-            next_cursor=encode_cursor(
-                items[-1]["last_activity_at"].isoformat(), items[-1]["public_id"]
-            )
-            if more
+            next_cursor=encode_cursor(last["last_activity_at"].isoformat(), last["public_id"])
+            if last is not None
             else None,
         )
 
@@ -265,10 +326,6 @@ def _time_and_text(cursor: str | None) -> tuple[datetime | None, str | None]:
         return None, None
     at, text = decode_cursor(cursor, (str, str))
     return cursor_time(str(at)), str(text)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
