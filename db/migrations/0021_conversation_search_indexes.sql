@@ -25,9 +25,17 @@ alter table conversations add column search_text text generated always as (
     conversation_search_text(customer_name, customer_id, group_id, customer_identifiers)
 ) stored;
 
+-- A rare search reads the conversations its trigrams find.
 create index conversations_search_trgm_idx
     on conversations using gin (search_text gin_trgm_ops);
 
+-- A common search reads the newest conversations first and stops at the page's end: the
+-- activity indexes carry search_text, so that walk reads no table rows (index-only).
 -- "This business's conversations in this status, newest activity first", with the keyset.
 create index conversations_business_status_activity_idx
-    on conversations (business_id, status, last_activity_at desc, public_id desc);
+    on conversations (business_id, status, last_activity_at desc, public_id desc)
+    include (search_text);
+drop index conversations_business_activity_idx;
+create index conversations_business_activity_idx
+    on conversations (business_id, last_activity_at desc, public_id desc)
+    include (search_text);

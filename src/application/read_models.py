@@ -28,9 +28,11 @@ MAX_HOURLY_POINTS: Final = 24 * 92
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 200
 MAX_SEARCH_LENGTH: Final = 100
-# A search without three letters or digits in a row has no trigram to look up: it looks
-# through at most this many conversations per page, newest activity first.
-SHORT_SEARCH_WINDOW: Final = 10_000
+# A search first looks through at most this many conversations, newest activity first,
+# reading the activity index alone: a common word fills its page there. Beyond them a
+# search reads what its trigrams find; one without three letters or digits in a row has
+# no trigram to look up, and its page ends where the window ended.
+SEARCH_WINDOW: Final = 10_000
 EARLIEST: Final = datetime(1971, 1, 1, tzinfo=UTC)  # times outside these are typing errors
 LATEST: Final = datetime(9998, 1, 1, tzinfo=UTC)
 MAX_BIGINT: Final = 2**63 - 1

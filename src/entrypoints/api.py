@@ -24,7 +24,7 @@ from application.read_models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     MAX_SEARCH_LENGTH,
-    SHORT_SEARCH_WINDOW,
+    SEARCH_WINDOW,
     ConversationFilter,
     ConversationPage,
     ConversationView,
@@ -213,7 +213,7 @@ SEARCH: Final = _query(
     "Part of the customer's name, or of any phone number, business-scoped user id or username"
     " they ever had (@name too), or of a group id, ignoring case and accents (helene finds"
     f" Hélène; at most {MAX_SEARCH_LENGTH} characters). A search without three letters or"
-    f" digits in a row looks through at most {SHORT_SEARCH_WINDOW:,} conversations per page,"
+    f" digits in a row looks through at most {SEARCH_WINDOW:,} conversations per page,"
     " newest activity first: such a page may hold fewer items than limit, even none, with a"
     " next_cursor to look further.",
 )

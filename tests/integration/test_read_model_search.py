@@ -89,7 +89,7 @@ async def test_a_short_search_looks_through_a_bounded_window_per_page(
     pool: asyncpg.Pool[Any], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queries = await _load(pool, database_url)
-    monkeypatch.setattr(read_model_queries, "SHORT_SEARCH_WINDOW", 3)
+    monkeypatch.setattr(read_model_queries, "SEARCH_WINDOW", 3)
     short = ConversationFilter(None, "al")  # Anaïs Halle, Sam Walker, Alice Smith
 
     pages: list[list[str]] = []
@@ -105,3 +105,24 @@ async def test_a_short_search_looks_through_a_bounded_window_per_page(
     assert pages == [["Anaïs Halle", "Sam Walker"], ["Alice Smith"], []]
     # Accents ignored too; the first page looks at the 3 newest conversations only.
     assert await _names(queries, "é") == {"Anaïs Halle", "Sam Walker", "Mathéo Bélanger"}
+
+
+async def test_a_search_beyond_its_window_reads_what_the_trigram_index_finds(
+    pool: asyncpg.Pool[Any], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queries = await _load(pool, database_url)
+    monkeypatch.setattr(read_model_queries, "SEARCH_WINDOW", 3)
+    helene = ConversationFilter(None, "helene")  # the two oldest conversations
+
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        page = await queries.conversations("acme", helene, 1, cursor)
+        pages.append([c.customer_name or "" for c in page.items])
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    assert pages == [["Helene Martin"], ["Hélène Lefèvre"]]
+    assert await _names(queries, "smith", status="bot") == {"Alice Smith"}
+    assert await _names(queries, "smith", status="closed") == set()

@@ -13,7 +13,7 @@ from application.read_models import (
     HOUR,
     MAX_BIGINT,
     MAX_INT,
-    SHORT_SEARCH_WINDOW,
+    SEARCH_WINDOW,
     Bucket,
     ConversationFilter,
     ConversationPage,
@@ -43,31 +43,45 @@ from domain.public_ids import conversation_public_id, is_public_id, message_publ
 from domain.timeline import FAILED, service_window_closes
 from domain.whatsapp_errors import reported_failure_reason
 
-# The list, filtered by status, searched, and paged in activity order (migration 0021):
-# the status index serves the order; a search reads the trigram index of search_text, or,
-# for a needle without three letters or digits in a row (trigrams have nothing to look up),
-# looks through a bounded window of conversations in activity order.
+# The list, filtered by status, searched, and paged in activity order (migration 0021,
+# ADR 0034). Without a search the activity (or status) index gives the page. A search first
+# walks the newest conversations in that index, which carries search_text (no table rows
+# read), and stops at the page's end: common words fill the page there. When the walk's
+# window ends first, a search with a trigram reads what the trigram index finds (a rare
+# word, since the window held few); a search without one (too short for trigrams) ends its
+# page where the window ended.
 _CONVERSATIONS_SQL = """
 select * from conversations
-where business_id = $1{status}{search}{after}
+where business_id = $1{status} and $3::text is null{after}
 order by last_activity_at desc, public_id desc
 limit $6
 """
-_STATUS = " and status = $2"
-_SEARCH = " and search_text like conversation_search_pattern($3)"
-_AFTER = " and (last_activity_at, public_id) < ($4, $5)"
-_WINDOW_SEARCH_SQL = """
-select * from (
+_FOUND_SQL = """
+with found as materialized (
     select * from conversations
     where business_id = $1{status}{after}
-    order by last_activity_at desc, public_id desc
-    limit $7
-) w
-where search_text like conversation_search_pattern($3)
-order by last_activity_at desc, public_id desc
-limit $6
+      and search_text like conversation_search_pattern($3)
+)
+select * from found order by last_activity_at desc, public_id desc limit $6
 """
-# The last conversation of a short search's window, which the next page continues after.
+_STATUS = " and status = $2"
+_AFTER = " and (last_activity_at, public_id) < ($4, $5)"
+_WINDOW_SQL = """
+select c.* from (
+    select public_id, last_activity_at from (
+        select public_id, last_activity_at, search_text from conversations
+        where business_id = $1{status}{after}
+        order by last_activity_at desc, public_id desc
+        limit $7
+    ) w
+    where search_text like conversation_search_pattern($3)
+    order by last_activity_at desc, public_id desc
+    limit $6
+) h
+join conversations c on c.business_id = $1 and c.public_id = h.public_id
+order by h.last_activity_at desc, h.public_id desc
+"""
+# The last conversation of a search's window: the next page continues after it.
 _WINDOW_END_SQL = """
 select last_activity_at, public_id from conversations
 where business_id = $1{status}{after} and $3::text is not null
@@ -165,16 +179,6 @@ def _list_parts(*, status: bool, after: bool) -> dict[str, str]:
     }
 
 
-def conversation_list_sql(*, status: bool, search: bool, after: bool) -> str:
-    """The conversation list's query for a search with a trigram (or none), with the
-    arguments business, status, search, after time, after id, limit: one statement per
-    combination, each of whose conditions an index serves."""
-    return _CONVERSATIONS_SQL.format(
-        search=_SEARCH if search else " and $3::text is null",
-        **_list_parts(status=status, after=after),
-    )
-
-
 class PostgresReadModelQueries:
     def __init__(self, pool: asyncpg.Pool[Any], clock: Callable[[], datetime] | None = None):
         self._pool = pool
@@ -191,24 +195,24 @@ class PostgresReadModelQueries:
         arguments = (business_id, filter_.status, search, after_at, after_id, limit + 1)
         window_end = None
         async with self._pool.acquire() as connection, connection.transaction():
-            # Each search is planned for its own needle: a plan made once for any needle
-            # cannot know whether it is rare (read the index) or common (read in order).
+            # Each statement is planned for its own search (a plan made once for any search
+            # cannot tell a rare word from a common one).
             await connection.execute("set local plan_cache_mode = force_custom_plan")
-            if search is None or has_trigram(search):
-                sql = conversation_list_sql(
-                    status=filter_.status is not None, search=search is not None,
-                    after=after_at is not None,
-                )  # fmt: skip
-                rows = await connection.fetch(sql, *arguments)
+            if search is None:
+                rows = await connection.fetch(_CONVERSATIONS_SQL.format(**parts), *arguments)
             else:
-                sql = _WINDOW_SEARCH_SQL.format(**parts)
-                rows = await connection.fetch(sql, *arguments, SHORT_SEARCH_WINDOW)
-                if len(rows) <= limit:
+                trigram = has_trigram(search)
+                rows = await connection.fetch(
+                    _WINDOW_SQL.format(**parts), *arguments, SEARCH_WINDOW
+                )
+                if len(rows) <= limit:  # the window ended before the page
                     window_end = await connection.fetchrow(
                         _WINDOW_END_SQL.format(**parts),
-                        business_id, filter_.status, search, after_at, after_id,
-                        SHORT_SEARCH_WINDOW,
+                        business_id, filter_.status, search, after_at, after_id, SEARCH_WINDOW,
                     )  # fmt: skip
+                    if window_end is not None and trigram:
+                        rows = await connection.fetch(_FOUND_SQL.format(**parts), *arguments)
+                        window_end = None
         now = self._clock()
         items, more = _split(rows, limit)
         last = items[-1] if more else window_end
