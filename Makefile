@@ -49,6 +49,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/rebuild.py
 	$(BIN)/python bench/outbound.py
 	$(BIN)/python bench/reply_latency.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -28,6 +28,11 @@ MAX_HOURLY_POINTS: Final = 24 * 92
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 200
 MAX_SEARCH_LENGTH: Final = 100
+# A search first looks through at most this many conversations, newest activity first,
+# reading the activity index alone: a common word fills its page there. Beyond them a
+# search reads what its trigrams find; one without three letters or digits in a row has
+# no trigram to look up, and its page ends where the window ended.
+SEARCH_WINDOW: Final = 10_000
 EARLIEST: Final = datetime(1971, 1, 1, tzinfo=UTC)  # times outside these are typing errors
 LATEST: Final = datetime(9998, 1, 1, tzinfo=UTC)
 MAX_BIGINT: Final = 2**63 - 1
@@ -640,6 +645,17 @@ def search_text(raw: str | None) -> str | None:
     if "\x00" in raw:
         raise QueryError("search", "must not contain NUL characters")
     return raw.strip() or None
+
+
+def has_trigram(search: str) -> bool:
+    """Whether a search holds three letters or digits in a row, which a trigram index can
+    look up (other characters split words, as pg_trgm splits them)."""
+    run = 0
+    for character in search:
+        run = run + 1 if character.isalnum() else 0
+        if run == 3:
+            return True
+    return False
 
 
 def conversation_status(raw: str | None) -> ConversationStatus | None:

@@ -24,6 +24,7 @@ from application.read_models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     MAX_SEARCH_LENGTH,
+    SEARCH_WINDOW,
     ConversationFilter,
     ConversationPage,
     ConversationView,
@@ -210,7 +211,11 @@ STATUS: Final = _query("status", "Only conversations in this status: bot, escala
 SEARCH: Final = _query(
     "search",
     "Part of the customer's name, or of any phone number, business-scoped user id or username"
-    f" they ever had (@name too), or of a group id (at most {MAX_SEARCH_LENGTH} characters).",
+    " they ever had (@name too), or of a group id, ignoring case and accents (helene finds"
+    f" Hélène; at most {MAX_SEARCH_LENGTH} characters). A search without three letters or"
+    f" digits in a row looks through at most {SEARCH_WINDOW:,} conversations per page,"
+    " newest activity first: such a page may hold fewer items than limit, even none, with a"
+    " next_cursor to look further.",
 )
 RANGE: Final = _query(
     "range", "24h, 7d or 30d, ending with the current hour (default 24h); or give from/to."

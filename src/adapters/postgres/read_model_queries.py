@@ -13,6 +13,7 @@ from application.read_models import (
     HOUR,
     MAX_BIGINT,
     MAX_INT,
+    SEARCH_WINDOW,
     Bucket,
     ConversationFilter,
     ConversationPage,
@@ -33,6 +34,7 @@ from application.read_models import (
     cursor_uuid,
     decode_cursor,
     encode_cursor,
+    has_trigram,
     previous_range,
 )
 from domain.conversation import CONVERSATION_STREAM_PREFIX
@@ -41,17 +43,52 @@ from domain.public_ids import conversation_public_id, is_public_id, message_publ
 from domain.timeline import FAILED, service_window_closes
 from domain.whatsapp_errors import reported_failure_reason
 
+# The list, filtered by status, searched, and paged in activity order (migration 0021,
+# ADR 0034). Without a search the activity (or status) index gives the page. A search first
+# walks the newest conversations in that index, which carries search_text (no table rows
+# read), and stops at the page's end: common words fill the page there. When the walk's
+# window ends first, a search with a trigram reads what the trigram index finds (a rare
+# word, since the window held few); a search without one (too short for trigrams) ends its
+# page where the window ended.
 _CONVERSATIONS_SQL = """
 select * from conversations
-where business_id = $1
-  and ($2::text is null or status = $2)
-  and ($3::text is null or customer_name ilike $3 or customer_id like $3
-       or group_id like $3 or exists (select from unnest(customer_identifiers) as i
-                                       where i ilike $3))
-  and ($4::timestamptz is null or (last_activity_at, public_id) < ($4, $5))
+where business_id = $1{status} and $3::text is null{after}
 order by last_activity_at desc, public_id desc
 limit $6
 """
+_FOUND_SQL = """
+with found as materialized (
+    select * from conversations
+    where business_id = $1{status}{after}
+      and search_text like conversation_search_pattern($3)
+)
+select * from found order by last_activity_at desc, public_id desc limit $6
+"""
+_STATUS = " and status = $2"
+_AFTER = " and (last_activity_at, public_id) < ($4, $5)"
+_WINDOW_SQL = """
+select c.* from (
+    select public_id, last_activity_at from (
+        select public_id, last_activity_at, search_text from conversations
+        where business_id = $1{status}{after}
+        order by last_activity_at desc, public_id desc
+        limit $7
+    ) w
+    where search_text like conversation_search_pattern($3)
+    order by last_activity_at desc, public_id desc
+    limit $6
+) h
+join conversations c on c.business_id = $1 and c.public_id = h.public_id
+order by h.last_activity_at desc, h.public_id desc
+"""
+# The last conversation of a search's window: the next page continues after it.
+_WINDOW_END_SQL = """
+select last_activity_at, public_id from conversations
+where business_id = $1{status}{after} and $3::text is not null
+order by last_activity_at desc, public_id desc
+offset $6 - 1 limit 1
+"""
+_SEPARATOR: Final = "\x1f"  # sets the fields of search_text apart; never in a match
 _CONVERSATION_SQL = "select * from conversations where business_id = $1 and public_id = $2"
 _MESSAGES_SQL = """
 select m.*, q.public_id as reply_to_id from messages m
@@ -134,6 +171,14 @@ order by b.start
 _BUCKET_SECONDS: Final = {"hour": HOUR.total_seconds(), "day": 86_400.0}
 
 
+def _list_parts(*, status: bool, after: bool) -> dict[str, str]:
+    """The filters of a list query; a parameter left out is still typed, and null."""
+    return {
+        "status": _STATUS if status else " and $2::text is null",
+        "after": _AFTER if after else " and $4::timestamptz is null and $5::text is null",
+    }
+
+
 class PostgresReadModelQueries:
     def __init__(self, pool: asyncpg.Pool[Any], clock: Callable[[], datetime] | None = None):
         self._pool = pool
@@ -143,18 +188,38 @@ class PostgresReadModelQueries:
         self, business_id: str, filter_: ConversationFilter, limit: int, cursor: str | None
     ) -> ConversationPage:
         after_at, after_id = _time_and_text(cursor)
-        pattern = f"%{_escape_like(filter_.search)}%" if filter_.search else None
-        rows = await self._fetch(
-            _CONVERSATIONS_SQL, business_id, filter_.status, pattern, after_at, after_id, limit + 1
-        )
+        search = filter_.search
+        if search is not None and _SEPARATOR in search:
+            return ConversationPage(items=[], next_cursor=None)
+        parts = _list_parts(status=filter_.status is not None, after=after_at is not None)
+        arguments = (business_id, filter_.status, search, after_at, after_id, limit + 1)
+        window_end = None
+        async with self._pool.acquire() as connection, connection.transaction():
+            # Each statement is planned for its own search (a plan made once for any search
+            # cannot tell a rare word from a common one).
+            await connection.execute("set local plan_cache_mode = force_custom_plan")
+            if search is None:
+                rows = await connection.fetch(_CONVERSATIONS_SQL.format(**parts), *arguments)
+            else:
+                trigram = has_trigram(search)
+                rows = await connection.fetch(
+                    _WINDOW_SQL.format(**parts), *arguments, SEARCH_WINDOW
+                )
+                if len(rows) <= limit:  # the window ended before the page
+                    window_end = await connection.fetchrow(
+                        _WINDOW_END_SQL.format(**parts),
+                        business_id, filter_.status, search, after_at, after_id, SEARCH_WINDOW,
+                    )  # fmt: skip
+                    if window_end is not None and trigram:
+                        rows = await connection.fetch(_FOUND_SQL.format(**parts), *arguments)
+                        window_end = None
         now = self._clock()
         items, more = _split(rows, limit)
+        last = items[-1] if more else window_end
         return ConversationPage(
             items=[_conversation(r, now) for r in items],
-            next_cursor=encode_cursor(
-                items[-1]["last_activity_at"].isoformat(), items[-1]["public_id"]
-            )
-            if more
+            next_cursor=encode_cursor(last["last_activity_at"].isoformat(), last["public_id"])
+            if last is not None
             else None,
         )
 
@@ -265,10 +330,6 @@ def _time_and_text(cursor: str | None) -> tuple[datetime | None, str | None]:
         return None, None
     at, text = decode_cursor(cursor, (str, str))
     return cursor_time(str(at)), str(text)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _conversation(row: asyncpg.Record, now: datetime) -> ConversationView:
