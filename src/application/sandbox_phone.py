@@ -38,6 +38,7 @@ class CartItem:
     quantity: int
     item_price: float
     currency: str
+    name: str = ""  # what the customer's cart shows; the retailer id when empty
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from application.connection_status import (
 )
 from entrypoints.cli_admin import print_table
 from entrypoints.container import Container, resolve, with_container
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, sandbox_wanted
 
 LEGEND: Final = """\
 access_token: Meta accepts the stored access token. phone_number: Meta knows each number
@@ -52,6 +52,15 @@ def add_status_command(commands: Any) -> None:
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
+    if sandbox_wanted(settings):
+        # The sandbox's simulator lives inside the server process, on a port of its own: a
+        # command cannot reach it, and asking Meta would say nothing about the sandbox.
+        print("wazybot: these settings run the sandbox, whose WhatsApp simulator lives inside"
+              " the server: ask the server (GET /api/v1/status with a token of the business,"
+              " or the dashboard's overview); set WhatsApp credentials, or WAZYBOT_SANDBOX=0,"
+              " to check a real number from here", file=sys.stderr)  # fmt: skip
+        return 2
+
     async def work(container: Container) -> ConnectionStatus:
         registry: PostgresBusinessRegistry = await resolve(container.business_registry())
         business_id = args.business or await _default_business(registry)

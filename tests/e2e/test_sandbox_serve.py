@@ -109,3 +109,9 @@ def test_a_configured_number_without_a_token_is_no_sandbox(
     with serve(env, tmp_path / "server.log", unset=("WAZYBOT_SANDBOX",)) as server:
         wait_for_log(server, "app.started")
         assert BANNER not in server.logs()
+
+
+def test_the_status_command_sends_a_sandbox_to_the_server(database_url: str) -> None:
+    result = run_cli("status", env={"DATABASE_URL": database_url, "WAZYBOT_SANDBOX": "1"})
+    assert result.returncode == 2
+    assert "ask the server (GET /api/v1/status" in result.stderr

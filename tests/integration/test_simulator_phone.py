@@ -134,6 +134,9 @@ async def test_a_cart_goes_out_as_a_catalog_order(world: Any) -> None:
         {"product_retailer_id": "cap", "quantity": 1, "item_price": 15, "currency": "EUR"},
     ]
     assert phone.chat(CUSTOMER)[0].kind == "order"
+    assert phone.chat(CUSTOMER)[0].text == "🛒 2 x tee, 1 x cap"
+    await phone.send_cart(CUSTOMER, [CartItem("tee", 1, 19.9, "EUR", name="T-shirt bio")])
+    assert phone.chat(CUSTOMER)[-1].text == "🛒 1 x T-shirt bio"
 
 
 async def test_a_template_reads_as_its_filled_body(world: Any) -> None:
@@ -154,6 +157,21 @@ async def test_a_refused_delivery_is_an_error_not_a_bubble(world: Any) -> None:
     webhook.status = 401
     with pytest.raises(SandboxPhoneError, match="did not reach WazyBot"):
         await phone.send_text(CUSTOMER, "Bonjour")
+    assert phone.chat(CUSTOMER) == []
+
+
+async def test_a_late_message_never_closes_a_window_a_newer_one_opened(world: Any) -> None:
+    simulator, phone, _ = world
+    await phone.send_text(CUSTOMER, "Bonjour")
+    await phone.send_text(CUSTOMER, "Hier soir...", hours_ago=25)
+    assert not simulator.state.window_closed(CUSTOMER.phone)
+
+
+async def test_a_message_meta_failed_never_shows_on_the_phone(world: Any) -> None:
+    simulator, phone, _ = world
+    simulator.state.set_window(CUSTOMER.phone, open_=False)
+    await _business_sends(simulator, {"type": "text", "text": {"body": "Too late"}})
+    await simulator.drain()
     assert phone.chat(CUSTOMER) == []
 
 

@@ -22,6 +22,7 @@ LANGUAGE_NAMES: Final[dict[Language, str]] = {"en": "English", "fr": "Français"
 
 EN: Final[dict[str, str]] = {
     "app.name": "WazyBot",
+    "punct.colon": ": ",
     "skip": "Skip to the content",
     "nav.label": "Main",
     "nav.overview": "Overview",
@@ -35,7 +36,7 @@ EN: Final[dict[str, str]] = {
     "signed_in_as_agent": "{agent}, signed in to {business}",
     "sign_out": "Sign out",
     "sign_in.title": "Sign in",
-    "sign_in.intro": "Sign in with an API token (from `wazybot tokens create`).",
+    "sign_in.intro": "Sign in with an API token (made by the command wazybot tokens create).",
     "sign_in.token": "API token",
     "sign_in.submit": "Sign in",
     "sign_in.refused": "This token opens nothing: it is unknown or was revoked.",
@@ -141,7 +142,7 @@ EN: Final[dict[str, str]] = {
     "reply.parameters": "Template variables",
     "reply.parameters_help": "One value per line, in order ({{1}}, {{2}}...).",
     "reply.send_template": "Send the template",
-    "reply.no_templates": "This business has no approved template (run `wazybot templates sync`).",
+    "reply.no_templates": "This business has no approved template (run wazybot templates sync).",
     "notice.reply_queued": "Your reply is queued; its ticks follow below.",
     "notice.taken_over": "You took the conversation over: the bot no longer answers.",
     "notice.handed_back": "The conversation is back with the bot.",
@@ -212,7 +213,8 @@ EN: Final[dict[str, str]] = {
     "phone.message": "Message",
     "phone.send": "Send",
     "phone.late": (
-        "Dated 25 hours ago (a late delivery: the 24-hour window is then closed, to try templates)"
+        "Dated 25 hours ago (a late delivery: for a customer with no newer message, the"
+        " 24-hour window is then closed, to try templates)"
     ),
     "phone.customer": "Who you play",
     "phone.name": "Name",
@@ -233,6 +235,7 @@ EN: Final[dict[str, str]] = {
 
 FR: Final[dict[str, str]] = {
     "app.name": "WazyBot",
+    "punct.colon": " : ",  # French puts a space before the colon
     "skip": "Aller au contenu",
     "nav.label": "Principal",
     "nav.overview": "Vue d'ensemble",
@@ -246,7 +249,9 @@ FR: Final[dict[str, str]] = {
     "signed_in_as_agent": "{agent}, connecté à {business}",
     "sign_out": "Se déconnecter",
     "sign_in.title": "Connexion",
-    "sign_in.intro": "Connectez-vous avec un jeton d'API (créé par `wazybot tokens create`).",
+    "sign_in.intro": (
+        "Connectez-vous avec un jeton d'API (créé par la commande wazybot tokens create)."
+    ),
     "sign_in.token": "Jeton d'API",
     "sign_in.submit": "Se connecter",
     "sign_in.refused": "Ce jeton n'ouvre rien : il est inconnu ou a été révoqué.",
@@ -423,7 +428,7 @@ FR: Final[dict[str, str]] = {
     "metric.ai_responses": "Réponses de l'IA",
     "metric.response_rate": "Taux de réponse",
     "metric.first_response": "Première réponse (moyenne)",
-    "metric.delivery_rate": "Taux de remise",
+    "metric.delivery_rate": "Taux de distribution",
     "metric.read_rate": "Taux de lecture",
     "metric.handoffs": "Passages à un humain",
     "metric.orders": "Commandes",
@@ -485,7 +490,7 @@ FR: Final[dict[str, str]] = {
     "reply.parameters_help": "Une valeur par ligne, dans l'ordre ({{1}}, {{2}}...).",
     "reply.send_template": "Envoyer le modèle",
     "reply.no_templates": (
-        "Cette entreprise n'a aucun modèle approuvé (lancez `wazybot templates sync`)."
+        "Cette entreprise n'a aucun modèle approuvé (lancez wazybot templates sync)."
     ),
     "notice.reply_queued": "Votre réponse est en file ; ses coches suivent ci-dessous.",
     "notice.taken_over": "Vous avez pris la main : le bot ne répond plus.",
@@ -564,8 +569,8 @@ FR: Final[dict[str, str]] = {
     "phone.message": "Message",
     "phone.send": "Envoyer",
     "phone.late": (
-        "Daté d'il y a 25 heures (une remise tardive : la fenêtre de 24 heures est alors"
-        " fermée, pour essayer les modèles)"
+        "Daté d'il y a 25 heures (une remise tardive : pour un client sans message plus"
+        " récent, la fenêtre de 24 heures est alors fermée, pour essayer les modèles)"
     ),
     "phone.customer": "Le client que vous jouez",
     "phone.name": "Nom",

@@ -16,6 +16,7 @@ from litestar.response import Template
 
 from application.order_views import ORDER_STATUSES, OrderPage, order_status
 from application.read_models import QueryError, page_size
+from domain.money import format_amount
 from entrypoints.dashboard import formatting
 from entrypoints.dashboard.i18n import language_of
 from entrypoints.dashboard.web import AnyRequest, Services, Session, render
@@ -32,6 +33,12 @@ def when_for(request: AnyRequest) -> Callable[[datetime | None], str]:
     """Times as the dashboard shows them, in the request's language (UTC, to the minute)."""
     lang = language_of(request)
     return lambda at: formatting.moment(at, lang)
+
+
+def amount_for(request: AnyRequest) -> Callable[[int, str], str]:
+    """Amounts (in the currency's minor unit) as the page's language writes them: 19,90 €."""
+    lang = language_of(request)
+    return lambda minor, currency: format_amount(minor, currency, lang)
 
 
 async def _orders(
@@ -69,7 +76,8 @@ async def orders_page(
 ) -> Template:
     context = await _orders(session, dashboard, status, cursor)
     return render(request, "orders.html", status_code=400 if context["bad"] else 200,
-                  statuses=ORDER_STATUSES, when=when_for(request), **context)  # fmt: skip
+                  statuses=ORDER_STATUSES, when=when_for(request),
+                  amount=amount_for(request), **context)  # fmt: skip
 
 
 @get("/orders/rows", include_in_schema=False)
@@ -82,7 +90,8 @@ async def orders_rows(
 ) -> Template:
     context = await _orders(session, dashboard, status, cursor)
     return render(request, "_orders_rows.html", status_code=400 if context["bad"] else 200,
-                  statuses=ORDER_STATUSES, when=when_for(request), **context)  # fmt: skip
+                  statuses=ORDER_STATUSES, when=when_for(request),
+                  amount=amount_for(request), **context)  # fmt: skip
 
 
 ORDERS_HANDLERS: Final = (orders_page, orders_rows)

@@ -31,7 +31,7 @@ from application.sandbox_phone import (
     SandboxPhoneError,
 )
 from domain.money import minor_digits
-from entrypoints.dashboard.orders import when_for
+from entrypoints.dashboard.orders import amount_for, when_for
 from entrypoints.dashboard.web import (
     AnyRequest,
     PageNotFoundError,
@@ -93,11 +93,6 @@ async def _products(dashboard: Services) -> list[CatalogProduct]:
     return page.items
 
 
-def _price_text(amount: int, currency: str) -> str:
-    digits = minor_digits(currency)
-    return f"{amount / 10**digits:.{digits}f} {currency}"
-
-
 async def _page(
     request: AnyRequest,
     dashboard: Services,
@@ -111,7 +106,7 @@ async def _page(
     return render(
         request, "phone.html", status_code=status_code, customer=chosen.customer,
         customer_problem=chosen.problem, chat=phone.chat(chosen.customer), when=when_for(request),
-        products=await _products(dashboard), price_text=_price_text, refusal=refusal,
+        products=await _products(dashboard), price_text=amount_for(request), refusal=refusal,
         draft=draft, chat_query=urlencode({"phone": chosen.customer.phone,
                                            "name": chosen.customer.name}),
     )  # fmt: skip
@@ -213,7 +208,7 @@ async def phone_order(request: AnyRequest, session: Session, dashboard: Services
             price = product.price / 10 ** minor_digits(product.currency)
             items.append(CartItem(product_retailer_id=product.retailer_id or product.product_id,
                                   quantity=quantity, item_price=price,
-                                  currency=product.currency))  # fmt: skip
+                                  currency=product.currency, name=product.name))  # fmt: skip
         await device.send_cart(customer, items)
 
     return await _act(request, dashboard, fields, order)

@@ -592,6 +592,8 @@ class CloudApiSimulator:
         outcome = self.state.outcome_for(send.recipient.key)
         if send.free_form and self.state.window_closed(send.recipient.key):
             outcome = Outcome("failed", 131047)
+        if outcome.final == "failed":
+            self.state.undelivered.add(wamid)
         business = Business(
             self.business.waba_id, phone_number_id, self.business.display_phone_number
         )

@@ -100,7 +100,8 @@ class SimulatorPhone:
                           "quantity": item.quantity, "item_price": item.item_price,
                           "currency": item.currency})  # fmt: skip
         message = {"type": "order", "order": {"catalog_id": "sandbox", "product_items": lines}}
-        shown = ", ".join(f"{item.quantity} x {item.product_retailer_id}" for item in items)
+        shown = ", ".join(f"{item.quantity} x {item.name or item.product_retailer_id}"
+                          for item in items)  # fmt: skip
         await self._write(customer, message, "order", f"🛒 {shown}")
 
     def chat(self, customer: PhoneCustomer) -> list[PhoneMessage]:
@@ -146,6 +147,7 @@ def _received(request: RecordedRequest, key: str, state: SimulatorState) -> Phon
     body = request.body
     if (
         request.method != "POST"
+        or request.wamid in state.undelivered  # Meta failed it: it never reached the phone
         or not request.path.endswith("/messages")
         or not isinstance(body, dict)
         or request.wamid is None

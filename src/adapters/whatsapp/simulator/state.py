@@ -148,6 +148,7 @@ class SimulatorState:
     # recipient (phone digits or BSUID) -> time of the customer's last message
     last_inbound: dict[str, float] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    undelivered: set[str] = field(default_factory=set)  # wamids whose send ends "failed"
     default_outcome: Outcome = field(default_factory=Outcome)
     phone_numbers: dict[str, PhoneNumber] = field(default_factory=dict)  # described ones
     webhooks_subscribed: bool = True  # what GET /{waba_id}/subscribed_apps answers
@@ -159,7 +160,11 @@ class SimulatorState:
     # -- the 24-hour window -------------------------------------------------------------
 
     def customer_wrote(self, customer: str, at: float | None = None) -> None:
-        self.last_inbound[customer_key(customer)] = self.clock() if at is None else at
+        """The customer wrote at ``at`` (now by default): their window runs from their newest
+        message, so a message delivered late never closes a window a newer one opened."""
+        key = customer_key(customer)
+        written = self.clock() if at is None else at
+        self.last_inbound[key] = max(written, self.last_inbound.get(key, written))
 
     def set_window(self, customer: str, *, open_: bool) -> None:
         """Make the simulator know ``customer``: inside the window now, or outside it."""
