@@ -268,9 +268,9 @@ class LiveHub:
             if subscription.business_id == business_id:
                 subscription.publish(chosen)
 
-    def end_sessions(self, alive: set[bytes]) -> int:
-        """End the subscriptions whose session is not in ``alive``; how many ended."""
-        ended = [s for s in self._subscribers if s.session_key not in alive]
+    def end_sessions(self, gone: set[bytes]) -> int:
+        """End the subscriptions whose session is in ``gone``; how many ended."""
+        ended = [s for s in self._subscribers if s.session_key in gone]
         for subscription in ended:
             subscription.end()
             self._subscribers.discard(subscription)
@@ -395,6 +395,7 @@ class LiveHub:
         if not keys:
             return
         alive = await feed.live_sessions(keys)
-        ended = self.end_sessions(alive)
+        # Only the sessions asked about: a page opened during the query is checked next time.
+        ended = self.end_sessions(set(keys) - alive)
         if ended:
             log.info("live.sessions_ended", streams=ended)

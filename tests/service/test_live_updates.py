@@ -247,3 +247,26 @@ async def test_the_first_refresh_comes_once_the_watcher_follows_so_no_change_is_
     late = hub.subscribe("acme", b"acme-session")  # a page joining a watcher that follows
     assert await late.next(0) == [EVERYTHING]
     await hub.close()
+
+
+async def test_a_page_opened_during_a_session_check_keeps_its_stream() -> None:
+    feed = start_feed(GatedFeed())
+    assert isinstance(feed, GatedFeed)
+    feed.may_check.clear()
+    hub = LiveHub(lambda: feed, FAST)
+    acme = hub.subscribe("acme", b"acme-session")
+    async with asyncio.timeout(5):
+        await feed.checking.wait()  # the watcher asks about acme's session ...
+    globex = hub.subscribe("globex", b"globex-session")  # ... when globex's page opens
+    feed.may_check.set()
+    await until(lambda: hub.looks > 0, "the watcher's first look")
+    assert not globex.ended
+    assert await globex.next(0) == [EVERYTHING]
+    looks = hub.looks
+    await until(lambda: hub.looks > looks + 2, "more looks (and session checks)")
+    assert not globex.ended
+    assert not acme.ended
+    feed.close_session(b"globex-session")  # its own end still ends it
+    await until(lambda: globex.ended, "the signed-out stream's end")
+    assert not acme.ended
+    await hub.close()
