@@ -41,4 +41,6 @@ async def test_each_new_conversation_is_pushed_to_a_stream_opened_just_before(
                                     break
                     except TimeoutError:
                         missed.append(phone)
+                if len(missed) == 2:
+                    break  # enough to tell, and the test stays short
             assert missed == [], f"no live event within {DEADLINE:g} s for {missed}"
