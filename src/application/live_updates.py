@@ -223,8 +223,13 @@ class LiveHub:
         self._feed_factory = feed_factory
         self._settings = settings or LiveSettings()
         self._subscribers: set[LiveSubscription] = set()
-        self._running = False
+        # The watcher that serves the subscribers; None when there is none (a watcher that
+        # found no one left lets go of this at once, before closing its connection, so a page
+        # that comes meanwhile starts a new one instead of waiting on one that is leaving).
         self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # with the ones still closing
+        # The watcher has its starting point: every change past it will be published.
+        self._following = False
         self._closed = False
         self.looks = 0  # how many times the watcher looked at the checkpoints (for tests)
 
@@ -234,17 +239,24 @@ class LiveHub:
 
     @property
     def watching(self) -> bool:
-        return self._running
+        return self._task is not None
 
     def subscribe(self, business_id: str, session_key: bytes) -> LiveSubscription:
+        """A new page's subscription. Its first topic is EVERYTHING, published once the
+        watcher follows the checkpoints: every change after the page's re-fetch is then heard
+        by name (a refresh sent before that could miss a change the watcher counts as seen)."""
         subscription = LiveSubscription(business_id, session_key)
         if self._closed:
             subscription.end()
             return subscription
         self._subscribers.add(subscription)
-        if not self._running:
-            self._running = True
-            self._task = asyncio.get_running_loop().create_task(self._watch())
+        if self._following:
+            subscription.publish([EVERYTHING])
+        elif self._task is None:
+            task = asyncio.get_running_loop().create_task(self._watch())
+            self._task = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return subscription
 
     def unsubscribe(self, subscription: LiveSubscription) -> None:
@@ -256,9 +268,9 @@ class LiveHub:
             if subscription.business_id == business_id:
                 subscription.publish(chosen)
 
-    def end_sessions(self, alive: set[bytes]) -> int:
-        """End the subscriptions whose session is not in ``alive``; how many ended."""
-        ended = [s for s in self._subscribers if s.session_key not in alive]
+    def end_sessions(self, gone: set[bytes]) -> int:
+        """End the subscriptions whose session is in ``gone``; how many ended."""
+        ended = [s for s in self._subscribers if s.session_key in gone]
         for subscription in ended:
             subscription.end()
             self._subscribers.discard(subscription)
@@ -267,40 +279,58 @@ class LiveHub:
     async def close(self) -> None:
         """Stop the watcher and end every stream (at shutdown)."""
         self._closed = True
+        self._following = False
         for subscription in list(self._subscribers):
             subscription.end()
         self._subscribers.clear()
-        task, self._task = self._task, None
-        if task is not None:
+        self._task = None
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def _leaving(self, watcher: asyncio.Task[None] | None) -> bool:
+        """Whether ``watcher`` should stop (no one is left, or it is not the hub's watcher any
+        more); when it stops it lets go of the hub at once, with no await in between."""
+        if self._subscribers and self._task is watcher:
+            return False
+        if self._task is watcher:
+            self._task = None
+            self._following = False
+        return True
+
     async def _watch(self) -> None:
+        me = asyncio.current_task()
         delay = self._settings.reconnect_seconds
         try:
-            while self._subscribers:
+            while not self._leaving(me):
                 feed = self._feed_factory()
                 try:
                     await feed.open()
-                    await self._follow(feed)
+                    await self._follow(feed, me)
                     return
                 except (ConnectionError, OSError) as error:
                     log.warning("live.watcher_lost", error=str(error))
                 except Exception as error:  # the database's own errors: reconnect all the same
                     log.warning("live.watcher_failed", error=repr(error))
                 finally:
+                    if self._task is me:
+                        # Pages opened from now on get their refresh from the next start.
+                        self._following = False
                     with contextlib.suppress(Exception):
                         await feed.close()
-                if not self._subscribers:
+                if self._leaving(me):
                     return
+                # The next start sends every page a refresh (something may have changed
+                # unseen while the connection was down).
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._settings.max_reconnect_seconds)
-                # Something may have changed unseen while the connection was down.
-                for subscription in list(self._subscribers):
-                    subscription.publish([EVERYTHING])
         finally:
-            self._running = False
+            if self._task is me:
+                self._task = None
+                self._following = False
 
     async def _lanes(self, feed: ProgressFeed) -> dict[str, FeedPosition]:
         """Each lane's checkpoint: the lowest of its projections' (absent until all exist)."""
@@ -311,11 +341,17 @@ class LiveHub:
             if all(p in checkpoints for p in projections)
         }
 
-    async def _follow(self, feed: ProgressFeed) -> None:
+    async def _follow(self, feed: ProgressFeed, me: asyncio.Task[None] | None) -> None:
         seen = await self._lanes(feed)
         await self._check_sessions(feed)
         checked_at = time.monotonic()
-        while self._subscribers:
+        # From here on every change past ``seen`` is published. What came before it, every
+        # page already there re-fetches now (a new page, or all of them after a reconnect).
+        if self._task is me:
+            self._following = True
+        for subscription in list(self._subscribers):
+            subscription.publish([EVERYTHING])
+        while not self._leaving(me):
             woke = await feed.wait(self._settings.poll_seconds)
             seen = await self._advance(feed, seen)
             due = time.monotonic() - checked_at >= self._settings.session_check_seconds
@@ -359,6 +395,7 @@ class LiveHub:
         if not keys:
             return
         alive = await feed.live_sessions(keys)
-        ended = self.end_sessions(alive)
+        # Only the sessions asked about: a page opened during the query is checked next time.
+        ended = self.end_sessions(set(keys) - alive)
         if ended:
             log.info("live.sessions_ended", streams=ended)

@@ -22,9 +22,10 @@ the stream itself):
 - ``metrics``: the overview's figures may have moved.
 - ``orders``: an order was placed or changed (``GET /orders/rows`` re-renders the table).
 - ``errors``: a failure, dead letter, webhook problem or parked event (``GET /errors/rows``).
-- ``refresh``: updates may have been missed: re-fetch all. Sent first on every stream (a
-  change between the page's rendering, or a dropped connection, and the stream's start
-  would otherwise be lost) and when the server's watcher reconnected.
+- ``refresh``: updates may have been missed: re-fetch all. Sent first on every stream, as
+  soon as the server's watcher follows the projections (a change between the page's
+  rendering, or a dropped connection, and that moment would otherwise be lost; every change
+  after it gets its own event), and again when the watcher reconnected.
 - ``session-ended``: the session was signed out, revoked or expired; the stream ends and
   ``sse-close`` stops the browser from reconnecting.
 
@@ -43,7 +44,6 @@ from litestar import get
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from application.dashboard_sessions import digest
-from application.live_updates import EVERYTHING
 from entrypoints.dashboard.web import SESSION_COOKIE, AnyRequest, Services, Session
 
 SESSION_ENDED: Final = "session-ended"
@@ -61,9 +61,9 @@ async def live(request: AnyRequest, session: Session, dashboard: Services) -> Se
     async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
         try:
             yield ServerSentEventMessage(comment="live", retry=RECONNECT_MILLISECONDS)
-            # What changed between the page's rendering (or a dropped stream) and now was
-            # not sent to this stream: its parts re-fetch once.
-            yield ServerSentEventMessage(event=EVERYTHING, data=EVERYTHING)
+            # The first topic is EVERYTHING, once the watcher follows: what changed between the
+            # page's rendering (or a dropped stream) and then is re-fetched, what changes after
+            # it has its own event.
             while True:
                 topics = await subscription.next(heartbeat)
                 for topic in topics:
