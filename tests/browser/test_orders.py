@@ -23,7 +23,7 @@ def test_an_order_placed_on_the_phone_shows_on_the_orders_page(
     expect(order).to_have_count(1)
     expect(order).to_contain_text("Confirmed")
     expect(order).to_contain_text("T-shirt")
-    expect(order).to_contain_text("EUR")
+    expect(order).to_contain_text("€19.90")  # the total, as English readers write it
     shoot(page, "orders")
     order.get_by_role("link", name=customer.name).click()
     expect(page.get_by_role("heading", level=1, name=customer.name)).to_be_visible()
