@@ -4,12 +4,10 @@ a takeover and the language switch by plain forms."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from playwright import async_api as playwright
 
 from tests.e2e.test_dashboard import ANA, dashboard_world, deliver
-from tests.support.chromium import QUIET_FLAGS, chromium
+from tests.support.chromium import QUIET_FLAGS, chromium, watch
 from tests.support.sending import API_TOKEN
 from tests.support.webhooks import text_message
 
@@ -27,14 +25,7 @@ async def test_the_dashboard_works_at_a_phone_s_width(database_url: str) -> None
                 executable_path=chromium(), args=list(QUIET_FLAGS)
             )
             page = await browser.new_page(viewport=PHONE, locale="en-US")
-            elsewhere: list[str] = []
-            page.on("request", lambda r: elsewhere.append(r.url)
-                    if urlsplit(r.url).netloc != urlsplit(base).netloc else None)  # fmt: skip
-            failed: list[str] = []
-            page.on("pageerror", lambda error: failed.append(str(error)))
-            # The page's Content-Security-Policy refuses inline code: nothing may need it.
-            page.on("console", lambda message: failed.append(message.text)
-                    if "Content Security Policy" in message.text else None)  # fmt: skip
+            seen = watch(page, base)
 
             await page.goto(base + "/")
             assert page.url == base + "/sign-in"
@@ -67,6 +58,6 @@ async def test_the_dashboard_works_at_a_phone_s_width(database_url: str) -> None
             await page.click("form[action='/language'] button")
             await page.wait_for_selector("html[lang=fr]")
             assert await page.locator("text=Rendre la main au bot").count() == 1
-            assert elsewhere == []
-            assert failed == []
+            assert seen.elsewhere == []
+            assert seen.failed == []
             await browser.close()

@@ -4,14 +4,13 @@ that change the open page without reloading it."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from playwright import async_api as playwright
 
 from application.sandbox_phone import CartItem
 from entrypoints.container import resolve
 from entrypoints.sandbox import SANDBOX_BUSINESS_ID
-from tests.support.chromium import QUIET_FLAGS, chromium
+from tests.support.chromium import QUIET_FLAGS, chromium, watch
 from tests.support.sandbox_server import sandbox_server
 
 PHONE = {"width": 390, "height": 844}
@@ -36,14 +35,7 @@ async def test_the_phone_orders_and_errors_at_a_phone_s_width_update_live(
                 executable_path=chromium(), args=list(QUIET_FLAGS)
             )
             page = await browser.new_page(viewport=PHONE, locale="en-US")
-            elsewhere: list[str] = []
-            page.on("request", lambda r: elsewhere.append(r.url)
-                    if urlsplit(r.url).netloc != urlsplit(base).netloc else None)  # fmt: skip
-            failed: list[str] = []
-            page.on("pageerror", lambda error: failed.append(str(error)))
-            # The page's Content-Security-Policy refuses inline code: nothing may need it.
-            page.on("console", lambda message: failed.append(message.text)
-                    if "Content Security Policy" in message.text else None)  # fmt: skip
+            seen = watch(page, base)
 
             await page.goto(base + "/sign-in")
             await page.fill("#token", issued.token)
@@ -84,6 +76,6 @@ async def test_the_phone_orders_and_errors_at_a_phone_s_width_update_live(
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"]
 
-            assert elsewhere == []
-            assert failed == []
+            assert seen.elsewhere == []
+            assert seen.failed == []
             await browser.close()

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -39,3 +42,24 @@ def chromium() -> str:
     if found is None:
         pytest.fail(MISSING)
     return found
+
+
+@dataclass
+class PageWatch:
+    """What a page did that a dashboard test refuses: requests to another host, script
+    errors, and anything its Content-Security-Policy blocked (the pages allow no inline code)."""
+
+    elsewhere: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def watch(page: Any, base_url: str) -> PageWatch:
+    """Record on ``page`` (a Playwright page, sync or async) what PageWatch lists."""
+    seen = PageWatch()
+    here = urlsplit(base_url).netloc
+    page.on("request", lambda r: seen.elsewhere.append(r.url)
+            if urlsplit(r.url).netloc != here else None)  # fmt: skip
+    page.on("pageerror", lambda error: seen.failed.append(str(error)))
+    page.on("console", lambda message: seen.failed.append(message.text)
+            if "Content Security Policy" in message.text else None)  # fmt: skip
+    return seen
