@@ -28,6 +28,7 @@ from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.handoff import PostgresHandoffRecords
 from adapters.postgres.idempotency import PostgresExpiredKeys
+from adapters.postgres.live_feed import PostgresProgressFeed
 from adapters.postgres.media import PostgresReceivedMedia
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, migrate
 from adapters.postgres.notices import PostgresNoticeDeliveries, PostgresNoticeQueue
@@ -59,6 +60,7 @@ from application.connection_status import ConnectionStatusService
 from application.dashboard_sessions import DashboardAccess
 from application.handoff import ConversationHandoff
 from application.idempotency import ExpiredKeyPurger
+from application.live_updates import LiveHub
 from application.media import MediaService
 from application.notifications import NoticeDeliveryWorker, TeamNoticeRecorder
 from application.order_settings import OrderSettingsService
@@ -180,6 +182,13 @@ def turn_settings(settings: Settings) -> TurnSettings:
         answer_timeout=timeout,
         lease_seconds=lease,
     )
+
+
+def provide_live_hub(
+    database_url: str, store: PostgresEventStore, environment_token: str | None
+) -> LiveHub:
+    """The dashboard's live updates: one watcher (one connection) for all open pages."""
+    return LiveHub(lambda: PostgresProgressFeed(database_url, store, environment_token))
 
 
 def build_notifiers(settings: Settings) -> list[Notifier]:
@@ -398,6 +407,7 @@ class Container(containers.DeclarativeContainer):
     # The sandbox start-up calls dashboard_access().create_sign_in_link(business_id, token_id).
     dashboard_access = providers.Singleton(DashboardAccess, dashboard_sessions, api_authority)
     read_model_queries = providers.Singleton(PostgresReadModelQueries, pool)
+    live_hub = providers.Singleton(provide_live_hub, database_url, event_store, environment_token)
     graph_client = providers.Resource(provide_graph_client)
     whatsapp_gateway = providers.Singleton(
         GraphWhatsAppGateway,

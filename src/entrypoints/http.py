@@ -14,10 +14,7 @@ from litestar.enums import ScopeType
 from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.postgres.event_store import PostgresEventStore
-from adapters.postgres.live_feed import PostgresProgressFeed
 from adapters.postgres.migrations import default_migrations_dir, load_migrations, pending_migrations
-from application.live_updates import LiveHub
 from entrypoints.api import ApiSlot, api_router
 from entrypoints.container import (
     Container,
@@ -92,9 +89,12 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def live_hub(dsn: str, store: PostgresEventStore, environment_token: str | None) -> LiveHub:
-    """The dashboard's live updates: one watcher (one connection) for all open pages."""
-    return LiveHub(lambda: PostgresProgressFeed(dsn, store, environment_token))
+async def _open_sandbox(sandbox: Sandbox, container: Container, dashboard: DashboardSlot) -> str:
+    """The demo business ready, the customer phone on the dashboard; the sign-in link."""
+    await sandbox.prepare(container)
+    dashboard.phone_business_id = SANDBOX_BUSINESS_ID
+    dashboard.phone = sandbox.phone
+    return await sandbox.sign_in_path(container, dashboard.ready_access())
 
 
 def create_app(
@@ -174,22 +174,15 @@ def create_app(
         api.connection_status = await resolve(container.connection_status())
         dashboard.status = api.connection_status
         dashboard.catalog = api.catalog
-        dashboard.live = live_hub(
-            await resolve(container.database_url()),
-            await resolve(container.event_store()),
-            container.environment_token(),
-        )
-        if sandbox is not None:
-            dashboard.phone_business_id = SANDBOX_BUSINESS_ID
+        dashboard.live = await resolve(container.live_hub())
         if run_workers:
             await start_workers(container)
+        sign_in_link = None
         if sandbox is not None:
-            await sandbox.prepare(container)
-            dashboard.phone = sandbox.phone
+            sign_in_link = await _open_sandbox(sandbox, container, dashboard)
         log.info("app.started", workers=run_workers, sandbox=sandbox is not None)
         if sandbox is not None:
-            link = await sandbox.sign_in_path(container, dashboard.ready_access())
-            print(banner(settings, link), flush=True)
+            print(banner(settings, sign_in_link), flush=True)
 
     async def stop(_: Litestar) -> None:
         if dashboard.live is not None:
