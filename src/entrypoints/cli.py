@@ -7,10 +7,9 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import structlog
-import uvicorn
 
 from adapters.postgres.embedded import EmbeddedPostgres, StopOutcome
 from application.api_tokens import ApiTokenError
@@ -35,8 +34,14 @@ from entrypoints.container import (
     stop_workers,
 )
 from entrypoints.logging import configure_logging
-from entrypoints.sandbox import Sandbox, sandbox_wanted
-from entrypoints.settings import Role, Settings, SettingsError, describe_variables, load_settings
+from entrypoints.settings import (
+    Role,
+    Settings,
+    SettingsError,
+    describe_variables,
+    load_settings,
+    sandbox_wanted,
+)
 from entrypoints.startup import (
     STARTUP_ERRORS,
     StartupError,
@@ -44,6 +49,11 @@ from entrypoints.startup import (
     report_failure,
     start_resources,
 )
+
+if TYPE_CHECKING:  # the server's modules load only when a server starts: commands stay quick
+    import uvicorn
+
+    from entrypoints.sandbox import Sandbox
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -190,6 +200,8 @@ SHUTDOWN_GRACE_SECONDS: Final = 10
 
 
 def _uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    import uvicorn
+
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -205,6 +217,8 @@ def _uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
 
 
 def _serve_http(container: Container, settings: Settings) -> int:
+    import uvicorn
+
     from entrypoints.http import create_app
 
     ensure_port_free(settings.host, settings.port)
@@ -232,6 +246,8 @@ def _serve_sandbox(settings: Settings) -> int:
             "sandbox mode stores the demo business's access token encrypted: with DATABASE_URL,"
             " set WAZYBOT_SECRET_KEY too (see .env.example)"
         )
+    from entrypoints.sandbox import Sandbox
+
     ensure_port_free(settings.host, settings.port)
     sandbox = Sandbox(settings)
     loop_factory = _uvicorn_config(None, settings).get_loop_factory()
@@ -240,6 +256,8 @@ def _serve_sandbox(settings: Settings) -> int:
 
 
 async def _run_sandbox(sandbox: Sandbox, settings: Settings) -> int:
+    import uvicorn
+
     from entrypoints.http import create_app
 
     async with sandbox.simulator_running() as graph_url:

@@ -34,11 +34,11 @@ from application.order_settings import OrderSettingsService
 from application.templates import TemplateService, WabaAccess
 from domain.order_settings import OrderSettingsChanges
 from entrypoints.container import Container, resolve
-from entrypoints.settings import Secret, Settings, sandbox_wanted
+from entrypoints.settings import Secret, Settings
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["Sandbox", "SandboxSecrets", "banner", "sandbox_wanted"]
+__all__ = ["Sandbox", "SandboxSecrets", "banner"]
 
 SANDBOX_BUSINESS_ID: Final = "sandbox"
 SANDBOX_BUSINESS_NAME: Final = "La Boutique Démo (sandbox)"
