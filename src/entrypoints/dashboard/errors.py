@@ -39,8 +39,13 @@ async def _errors(session: Session, dashboard: Services, cursor: str | None) -> 
             "cursor": cursor or None}  # fmt: skip
 
 
-def _context(request: AnyRequest, context: dict[str, Any]) -> dict[str, Any]:
-    return {**context, "when": when_for(request), "retryable": RETRYABLE_KINDS}
+async def _render(
+    request: AnyRequest, template: str, session: Session, dashboard: Services, cursor: str | None
+) -> Template:
+    """The page or its list alone: the same errors, the same words."""
+    context = await _errors(session, dashboard, cursor)
+    return render(request, template, status_code=400 if context["bad"] else 200,
+                  when=when_for(request), retryable=RETRYABLE_KINDS, **context)  # fmt: skip
 
 
 @get("/errors", include_in_schema=False)
@@ -50,9 +55,7 @@ async def errors_page(
     dashboard: Services,
     cursor: str | None = _query("cursor"),
 ) -> Template:
-    context = await _errors(session, dashboard, cursor)
-    return render(request, "errors.html", status_code=400 if context["bad"] else 200,
-                  **_context(request, context))  # fmt: skip
+    return await _render(request, "errors.html", session, dashboard, cursor)
 
 
 @get("/errors/rows", include_in_schema=False)
@@ -62,9 +65,7 @@ async def errors_rows(
     dashboard: Services,
     cursor: str | None = _query("cursor"),
 ) -> Template:
-    context = await _errors(session, dashboard, cursor)
-    return render(request, "_errors_rows.html", status_code=400 if context["bad"] else 200,
-                  **_context(request, context))  # fmt: skip
+    return await _render(request, "_errors_rows.html", session, dashboard, cursor)
 
 
 @post("/errors/{message_id:str}/retry", include_in_schema=False)

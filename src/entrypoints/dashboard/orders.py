@@ -74,10 +74,7 @@ async def orders_page(
     status: str | None = _query("status"),
     cursor: str | None = _query("cursor"),
 ) -> Template:
-    context = await _orders(session, dashboard, status, cursor)
-    return render(request, "orders.html", status_code=400 if context["bad"] else 200,
-                  statuses=ORDER_STATUSES, when=when_for(request),
-                  amount=amount_for(request), **context)  # fmt: skip
+    return await _render(request, "orders.html", session, dashboard, status, cursor)
 
 
 @get("/orders/rows", include_in_schema=False)
@@ -88,8 +85,20 @@ async def orders_rows(
     status: str | None = _query("status"),
     cursor: str | None = _query("cursor"),
 ) -> Template:
+    return await _render(request, "_orders_rows.html", session, dashboard, status, cursor)
+
+
+async def _render(
+    request: AnyRequest,
+    template: str,
+    session: Session,
+    dashboard: Services,
+    status: str | None,
+    cursor: str | None,
+) -> Template:
+    """The page or its table alone: the same orders, the same words."""
     context = await _orders(session, dashboard, status, cursor)
-    return render(request, "_orders_rows.html", status_code=400 if context["bad"] else 200,
+    return render(request, template, status_code=400 if context["bad"] else 200,
                   statuses=ORDER_STATUSES, when=when_for(request),
                   amount=amount_for(request), **context)  # fmt: skip
 
